@@ -1,0 +1,523 @@
+//! The command line: the options of libvirt's Python `virt-qemu-sev-validate`
+//! with the same long and short forms, usage checks and exit codes.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use crate::core::keys::{self, Tek, Tik};
+use crate::core::measurement::{self, LaunchInfo, Measurement};
+use crate::core::secret::{self, SecretTable};
+use crate::core::vmsa::{VmsaConfig, VmsaForm};
+use crate::core::{cpu, guid};
+use crate::error::{Error, Result};
+use crate::launch::{self, Firmware, VmsaSource, POLICY_ES};
+use crate::source::offline::Offline;
+use crate::source::LaunchSource;
+
+const LAUNCH_STATE: &str = "Virtual machine launch state";
+const CONFIG: &str = "Virtual machine config";
+const CONNECTION: &str = "Libvirt guest connection";
+const INJECTION: &str = "Secret injection parameters";
+
+/// Validate guest AMD SEV launch measurement.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-qemu-sev-validate",
+    version,
+    about = "Validate guest AMD SEV launch measurement",
+    long_about = "Validate the launch measurement of an AMD SEV or SEV-ES guest from inputs the guest \
+owner trusts (firmware, kernel, initrd, command line, vCPU state, TIK) and only then release secrets into it.",
+    // argparse accepts unambiguous prefixes of long options; scripts may rely on it.
+    infer_long_args = true
+)]
+pub struct Args {
+    /// Show debug information: every intermediate digest (never the TIK/TEK unless --show-keys)
+    #[arg(short = 'd', long)]
+    pub debug: bool,
+
+    /// Do not display status lines
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// With --debug, also print the TIK and TEK in hex (they are secret: use only on a trusted terminal)
+    #[arg(long)]
+    pub show_keys: bool,
+
+    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce)
+    #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
+    pub measurement: Option<String>,
+
+    /// SEV API major version for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub api_major: Option<u8>,
+
+    /// SEV API minor version for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub api_minor: Option<u8>,
+
+    /// SEV build ID for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub build_id: Option<u8>,
+
+    /// SEV policy for the running domain (decimal, or hex with 0x)
+    #[arg(long, value_parser = parse_u32, help_heading = LAUNCH_STATE)]
+    pub policy: Option<u32>,
+
+    /// Path to the firmware binary
+    #[arg(short = 'f', long, help_heading = CONFIG)]
+    pub firmware: Option<PathBuf>,
+
+    /// Path to the kernel binary
+    #[arg(short = 'k', long, help_heading = CONFIG)]
+    pub kernel: Option<PathBuf>,
+
+    /// Path to the initrd binary
+    #[arg(short = 'r', long, help_heading = CONFIG)]
+    pub initrd: Option<PathBuf>,
+
+    /// Cmdline string booted with
+    #[arg(short = 'e', long, help_heading = CONFIG)]
+    pub cmdline: Option<String>,
+
+    /// Number of virtual CPUs (SEV-ES)
+    #[arg(short = 'n', long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub num_cpus: Option<u32>,
+
+    /// VMSA state for the boot CPU (4096-byte file)
+    #[arg(short = '0', long, help_heading = CONFIG)]
+    pub vmsa_cpu0: Option<PathBuf>,
+
+    /// VMSA state for the additional CPUs (4096-byte file)
+    #[arg(short = '1', long, help_heading = CONFIG)]
+    pub vmsa_cpu1: Option<PathBuf>,
+
+    /// Hypervisor host CPU family number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_family: Option<u32>,
+
+    /// Hypervisor host CPU model number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_model: Option<u32>,
+
+    /// Hypervisor host CPU stepping number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_stepping: Option<u32>,
+
+    /// TIK file for domain (16 bytes)
+    #[arg(long, help_heading = CONFIG)]
+    pub tik: Option<PathBuf>,
+
+    /// TEK file for domain (16 bytes)
+    #[arg(long, help_heading = CONFIG)]
+    pub tek: Option<PathBuf>,
+
+    /// TEK/TIK combined file for domain (32 bytes: TEK, then TIK)
+    #[arg(long, help_heading = CONFIG)]
+    pub tk: Option<PathBuf>,
+
+    /// libvirt connection URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)
+    #[arg(short = 'c', long, help_heading = CONNECTION)]
+    pub connect: Option<String>,
+
+    /// domain ID / Name / UUID
+    #[arg(short = 'o', long, help_heading = CONNECTION)]
+    pub domain: Option<String>,
+
+    /// Proceed even if usage scenario is insecure
+    #[arg(short = 'i', long, help_heading = CONNECTION)]
+    pub insecure: bool,
+
+    /// Do not attempt to sanity check the guest config
+    #[arg(short = 'g', long, help_heading = CONNECTION)]
+    pub ignore_config: bool,
+
+    /// ALIAS-OR-GUID:PATH file containing secret to inject (repeatable; alias luks-key)
+    #[arg(short = 's', long, help_heading = INJECTION)]
+    pub inject_secret: Vec<String>,
+
+    /// Path to file to write secret data payload to (base64)
+    #[arg(long, help_heading = INJECTION)]
+    pub secret_payload: Option<PathBuf>,
+
+    /// Path to file to write secret data header to (base64)
+    #[arg(long, help_heading = INJECTION)]
+    pub secret_header: Option<PathBuf>,
+}
+
+fn parse_int(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse::<u64>(),
+    };
+    parsed.map_err(|_| format!("'{s}' is not a non-negative integer"))
+}
+
+fn parse_u8(s: &str) -> std::result::Result<u8, String> {
+    let v = parse_int(s)?;
+    u8::try_from(v).map_err(|_| {
+        format!("{v} is out of range: the SEV firmware reports this as one byte (0 to 255)")
+    })
+}
+
+fn parse_u32(s: &str) -> std::result::Result<u32, String> {
+    let v = parse_int(s)?;
+    u32::try_from(v).map_err(|_| format!("{v} is out of range (0 to {})", u32::MAX))
+}
+
+/// Status lines on stdout, debug lines on stderr.
+pub struct Log {
+    pub quiet: bool,
+    pub debug: bool,
+}
+
+impl Log {
+    pub fn status(&self, msg: &str) {
+        if !self.quiet {
+            println!("{msg}");
+        }
+    }
+
+    pub fn debug(&self, label: &str, value: impl AsRef<str>) {
+        if self.debug {
+            eprintln!("[DEBUG]: {label}: {}", value.as_ref());
+        }
+    }
+}
+
+/// A parsed `--inject-secret ALIAS-OR-GUID:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub guid: Uuid,
+    pub path: PathBuf,
+}
+
+/// Known secret aliases.
+pub const SECRET_ALIASES: &[(&str, Uuid)] = &[("luks-key", guid::LUKS_KEY)];
+
+impl SecretSpec {
+    /// Splits at the first ':' only, so paths may contain ':'.
+    pub fn parse(spec: &str) -> Result<SecretSpec> {
+        let (name, path) = spec.split_once(':').ok_or_else(|| {
+            Error::Usage(format!(
+                "--inject-secret '{spec}' is not ALIAS-OR-GUID:PATH (for example luks-key:/path/to/key)"
+            ))
+        })?;
+        if path.is_empty() {
+            return Err(Error::Usage(format!(
+                "--inject-secret '{spec}' names no file after ':'"
+            )));
+        }
+        let guid = match SECRET_ALIASES.iter().find(|(a, _)| *a == name) {
+            Some((_, g)) => *g,
+            None if is_guid_string(name) => Uuid::parse_str(name)
+                .map_err(|e| Error::Usage(format!("secret GUID '{name}' is not valid: {e}")))?,
+            None => {
+                let known: Vec<&str> = SECRET_ALIASES.iter().map(|(a, _)| *a).collect();
+                return Err(Error::Usage(format!(
+                    "secret alias '{name}' is not known; use a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) or one of: {}",
+                    known.join(", ")
+                )));
+            }
+        };
+        Ok(SecretSpec {
+            guid,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+fn is_guid_string(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The usage checks of the Python tool, in its order, before any work.
+pub fn check_usage(a: &Args) -> Result<()> {
+    let usage = |m: &str| Err(Error::Usage(m.to_string()));
+    if a.tk.is_some() {
+        if a.tik.is_some() || a.tek.is_some() {
+            return usage("--tk is mutually exclusive with --tek/--tik");
+        }
+    } else if a.tik.is_none() || a.tek.is_none() {
+        return usage("Either --tk or both of --tek/--tik are required");
+    }
+    if a.domain.is_none() {
+        let required = [
+            (a.measurement.is_none(), "--measurement"),
+            (a.api_major.is_none(), "--api-major"),
+            (a.api_minor.is_none(), "--api-minor"),
+            (a.build_id.is_none(), "--build-id"),
+            (a.policy.is_none(), "--policy"),
+            (a.firmware.is_none(), "--firmware"),
+        ];
+        if let Some((_, name)) = required.iter().find(|(missing, _)| *missing) {
+            return usage(&format!("Either {name} or --domain is required"));
+        }
+        if !a.inject_secret.is_empty() {
+            if a.secret_header.is_none() {
+                return usage("Either --secret-header or --domain is required");
+            }
+            if a.secret_payload.is_none() {
+                return usage("Either --secret-payload or --domain is required");
+            }
+        }
+    }
+    if a.kernel.is_none() && (a.initrd.is_some() || a.cmdline.is_some()) {
+        return usage("--initrd/--cmdline require --kernel");
+    }
+    let sku = [a.cpu_family, a.cpu_model, a.cpu_stepping];
+    let given = sku.iter().filter(|v| v.is_some()).count();
+    if given == 0 {
+        if a.vmsa_cpu1.is_some() && a.vmsa_cpu0.is_none() {
+            return usage("VMSA for additional CPU also requires VMSA for boot CPU");
+        }
+    } else {
+        if a.vmsa_cpu0.is_some() || a.vmsa_cpu1.is_some() {
+            return usage("VMSA files are mutually exclusive with CPU SKU");
+        }
+        if given != 3 {
+            return usage("CPU SKU needs family, model and stepping for SEV-ES domain");
+        }
+    }
+    if a.secret_header.is_some() != a.secret_payload.is_some() {
+        return usage("Both --secret-payload and --secret-header are required");
+    }
+    if a.show_keys && !a.debug {
+        return usage("--show-keys only makes sense with --debug");
+    }
+    Ok(())
+}
+
+/// The TIK and TEK from --tik/--tek or --tk.
+fn load_keys(a: &Args) -> Result<(Tik, Tek)> {
+    if let Some(tk) = &a.tk {
+        let b = launch::read_exact_file("TK file", tk, 2 * keys::KEY_LEN)?;
+        let (tek, tik) = keys::split_tk(&b).ok_or_else(|| Error::Unexpected("TK split".into()))?;
+        return Ok((tik, tek));
+    }
+    let (Some(tik_path), Some(tek_path)) = (&a.tik, &a.tek) else {
+        return Err(Error::Usage(
+            "Either --tk or both of --tek/--tik are required".into(),
+        ));
+    };
+    let tik = launch::read_exact_file("TIK file", tik_path, keys::KEY_LEN)?;
+    let tek = launch::read_exact_file("TEK file", tek_path, keys::KEY_LEN)?;
+    Ok((
+        Tik::from_slice(&tik).ok_or_else(|| Error::Unexpected("TIK length".into()))?,
+        Tek::from_slice(&tek).ok_or_else(|| Error::Unexpected("TEK length".into()))?,
+    ))
+}
+
+/// Runs the tool; the error carries the exit code.
+pub fn run(a: &Args) -> Result<()> {
+    let log = Log {
+        quiet: a.quiet,
+        debug: a.debug,
+    };
+    check_usage(a)?;
+    if a.domain.is_some() {
+        return Err(Error::Usage(
+            "--domain needs the libvirt source, which this version does not have yet; validate \
+             offline instead: give --measurement, --api-major, --api-minor, --build-id and --policy \
+             as 'virsh domlaunchsecinfo DOMAIN' reports them, and --firmware"
+                .into(),
+        ));
+    }
+    // Parse secret specs and check their files now, so a typo is found before the work.
+    let secrets: Vec<SecretSpec> = a
+        .inject_secret
+        .iter()
+        .map(|s| SecretSpec::parse(s))
+        .collect::<Result<_>>()?;
+    for s in &secrets {
+        launch::open_input("secret file", &s.path)?;
+    }
+    let measurement = Measurement::from_base64(a.measurement.as_deref().unwrap_or_default())
+        .map_err(Error::Usage)?;
+    let info = LaunchInfo {
+        api_major: a.api_major.unwrap_or_default(),
+        api_minor: a.api_minor.unwrap_or_default(),
+        build_id: a.build_id.unwrap_or_default(),
+        policy: a.policy.unwrap_or_default(),
+    };
+    let mut source = Offline {
+        reported: crate::source::ReportedLaunch { measurement, info },
+        secret_files: a.secret_header.clone().zip(a.secret_payload.clone()),
+    };
+
+    let (tik, tek) = load_keys(a)?;
+    if a.show_keys {
+        log.debug("TIK(hex)", hex(tik.as_bytes()));
+        log.debug("TEK(hex)", hex(tek.as_bytes()));
+    }
+    let firmware_path = a
+        .firmware
+        .as_deref()
+        .ok_or_else(|| Error::Usage("Either --firmware or --domain is required".into()))?;
+    validate_and_inject(a, &log, &mut source, firmware_path, &tik, &tek, &secrets)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn validate_and_inject(
+    a: &Args,
+    log: &Log,
+    source: &mut dyn LaunchSource,
+    firmware_path: &Path,
+    tik: &Tik,
+    tek: &Tek,
+    secrets: &[SecretSpec],
+) -> Result<()> {
+    let reported = source.reported()?;
+    let info = reported.info;
+    let sev_es = info.policy & POLICY_ES != 0;
+
+    let firmware = Firmware::load(firmware_path)?;
+    if let Some(d) = firmware.digest_after_firmware.firmware_digest() {
+        log.debug("Firmware(sha256)", hex(&d));
+    }
+    if let Some(t) = &firmware.footer {
+        for (g, d) in t.entries() {
+            log.debug("Firmware footer entry", format!("{g} {}", hex(d)));
+        }
+    }
+
+    let kernel = match &a.kernel {
+        Some(k) => {
+            let area = firmware.require_kernel_hash_area()?;
+            log.debug(
+                "Kernel hashes area",
+                format!("base {:#x} size {:#x}", area.base, area.size),
+            );
+            let h = launch::kernel_hashes(k, a.initrd.as_deref(), a.cmdline.as_deref())?;
+            log.debug("Kernel(sha256)", hex(&h.kernel));
+            log.debug("Initrd(sha256)", hex(&h.initrd));
+            log.debug("Cmdline(sha256)", hex(&h.cmdline));
+            Some(h)
+        }
+        None => None,
+    };
+
+    let vmsa = if sev_es {
+        let num_cpus = a.num_cpus.ok_or_else(|| {
+            Error::Usage(
+                "Number of virtual CPUs must be specified for SEV-ES domain: give --num-cpus"
+                    .into(),
+            )
+        })?;
+        let source = if let Some(p0) = &a.vmsa_cpu0 {
+            let bsp = launch::read_vmsa("VMSA file for the boot CPU", p0)?;
+            let ap = match &a.vmsa_cpu1 {
+                Some(p1) => Some(launch::read_vmsa("VMSA file for the additional CPUs", p1)?),
+                None => None,
+            };
+            VmsaSource::Pages { bsp, ap }
+        } else if let (Some(f), Some(m), Some(s)) = (a.cpu_family, a.cpu_model, a.cpu_stepping) {
+            let cpu_signature = cpu::signature(f, m, s).map_err(Error::Usage)?;
+            log.debug("CPU signature", format!("{cpu_signature:#x}"));
+            let ap_reset_addr = firmware.require_sev_es_reset_addr()?;
+            log.debug("AP reset address", format!("{ap_reset_addr:#x}"));
+            VmsaSource::Built {
+                config: VmsaConfig {
+                    form: VmsaForm::Legacy,
+                    cpu_signature,
+                    sev_features: 0,
+                },
+                ap_reset_addr,
+            }
+        } else {
+            return Err(Error::Usage(
+                "VMSA for boot CPU required for SEV-ES domain: give --vmsa-cpu0 (and --vmsa-cpu1 \
+                 with more than one vCPU), or --cpu-family, --cpu-model and --cpu-stepping of the host"
+                    .into(),
+            ));
+        };
+        Some((source, num_cpus))
+    } else {
+        None
+    };
+
+    let trace = launch::compute_ld(
+        &firmware,
+        kernel.as_ref(),
+        vmsa.as_ref().map(|(s, n)| (s, *n)),
+    )?;
+    if let Some(t) = &trace.kernel_table {
+        log.debug("Kernel hashes table(hex)", hex(t));
+    }
+    if let Some(d) = &trace.vmsa_bsp_sha256 {
+        log.debug("VMSA CPU 0(sha256)", hex(d));
+    }
+    if let Some(d) = &trace.vmsa_ap_sha256 {
+        log.debug("VMSA CPU 1(sha256)", hex(d));
+    }
+    log.debug("Launch digest GCTX.LD(sha256)", hex(&trace.ld));
+    let nonce = reported.measurement.mnonce;
+    log.debug(
+        "Measured-msg(hex)",
+        hex(&measurement::measure_message(&info, &trace.ld, &nonce)),
+    );
+    let computed = measurement::compute_measure(tik, &info, &trace.ld, &nonce);
+    log.debug(
+        "Measurement reported(hex)",
+        hex(&reported.measurement.measure),
+    );
+    log.debug("Measurement computed(hex)", hex(&computed));
+
+    if !measurement::measures_equal(&computed, &reported.measurement.measure) {
+        return Err(Error::AttestationFailed(
+            "Measurement does not match, VM is not trustworthy".into(),
+        ));
+    }
+    log.status("OK: Looks good to me");
+
+    if secrets.is_empty() {
+        return Ok(());
+    }
+    let mut table = SecretTable::new();
+    for s in secrets {
+        let (file, _) = launch::open_input("secret file", &s.path)?;
+        let mut data = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, secret::MAX_SECRET_TABLE_LEN as u64 + 1),
+            &mut data,
+        )
+        .map_err(|e| Error::io("secret file", &s.path, &e))?;
+        table.add(s.guid, data).map_err(Error::Usage)?;
+    }
+    let limit = firmware
+        .secret_area()
+        .map(|a| a.size as usize)
+        .unwrap_or(secret::MAX_SECRET_TABLE_LEN);
+    if table.padded_len() > limit {
+        return Err(Error::Usage(format!(
+            "the secret table is {} bytes, larger than the {limit} bytes the firmware's secret area holds; inject fewer or smaller secrets",
+            table.padded_len()
+        )));
+    }
+    let plaintext = table.build().map_err(Error::Usage)?;
+    let iv = secret::random_iv().map_err(Error::Unexpected)?;
+    let packet = secret::package(tik, tek, &reported.measurement.measure, &plaintext, iv)
+        .map_err(Error::Usage)?;
+    log.debug(
+        "Secret table",
+        format!("{} secrets, {} bytes padded", table.len(), plaintext.len()),
+    );
+    log.debug("Secret header(hex)", hex(&packet.header));
+    log.debug("Secret payload(ciphertext, hex)", hex(&packet.payload));
+    source.inject(&packet)?;
+    log.debug("Injection", source.describe_injection());
+    log.status(&format!("OK: Injected {} secrets", secrets.len()));
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! vCPU signatures: CPUID(1).EAX, which KVM loads into RDX at reset and so
+//! into every SEV-ES VMSA.
+
+/// Encodes family, model and stepping as CPUID(1).EAX. Families above 0xF
+/// use the extended-family field, as AMD defines it.
+pub fn signature(family: u32, model: u32, stepping: u32) -> Result<u32, String> {
+    if family > 0xF + 0xFF {
+        return Err(format!(
+            "CPU family {family} is out of range (0 to {})",
+            0xF + 0xFF
+        ));
+    }
+    if model > 0xFF {
+        return Err(format!("CPU model {model} is out of range (0 to 255)"));
+    }
+    if stepping > 0xF {
+        return Err(format!("CPU stepping {stepping} is out of range (0 to 15)"));
+    }
+    let (base_family, ext_family) = if family > 0xF {
+        (0xF, family - 0xF)
+    } else {
+        (family, 0)
+    };
+    Ok((ext_family << 20)
+        | ((model >> 4) << 16)
+        | (base_family << 8)
+        | ((model & 0xF) << 4)
+        | stepping)
+}
+
+/// Signatures of QEMU's named AMD EPYC models (measurement.md §5).
+pub const NAMED_MODELS: &[(&str, u32)] = &[
+    ("EPYC", 0x800F12),
+    ("EPYC-v1", 0x800F12),
+    ("EPYC-v2", 0x800F12),
+    ("EPYC-v3", 0x800F12),
+    ("EPYC-v4", 0x800F12),
+    ("EPYC-IBPB", 0x800F12),
+    ("EPYC-Rome", 0x830F10),
+    ("EPYC-Milan", 0xA00F11),
+    ("EPYC-Genoa", 0xA10F10),
+    ("EPYC-Turin", 0xB00F00),
+];
+
+/// The signature of a named QEMU CPU model, if known.
+pub fn named_model_signature(name: &str) -> Option<u32> {
+    NAMED_MODELS
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, s)| *s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_signatures() {
+        assert_eq!(signature(23, 1, 2), Ok(0x800F12)); // EPYC
+        assert_eq!(signature(23, 0x31, 0), Ok(0x830F10)); // Rome
+        assert_eq!(signature(25, 1, 1), Ok(0xA00F11)); // Milan
+        assert_eq!(signature(25, 0x11, 0), Ok(0xA10F10)); // Genoa
+        assert_eq!(signature(26, 0, 0), Ok(0xB00F00)); // Turin
+        assert_eq!(signature(14, 1, 2), Ok(0x0E12));
+        assert!(signature(0x10F, 0, 0).is_err());
+        assert!(signature(25, 256, 0).is_err());
+        assert!(signature(25, 1, 16).is_err());
+        assert_eq!(named_model_signature("epyc-milan"), Some(0xA00F11));
+        assert_eq!(named_model_signature("Skylake"), None);
+    }
+}

@@ -1,0 +1,265 @@
+//! The launch the guest owner expects, built from files the owner trusts,
+//! and the computation of its GCTX.LD.
+//!
+//! Files are streamed through the hashers; only the firmware's tail (for
+//! the OVMF footer table) and the VMSA pages are held in memory.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use crate::core::kernel_hashes::{self, KernelHashes};
+use crate::core::measurement::{sha256_reader, LaunchDigest};
+use crate::core::ovmf::{FooterTable, GuestArea, FOOTER_TAIL_LEN};
+use crate::core::vmsa::{self, VmsaConfig, VMSA_LEN};
+use crate::error::{Error, Result};
+
+/// No real OVMF image is anywhere near this; a larger file is a mistake.
+pub const MAX_FIRMWARE_LEN: u64 = 64 * 1024 * 1024;
+/// More vCPUs than any SEV-ES launch has.
+pub const MAX_VCPUS: u32 = 512;
+
+/// SEV policy bit 2: the guest runs with SEV-ES.
+pub const POLICY_ES: u32 = 1 << 2;
+
+/// Opens a file the user named, refusing directories with a clear message.
+pub fn open_input(what: &str, path: &Path) -> Result<(File, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(what, path, &e))?;
+    let meta = file.metadata().map_err(|e| Error::io(what, path, &e))?;
+    if meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "{what} '{}' is a directory; give the path of a file",
+            path.display()
+        )));
+    }
+    Ok((file, meta.len()))
+}
+
+/// Reads a small file that must be exactly `len` bytes long.
+pub fn read_exact_file(what: &str, path: &Path, len: usize) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let (file, size) = open_input(what, path)?;
+    if size != len as u64 {
+        return Err(Error::Usage(format!(
+            "{what} '{}' must be exactly {len} bytes, but it is {size} bytes",
+            path.display()
+        )));
+    }
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(len));
+    file.take(len as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(what, path, &e))?;
+    if buf.len() != len {
+        return Err(Error::Usage(format!(
+            "{what} '{}' must be exactly {len} bytes, but {} bytes were read",
+            path.display(),
+            buf.len()
+        )));
+    }
+    Ok(buf)
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(what: &str, path: &Path) -> Result<[u8; 32]> {
+    let (file, _) = open_input(what, path)?;
+    sha256_reader(file).map_err(|e| Error::io(what, path, &e))
+}
+
+/// The firmware image: the launch digest after it, and its footer table.
+#[derive(Clone)]
+pub struct Firmware {
+    pub digest_after_firmware: LaunchDigest,
+    pub footer: Option<FooterTable>,
+    pub len: u64,
+}
+
+impl Firmware {
+    pub fn load(path: &Path) -> Result<Firmware> {
+        const WHAT: &str = "firmware";
+        let (mut file, len) = open_input(WHAT, path)?;
+        if len > MAX_FIRMWARE_LEN {
+            return Err(Error::Usage(format!(
+                "firmware '{}' is {len} bytes; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
+                path.display()
+            )));
+        }
+        if len == 0 {
+            return Err(Error::Usage(format!(
+                "firmware '{}' is empty",
+                path.display()
+            )));
+        }
+        let tail_len = len.min(FOOTER_TAIL_LEN as u64);
+        let io = |e: std::io::Error| Error::io(WHAT, path, &e);
+        file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
+        let mut tail = Vec::with_capacity(tail_len as usize);
+        (&mut file)
+            .take(tail_len)
+            .read_to_end(&mut tail)
+            .map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        let footer = if tail.len() < 50 {
+            None
+        } else {
+            FooterTable::parse(&tail)
+                .map_err(|e| Error::Usage(format!("firmware '{}': {e}", path.display())))?
+        };
+        let digest_after_firmware = LaunchDigest::from_firmware(file).map_err(io)?;
+        Ok(Firmware {
+            digest_after_firmware,
+            footer,
+            len,
+        })
+    }
+
+    /// Where QEMU would place the kernel hashes table; an error when the
+    /// firmware has none, because QEMU then refuses measured direct boot.
+    pub fn require_kernel_hash_area(&self) -> Result<GuestArea> {
+        let area = match &self.footer {
+            None => None,
+            Some(t) => t
+                .kernel_hash_area()
+                .map_err(|e| Error::Usage(format!("firmware: {e}")))?,
+        };
+        area.ok_or_else(|| {
+            Error::Usage(
+                "the firmware has no area for the kernel hashes table (OVMF footer entry \
+                 7255371f-3a3b-4b04-927b-1da6efa8d454 is missing or zero), so QEMU cannot boot a \
+                 kernel with measured direct boot in it; use a firmware built for it (edk2 \
+                 AmdSevX64, e.g. OVMF.amdsev.fd) or drop --kernel/--initrd/--cmdline"
+                    .into(),
+            )
+        })
+    }
+
+    /// The SEV-ES AP reset address; an error when the firmware has none.
+    pub fn require_sev_es_reset_addr(&self) -> Result<u32> {
+        let addr = match &self.footer {
+            None => None,
+            Some(t) => t
+                .sev_es_reset_addr()
+                .map_err(|e| Error::Usage(format!("firmware: {e}")))?,
+        };
+        addr.ok_or_else(|| {
+            Error::Usage(
+                "the firmware has no SEV-ES reset block (OVMF footer entry \
+                 00f771de-1a7e-4fcb-890e-68c77e2fb44e), so it cannot start SEV-ES application \
+                 processors; use an OVMF build with SEV-ES support or give --vmsa-cpu0/--vmsa-cpu1"
+                    .into(),
+            )
+        })
+    }
+
+    /// The secret area OVMF reserves, if the footer names one.
+    pub fn secret_area(&self) -> Option<GuestArea> {
+        self.footer
+            .as_ref()
+            .and_then(|t| t.secret_area().ok().flatten())
+    }
+}
+
+/// Hashes the direct-boot inputs the way QEMU fills the kernel hashes table:
+/// an absent initrd hashes as empty, an absent cmdline as "".
+pub fn kernel_hashes(
+    kernel: &Path,
+    initrd: Option<&Path>,
+    cmdline: Option<&str>,
+) -> Result<KernelHashes> {
+    Ok(KernelHashes {
+        kernel: sha256_file("kernel", kernel)?,
+        initrd: match initrd {
+            Some(p) => sha256_file("initrd", p)?,
+            None => kernel_hashes::empty_digest(),
+        },
+        cmdline: kernel_hashes::cmdline_digest(cmdline.unwrap_or("").as_bytes()),
+    })
+}
+
+/// Where the VMSA pages of an SEV-ES guest come from.
+#[derive(Clone)]
+pub enum VmsaSource {
+    /// Pages the owner captured or built: one for the boot CPU, one for all others.
+    Pages {
+        bsp: Box<[u8; VMSA_LEN]>,
+        ap: Option<Box<[u8; VMSA_LEN]>>,
+    },
+    /// Built here from the vCPU signature and the firmware's AP reset address.
+    Built {
+        config: VmsaConfig,
+        ap_reset_addr: u32,
+    },
+}
+
+impl VmsaSource {
+    /// The boot CPU's page and the page of every other vCPU.
+    pub fn pages(&self) -> (Box<[u8; VMSA_LEN]>, Option<Box<[u8; VMSA_LEN]>>) {
+        match self {
+            VmsaSource::Pages { bsp, ap } => (bsp.clone(), ap.clone()),
+            VmsaSource::Built {
+                config,
+                ap_reset_addr,
+            } => (
+                vmsa::build(config, vmsa::BSP_RESET_EIP),
+                Some(vmsa::build(config, *ap_reset_addr)),
+            ),
+        }
+    }
+}
+
+/// Reads a VMSA page file (exactly 4096 bytes).
+pub fn read_vmsa(what: &str, path: &Path) -> Result<Box<[u8; VMSA_LEN]>> {
+    let b = read_exact_file(what, path, VMSA_LEN)?;
+    let mut page = Box::new([0u8; VMSA_LEN]);
+    page.copy_from_slice(&b);
+    Ok(page)
+}
+
+/// The intermediate values of one LD computation, for --debug.
+pub struct LdTrace {
+    pub kernel_table: Option<[u8; kernel_hashes::PADDED_TABLE_LEN]>,
+    pub vmsa_bsp_sha256: Option<[u8; 32]>,
+    pub vmsa_ap_sha256: Option<[u8; 32]>,
+    pub ld: [u8; 32],
+}
+
+/// Computes GCTX.LD: firmware ‖ kernel hashes table (with a kernel) ‖ one
+/// VMSA page per vCPU (SEV-ES only).
+pub fn compute_ld(
+    firmware: &Firmware,
+    kernel: Option<&KernelHashes>,
+    sev_es: Option<(&VmsaSource, u32)>,
+) -> Result<LdTrace> {
+    use sha2::{Digest, Sha256};
+    let mut ld = firmware.digest_after_firmware.clone();
+    let kernel_table = kernel.map(|k| k.padded_table());
+    if let Some(t) = &kernel_table {
+        ld.update_kernel_hashes(t);
+    }
+    let (mut bsp_sha, mut ap_sha) = (None, None);
+    if let Some((source, num_cpus)) = sev_es {
+        if num_cpus == 0 || num_cpus > MAX_VCPUS {
+            return Err(Error::Usage(format!(
+                "the number of vCPUs must be between 1 and {MAX_VCPUS}, not {num_cpus}"
+            )));
+        }
+        let (bsp, ap) = source.pages();
+        ld.update_vmsa(&bsp);
+        bsp_sha = Some(Sha256::digest(&bsp[..]).into());
+        if num_cpus > 1 {
+            let ap = ap.ok_or_else(|| {
+                Error::Usage(format!(
+                    "the guest has {num_cpus} vCPUs, so a VMSA for the additional vCPUs is needed: give --vmsa-cpu1"
+                ))
+            })?;
+            ap_sha = Some(Sha256::digest(&ap[..]).into());
+            for _ in 1..num_cpus {
+                ld.update_vmsa(&ap);
+            }
+        }
+    }
+    Ok(LdTrace {
+        kernel_table,
+        vmsa_bsp_sha256: bsp_sha,
+        vmsa_ap_sha256: ap_sha,
+        ld: ld.finalize(),
+    })
+}

@@ -1,0 +1,11 @@
+//! virt-qemu-sev-validate: validate the launch measurement of an AMD SEV or
+//! SEV-ES guest from inputs the guest owner trusts, and only then package
+//! secrets for it.
+
+pub mod cli;
+pub mod core;
+pub mod error;
+pub mod launch;
+pub mod source;
+
+pub use error::{Error, ExitCode, Result};

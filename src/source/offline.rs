@@ -1,0 +1,80 @@
+//! The offline source: reported values given on the command line, secrets
+//! written to files for the owner to hand to the host.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::{LaunchSource, ReportedLaunch};
+use crate::core::secret::SecretPacket;
+use crate::error::{Error, Result};
+
+pub struct Offline {
+    pub reported: ReportedLaunch,
+    /// Where to write the base64 header and payload.
+    pub secret_files: Option<(PathBuf, PathBuf)>,
+}
+
+impl LaunchSource for Offline {
+    fn reported(&mut self) -> Result<ReportedLaunch> {
+        Ok(self.reported)
+    }
+
+    fn inject(&mut self, packet: &SecretPacket) -> Result<()> {
+        let (header_path, payload_path) = self.secret_files.as_ref().ok_or_else(|| {
+            Error::Usage(
+                "--secret-header and --secret-payload are needed to write the secret offline"
+                    .into(),
+            )
+        })?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // Stage both files first so that a failure leaves neither half behind.
+        let header = stage(header_path, b64.encode(packet.header).as_bytes())?;
+        let payload = stage(payload_path, b64.encode(&packet.payload).as_bytes())?;
+        commit(header, header_path)?;
+        commit(payload, payload_path)?;
+        Ok(())
+    }
+
+    fn describe_injection(&self) -> String {
+        match &self.secret_files {
+            Some((h, p)) => format!(
+                "header written to '{}', payload to '{}'",
+                h.display(),
+                p.display()
+            ),
+            None => String::new(),
+        }
+    }
+}
+
+/// Writes `data` to a new temporary file (mode 0600) beside `path`.
+fn stage(path: &Path, data: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let fail = |e: std::io::Error| Error::Usage(format!("cannot write '{}': {e}", path.display()));
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "cannot write '{}': it is a directory; give a file path",
+            path.display()
+        )));
+    }
+    // tempfile creates the file with mode 0600 on Unix.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sev-secret-")
+        .tempfile_in(dir)
+        .map_err(fail)?;
+    tmp.write_all(data).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    Ok(tmp)
+}
+
+/// Renames the staged file over `path` in one step.
+fn commit(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    tmp.persist(path)
+        .map_err(|e| Error::Usage(format!("cannot write '{}': {}", path.display(), e.error)))?;
+    Ok(())
+}
