@@ -1,0 +1,116 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The public vectors folder: $SEV_VECTORS_DIR, else ../shared/vectors beside
+/// the checkout. `None` (after a visible SKIPPED line) when absent outside CI;
+/// in CI its absence is a failure, because CI always has it.
+pub fn vectors_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("SEV_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
+    if dir.join("VECTORS.json").is_file() {
+        return Some(dir);
+    }
+    skip_or_fail(
+        test,
+        &format!("public vectors not found at {}", dir.display()),
+    );
+    None
+}
+
+/// Prints a visible SKIPPED line, or panics when running in CI.
+pub fn skip_or_fail(test: &str, why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: {why} (CI must provide it)");
+    }
+    eprintln!("SKIPPED: {test}: {why}");
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
+}
+
+/// Runs our tool with `args`; returns (exit code, stdout, stderr).
+pub fn run<I, S>(args: I) -> (i32, String, String)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = bin()
+        .args(args)
+        .output()
+        .expect("run virt-qemu-sev-validate");
+    split(out)
+}
+
+pub fn split(out: Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The Python simulated Secure Processor of tests/sim, run with Debian's python3.
+pub fn sev_sp() -> Option<Command> {
+    let py = PathBuf::from("/usr/bin/python3");
+    let ok = py.is_file()
+        && Command::new(&py)
+            .args(["-c", "import cryptography"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+    if !ok {
+        skip_or_fail(
+            "sev_sp",
+            "/usr/bin/python3 with python3-cryptography is needed",
+        );
+        return None;
+    }
+    let mut c = Command::new(py);
+    c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sim/sev_sp.py"));
+    Some(c)
+}
+
+/// A small synthetic firmware image whose OVMF footer table has the given
+/// entries (GUID string, data), laid out as edk2 does: each entry is data,
+/// u16 length, GUID; the footer (u16 table length, footer GUID) ends 32
+/// bytes before the end of the image.
+pub fn firmware_with(entries: &[(&str, Vec<u8>)], size: usize) -> Vec<u8> {
+    let le = |s: &str| uuid::Uuid::parse_str(s).unwrap().to_bytes_le();
+    let mut table = Vec::new();
+    for (g, d) in entries {
+        table.extend_from_slice(d);
+        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+        table.extend_from_slice(&le(g));
+    }
+    let total = (table.len() + 18) as u16;
+    table.extend_from_slice(&total.to_le_bytes());
+    table.extend_from_slice(&le("96b582de-1fb2-45f7-baea-a366c55a082d"));
+    let mut fw: Vec<u8> = (0..size - table.len() - 32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    fw.extend_from_slice(&table);
+    fw.extend_from_slice(&[0u8; 32]);
+    fw
+}
+
+pub const RESET_BLOCK: &str = "00f771de-1a7e-4fcb-890e-68c77e2fb44e";
+pub const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
+pub const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
+
+/// An AmdSev-like firmware: SEV-ES reset block, secret area, kernel hashes area.
+pub fn amdsev_like_firmware() -> Vec<u8> {
+    let area = |base: u32, size: u32| [base.to_le_bytes(), size.to_le_bytes()].concat();
+    firmware_with(
+        &[
+            (RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
+            (SECRET_AREA, area(0x80F000, 0xC00)),
+            (HASH_AREA, area(0x80FC00, 0x400)),
+        ],
+        64 * 1024,
+    )
+}

@@ -1,0 +1,372 @@
+//! Offline validation and secret packaging, checked by the simulated Secure
+//! Processor in tests/sim/sev_sp.py: an independent implementation that
+//! computes LAUNCH_MEASURE as the firmware does, then verifies the header
+//! MAC with the TIK, decrypts with the TEK and walks the GUID table.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+struct Launch {
+    dir: tempfile::TempDir,
+    measurement: String,
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// The simulated SEV firmware measures an SEV launch of `fw` with a kernel.
+fn launch(policy: &str) -> Option<Launch> {
+    let mut sp = common::sev_sp()?;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("fw.fd"), common::amdsev_like_firmware()).unwrap();
+    fs::write(d.join("tik"), [0x5a; 16]).unwrap();
+    fs::write(d.join("tek"), [0xa5; 16]).unwrap();
+    fs::write(d.join("vmlinuz"), b"not really a kernel").unwrap();
+    fs::write(d.join("initrd"), vec![7u8; 100_000]).unwrap();
+    let out = sp
+        .args([
+            "measure",
+            "--firmware",
+            &s(&d.join("fw.fd")),
+            "--kernel",
+            &s(&d.join("vmlinuz")),
+        ])
+        .args([
+            "--initrd",
+            &s(&d.join("initrd")),
+            "--cmdline",
+            "root=/dev/vda console=ttyS0",
+            "--kernel-hashes",
+        ])
+        .args([
+            "--policy",
+            policy,
+            "--api-major",
+            "1",
+            "--api-minor",
+            "55",
+            "--build-id",
+            "21",
+        ])
+        .args([
+            "--tik",
+            &s(&d.join("tik")),
+            "--num-cpus",
+            "3",
+            "--cpu-signature",
+            "0xA00F11",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "simulator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let measurement = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    Some(Launch { dir, measurement })
+}
+
+impl Launch {
+    fn p(&self, name: &str) -> String {
+        s(&self.dir.path().join(name))
+    }
+
+    fn args(&self, policy: &str) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "-m",
+            &self.measurement,
+            "--api-major",
+            "1",
+            "--api-minor",
+            "55",
+            "--build-id",
+            "21",
+            "--policy",
+            policy,
+            "-f",
+            &self.p("fw.fd"),
+            "--tik",
+            &self.p("tik"),
+            "--tek",
+            &self.p("tek"),
+            "-k",
+            &self.p("vmlinuz"),
+            "-r",
+            &self.p("initrd"),
+            "-e",
+            "root=/dev/vda console=ttyS0",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        if policy == "5" {
+            a.extend(
+                [
+                    "-n",
+                    "3",
+                    "--cpu-family",
+                    "25",
+                    "--cpu-model",
+                    "1",
+                    "--cpu-stepping",
+                    "1",
+                ]
+                .map(String::from),
+            );
+        }
+        a
+    }
+
+    /// The simulated SP decrypts the packet; returns (exit code, stdout, stderr).
+    fn decrypt(&self, expect: &[(&str, &str)]) -> (i32, String, String) {
+        let mut sp = common::sev_sp().unwrap();
+        sp.args([
+            "decrypt-secret",
+            "--tik",
+            &self.p("tik"),
+            "--tek",
+            &self.p("tek"),
+        ])
+        .args([
+            "--measurement",
+            &self.measurement,
+            "--header",
+            &self.p("hdr"),
+            "--payload",
+            &self.p("payload"),
+        ]);
+        for (g, f) in expect {
+            sp.args(["--expect", &format!("{g}={f}")]);
+        }
+        common::split(sp.output().unwrap())
+    }
+}
+
+const LUKS: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
+const OTHER: &str = "0c6b2b9a-47b5-4d4a-9e38-4d1c2b8a7e11";
+
+#[test]
+fn validates_sev_and_sev_es_launches_measured_by_the_simulator() {
+    for policy in ["1", "5"] {
+        let Some(l) = launch(policy) else { return };
+        let (code, out, err) = common::run(l.args(policy));
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "OK: Looks good to me\n"),
+            "policy {policy}: {err}"
+        );
+        // Another cmdline, another vCPU count: rejected.
+        let mut a = l.args(policy);
+        let at = a.iter().position(|x| x == "-e").unwrap() + 1;
+        a[at].push('\n');
+        assert_eq!(common::run(&a).0, 1);
+        if policy == "5" {
+            let mut a = l.args(policy);
+            let at = a.iter().position(|x| x == "-n").unwrap() + 1;
+            a[at] = "4".into();
+            assert_eq!(common::run(&a).0, 1);
+        }
+    }
+}
+
+#[test]
+fn secrets_decrypt_back_exactly() {
+    for policy in ["1", "5"] {
+        let Some(l) = launch(policy) else { return };
+        // A path with ':' in it works (the Python tool split on every ':').
+        let colon_dir = l.dir.path().join("keys:v1");
+        fs::create_dir(&colon_dir).unwrap();
+        let key = s(&colon_dir.join("disk.key"));
+        fs::write(&key, b"correct horse battery staple\n").unwrap();
+        let other = l.p("other");
+        fs::write(&other, [0u8, 1, 2, 255, 0]).unwrap();
+        let mut a = l.args(policy);
+        a.extend(
+            [
+                "--secret-header",
+                &l.p("hdr"),
+                "--secret-payload",
+                &l.p("payload"),
+            ]
+            .map(String::from),
+        );
+        a.extend([
+            "-s".into(),
+            format!("luks-key:{key}"),
+            "--inject-secret".into(),
+            format!("{OTHER}:{other}"),
+        ]);
+        let (code, out, err) = common::run(&a);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "OK: Looks good to me\nOK: Injected 2 secrets\n");
+        for f in ["hdr", "payload"] {
+            let mode = fs::metadata(l.p(f)).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{f} must be private");
+        }
+        let (code, out, err) = l.decrypt(&[(LUKS, &key), (OTHER, &other)]);
+        assert_eq!(code, 0, "simulated SP rejected the packet: {out}{err}");
+        // A different measurement (as a replaying host would have) fails the MAC.
+        let mut wrong = l.decrypt(&[]);
+        assert_eq!(wrong.0, 0);
+        let mut sp = common::sev_sp().unwrap();
+        let other_m = base64_flip(&l.measurement);
+        sp.args([
+            "decrypt-secret",
+            "--tik",
+            &l.p("tik"),
+            "--tek",
+            &l.p("tek"),
+            "--measurement",
+            &other_m,
+        ])
+        .args(["--header", &l.p("hdr"), "--payload", &l.p("payload")]);
+        wrong = common::split(sp.output().unwrap());
+        assert_eq!(
+            wrong.0, 1,
+            "a packet for another measurement must not verify"
+        );
+    }
+}
+
+fn base64_flip(b64: &str) -> String {
+    let mut c: Vec<char> = b64.chars().collect();
+    c[0] = if c[0] == 'A' { 'B' } else { 'A' };
+    c.into_iter().collect()
+}
+
+/// A table that is already a multiple of 16 gets no padding block
+/// (the Python tool's bug 4); the simulated SP refuses an extra block.
+#[test]
+fn aligned_table_gets_no_extra_block() {
+    let Some(l) = launch("1") else { return };
+    // 20 (header) + 20 (entry header) + 24 = 64 bytes.
+    let key = l.p("k24");
+    fs::write(&key, [b'k'; 24]).unwrap();
+    let mut a = l.args("1");
+    a.extend(
+        [
+            "--secret-header",
+            &l.p("hdr"),
+            "--secret-payload",
+            &l.p("payload"),
+            "-s",
+        ]
+        .map(String::from),
+    );
+    a.push(format!("luks-key:{key}"));
+    assert_eq!(common::run(&a).0, 0);
+    let payload = fs::read_to_string(l.p("payload")).unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(payload.trim())
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(l.decrypt(&[(LUKS, &key)]).0, 0);
+}
+
+#[test]
+fn nothing_is_written_when_validation_fails() {
+    let Some(l) = launch("1") else { return };
+    let mut a = l.args("1");
+    let at = a.iter().position(|x| x == "--api-minor").unwrap() + 1;
+    a[at] = "54".into();
+    fs::write(l.p("secret"), b"s").unwrap();
+    a.extend(
+        [
+            "--secret-header",
+            &l.p("hdr"),
+            "--secret-payload",
+            &l.p("payload"),
+            "-s",
+        ]
+        .map(String::from),
+    );
+    a.push(format!("luks-key:{}", l.p("secret")));
+    let (code, out, err) = common::run(&a);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!Path::new(&l.p("hdr")).exists() && !Path::new(&l.p("payload")).exists());
+}
+
+#[test]
+fn secrets_larger_than_the_firmware_secret_area_are_refused() {
+    let Some(l) = launch("1") else { return };
+    let big = l.p("big");
+    fs::write(&big, vec![1u8; 0xC00]).unwrap();
+    let mut a = l.args("1");
+    a.extend(
+        [
+            "--secret-header",
+            &l.p("hdr"),
+            "--secret-payload",
+            &l.p("payload"),
+            "-s",
+        ]
+        .map(String::from),
+    );
+    a.push(format!("luks-key:{big}"));
+    let (code, _, err) = common::run(&a);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("larger than the 3072 bytes the firmware's secret area holds"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_are_never_printed_unless_asked() {
+    let Some(l) = launch("1") else { return };
+    fs::write(l.p("tik"), [0xC3; 16]).unwrap(); // a recognisable key (mismatch is fine)
+    fs::write(l.p("tek"), [0x3C; 16]).unwrap();
+    fs::write(l.p("secret"), b"TOP-SECRET-VALUE").unwrap();
+    let mut a = l.args("1");
+    a.push("--debug".into());
+    let (_, out, err) = common::run(&a);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("Measurement computed(hex)"),
+        "--debug prints the digests: {all}"
+    );
+    assert!(
+        !all.contains(&"c3".repeat(16)) && !all.contains(&"3c".repeat(16)),
+        "keys leaked: {all}"
+    );
+    a.push("--show-keys".into());
+    let (_, _, err) = common::run(&a);
+    assert!(
+        err.contains(&"c3".repeat(16)) && err.contains(&"3c".repeat(16)),
+        "{err}"
+    );
+}
+
+#[test]
+fn debug_shows_every_intermediate_digest() {
+    let Some(l) = launch("5") else { return };
+    let mut a = l.args("5");
+    a.push("-d".into());
+    let (code, _, err) = common::run(&a);
+    assert_eq!(code, 0, "{err}");
+    for label in [
+        "Firmware(sha256)",
+        "Kernel(sha256)",
+        "Initrd(sha256)",
+        "Cmdline(sha256)",
+        "Kernel hashes table(hex)",
+        "VMSA CPU 0(sha256)",
+        "VMSA CPU 1(sha256)",
+        "Launch digest GCTX.LD(sha256)",
+        "Measured-msg(hex)",
+        "Measurement reported(hex)",
+        "Measurement computed(hex)",
+    ] {
+        assert!(err.contains(label), "--debug lacks {label}: {err}");
+    }
+}
