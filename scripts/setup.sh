@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, the demo and the tests need on Debian 12, as root.
+# Idempotent: packages already installed are left alone.
+set -euo pipefail
+
+# Debian packages:
+#   libvirt-clients-qemu  the Python virt-qemu-sev-validate, our differential oracle
+#   python3-{libvirt,lxml,cryptography}  what that tool and tests/sim/sev_sp.py import
+#   ovmf                  Debian's real OVMF images the tests and demo measure
+#   time                  /usr/bin/time for the benchmark's peak memory
+#   groff-base, man-db    to render and check the man page
+PACKAGES=(
+    libvirt-clients-qemu python3 python3-libvirt python3-lxml python3-cryptography
+    ovmf time groff-base man-db
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup.sh: need root to install: ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "setup.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "setup.sh: cargo not found; install a current Rust toolchain (rustup) first" >&2
+    exit 1
+fi
