@@ -383,7 +383,21 @@ fn validate_and_inject(
     let info = reported.info;
     let sev_es = info.policy & POLICY_ES != 0;
 
-    let firmware = Firmware::load(firmware_path)?;
+    // The firmware and the direct-boot inputs are independent files: hash them concurrently.
+    let (firmware, kernel) = std::thread::scope(|scope| {
+        let kernel = scope.spawn(|| {
+            a.kernel
+                .as_deref()
+                .map(|k| launch::kernel_hashes(k, a.initrd.as_deref(), a.cmdline.as_deref()))
+                .transpose()
+        });
+        let firmware = Firmware::load(firmware_path);
+        let kernel = kernel
+            .join()
+            .unwrap_or_else(|_| Err(Error::Unexpected("the kernel hashing thread failed".into())));
+        (firmware, kernel)
+    });
+    let firmware = firmware?;
     if let Some(d) = firmware.digest_after_firmware.firmware_digest() {
         log.debug("Firmware(sha256)", hex(&d));
     }
@@ -392,22 +406,17 @@ fn validate_and_inject(
             log.debug("Firmware footer entry", format!("{g} {}", hex(d)));
         }
     }
-
-    let kernel = match &a.kernel {
-        Some(k) => {
-            let area = firmware.require_kernel_hash_area()?;
-            log.debug(
-                "Kernel hashes area",
-                format!("base {:#x} size {:#x}", area.base, area.size),
-            );
-            let h = launch::kernel_hashes(k, a.initrd.as_deref(), a.cmdline.as_deref())?;
-            log.debug("Kernel(sha256)", hex(&h.kernel));
-            log.debug("Initrd(sha256)", hex(&h.initrd));
-            log.debug("Cmdline(sha256)", hex(&h.cmdline));
-            Some(h)
-        }
-        None => None,
-    };
+    let kernel = kernel?;
+    if let Some(h) = &kernel {
+        let area = firmware.require_kernel_hash_area()?;
+        log.debug(
+            "Kernel hashes area",
+            format!("base {:#x} size {:#x}", area.base, area.size),
+        );
+        log.debug("Kernel(sha256)", hex(&h.kernel));
+        log.debug("Initrd(sha256)", hex(&h.initrd));
+        log.debug("Cmdline(sha256)", hex(&h.cmdline));
+    }
 
     let vmsa = if sev_es {
         let num_cpus = a.num_cpus.ok_or_else(|| {

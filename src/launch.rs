@@ -158,18 +158,28 @@ impl Firmware {
 }
 
 /// Hashes the direct-boot inputs the way QEMU fills the kernel hashes table:
-/// an absent initrd hashes as empty, an absent cmdline as "".
+/// an absent initrd hashes as empty, an absent cmdline as "". The kernel and
+/// the initrd are hashed on two threads: SHA-256 of a large initrd is most
+/// of the tool's run time.
 pub fn kernel_hashes(
     kernel: &Path,
     initrd: Option<&Path>,
     cmdline: Option<&str>,
 ) -> Result<KernelHashes> {
+    let (kernel, initrd) = std::thread::scope(|scope| {
+        let initrd = scope.spawn(|| match initrd {
+            Some(p) => sha256_file("initrd", p),
+            None => Ok(kernel_hashes::empty_digest()),
+        });
+        let kernel = sha256_file("kernel", kernel);
+        let initrd = initrd
+            .join()
+            .unwrap_or_else(|_| Err(Error::Unexpected("the initrd hashing thread failed".into())));
+        (kernel, initrd)
+    });
     Ok(KernelHashes {
-        kernel: sha256_file("kernel", kernel)?,
-        initrd: match initrd {
-            Some(p) => sha256_file("initrd", p)?,
-            None => kernel_hashes::empty_digest(),
-        },
+        kernel: kernel?,
+        initrd: initrd?,
         cmdline: kernel_hashes::cmdline_digest(cmdline.unwrap_or("").as_bytes()),
     })
 }
