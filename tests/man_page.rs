@@ -1,0 +1,224 @@
+//! The man page must keep up with the command line: every option that
+//! `--help` prints, in its long and short form, has to be documented in
+//! man/virt-qemu-sev-validate.1, and EXIT STATUS must describe every exit
+//! code the tool uses (0 to 6).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_virt-qemu-sev-validate");
+
+fn man_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/virt-qemu-sev-validate.1")
+}
+
+fn man_source() -> String {
+    let path = man_path();
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the man page {}: {e}", path.display()))
+}
+
+/// Removes the roff escapes that may sit inside or around an option name,
+/// so that `\fB\-\-api\-major\fR` reads as `--api-major`.
+fn normalise(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len());
+    let mut chars = roff.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            // \- is the minus/hyphen that option names are written with.
+            Some('-') => out.push('-'),
+            // \fB, \fI, \fR, \fP, \f(CW, \f[CR]: font changes.
+            Some('f') => match chars.next() {
+                Some('(') => {
+                    chars.next();
+                    chars.next();
+                }
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if c == ']' {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            // \% (no hyphenation), \& (zero-width), \: (break point), \c: no output.
+            Some('%') | Some('&') | Some(':') | Some('c') => {}
+            // \e is a printed backslash.
+            Some('e') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn is_option_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-'
+}
+
+/// Whether `option` occurs in `text` as a whole option name, not as part of a
+/// longer one (`-s` inside `--show-keys`, `--tk` inside `--tks`).
+fn mentions(text: &str, option: &str) -> bool {
+    text.match_indices(option).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + option.len()..].chars().next();
+        !before.is_some_and(is_option_char) && !after.is_some_and(is_option_char)
+    })
+}
+
+/// The long and short options that `--help` defines. Only the lines that
+/// define options are read (those that start with `-` after the indent), so
+/// a description that mentions another option adds nothing.
+fn help_options() -> (Vec<String>, Vec<String>) {
+    let out = Command::new(BIN)
+        .arg("--help")
+        .output()
+        .expect("run virt-qemu-sev-validate --help");
+    assert!(
+        out.status.success(),
+        "--help failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let help = String::from_utf8(out.stdout).expect("--help prints UTF-8");
+    let (mut long, mut short) = (Vec::new(), Vec::new());
+    for line in help.lines() {
+        let trimmed = line.trim_start();
+        if !trimmed.starts_with('-') {
+            continue;
+        }
+        for token in trimmed.split(|c: char| c.is_whitespace() || c == ',' || c == '=') {
+            if let Some(name) = token.strip_prefix("--") {
+                let name: String = name.chars().take_while(|c| is_option_char(*c)).collect();
+                if !name.is_empty() {
+                    long.push(format!("--{name}"));
+                }
+            } else if let Some(name) = token.strip_prefix('-') {
+                let mut cs = name.chars();
+                if let (Some(c), None) = (cs.next(), cs.next()) {
+                    if c.is_ascii_alphanumeric() {
+                        short.push(format!("-{c}"));
+                    }
+                }
+            }
+        }
+    }
+    long.sort();
+    long.dedup();
+    short.sort();
+    short.dedup();
+    (long, short)
+}
+
+#[test]
+fn every_help_option_is_documented() {
+    let (long, short) = help_options();
+    // Guard against a parser that silently finds nothing.
+    for expected in ["--measurement", "--firmware", "--tk", "--inject-secret"] {
+        assert!(
+            long.iter().any(|o| o == expected),
+            "did not find {expected} in --help; found {long:?}"
+        );
+    }
+    for expected in ["-m", "-f", "-s", "-0", "-1"] {
+        assert!(
+            short.iter().any(|o| o == expected),
+            "did not find {expected} in --help; found {short:?}"
+        );
+    }
+
+    let man = normalise(&man_source());
+    let missing: Vec<&String> = long
+        .iter()
+        .chain(short.iter())
+        .filter(|o| !mentions(&man, o))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "options printed by --help but not documented in {}: {missing:?}",
+        man_path().display()
+    );
+}
+
+/// The body of one `.SH` section, up to the next `.SH`.
+fn section<'a>(roff: &'a str, title: &str) -> &'a str {
+    let mut start = None;
+    let mut offset = 0;
+    for line in roff.split_inclusive('\n') {
+        let l = line.trim_end();
+        if let Some(rest) = l.strip_prefix(".SH") {
+            let name = rest.trim().trim_matches('"');
+            if let Some(s) = start {
+                return &roff[s..offset];
+            }
+            if name == title {
+                start = Some(offset + line.len());
+            }
+        }
+        offset += line.len();
+    }
+    match start {
+        Some(s) => &roff[s..],
+        None => panic!("the man page has no .SH {title} section"),
+    }
+}
+
+/// The tags of the `.TP` / `.IP` items in a section, normalised: the first
+/// word of the line after `.TP`, or the argument of `.IP`.
+fn item_tags(body: &str) -> Vec<String> {
+    let lines: Vec<&str> = body.lines().collect();
+    let mut tags = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let tag_line = if line.starts_with(".TP") {
+            lines.get(i + 1).copied()
+        } else {
+            line.strip_prefix(".IP ")
+        };
+        let Some(tag_line) = tag_line else { continue };
+        let tag = normalise(tag_line);
+        let tag = tag
+            .strip_prefix(".BR ")
+            .or_else(|| tag.strip_prefix(".B "))
+            .or_else(|| tag.strip_prefix(".IR "))
+            .or_else(|| tag.strip_prefix(".I "))
+            .unwrap_or(&tag);
+        if let Some(word) = tag.trim().trim_matches('"').split_whitespace().next() {
+            tags.push(word.to_string());
+        }
+    }
+    tags
+}
+
+#[test]
+fn exit_status_lists_every_code() {
+    let roff = man_source();
+    let body = section(&roff, "EXIT STATUS");
+    let tags = item_tags(body);
+    let missing: Vec<u8> = (0..=6u8)
+        .filter(|code| !tags.iter().any(|t| t == &code.to_string()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "EXIT STATUS in {} has no item for exit code(s) {missing:?} (items found: {tags:?})",
+        man_path().display()
+    );
+}
+
+#[test]
+fn normalise_reads_roff_option_names() {
+    assert_eq!(normalise(r"\fB\-\-api\-major\fR"), "--api-major");
+    assert_eq!(
+        normalise(r#".BR \%\-s ", " \%\-\-inject\-secret"#),
+        r#".BR -s ", " --inject-secret"#
+    );
+    assert!(mentions("use -s, --show-keys", "-s"));
+    assert!(!mentions("use --show-keys", "-s"));
+    assert!(!mentions("use --tks", "--tk"));
+}
