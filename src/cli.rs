@@ -1,12 +1,13 @@
 //! The command line: the options of libvirt's Python `virt-qemu-sev-validate`
 //! with the same long and short forms, usage checks and exit codes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Parser;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::checks;
 use crate::core::keys::{self, Tek, Tik};
 use crate::core::measurement::{self, LaunchInfo, Measurement};
 use crate::core::secret::{self, SecretTable};
@@ -14,6 +15,7 @@ use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::core::{cpu, guid};
 use crate::error::{Error, Result};
 use crate::launch::{self, Firmware, VmsaSource, POLICY_ES};
+use crate::source::libvirt::{self, Libvirt};
 use crate::source::offline::Offline;
 use crate::source::LaunchSource;
 
@@ -138,6 +140,14 @@ pub struct Args {
     #[arg(short = 's', long, help_heading = INJECTION)]
     pub inject_secret: Vec<String>,
 
+    /// With --domain: guest physical address to inject the secret at (sev-secret-set-address; default: the firmware's secret area)
+    #[arg(long, value_parser = parse_u64, help_heading = INJECTION)]
+    pub secret_address: Option<u64>,
+
+    /// With --domain: leave the domain paused after injecting (to inject again)
+    #[arg(long, help_heading = INJECTION)]
+    pub no_resume: bool,
+
     /// Path to file to write secret data payload to (base64)
     #[arg(long, help_heading = INJECTION)]
     pub secret_payload: Option<PathBuf>,
@@ -161,6 +171,10 @@ fn parse_u8(s: &str) -> std::result::Result<u8, String> {
     u8::try_from(v).map_err(|_| {
         format!("{v} is out of range: the SEV firmware reports this as one byte (0 to 255)")
     })
+}
+
+fn parse_u64(s: &str) -> std::result::Result<u64, String> {
+    parse_int(s)
 }
 
 fn parse_u32(s: &str) -> std::result::Result<u32, String> {
@@ -290,6 +304,11 @@ pub fn check_usage(a: &Args) -> Result<()> {
     if a.secret_header.is_some() != a.secret_payload.is_some() {
         return usage("Both --secret-payload and --secret-header are required");
     }
+    if a.domain.is_none() && (a.secret_address.is_some() || a.no_resume) {
+        return usage(
+            "--secret-address and --no-resume need --domain (offline, the host injects the files)",
+        );
+    }
     if a.show_keys && !a.debug {
         return usage("--show-keys only makes sense with --debug");
     }
@@ -316,6 +335,46 @@ fn load_keys(a: &Args) -> Result<(Tik, Tek)> {
     ))
 }
 
+/// Where the owner's SEV-ES VMSAs come from.
+#[derive(Debug, Clone)]
+pub enum VmsaInput {
+    None,
+    Files(PathBuf, Option<PathBuf>),
+    Signature(u32),
+}
+
+/// The inputs the measurement is recomputed from. The owner gives them; with
+/// --domain and --insecure the host may fill in the rest.
+#[derive(Debug, Clone)]
+pub struct OwnerInputs {
+    pub firmware: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    pub num_cpus: Option<u32>,
+    pub vmsa: VmsaInput,
+}
+
+impl OwnerInputs {
+    fn from_args(a: &Args) -> Result<OwnerInputs> {
+        let vmsa = if let Some(p0) = &a.vmsa_cpu0 {
+            VmsaInput::Files(p0.clone(), a.vmsa_cpu1.clone())
+        } else if let (Some(f), Some(m), Some(s)) = (a.cpu_family, a.cpu_model, a.cpu_stepping) {
+            VmsaInput::Signature(cpu::signature(f, m, s).map_err(Error::Usage)?)
+        } else {
+            VmsaInput::None
+        };
+        Ok(OwnerInputs {
+            firmware: a.firmware.clone(),
+            kernel: a.kernel.clone(),
+            initrd: a.initrd.clone(),
+            cmdline: a.cmdline.clone(),
+            num_cpus: a.num_cpus,
+            vmsa,
+        })
+    }
+}
+
 /// Runs the tool; the error carries the exit code.
 pub fn run(a: &Args) -> Result<()> {
     let log = Log {
@@ -323,14 +382,6 @@ pub fn run(a: &Args) -> Result<()> {
         debug: a.debug,
     };
     check_usage(a)?;
-    if a.domain.is_some() {
-        return Err(Error::Usage(
-            "--domain needs the libvirt source, which this version does not have yet; validate \
-             offline instead: give --measurement, --api-major, --api-minor, --build-id and --policy \
-             as 'virsh domlaunchsecinfo DOMAIN' reports them, and --firmware"
-                .into(),
-        ));
-    }
     // Parse secret specs and check their files now, so a typo is found before the work.
     let secrets: Vec<SecretSpec> = a
         .inject_secret
@@ -340,6 +391,18 @@ pub fn run(a: &Args) -> Result<()> {
     for s in &secrets {
         launch::open_input("secret file", &s.path)?;
     }
+    let mut inputs = OwnerInputs::from_args(a)?;
+    let (tik, tek) = load_keys(a)?;
+    if a.show_keys {
+        log.debug("TIK(hex)", hex(tik.as_bytes()));
+        log.debug("TEK(hex)", hex(tek.as_bytes()));
+    }
+
+    if let Some(domain) = &a.domain {
+        let mut source = libvirt_source(a, &log, domain, &mut inputs)?;
+        return validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets);
+    }
+
     let measurement = Measurement::from_base64(a.measurement.as_deref().unwrap_or_default())
         .map_err(Error::Usage)?;
     let info = LaunchInfo {
@@ -352,33 +415,166 @@ pub fn run(a: &Args) -> Result<()> {
         reported: crate::source::ReportedLaunch { measurement, info },
         secret_files: a.secret_header.clone().zip(a.secret_payload.clone()),
     };
+    validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets)
+}
 
-    let (tik, tek) = load_keys(a)?;
-    if a.show_keys {
-        log.debug("TIK(hex)", hex(tik.as_bytes()));
-        log.debug("TEK(hex)", hex(tek.as_bytes()));
+/// Opens the domain, reads its launch state, checks its XML and, with
+/// --insecure, fills inputs the owner did not give from the host.
+fn libvirt_source(a: &Args, log: &Log, domain: &str, inputs: &mut OwnerInputs) -> Result<Libvirt> {
+    let secure = !a.insecure;
+    let uri = libvirt::effective_uri(a.connect.as_deref());
+    log.debug("libvirt URI", &uri);
+    let mut lv = Libvirt::open(&uri, domain, a.insecure)?;
+    lv.resume = !a.no_resume;
+    lv.secret_address = a.secret_address;
+    log.debug("Connection", if lv.remote { "remote" } else { "local" });
+    let debug = |label: &str, v: String| log.debug(label, v);
+    let reported = lv.reported_with(
+        a.measurement.as_deref(),
+        (a.api_major, a.api_minor, a.build_id, a.policy),
+        &debug,
+    )?;
+    let sev_es = reported.info.policy & POLICY_ES != 0;
+    let caps = if sev_es {
+        Some(lv.capabilities()?)
+    } else {
+        None
+    };
+    let host_signature = caps
+        .as_ref()
+        .and_then(|c| c.signature())
+        .map(|s| cpu::signature(s.family, s.model, s.stepping))
+        .transpose()
+        .map_err(|e| {
+            Error::Usage(format!(
+                "the host capabilities report a CPU signature that is {e}"
+            ))
+        })?;
+
+    if !a.ignore_config {
+        let ctx = checks::Context {
+            secure,
+            owner_kernel: inputs.kernel.is_some(),
+            owner_firmware: inputs.firmware.is_some(),
+            policy: reported.info.policy,
+            vmsa: match inputs.vmsa {
+                VmsaInput::None => checks::VmsaKind::None,
+                VmsaInput::Files(..) => checks::VmsaKind::Files,
+                VmsaInput::Signature(s) => checks::VmsaKind::Signature(s),
+            },
+            num_cpus: inputs.num_cpus,
+            host_signature,
+        };
+        checks::check_domain(&lv.domain_xml, &ctx)?;
     }
-    let firmware_path = a
-        .firmware
-        .as_deref()
-        .ok_or_else(|| Error::Usage("Either --firmware or --domain is required".into()))?;
-    validate_and_inject(a, &log, &mut source, firmware_path, &tik, &tek, &secrets)
+
+    let d = &lv.domain_xml;
+    let host_path = |what: &str, path: Option<&str>| -> Result<Option<PathBuf>> {
+        let Some(p) = path else { return Ok(None) };
+        if lv.remote {
+            return Err(Error::Usage(format!(
+                "Cannot access {what} path remotely: give --{what} with your own copy"
+            )));
+        }
+        if secure {
+            return Err(Error::Insecure(format!(
+                "Using {what} path from XML is not secure: give --{what} with your own copy, or pass --insecure"
+            )));
+        }
+        log.debug(&format!("{what} (from the domain XML)"), p);
+        Ok(Some(PathBuf::from(p)))
+    };
+    if inputs.firmware.is_none() {
+        inputs.firmware = host_path("firmware", d.loader_path())?;
+        if inputs.firmware.is_none() {
+            return Err(Error::Usage(
+                "--firmware not specified and no firmware path found in the domain XML".into(),
+            ));
+        }
+    }
+    // Kernel, initrd and cmdline are measured only with kernelHashes='yes', so
+    // only then are they taken from the host (the Python tool's bug 5).
+    if inputs.kernel.is_none() && d.kernel_hashes() {
+        inputs.kernel = host_path("kernel", d.kernel())?;
+        if inputs.kernel.is_some() {
+            if inputs.initrd.is_none() {
+                inputs.initrd = host_path("initrd", d.initrd())?;
+            }
+            if inputs.cmdline.is_none() {
+                if let Some(c) = d.cmdline() {
+                    if secure {
+                        return Err(Error::Insecure(
+                            "Using cmdline string from XML is not secure: give --cmdline, or pass --insecure".into(),
+                        ));
+                    }
+                    log.debug("cmdline (from the domain XML)", c);
+                    inputs.cmdline = Some(c.to_string());
+                }
+            }
+        }
+    }
+    if sev_es && inputs.num_cpus.is_none() {
+        if secure {
+            return Err(Error::Insecure(
+                "Using CPU count from guest is not secure: give --num-cpus, or pass --insecure"
+                    .into(),
+            ));
+        }
+        let n = lv.vcpu_count()?;
+        log.debug("vCPU count (from the host)", n.to_string());
+        inputs.num_cpus = Some(n);
+    }
+    if sev_es && matches!(inputs.vmsa, VmsaInput::None) {
+        if secure {
+            return Err(Error::Insecure(
+                "Using CPU SKU from capabilities is not secure: give --vmsa-cpu0/--vmsa-cpu1 or                  --cpu-family/--cpu-model/--cpu-stepping, or pass --insecure"
+                    .into(),
+            ));
+        }
+        inputs.vmsa = VmsaInput::Signature(host_cpu_signature(d, host_signature)?);
+    }
+    Ok(lv)
+}
+
+/// The vCPU signature the guest really gets, from its `<cpu>` element (the
+/// Python tool's bug 1, done right).
+fn host_cpu_signature(d: &crate::xml::Domain, host_signature: Option<u32>) -> Result<u32> {
+    match (d.cpu_mode(), d.cpu_model()) {
+        (Some("host-passthrough") | Some("maximum"), _) => host_signature.ok_or_else(|| {
+            Error::Usage(
+                "Libvirt is too old to report host CPU signature (<capabilities><host><cpu><signature>);                  give --cpu-family/--cpu-model/--cpu-stepping"
+                    .into(),
+            )
+        }),
+        (Some("custom") | None, Some(model)) => cpu::named_model_signature(model).ok_or_else(|| {
+            Error::Usage(format!(
+                "the signature of CPU model '{model}' is not known; give --cpu-family/--cpu-model/--cpu-stepping                  or VMSA files"
+            ))
+        }),
+        (mode, _) => Err(Error::Usage(format!(
+            "cannot tell which CPU signature <cpu mode='{}'> gives the guest; give              --cpu-family/--cpu-model/--cpu-stepping or VMSA files",
+            mode.unwrap_or("(none)")
+        ))),
+    }
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
 fn validate_and_inject(
-    a: &Args,
     log: &Log,
     source: &mut dyn LaunchSource,
-    firmware_path: &Path,
+    inputs: &OwnerInputs,
     tik: &Tik,
     tek: &Tek,
     secrets: &[SecretSpec],
 ) -> Result<()> {
+    let a = inputs;
+    let firmware_path = a
+        .firmware
+        .as_deref()
+        .ok_or_else(|| Error::Usage("Either --firmware or --domain is required".into()))?;
     let reported = source.reported()?;
     let info = reported.info;
     let sev_es = info.policy & POLICY_ES != 0;
@@ -425,32 +621,36 @@ fn validate_and_inject(
                     .into(),
             )
         })?;
-        let source = if let Some(p0) = &a.vmsa_cpu0 {
-            let bsp = launch::read_vmsa("VMSA file for the boot CPU", p0)?;
-            let ap = match &a.vmsa_cpu1 {
-                Some(p1) => Some(launch::read_vmsa("VMSA file for the additional CPUs", p1)?),
-                None => None,
-            };
-            VmsaSource::Pages { bsp, ap }
-        } else if let (Some(f), Some(m), Some(s)) = (a.cpu_family, a.cpu_model, a.cpu_stepping) {
-            let cpu_signature = cpu::signature(f, m, s).map_err(Error::Usage)?;
-            log.debug("CPU signature", format!("{cpu_signature:#x}"));
-            let ap_reset_addr = firmware.require_sev_es_reset_addr()?;
-            log.debug("AP reset address", format!("{ap_reset_addr:#x}"));
-            VmsaSource::Built {
-                config: VmsaConfig {
-                    form: VmsaForm::Legacy,
-                    cpu_signature,
-                    sev_features: 0,
-                },
-                ap_reset_addr,
+        let source = match &a.vmsa {
+            VmsaInput::Files(p0, p1) => {
+                let bsp = launch::read_vmsa("VMSA file for the boot CPU", p0)?;
+                let ap = match p1 {
+                    Some(p1) => Some(launch::read_vmsa("VMSA file for the additional CPUs", p1)?),
+                    None => None,
+                };
+                VmsaSource::Pages { bsp, ap }
             }
-        } else {
-            return Err(Error::Usage(
-                "VMSA for boot CPU required for SEV-ES domain: give --vmsa-cpu0 (and --vmsa-cpu1 \
-                 with more than one vCPU), or --cpu-family, --cpu-model and --cpu-stepping of the host"
-                    .into(),
-            ));
+            VmsaInput::Signature(cpu_signature) => {
+                let cpu_signature = *cpu_signature;
+                log.debug("CPU signature", format!("{cpu_signature:#x}"));
+                let ap_reset_addr = firmware.require_sev_es_reset_addr()?;
+                log.debug("AP reset address", format!("{ap_reset_addr:#x}"));
+                VmsaSource::Built {
+                    config: VmsaConfig {
+                        form: VmsaForm::Legacy,
+                        cpu_signature,
+                        sev_features: 0,
+                    },
+                    ap_reset_addr,
+                }
+            }
+            VmsaInput::None => {
+                return Err(Error::Usage(
+                    "VMSA for boot CPU required for SEV-ES domain: give --vmsa-cpu0 (and --vmsa-cpu1 \
+                     with more than one vCPU), or --cpu-family, --cpu-model and --cpu-stepping of the host"
+                        .into(),
+                ));
+            }
         };
         Some((source, num_cpus))
     } else {

@@ -2,10 +2,12 @@
 //! SEV-ES guest from inputs the guest owner trusts, and only then package
 //! secrets for it.
 
+pub mod checks;
 pub mod cli;
 pub mod core;
 pub mod error;
 pub mod launch;
 pub mod source;
+pub mod xml;
 
 pub use error::{Error, ExitCode, Result};

@@ -1,7 +1,9 @@
 //! Sources of launch state: where the values the SEV firmware reported come
-//! from, and where packaged secrets go. Offline (the command line) is here;
-//! libvirt and QMP sources implement the same trait.
+//! from, and where packaged secrets go. Offline (the command line) and
+//! libvirt implement the same trait.
 
+mod launch_security_ffi;
+pub mod libvirt;
 pub mod offline;
 
 use crate::core::measurement::{LaunchInfo, Measurement};
@@ -19,8 +21,9 @@ pub struct ReportedLaunch {
 pub trait LaunchSource {
     /// The reported measurement, API version, build and policy.
     fn reported(&mut self) -> Result<ReportedLaunch>;
-    /// Delivers a packaged secret. Called only after a successful validation.
+    /// Delivers a packaged secret (and resumes the guest where that applies).
+    /// Called only after a successful validation.
     fn inject(&mut self, packet: &SecretPacket) -> Result<()>;
-    /// Describes where the secret went, for the success message.
+    /// Describes where the secret went, for --debug.
     fn describe_injection(&self) -> String;
 }
