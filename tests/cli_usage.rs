@@ -233,17 +233,6 @@ fn option_combinations() {
 }
 
 #[test]
-fn domain_is_not_available_yet() {
-    let f = Fixture::new();
-    let args = without(&without(&f.base(), "--measurement"), "--firmware");
-    expect(
-        &with(&args, &["--domain", "guest"]),
-        2,
-        "--domain needs the libvirt source",
-    );
-}
-
-#[test]
 fn measurement_must_be_48_bytes_of_base64() {
     let f = Fixture::new();
     let b = without(&f.base(), "--measurement");
