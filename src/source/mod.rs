@@ -5,6 +5,7 @@
 mod launch_security_ffi;
 pub mod libvirt;
 pub mod offline;
+pub mod qmp;
 
 use crate::core::measurement::{LaunchInfo, Measurement};
 use crate::core::secret::SecretPacket;
