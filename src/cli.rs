@@ -17,12 +17,14 @@ use crate::error::{Error, Result};
 use crate::launch::{self, Firmware, VmsaSource, POLICY_ES};
 use crate::source::libvirt::{self, Libvirt};
 use crate::source::offline::Offline;
+use crate::source::qmp::Qmp;
 use crate::source::LaunchSource;
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
 const CONFIG: &str = "Virtual machine config";
 const CONNECTION: &str = "Libvirt guest connection";
 const INJECTION: &str = "Secret injection parameters";
+const QMP: &str = "QEMU monitor (QMP) connection";
 
 /// Validate guest AMD SEV launch measurement.
 #[derive(Debug, Parser)]
@@ -127,6 +129,14 @@ pub struct Args {
     /// domain ID / Name / UUID
     #[arg(short = 'o', long, help_heading = CONNECTION)]
     pub domain: Option<String>,
+
+    /// QEMU's QMP monitor of the guest, instead of libvirt: a unix socket path or HOST:PORT
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "domain", help_heading = QMP)]
+    pub qmp: Option<String>,
+
+    /// Seconds to wait for each QMP answer before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = parse_u32, help_heading = QMP)]
+    pub qmp_timeout: u32,
 
     /// Proceed even if usage scenario is insecure
     #[arg(short = 'i', long, help_heading = CONNECTION)]
@@ -263,7 +273,10 @@ pub fn check_usage(a: &Args) -> Result<()> {
     } else if a.tik.is_none() || a.tek.is_none() {
         return usage("Either --tk or both of --tek/--tik are required");
     }
-    if a.domain.is_none() {
+    if a.domain.is_none() && a.qmp.is_some() && a.firmware.is_none() {
+        return usage("--qmp needs --firmware: QEMU does not say which firmware it loaded");
+    }
+    if a.domain.is_none() && a.qmp.is_none() {
         let required = [
             (a.measurement.is_none(), "--measurement"),
             (a.api_major.is_none(), "--api-major"),
@@ -304,9 +317,9 @@ pub fn check_usage(a: &Args) -> Result<()> {
     if a.secret_header.is_some() != a.secret_payload.is_some() {
         return usage("Both --secret-payload and --secret-header are required");
     }
-    if a.domain.is_none() && (a.secret_address.is_some() || a.no_resume) {
+    if a.domain.is_none() && a.qmp.is_none() && (a.secret_address.is_some() || a.no_resume) {
         return usage(
-            "--secret-address and --no-resume need --domain (offline, the host injects the files)",
+            "--secret-address and --no-resume need --domain or --qmp (offline, the host injects the files)",
         );
     }
     if a.show_keys && !a.debug {
@@ -398,6 +411,10 @@ pub fn run(a: &Args) -> Result<()> {
         log.debug("TEK(hex)", hex(tek.as_bytes()));
     }
 
+    if let Some(endpoint) = &a.qmp {
+        let mut source = qmp_source(a, &log, endpoint, &mut inputs)?;
+        return validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets);
+    }
     if let Some(domain) = &a.domain {
         let mut source = libvirt_source(a, &log, domain, &mut inputs)?;
         return validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets);
@@ -416,6 +433,43 @@ pub fn run(a: &Args) -> Result<()> {
         secret_files: a.secret_header.clone().zip(a.secret_payload.clone()),
     };
     validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets)
+}
+
+/// Connects to QEMU's monitor and reads the launch state; with --insecure the
+/// vCPU count may come from QEMU.
+fn qmp_source(a: &Args, log: &Log, endpoint: &str, inputs: &mut OwnerInputs) -> Result<Qmp> {
+    let timeout = std::time::Duration::from_secs(u64::from(a.qmp_timeout.max(1)));
+    let mut q = Qmp::open(endpoint, a.insecure, timeout)?;
+    q.resume = !a.no_resume;
+    q.secret_address = a.secret_address;
+    log.debug("QMP SEV state", q.sev_state.clone());
+    let debug = |label: &str, v: String| log.debug(label, v);
+    let reported = q.reported_with(
+        a.measurement.as_deref(),
+        (a.api_major, a.api_minor, a.build_id, a.policy),
+        &debug,
+    )?;
+    if reported.info.policy & POLICY_ES != 0 {
+        if inputs.num_cpus.is_none() {
+            if !a.insecure {
+                return Err(Error::Insecure(
+                    "Using CPU count from guest is not secure: give --num-cpus, or pass --insecure"
+                        .into(),
+                ));
+            }
+            let n = q.vcpu_count()?;
+            log.debug("vCPU count (from QEMU)", n.to_string());
+            inputs.num_cpus = Some(n);
+        }
+        if matches!(inputs.vmsa, VmsaInput::None) {
+            return Err(Error::Usage(
+                "the policy has SEV-ES (bit 2): give --vmsa-cpu0/--vmsa-cpu1 or \
+                 --cpu-family/--cpu-model/--cpu-stepping (QEMU's monitor does not report the vCPU signature)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(q)
 }
 
 /// Opens the domain, reads its launch state, checks its XML and, with
