@@ -210,6 +210,12 @@ impl Client {
                     self.what
                 )));
             }
+            if line.last() != Some(&b'\n') && line.len() <= MAX_LINE {
+                return Err(Error::Usage(format!(
+                    "the {} closed the connection in the middle of a reply; is QEMU still running?",
+                    self.what
+                )));
+            }
             if line.len() > MAX_LINE {
                 return Err(Error::Usage(format!(
                     "the {} sent a line over {MAX_LINE} bytes",
