@@ -14,7 +14,9 @@ use crate::core::secret::{self, SecretTable};
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::core::{cpu, guid};
 use crate::error::{Error, Result};
+use crate::explain;
 use crate::launch::{self, Firmware, VmsaSource, POLICY_ES};
+use crate::report::Report;
 use crate::source::libvirt::{self, Libvirt};
 use crate::source::offline::Offline;
 use crate::source::qmp::Qmp;
@@ -25,6 +27,23 @@ const CONFIG: &str = "Virtual machine config";
 const CONNECTION: &str = "Libvirt guest connection";
 const INJECTION: &str = "Secret injection parameters";
 const QMP: &str = "QEMU monitor (QMP) connection";
+const REQUIREMENTS: &str = "Owner requirements (checked after the measurement matches)";
+
+/// `--vmsa-form`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VmsaFormArg {
+    Legacy,
+    Init2,
+}
+
+impl From<VmsaFormArg> for VmsaForm {
+    fn from(f: VmsaFormArg) -> VmsaForm {
+        match f {
+            VmsaFormArg::Legacy => VmsaForm::Legacy,
+            VmsaFormArg::Init2 => VmsaForm::Init2,
+        }
+    }
+}
 
 /// Validate guest AMD SEV launch measurement.
 #[derive(Debug, Parser)]
@@ -45,6 +64,10 @@ pub struct Args {
     /// Do not display status lines
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// Print one JSON document on stdout with the verdict, values, digests, checks and findings (never secrets)
+    #[arg(long)]
+    pub json: bool,
 
     /// With --debug, also print the TIK and TEK in hex (they are secret: use only on a trusted terminal)
     #[arg(long)]
@@ -110,6 +133,14 @@ pub struct Args {
     #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
     pub cpu_stepping: Option<u32>,
 
+    /// Form of the VMSAs built from a CPU SKU: legacy (KVM_SEV_ES_INIT, released QEMU's default) or init2 (KVM_SEV_INIT2: Linux 6.10+ with QEMU legacy-vm-type=off)
+    #[arg(long, value_enum, default_value_t = VmsaFormArg::Legacy, help_heading = CONFIG)]
+    pub vmsa_form: VmsaFormArg,
+
+    /// SEV_FEATURES of the VMSAs built from a CPU SKU (e.g. 0x20 DebugSwap on Linux 6.5-6.7 hosts)
+    #[arg(long, value_parser = parse_u64, default_value = "0", help_heading = CONFIG)]
+    pub sev_features: u64,
+
     /// TIK file for domain (16 bytes)
     #[arg(long, help_heading = CONFIG)]
     pub tik: Option<PathBuf>,
@@ -145,6 +176,22 @@ pub struct Args {
     /// Do not attempt to sanity check the guest config
     #[arg(short = 'g', long, help_heading = CONNECTION)]
     pub ignore_config: bool,
+
+    /// Require at least this SEV firmware API version (MAJOR.MINOR)
+    #[arg(long, value_name = "MAJOR.MINOR", value_parser = parse_api, help_heading = REQUIREMENTS)]
+    pub min_api: Option<(u8, u8)>,
+
+    /// Allow only these SEV firmware build IDs (repeatable)
+    #[arg(long, value_name = "BUILD", value_parser = parse_u8, help_heading = REQUIREMENTS)]
+    pub allow_build: Vec<u8>,
+
+    /// Require these policy bits to be set (mask, e.g. 0x1 for NODBG)
+    #[arg(long, value_name = "MASK", value_parser = parse_u32, help_heading = REQUIREMENTS)]
+    pub require_policy: Option<u32>,
+
+    /// Require these policy bits to be clear (mask)
+    #[arg(long, value_name = "MASK", value_parser = parse_u32, help_heading = REQUIREMENTS)]
+    pub forbid_policy: Option<u32>,
 
     /// ALIAS-OR-GUID:PATH file containing secret to inject (repeatable; alias luks-key)
     #[arg(short = 's', long, help_heading = INJECTION)]
@@ -187,6 +234,13 @@ fn parse_u64(s: &str) -> std::result::Result<u64, String> {
     parse_int(s)
 }
 
+fn parse_api(s: &str) -> std::result::Result<(u8, u8), String> {
+    let (maj, min) = s
+        .split_once('.')
+        .ok_or_else(|| format!("'{s}' is not MAJOR.MINOR (for example 1.51)"))?;
+    Ok((parse_u8(maj)?, parse_u8(min)?))
+}
+
 fn parse_u32(s: &str) -> std::result::Result<u32, String> {
     let v = parse_int(s)?;
     u32::try_from(v).map_err(|_| format!("{v} is out of range (0 to {})", u32::MAX))
@@ -196,13 +250,28 @@ fn parse_u32(s: &str) -> std::result::Result<u32, String> {
 pub struct Log {
     pub quiet: bool,
     pub debug: bool,
+    /// --json: stdout carries only the JSON document.
+    pub json: bool,
+    /// What --json prints, filled in as the run goes.
+    pub report: std::cell::RefCell<Report>,
 }
 
 impl Log {
     pub fn status(&self, msg: &str) {
-        if !self.quiet {
+        if !self.quiet && !self.json {
             println!("{msg}");
         }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("WARNING: {msg}");
+        }
+        self.report.borrow_mut().warnings.push(msg.to_string());
+    }
+
+    pub fn check(&self, name: &str, passed: Option<bool>, message: impl Into<String>) {
+        self.report.borrow_mut().check(name, passed, message);
     }
 
     pub fn debug(&self, label: &str, value: impl AsRef<str>) {
@@ -366,6 +435,13 @@ pub struct OwnerInputs {
     pub cmdline: Option<String>,
     pub num_cpus: Option<u32>,
     pub vmsa: VmsaInput,
+    pub vmsa_form: VmsaForm,
+    pub sev_features: u64,
+    /// The host's CPU signature, when the host reported one (for the explainer).
+    pub host_signature: Option<u32>,
+    /// Policies the host reported that differ from the one used (for the explainer).
+    pub other_policies: Vec<(u32, String)>,
+    pub tk_file: bool,
 }
 
 impl OwnerInputs {
@@ -384,16 +460,68 @@ impl OwnerInputs {
             cmdline: a.cmdline.clone(),
             num_cpus: a.num_cpus,
             vmsa,
+            vmsa_form: a.vmsa_form.into(),
+            sev_features: a.sev_features,
+            host_signature: None,
+            other_policies: Vec::new(),
+            tk_file: a.tk.is_some(),
         })
     }
 }
 
-/// Runs the tool; the error carries the exit code.
-pub fn run(a: &Args) -> Result<()> {
+/// Runs the tool, reports the outcome (ERROR/HINT lines, or the JSON
+/// document) and returns the exit code.
+pub fn execute(a: &Args) -> i32 {
     let log = Log {
         quiet: a.quiet,
         debug: a.debug,
+        json: a.json,
+        report: std::cell::RefCell::new(Report {
+            schema_version: crate::report::SCHEMA_VERSION,
+            source: if a.domain.is_some() {
+                "libvirt"
+            } else if a.qmp.is_some() {
+                "qmp"
+            } else {
+                "offline"
+            }
+            .into(),
+            ..Report::default()
+        }),
     };
+    let outcome = run(a, &log);
+    let code = match &outcome {
+        Ok(()) => crate::ExitCode::Ok,
+        Err(e) => e.exit_code(),
+    } as i32;
+    let mut report = log.report.borrow_mut();
+    report.exit_code = code;
+    match &outcome {
+        Ok(()) => report.verdict = "validated".into(),
+        Err(e) => {
+            if report.verdict.is_empty() {
+                report.verdict = "error".into();
+            }
+            report.error = Some(e.to_string());
+            eprintln!("ERROR: {e}");
+            if !a.quiet && !a.json {
+                if let Some(x) = &report.explanation {
+                    eprintln!("HINT: {}", x.hint);
+                }
+            }
+        }
+    }
+    if a.json {
+        match serde_json::to_string_pretty(&*report) {
+            Ok(j) => println!("{j}"),
+            Err(e) => eprintln!("ERROR: cannot encode the JSON report: {e}"),
+        }
+    }
+    code
+}
+
+/// Runs the tool; the error carries the exit code.
+pub fn run(a: &Args, log: &Log) -> Result<()> {
     check_usage(a)?;
     // Parse secret specs and check their files now, so a typo is found before the work.
     let secrets: Vec<SecretSpec> = a
@@ -411,13 +539,25 @@ pub fn run(a: &Args) -> Result<()> {
         log.debug("TEK(hex)", hex(tek.as_bytes()));
     }
 
+    let requirements = crate::policy::Requirements {
+        min_api: a.min_api,
+        allowed_builds: a.allow_build.clone(),
+        required_bits: a.require_policy.unwrap_or(0),
+        forbidden_bits: a.forbid_policy.unwrap_or(0),
+    };
+    let owner = Owner {
+        tik: &tik,
+        tek: &tek,
+        secrets: &secrets,
+        requirements: &requirements,
+    };
     if let Some(endpoint) = &a.qmp {
-        let mut source = qmp_source(a, &log, endpoint, &mut inputs)?;
-        return validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets);
+        let mut source = qmp_source(a, log, endpoint, &mut inputs)?;
+        return validate_and_inject(log, &mut source, &inputs, &owner);
     }
     if let Some(domain) = &a.domain {
-        let mut source = libvirt_source(a, &log, domain, &mut inputs)?;
-        return validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets);
+        let mut source = libvirt_source(a, log, domain, &mut inputs)?;
+        return validate_and_inject(log, &mut source, &inputs, &owner);
     }
 
     let measurement = Measurement::from_base64(a.measurement.as_deref().unwrap_or_default())
@@ -432,7 +572,15 @@ pub fn run(a: &Args) -> Result<()> {
         reported: crate::source::ReportedLaunch { measurement, info },
         secret_files: a.secret_header.clone().zip(a.secret_payload.clone()),
     };
-    validate_and_inject(&log, &mut source, &inputs, &tik, &tek, &secrets)
+    validate_and_inject(log, &mut source, &inputs, &owner)
+}
+
+/// What only the owner holds: keys, secrets and requirements.
+struct Owner<'a> {
+    tik: &'a Tik,
+    tek: &'a Tek,
+    secrets: &'a [SecretSpec],
+    requirements: &'a crate::policy::Requirements,
 }
 
 /// Connects to QEMU's monitor and reads the launch state; with --insecure the
@@ -479,6 +627,15 @@ fn libvirt_source(a: &Args, log: &Log, domain: &str, inputs: &mut OwnerInputs) -
     let uri = libvirt::effective_uri(a.connect.as_deref());
     log.debug("libvirt URI", &uri);
     let mut lv = Libvirt::open(&uri, domain, a.insecure)?;
+    log.check(
+        "connection",
+        Some(true),
+        if lv.remote {
+            format!("{uri} is a remote connection")
+        } else {
+            format!("{uri} is a local connection, allowed by --insecure")
+        },
+    );
     lv.resume = !a.no_resume;
     lv.secret_address = a.secret_address;
     log.debug("Connection", if lv.remote { "remote" } else { "local" });
@@ -519,7 +676,25 @@ fn libvirt_source(a: &Args, log: &Log, domain: &str, inputs: &mut OwnerInputs) -
             num_cpus: inputs.num_cpus,
             host_signature,
         };
-        checks::check_domain(&lv.domain_xml, &ctx)?;
+        match checks::check_domain(&lv.domain_xml, &ctx) {
+            Ok(()) => log.check(
+                "domain-xml",
+                Some(true),
+                "the domain XML passed every check",
+            ),
+            Err(e) => {
+                log.check("domain-xml", Some(false), e.to_string());
+                return Err(e);
+            }
+        }
+    } else {
+        log.check("domain-xml", None, "skipped: --ignore-config");
+    }
+    inputs.host_signature = host_signature;
+    if let Some(hp) = lv.host_policy() {
+        inputs
+            .other_policies
+            .push((hp, "the policy the host reported".into()));
     }
 
     let d = &lv.domain_xml;
@@ -620,10 +795,9 @@ fn validate_and_inject(
     log: &Log,
     source: &mut dyn LaunchSource,
     inputs: &OwnerInputs,
-    tik: &Tik,
-    tek: &Tek,
-    secrets: &[SecretSpec],
+    owner: &Owner,
 ) -> Result<()> {
+    let (tik, tek, secrets) = (owner.tik, owner.tek, owner.secrets);
     let a = inputs;
     let firmware_path = a
         .firmware
@@ -632,6 +806,20 @@ fn validate_and_inject(
     let reported = source.reported()?;
     let info = reported.info;
     let sev_es = info.policy & POLICY_ES != 0;
+    {
+        let mut r = log.report.borrow_mut();
+        r.reported = Some(crate::report::Reported {
+            measurement: reported.measurement.to_base64(),
+            measure: hex(&reported.measurement.measure),
+            mnonce: hex(&reported.measurement.mnonce),
+            api_major: info.api_major,
+            api_minor: info.api_minor,
+            build_id: info.build_id,
+            policy: info.policy,
+        });
+        r.policy = Some(crate::policy::decode(info.policy));
+    }
+    log.debug("Policy", crate::policy::describe(info.policy));
 
     // The firmware and the direct-boot inputs are independent files: hash them concurrently.
     let (firmware, kernel) = std::thread::scope(|scope| {
@@ -650,6 +838,10 @@ fn validate_and_inject(
     let firmware = firmware?;
     if let Some(d) = firmware.digest_after_firmware.firmware_digest() {
         log.debug("Firmware(sha256)", hex(&d));
+        log.report.borrow_mut().inputs.firmware = Some(crate::report::FileDigest {
+            path: firmware_path.display().to_string(),
+            sha256: hex(&d),
+        });
     }
     if let Some(t) = &firmware.footer {
         for (g, d) in t.entries() {
@@ -666,6 +858,24 @@ fn validate_and_inject(
         log.debug("Kernel(sha256)", hex(&h.kernel));
         log.debug("Initrd(sha256)", hex(&h.initrd));
         log.debug("Cmdline(sha256)", hex(&h.cmdline));
+        let mut r = log.report.borrow_mut();
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        r.inputs.kernel = Some(crate::report::FileDigest {
+            path: path(&a.kernel),
+            sha256: hex(&h.kernel),
+        });
+        r.inputs.initrd = a.initrd.as_ref().map(|_| crate::report::FileDigest {
+            path: path(&a.initrd),
+            sha256: hex(&h.initrd),
+        });
+        r.inputs.cmdline = Some(crate::report::Cmdline {
+            value: a.cmdline.clone().unwrap_or_default(),
+            sha256: hex(&h.cmdline),
+        });
     }
 
     let vmsa = if sev_es {
@@ -691,9 +901,9 @@ fn validate_and_inject(
                 log.debug("AP reset address", format!("{ap_reset_addr:#x}"));
                 VmsaSource::Built {
                     config: VmsaConfig {
-                        form: VmsaForm::Legacy,
+                        form: a.vmsa_form,
                         cpu_signature,
-                        sev_features: 0,
+                        sev_features: a.sev_features,
                     },
                     ap_reset_addr,
                 }
@@ -718,6 +928,28 @@ fn validate_and_inject(
     )?;
     if let Some(t) = &trace.kernel_table {
         log.debug("Kernel hashes table(hex)", hex(t));
+        log.report.borrow_mut().inputs.kernel_hashes_table = Some(hex(t));
+    }
+    if let (Some((src, n)), Some(bsp)) = (&vmsa, &trace.vmsa_bsp_sha256) {
+        let (kind, sig, form) = match src {
+            VmsaSource::Pages { .. } => ("files", None, None),
+            VmsaSource::Built { config, .. } => (
+                "built",
+                Some(format!("{:#x}", config.cpu_signature)),
+                Some(match config.form {
+                    VmsaForm::Legacy => "legacy".to_string(),
+                    VmsaForm::Init2 => "init2".to_string(),
+                }),
+            ),
+        };
+        log.report.borrow_mut().inputs.vmsa = Some(crate::report::Vmsa {
+            source: kind.into(),
+            num_cpus: *n,
+            cpu_signature: sig,
+            form,
+            bsp_sha256: hex(bsp),
+            ap_sha256: trace.vmsa_ap_sha256.map(|d| hex(&d)),
+        });
     }
     if let Some(d) = &trace.vmsa_bsp_sha256 {
         log.debug("VMSA CPU 0(sha256)", hex(d));
@@ -737,11 +969,86 @@ fn validate_and_inject(
         hex(&reported.measurement.measure),
     );
     log.debug("Measurement computed(hex)", hex(&computed));
+    log.report.borrow_mut().computed = Some(crate::report::Computed {
+        launch_digest: hex(&trace.ld),
+        measure: hex(&computed),
+    });
 
     if !measurement::measures_equal(&computed, &reported.measurement.measure) {
+        log.report.borrow_mut().verdict = "mismatch".into();
+        if !log.quiet || log.json {
+            let known = explain::Known {
+                firmware: &firmware.digest_after_firmware,
+                kernel: kernel
+                    .as_ref()
+                    .map(|h| (h, a.cmdline.as_deref(), a.initrd.is_some())),
+                vmsa: vmsa.as_ref().map(|(s, n)| (s, *n)),
+                ap_reset_addr: firmware
+                    .footer
+                    .as_ref()
+                    .and_then(|t| t.sev_es_reset_addr().ok().flatten()),
+                host_signature: a.host_signature,
+                tik,
+                tek,
+                tk_file: a.tk_file,
+                info,
+                other_policies: a.other_policies.clone(),
+                reported: reported.measurement,
+            };
+            let started = std::time::Instant::now();
+            let x = explain::explain(&known);
+            log.debug(
+                "Explainer",
+                format!(
+                    "{} variants in {:.3} s",
+                    x.tried,
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            let hint = match &x.matched {
+                Some(changes) => format!("the reported measurement {}", join_changes(changes)),
+                None => format!(
+                    "none of {} variants of the inputs (TIK/TEK, kernel hashes, cmdline whitespace, initrd, \
+                     vCPU counts, VMSA forms and CPU signatures) reproduces the reported measurement, so the \
+                     firmware image or the TIK is most likely wrong, or the values come from another launch; \
+                     compare the firmware SHA-256 {} and the launch digest {} with the host's",
+                    x.tried,
+                    firmware.digest_after_firmware.firmware_digest().map(|d| hex(&d)).unwrap_or_default(),
+                    hex(&trace.ld)
+                ),
+            };
+            log.report.borrow_mut().explanation = Some(crate::report::Explanation {
+                matched: x.matched.clone(),
+                variants_tried: x.tried,
+                hint,
+            });
+        }
         return Err(Error::AttestationFailed(
             "Measurement does not match, VM is not trustworthy".into(),
         ));
+    }
+    log.check(
+        "measurement",
+        Some(true),
+        "the reported measurement matches the expected launch",
+    );
+    // Only now are the reported API, build and policy bound by the TIK.
+    let mut failed = Vec::new();
+    for (name, ok, msg) in owner.requirements.check(&info) {
+        log.check(name, Some(ok), msg.clone());
+        if !ok {
+            failed.push(msg);
+        }
+    }
+    if !failed.is_empty() {
+        log.report.borrow_mut().verdict = "requirement-failed".into();
+        return Err(Error::AttestationFailed(format!(
+            "the measurement matches, but the launch does not meet your requirements: {}",
+            failed.join("; ")
+        )));
+    }
+    for w in crate::policy::warnings(info.policy) {
+        log.warn(&w);
     }
     log.status("OK: Looks good to me");
 
@@ -781,6 +1088,40 @@ fn validate_and_inject(
     log.debug("Secret payload(ciphertext, hex)", hex(&packet.payload));
     source.inject(&packet)?;
     log.debug("Injection", source.describe_injection());
+    log.report.borrow_mut().injection = Some(crate::report::Injection {
+        destination: log.report.borrow().source.replace("offline", "files"),
+        secrets: secrets
+            .iter()
+            .map(|s| crate::report::InjectedSecret {
+                guid: s.guid.to_string(),
+                bytes: std::fs::metadata(&s.path)
+                    .map(|m| m.len() as usize)
+                    .unwrap_or(0),
+            })
+            .collect(),
+        table_bytes: plaintext.len(),
+        detail: source.describe_injection(),
+    });
     log.status(&format!("OK: Injected {} secrets", secrets.len()));
     Ok(())
+}
+
+/// "matches if X, with Y and with Z" from the explainer's changes.
+fn join_changes(changes: &[String]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        if i == 0 {
+            parts.push(c.clone());
+        } else {
+            parts.push(c.strip_prefix("matches ").unwrap_or(c).to_string());
+        }
+    }
+    match parts.len() {
+        0 => "matches as given".into(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
+    }
 }

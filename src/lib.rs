@@ -6,7 +6,10 @@ pub mod checks;
 pub mod cli;
 pub mod core;
 pub mod error;
+pub mod explain;
 pub mod launch;
+pub mod policy;
+pub mod report;
 pub mod source;
 pub mod xml;
 

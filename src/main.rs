@@ -6,17 +6,11 @@ use sev_validate::ExitCode;
 
 fn main() {
     let args = Args::parse();
-    let outcome = std::panic::catch_unwind(|| cli::run(&args));
-    let code = match outcome {
-        Ok(Ok(())) => ExitCode::Ok,
-        Ok(Err(e)) => {
-            eprintln!("ERROR: {e}");
-            e.exit_code()
-        }
-        Err(_) => {
-            eprintln!("ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used");
-            ExitCode::Unexpected
-        }
-    };
-    std::process::exit(code as i32);
+    let code = std::panic::catch_unwind(|| cli::execute(&args)).unwrap_or_else(|_| {
+        eprintln!(
+            "ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used"
+        );
+        ExitCode::Unexpected as i32
+    });
+    std::process::exit(code);
 }

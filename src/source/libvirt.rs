@@ -301,6 +301,14 @@ impl Libvirt {
         Ok(reported)
     }
 
+    /// The policy the host reported, if it was asked.
+    pub fn host_policy(&self) -> Option<u32> {
+        self.uint_param("sev-policy", u64::from(u32::MAX))
+            .ok()
+            .flatten()
+            .map(|p| p as u32)
+    }
+
     /// The vCPU count the host reports (`nrVirtCpu`: the vCPUs online now).
     pub fn vcpu_count(&self) -> Result<u32> {
         self.dom

@@ -116,6 +116,14 @@ enum Message {
     },
 }
 
+/// Parses one line from the monitor as a QMP message, exactly as the client
+/// does, without a socket: for the fuzz targets and tests.
+pub fn parse_message(line: &[u8]) -> std::result::Result<(), String> {
+    serde_json::from_slice::<Message>(line)
+        .map(|m| drop(format!("{m:?}")))
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Deserialize, Debug, Clone)]
 pub struct QmpError {
     pub class: String,

@@ -1,0 +1,317 @@
+//! The mismatch explainer. The guest owner holds the TIK, so when a
+//! measurement does not match, the tool can test hypotheses itself: it
+//! recomputes MEASURE for plausible variants of the inputs and names the
+//! smallest change that reproduces the reported value.
+//!
+//! Every file was hashed once already; variants reuse the SHA-256 state
+//! after the firmware (and after each kernel-table variant) and extend it
+//! page by page, so thousands of variants cost milliseconds.
+
+use crate::core::cpu;
+use crate::core::kernel_hashes::{self, KernelHashes, PADDED_TABLE_LEN};
+use crate::core::keys::{Tek, Tik};
+use crate::core::measurement::{
+    compute_measure, measures_equal, LaunchDigest, LaunchInfo, Measurement,
+};
+use crate::core::vmsa::{self, VmsaConfig, VmsaForm, VMSA_LEN};
+use crate::launch::VmsaSource;
+
+/// Most vCPU counts tried.
+pub const MAX_VCPUS_TRIED: u32 = 64;
+/// SEV_FEATURES values seen on real hosts for SEV-ES (0; DebugSwap on Linux 6.5-6.7).
+const SEV_FEATURES_TRIED: &[u64] = &[0, 0x20, 0x1, 0x21];
+
+/// What the explainer knows: the owner's inputs as hashed, and what was reported.
+pub struct Known<'a> {
+    pub firmware: &'a LaunchDigest,
+    /// The owner's kernel hashes and the cmdline they came from.
+    pub kernel: Option<(&'a KernelHashes, Option<&'a str>, bool)>,
+    /// The owner's SEV-ES VMSA source and vCPU count.
+    pub vmsa: Option<(&'a VmsaSource, u32)>,
+    /// AP reset address of the firmware, for building VMSA variants.
+    pub ap_reset_addr: Option<u32>,
+    /// The host's CPU signature, if the host reported one.
+    pub host_signature: Option<u32>,
+    pub tik: &'a Tik,
+    pub tek: &'a Tek,
+    /// The keys came from one --tk file.
+    pub tk_file: bool,
+    pub info: LaunchInfo,
+    /// Other policies worth trying, with a description (e.g. the host's).
+    pub other_policies: Vec<(u32, String)>,
+    pub reported: Measurement,
+}
+
+/// The explainer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// The smallest set of changes that reproduces the reported measurement.
+    pub matched: Option<Vec<String>>,
+    /// How many variants were evaluated.
+    pub tried: usize,
+}
+
+struct TableVariant {
+    changes: Vec<String>,
+    table: Option<[u8; PADDED_TABLE_LEN]>,
+}
+
+fn table_variants(k: &Known) -> Vec<TableVariant> {
+    let Some((hashes, cmdline, initrd_given)) = k.kernel else {
+        return vec![TableVariant {
+            changes: vec![],
+            table: None,
+        }];
+    };
+    let mut v = vec![
+        TableVariant { changes: vec![], table: Some(hashes.padded_table()) },
+        TableVariant {
+            changes: vec!["with kernel hashes disabled (the host did not measure the kernel: kernelHashes is not 'yes')".into()],
+            table: None,
+        },
+    ];
+    let c = cmdline.unwrap_or("");
+    let mut cmdlines: Vec<(String, String)> = vec![
+        (
+            format!("{c}\n"),
+            "if the kernel command line ends with a newline".into(),
+        ),
+        (
+            format!("{c} "),
+            "if the kernel command line ends with a space".into(),
+        ),
+        (
+            format!(" {c}"),
+            "if the kernel command line starts with a space".into(),
+        ),
+        (
+            c.trim().to_string(),
+            "if the kernel command line has no leading or trailing whitespace".into(),
+        ),
+        (
+            c.trim_end_matches('\n').to_string(),
+            "if the kernel command line has no trailing newline".into(),
+        ),
+        (
+            String::new(),
+            "with an empty kernel command line (no -append)".into(),
+        ),
+    ];
+    cmdlines.retain(|(alt, _)| alt != c);
+    cmdlines.dedup_by(|a, b| a.0 == b.0);
+    let mut seen = vec![c.to_string()];
+    for (alt, why) in cmdlines {
+        if seen.contains(&alt) {
+            continue;
+        }
+        seen.push(alt.clone());
+        let h = KernelHashes {
+            cmdline: kernel_hashes::cmdline_digest(alt.as_bytes()),
+            ..*hashes
+        };
+        v.push(TableVariant {
+            changes: vec![format!("matches {why}")],
+            table: Some(h.padded_table()),
+        });
+    }
+    if initrd_given {
+        let h = KernelHashes {
+            initrd: kernel_hashes::empty_digest(),
+            ..*hashes
+        };
+        v.push(TableVariant {
+            changes: vec!["matches if the guest was booted without the initrd".into()],
+            table: Some(h.padded_table()),
+        });
+    }
+    // The "with kernel hashes disabled" text reads as a complete hint too.
+    for t in &mut v {
+        for c in &mut t.changes {
+            if !c.starts_with("matches") {
+                *c = format!("matches {c}");
+            }
+        }
+    }
+    v
+}
+
+/// A VMSA configuration to try: its changes, the BSP page and the AP page.
+type VmsaVariant = (
+    Vec<String>,
+    Box<[u8; VMSA_LEN]>,
+    Option<Box<[u8; VMSA_LEN]>>,
+);
+
+/// The VMSA configurations to try.
+fn vmsa_configs(k: &Known) -> Vec<VmsaVariant> {
+    let Some((source, _)) = k.vmsa else {
+        return vec![];
+    };
+    let (bsp, ap) = source.pages();
+    let mut out = vec![(vec![], bsp, ap)];
+    let (owner_cfg, reset) = match source {
+        VmsaSource::Built {
+            config,
+            ap_reset_addr,
+        } => (Some(*config), Some(*ap_reset_addr)),
+        VmsaSource::Pages { .. } => (None, k.ap_reset_addr),
+    };
+    let Some(reset) = reset else { return out };
+    let mut signatures: Vec<(u32, String)> = Vec::new();
+    let mut add_sig = |sig: u32, name: String| {
+        if !signatures.iter().any(|(s, _)| *s == sig) {
+            signatures.push((sig, name));
+        }
+    };
+    if let Some(c) = owner_cfg {
+        add_sig(c.cpu_signature, String::new());
+    }
+    if let Some(h) = k.host_signature {
+        add_sig(h, format!("the host's CPU signature ({h:#X})"));
+    }
+    for (name, sig) in cpu::NAMED_MODELS {
+        add_sig(*sig, format!("CPU signature {name} ({sig:#X})"));
+    }
+    let base = owner_cfg.unwrap_or(VmsaConfig {
+        form: VmsaForm::Legacy,
+        cpu_signature: 0,
+        sev_features: 0,
+    });
+    for form in [VmsaForm::Legacy, VmsaForm::Init2] {
+        for &features in SEV_FEATURES_TRIED {
+            for (sig, sig_name) in &signatures {
+                let cfg = VmsaConfig {
+                    form,
+                    cpu_signature: *sig,
+                    sev_features: features,
+                };
+                if Some(cfg) == owner_cfg {
+                    continue;
+                }
+                let mut changes = Vec::new();
+                if owner_cfg.is_none() {
+                    changes
+                        .push("with VMSAs built here instead of the VMSA files given".to_string());
+                }
+                if form != base.form {
+                    changes.push(match form {
+                        VmsaForm::Init2 => {
+                            "the KVM_SEV_INIT2 VMSA form (Linux 6.10+ with QEMU legacy-vm-type=off)"
+                                .into()
+                        }
+                        VmsaForm::Legacy => "the legacy KVM_SEV_ES_INIT VMSA form".into(),
+                    });
+                }
+                if features != base.sev_features {
+                    changes.push(format!(
+                        "SEV_FEATURES {features:#x}{}",
+                        if features & 0x20 != 0 {
+                            " (DebugSwap)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                if owner_cfg.map(|c| c.cpu_signature) != Some(*sig) {
+                    changes.push(if sig_name.is_empty() {
+                        format!("CPU signature {sig:#X}")
+                    } else {
+                        sig_name.clone()
+                    });
+                }
+                out.push((
+                    changes
+                        .into_iter()
+                        .map(|c| format!("matches {c}"))
+                        .collect(),
+                    vmsa::build(&cfg, vmsa::BSP_RESET_EIP),
+                    Some(vmsa::build(&cfg, reset)),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Evaluates the variants; the first with the fewest changes wins.
+pub fn explain(k: &Known) -> Explanation {
+    let reported = &k.reported;
+    let mut keys: Vec<(Vec<String>, Tik)> = vec![(vec![], k.tik.clone())];
+    if let Some(t) = Tik::from_slice(k.tek.as_bytes()) {
+        keys.push((
+            vec![if k.tk_file {
+                "matches with the TK file's halves the other way round (TIK first, then TEK)".into()
+            } else {
+                "matches if TIK and TEK are swapped (the TEK file holds the TIK)".into()
+            }],
+            t,
+        ));
+    }
+    let mut policies: Vec<(Vec<String>, LaunchInfo)> = vec![(vec![], k.info)];
+    for (p, why) in &k.other_policies {
+        if *p != k.info.policy {
+            policies.push((
+                vec![format!("matches with policy {p:#x} ({why})")],
+                LaunchInfo {
+                    policy: *p,
+                    ..k.info
+                },
+            ));
+        }
+    }
+    let mut best: Option<Vec<String>> = None;
+    let mut tried = 0usize;
+    let mut consider = |ld: &[u8; 32], changes: &[String]| {
+        for (kc, tik) in &keys {
+            for (pc, info) in &policies {
+                tried += 1;
+                let n = changes.len() + kc.len() + pc.len();
+                if best.as_ref().is_some_and(|b| b.len() <= n) {
+                    continue;
+                }
+                let m = compute_measure(tik, info, ld, &reported.mnonce);
+                if measures_equal(&m, &reported.measure) {
+                    best = Some(changes.iter().chain(kc).chain(pc).cloned().collect());
+                }
+            }
+        }
+    };
+    let owner_n = k.vmsa.map(|(_, n)| n);
+    let configs = vmsa_configs(k);
+    for t in table_variants(k) {
+        let mut after_table = k.firmware.clone();
+        if let Some(table) = &t.table {
+            after_table.update_kernel_hashes(table);
+        }
+        if configs.is_empty() {
+            consider(&after_table.finalize(), &t.changes);
+            continue;
+        }
+        for (vc, bsp, ap) in &configs {
+            let mut state = after_table.clone();
+            state.update_vmsa(bsp);
+            let max = MAX_VCPUS_TRIED.max(owner_n.unwrap_or(1));
+            for n in 1..=max {
+                if n > 1 {
+                    match ap {
+                        Some(ap) => state.update_vmsa(ap),
+                        None => break,
+                    }
+                }
+                let mut changes = t.changes.clone();
+                changes.extend(vc.iter().cloned());
+                if Some(n) != owner_n {
+                    changes.push(format!(
+                        "matches with {n} vCPUs instead of {}",
+                        owner_n.unwrap_or(0)
+                    ));
+                }
+                consider(&state.clone().finalize(), &changes);
+            }
+        }
+    }
+    Explanation {
+        matched: best,
+        tried,
+    }
+}
