@@ -1,0 +1,273 @@
+//! The mismatch explainer: for each class of mistake, the reported
+//! measurement comes from the simulated Secure Processor (tests/sim/sev_sp.py,
+//! an independent implementation) with exactly that one input changed, and
+//! the explainer must name exactly that change.
+
+mod common;
+
+use std::fs;
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("fw.fd"), common::amdsev_like_firmware()).unwrap();
+        fs::write(d.join("other.fd"), {
+            let mut f = common::amdsev_like_firmware();
+            f[100] ^= 1;
+            f
+        })
+        .unwrap();
+        fs::write(d.join("tik"), [0x11u8; 16]).unwrap();
+        fs::write(d.join("tek"), [0x22u8; 16]).unwrap();
+        let mut tk = vec![0x22u8; 16];
+        tk.extend([0x11u8; 16]);
+        fs::write(d.join("tk"), tk).unwrap();
+        fs::write(d.join("kernel"), b"vmlinuz bytes").unwrap();
+        fs::write(d.join("initrd"), vec![5u8; 5000]).unwrap();
+        Setup { dir }
+    }
+
+    fn p(&self, n: &str) -> String {
+        self.dir.path().join(n).display().to_string()
+    }
+
+    /// The simulated SEV firmware's measurement of an SEV-ES launch; `change`
+    /// edits its arguments (the one input that differs from the owner's).
+    fn measure(&self, change: impl FnOnce(&mut Vec<String>)) -> Option<String> {
+        let mut args: Vec<String> = [
+            "measure",
+            "--firmware",
+            &self.p("fw.fd"),
+            "--kernel",
+            &self.p("kernel"),
+            "--initrd",
+            &self.p("initrd"),
+            "--cmdline",
+            "root=/dev/vda",
+            "--kernel-hashes",
+            "--policy",
+            "5",
+            "--api-major",
+            "1",
+            "--api-minor",
+            "55",
+            "--build-id",
+            "21",
+            "--tik",
+            &self.p("tik"),
+            "--num-cpus",
+            "4",
+            "--cpu-signature",
+            "0xA00F11",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        change(&mut args);
+        let out = common::sev_sp()?.args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
+    }
+
+    /// The owner's command line for the same launch.
+    fn owner(&self, m: &str) -> Vec<String> {
+        [
+            "-m",
+            m,
+            "--api-major",
+            "1",
+            "--api-minor",
+            "55",
+            "--build-id",
+            "21",
+            "--policy",
+            "5",
+            "-f",
+            &self.p("fw.fd"),
+            "-k",
+            &self.p("kernel"),
+            "-r",
+            &self.p("initrd"),
+            "-e",
+            "root=/dev/vda",
+            "--tik",
+            &self.p("tik"),
+            "--tek",
+            &self.p("tek"),
+            "-n",
+            "4",
+            "--cpu-family",
+            "25",
+            "--cpu-model",
+            "1",
+            "--cpu-stepping",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+}
+
+fn set(args: &mut [String], opt: &str, value: &str) {
+    let at = args.iter().position(|a| a == opt).unwrap() + 1;
+    args[at] = value.to_string();
+}
+
+/// Replaces `from` with `to` in the value of `opt`.
+fn edit(args: &mut [String], opt: &str, from: &str, to: &str) {
+    let at = args.iter().position(|a| a == opt).unwrap() + 1;
+    args[at] = args[at].replace(from, to);
+}
+
+fn remove(args: &mut Vec<String>, opt: &str, with_value: bool) {
+    let at = args.iter().position(|a| a == opt).unwrap();
+    args.drain(at..at + if with_value { 2 } else { 1 });
+}
+
+#[track_caller]
+fn hint(args: &[String]) -> String {
+    let (code, _, err) = common::run(args);
+    assert_eq!(code, 1, "{err}");
+    err.lines()
+        .find_map(|l| l.strip_prefix("HINT: "))
+        .unwrap_or_else(|| panic!("no HINT: {err}"))
+        .to_string()
+}
+
+#[test]
+fn the_owners_inputs_validate() {
+    let s = Setup::new();
+    let Some(m) = s.measure(|_| {}) else { return };
+    assert_eq!(common::run(s.owner(&m)).0, 0);
+}
+
+#[test]
+fn names_each_single_change() {
+    let s = Setup::new();
+    type Change = fn(&mut Vec<String>);
+    let cases: &[(&str, Change, &str)] = &[
+        (
+            "tik/tek swapped",
+            |a| edit(a, "--tik", "tik", "tek"),
+            "matches if TIK and TEK are swapped",
+        ),
+        (
+            "kernel hashes off",
+            |a| remove(a, "--kernel-hashes", false),
+            "matches with kernel hashes disabled",
+        ),
+        (
+            "trailing newline",
+            |a| set(a, "--cmdline", "root=/dev/vda\n"),
+            "matches if the kernel command line ends with a newline",
+        ),
+        (
+            "trailing space",
+            |a| set(a, "--cmdline", "root=/dev/vda "),
+            "matches if the kernel command line ends with a space",
+        ),
+        (
+            "leading space",
+            |a| set(a, "--cmdline", " root=/dev/vda"),
+            "matches if the kernel command line starts with a space",
+        ),
+        (
+            "initrd omitted",
+            |a| remove(a, "--initrd", true),
+            "matches if the guest was booted without the initrd",
+        ),
+        (
+            "vcpu count",
+            |a| set(a, "--num-cpus", "2"),
+            "matches with 2 vCPUs instead of 4",
+        ),
+        (
+            "vcpu count 64",
+            |a| set(a, "--num-cpus", "64"),
+            "matches with 64 vCPUs instead of 4",
+        ),
+        (
+            "init2 form",
+            |a| a.push("--init2".into()),
+            "matches the KVM_SEV_INIT2 VMSA form",
+        ),
+        (
+            "cpu signature",
+            |a| set(a, "--cpu-signature", "0x830F10"),
+            "matches CPU signature EPYC-Rome (0x830F10)",
+        ),
+    ];
+    for (name, change, expect) in cases {
+        let Some(m) = s.measure(change) else { return };
+        let h = hint(&s.owner(&m));
+        // Exactly that change: the hint is it (and at most its explanation in parentheses).
+        let rest = h.strip_prefix(&format!("the reported measurement {expect}"));
+        assert!(
+            rest.is_some_and(|r| r.is_empty() || (r.starts_with(" (") && r.ends_with(')'))),
+            "{name}: {h}"
+        );
+    }
+}
+
+#[test]
+fn names_tk_halves_and_combined_changes() {
+    let s = Setup::new();
+    // The host's firmware got the TK file's first half as TIK.
+    let Some(m) = s.measure(|a| edit(a, "--tik", "tik", "tek")) else {
+        return;
+    };
+    let mut owner = s.owner(&m);
+    remove(&mut owner, "--tik", true);
+    remove(&mut owner, "--tek", true);
+    owner.extend(["--tk".to_string(), s.p("tk")]);
+    assert_eq!(hint(&owner), "the reported measurement matches with the TK file's halves the other way round (TIK first, then TEK)");
+    // Two changes at once are named together.
+    let Some(m) = s.measure(|a| {
+        set(a, "--cmdline", "root=/dev/vda\n");
+        set(a, "--num-cpus", "3");
+    }) else {
+        return;
+    };
+    assert_eq!(
+        hint(&s.owner(&m)),
+        "the reported measurement matches if the kernel command line ends with a newline and with 3 vCPUs instead of 4"
+    );
+}
+
+#[test]
+fn wrong_firmware_matches_nothing_and_points_at_the_firmware() {
+    let s = Setup::new();
+    let Some(m) = s.measure(|a| edit(a, "--firmware", "fw.fd", "other.fd")) else {
+        return;
+    };
+    let h = hint(&s.owner(&m));
+    assert!(h.starts_with("none of "), "{h}");
+    assert!(
+        h.contains("firmware image or the TIK is most likely wrong"),
+        "{h}"
+    );
+    assert!(h.contains("firmware SHA-256 "), "{h}");
+}
+
+#[test]
+fn quiet_skips_the_explainer() {
+    let s = Setup::new();
+    let Some(m) = s.measure(|a| set(a, "--num-cpus", "2")) else {
+        return;
+    };
+    let mut a = s.owner(&m);
+    a.push("--quiet".into());
+    let (code, out, err) = common::run(&a);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(!err.contains("HINT"), "{err}");
+}
