@@ -11,7 +11,14 @@ set -euo pipefail
 #   groff-base, man-db    to render and check the man page
 PACKAGES=(
     libvirt-clients-qemu python3 python3-libvirt python3-lxml python3-cryptography
-    ovmf time groff-base man-db
+    ovmf time groff-base man-db python3-jsonschema
+    # e2e (tests/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
+    # tests/sim/qemu_sev_wrapper.py; libvirt-dev + pkg-config build the `virt` crate;
+    # openssh + netcat-openbsd + iproute2 (veth into sshd's network namespace) for the
+    # qemu+ssh:// cases; passwd (useradd) and util-linux (setpriv, unshare, nsenter) to run the
+    # daemon as an unprivileged user with a hostname of its own
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
+    qemu-system-x86 openssh-server openssh-client netcat-openbsd iproute2 passwd util-linux hostname
 )
 
 missing=()

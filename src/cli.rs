@@ -1,6 +1,7 @@
 //! The command line: the options of libvirt's Python `virt-qemu-sev-validate`
 //! with the same long and short forms, usage checks and exit codes.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -259,7 +260,8 @@ pub struct Log {
 impl Log {
     pub fn status(&self, msg: &str) {
         if !self.quiet && !self.json {
-            println!("{msg}");
+            // A closed stdout (e.g. `| head`) must not turn into a panic.
+            let _ = writeln!(std::io::stdout(), "{msg}");
         }
     }
 
@@ -513,11 +515,28 @@ pub fn execute(a: &Args) -> i32 {
     }
     if a.json {
         match serde_json::to_string_pretty(&*report) {
-            Ok(j) => println!("{j}"),
+            Ok(j) => {
+                let _ = writeln!(std::io::stdout(), "{j}");
+            }
             Err(e) => eprintln!("ERROR: cannot encode the JSON report: {e}"),
         }
     }
     code
+}
+
+/// The --json document for a command line that could not be parsed.
+pub fn print_usage_error_json(message: &str) {
+    let report = Report {
+        schema_version: crate::report::SCHEMA_VERSION,
+        verdict: "error".into(),
+        exit_code: crate::ExitCode::UnsupportedUsage as i32,
+        error: Some(message.trim().to_string()),
+        source: "offline".into(),
+        ..Report::default()
+    };
+    if let Ok(j) = serde_json::to_string_pretty(&report) {
+        let _ = writeln!(std::io::stdout(), "{j}");
+    }
 }
 
 /// Runs the tool; the error carries the exit code.
@@ -1088,8 +1107,9 @@ fn validate_and_inject(
     log.debug("Secret payload(ciphertext, hex)", hex(&packet.payload));
     source.inject(&packet)?;
     log.debug("Injection", source.describe_injection());
+    let destination = log.report.borrow().source.replace("offline", "files");
     log.report.borrow_mut().injection = Some(crate::report::Injection {
-        destination: log.report.borrow().source.replace("offline", "files"),
+        destination,
         secrets: secrets
             .iter()
             .map(|s| crate::report::InjectedSecret {

@@ -5,7 +5,17 @@ use sev_validate::cli::{self, Args};
 use sev_validate::ExitCode;
 
 fn main() {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // Usage errors exit 2 as with argparse; with --json the document
+            // still comes, so machines see the same shape for every failure.
+            if e.use_stderr() && std::env::args().any(|a| a == "--json") {
+                cli::print_usage_error_json(&e.to_string());
+            }
+            e.exit()
+        }
+    };
     let code = std::panic::catch_unwind(|| cli::execute(&args)).unwrap_or_else(|_| {
         eprintln!(
             "ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used"

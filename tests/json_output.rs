@@ -1,0 +1,281 @@
+//! `--json`: one document on stdout, validated against
+//! schema/result.schema.json by an independent validator (Debian's
+//! python3-jsonschema), for success, mismatch, a configuration error and an
+//! injection; and the secrets never appear in it.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn validate(doc: &str) -> Result<(), String> {
+    let schema = format!("{}/schema/result.schema.json", env!("CARGO_MANIFEST_DIR"));
+    let script = "import json,sys,jsonschema\n\
+        schema=json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, &schema])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn have_validator() -> bool {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        common::skip_or_fail(
+            "json_output",
+            "python3-jsonschema is needed to validate the schema",
+        );
+    }
+    ok
+}
+
+struct Launch {
+    dir: tempfile::TempDir,
+    measurement: String,
+}
+
+impl Launch {
+    fn new() -> Option<Launch> {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        fs::write(d.join("fw.fd"), common::amdsev_like_firmware()).unwrap();
+        fs::write(d.join("tik"), [0xA1u8; 16]).unwrap();
+        fs::write(d.join("tek"), [0xB2u8; 16]).unwrap();
+        fs::write(d.join("kernel"), b"kernel").unwrap();
+        fs::write(d.join("secret"), b"SECRET-DISK-PASSPHRASE").unwrap();
+        let p = |n: &str| d.join(n).display().to_string();
+        let out = common::sev_sp()?
+            .args([
+                "measure",
+                "--firmware",
+                &p("fw.fd"),
+                "--kernel",
+                &p("kernel"),
+                "--cmdline",
+                "ro",
+            ])
+            .args([
+                "--kernel-hashes",
+                "--policy",
+                "7",
+                "--api-major",
+                "1",
+                "--api-minor",
+                "55",
+                "--build-id",
+                "21",
+            ])
+            .args([
+                "--tik",
+                &p("tik"),
+                "--num-cpus",
+                "2",
+                "--cpu-signature",
+                "0xA00F11",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let measurement = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        Some(Launch { dir, measurement })
+    }
+
+    fn p(&self, n: &str) -> String {
+        self.dir.path().join(n).display().to_string()
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--json",
+            "-m",
+            &self.measurement,
+            "--api-major",
+            "1",
+            "--api-minor",
+            "55",
+            "--build-id",
+            "21",
+            "--policy",
+            "7",
+            "-f",
+            &self.p("fw.fd"),
+            "-k",
+            &self.p("kernel"),
+            "-e",
+            "ro",
+            "--tik",
+            &self.p("tik"),
+            "--tek",
+            &self.p("tek"),
+            "-n",
+            "2",
+            "--cpu-family",
+            "25",
+            "--cpu-model",
+            "1",
+            "--cpu-stepping",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+}
+
+fn run_json(args: &[String]) -> (i32, serde_json::Value, String) {
+    let (code, out, err) = common::run(args);
+    validate(&out)
+        .unwrap_or_else(|e| panic!("schema violation: {e}\nstdout: {out}\nstderr: {err}"));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["exit_code"], code);
+    // Nothing secret in the document.
+    for secret in [
+        "a1a1a1a1a1a1a1a1",
+        "b2b2b2b2b2b2b2b2",
+        "SECRET-DISK-PASSPHRASE",
+    ] {
+        assert!(!out.contains(secret), "{secret} leaked into the JSON");
+    }
+    (code, v, err)
+}
+
+#[test]
+fn success_and_injection() {
+    if !have_validator() {
+        return;
+    }
+    let Some(l) = Launch::new() else { return };
+    let (code, v, _) = run_json(&l.args(&[]));
+    assert_eq!((code, v["verdict"].as_str()), (0, Some("validated")));
+    assert_eq!(
+        v["policy"]["flags"],
+        serde_json::json!(["NODBG", "NOKS", "ES"])
+    );
+    assert_eq!(v["inputs"]["vmsa"]["num_cpus"], 2);
+    assert_eq!(v["reported"]["measure"], v["computed"]["measure"]);
+    let secret = format!("luks-key:{}", l.p("secret"));
+    let (code, v, _) = run_json(&l.args(&[
+        "-s",
+        &secret,
+        "--secret-header",
+        &l.p("h"),
+        "--secret-payload",
+        &l.p("p"),
+    ]));
+    assert_eq!(code, 0);
+    assert_eq!(v["injection"]["destination"], "files");
+    assert_eq!(
+        v["injection"]["secrets"][0]["guid"],
+        "736869e5-84f0-4973-92ec-06879ce3da0b"
+    );
+    assert_eq!(v["injection"]["secrets"][0]["bytes"], 22);
+}
+
+#[test]
+fn mismatch_with_explanation() {
+    if !have_validator() {
+        return;
+    }
+    let Some(l) = Launch::new() else { return };
+    let mut a = l.args(&[]);
+    let at = a.iter().position(|x| x == "-e").unwrap() + 1;
+    a[at] = "ro ".into();
+    let (code, v, err) = run_json(&a);
+    assert_eq!((code, v["verdict"].as_str()), (1, Some("mismatch")));
+    assert!(
+        v["explanation"]["matched"][0]
+            .as_str()
+            .unwrap()
+            .contains("no leading or trailing whitespace"),
+        "{v}"
+    );
+    assert!(err.contains("ERROR: Measurement does not match"));
+}
+
+#[test]
+fn usage_error_and_requirement_failure() {
+    if !have_validator() {
+        return;
+    }
+    let Some(l) = Launch::new() else { return };
+    let mut a = l.args(&[]);
+    let at = a.iter().position(|x| x == "-n").unwrap() + 1;
+    a[at] = "0".into();
+    let (code, v, _) = run_json(&a);
+    assert_eq!((code, v["verdict"].as_str()), (2, Some("error")));
+    assert!(v["error"].as_str().unwrap().contains("between 1 and 512"));
+    // Even a command line clap cannot parse gives the document.
+    let (code, v, _) = run_json(&l.args(&["--no-such-option"]));
+    assert_eq!((code, v["verdict"].as_str()), (2, Some("error")));
+    let (code, v, _) = run_json(&l.args(&["--allow-build", "20"]));
+    assert_eq!(
+        (code, v["verdict"].as_str()),
+        (1, Some("requirement-failed"))
+    );
+    let (code, v, _) = run_json(&l.args(&["--allow-build", "21", "--min-api", "1.55"]));
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn config_error_through_libvirt() {
+    if !have_validator() {
+        return;
+    }
+    let Some(l) = Launch::new() else { return };
+    let xml = fs::read_to_string(format!(
+        "{}/testdata-xml/no-session.trips.xml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let body: String = xml
+        .lines()
+        .filter(|x| !x.trim_start().starts_with("<!--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let body = body.replacen(
+        "<domain type='kvm'>",
+        "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>",
+        1,
+    );
+    let body = body.replacen("</domain>", "<test:runstate>3</test:runstate></domain>", 1);
+    fs::write(l.p("node.xml"), format!("<node>{body}</node>")).unwrap();
+    let uri = format!("test://{}", l.p("node.xml"));
+    let mut a = l.args(&["--connect", &uri, "--domain", "guest", "--insecure"]);
+    let at = a.iter().position(|x| x == "--policy").unwrap() + 1;
+    a[at] = "1".into();
+    let (code, v, _) = run_json(&a);
+    assert_eq!(
+        (code, v["verdict"].as_str(), v["source"].as_str()),
+        (4, Some("error"), Some("libvirt"))
+    );
+    let checks = v["checks"].as_array().unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["name"] == "domain-xml" && c["result"] == "failed"),
+        "{v}"
+    );
+}
