@@ -272,6 +272,13 @@ impl Log {
         self.report.borrow_mut().warnings.push(msg.to_string());
     }
 
+    /// A diagnosis line on stderr (not with --quiet).
+    pub fn note(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("NOTE: {msg}");
+        }
+    }
+
     pub fn check(&self, name: &str, passed: Option<bool>, message: impl Into<String>) {
         self.report.borrow_mut().check(name, passed, message);
     }
@@ -1036,6 +1043,7 @@ fn validate_and_inject(
                     hex(&trace.ld)
                 ),
             };
+            diagnose_host_files(log, source, &firmware, kernel.as_ref(), a);
             log.report.borrow_mut().explanation = Some(crate::report::Explanation {
                 matched: x.matched.clone(),
                 variants_tried: x.tried,
@@ -1124,6 +1132,64 @@ fn validate_and_inject(
     });
     log.status(&format!("OK: Injected {} secrets", secrets.len()));
     Ok(())
+}
+
+/// Over qemu+ssh, compares the host's firmware, kernel and initrd with the
+/// owner's over SFTP and says which differ (a diagnosis; never trusted).
+fn diagnose_host_files(
+    log: &Log,
+    source: &dyn LaunchSource,
+    firmware: &Firmware,
+    kernel: Option<&crate::core::kernel_hashes::KernelHashes>,
+    inputs: &OwnerInputs,
+) {
+    let mut owner: Vec<(&str, [u8; 32])> = Vec::new();
+    if let Some(d) = firmware.digest_after_firmware.firmware_digest() {
+        owner.push(("firmware", d));
+    }
+    if let Some(k) = kernel {
+        owner.push(("kernel", k.kernel));
+        if inputs.initrd.is_some() {
+            owner.push(("initrd", k.initrd));
+        }
+    }
+    let Some(result) = source.compare_host_files(&owner) else {
+        return;
+    };
+    match result {
+        Err(e) => log.note(&format!(
+            "could not compare the host's files over SFTP: {e}"
+        )),
+        Ok(list) => {
+            for c in list {
+                let msg = match (&c.host_sha256, c.differs()) {
+                    (Ok(h), Some(true)) => format!(
+                        "the host's {} {} differs from yours (SHA-256 {} on the host, {} yours)",
+                        c.what,
+                        c.host_path,
+                        hex(h),
+                        hex(&c.owner_sha256)
+                    ),
+                    (Ok(_), _) => {
+                        format!("the host's {} {} is the same as yours", c.what, c.host_path)
+                    }
+                    (Err(e), _) => format!("the host's {} could not be read: {e}", c.what),
+                };
+                log.note(&msg);
+                log.report
+                    .borrow_mut()
+                    .host_files
+                    .push(crate::report::HostFile {
+                        what: c.what.clone(),
+                        host_path: c.host_path.clone(),
+                        host_sha256: c.host_sha256.as_ref().ok().map(|h| hex(h)),
+                        owner_sha256: hex(&c.owner_sha256),
+                        same: c.differs().map(|d| !d),
+                        error: c.host_sha256.as_ref().err().cloned(),
+                    });
+            }
+        }
+    }
 }
 
 /// "matches if X, with Y and with Z" from the explainer's changes.

@@ -34,6 +34,22 @@ pub struct Report {
     pub explanation: Option<Explanation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<Injection>,
+    /// On a mismatch over qemu+ssh: the host's copies compared over SFTP.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub host_files: Vec<HostFile>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct HostFile {
+    pub what: String,
+    pub host_path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_sha256: Option<String>,
+    pub owner_sha256: String,
+    /// Whether the host's copy equals the owner's; null when it could not be read.
+    pub same: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]

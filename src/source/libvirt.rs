@@ -390,6 +390,30 @@ impl LaunchSource for Libvirt {
         Ok(())
     }
 
+    fn compare_host_files(
+        &self,
+        owner: &[(&str, [u8; 32])],
+    ) -> Option<std::result::Result<Vec<super::host_files::Comparison>, String>> {
+        let target = super::host_files::ssh_target(&self.uri)?;
+        let d = &self.domain_xml;
+        let files: Vec<(String, String, [u8; 32])> = owner
+            .iter()
+            .filter_map(|(what, digest)| {
+                let path = match *what {
+                    "firmware" => d.loader_path(),
+                    "kernel" => d.kernel(),
+                    "initrd" => d.initrd(),
+                    _ => None,
+                }?;
+                Some((what.to_string(), path.to_string(), *digest))
+            })
+            .collect();
+        if files.is_empty() {
+            return None;
+        }
+        Some(super::host_files::compare(&target, &files))
+    }
+
     fn describe_injection(&self) -> String {
         if self.resume {
             "injected through libvirt, domain resumed".into()

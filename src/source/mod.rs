@@ -2,6 +2,7 @@
 //! from, and where packaged secrets go. Offline (the command line) and
 //! libvirt implement the same trait.
 
+pub mod host_files;
 mod launch_security_ffi;
 pub mod libvirt;
 pub mod offline;
@@ -27,4 +28,12 @@ pub trait LaunchSource {
     fn inject(&mut self, packet: &SecretPacket) -> Result<()>;
     /// Describes where the secret went, for --debug.
     fn describe_injection(&self) -> String;
+    /// On a mismatch: the host's copies of the owner's files (what, owner's
+    /// SHA-256) compared where the source can reach them; a diagnosis only.
+    fn compare_host_files(
+        &self,
+        _owner: &[(&str, [u8; 32])],
+    ) -> Option<std::result::Result<Vec<host_files::Comparison>, String>> {
+        None
+    }
 }
