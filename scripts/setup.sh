@@ -12,6 +12,8 @@ set -euo pipefail
 PACKAGES=(
     libvirt-clients-qemu python3 python3-libvirt python3-lxml python3-cryptography
     ovmf time groff-base man-db python3-jsonschema
+    # the ssh2 crate (SFTP fingerprint of the host's files) links libssh2
+    libssh2-1-dev libssl-dev
     # e2e (tests/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
     # tests/sim/qemu_sev_wrapper.py; libvirt-dev + pkg-config build the `virt` crate;
     # openssh + netcat-openbsd + iproute2 (veth into sshd's network namespace) for the
