@@ -1,17 +1,46 @@
 #!/usr/bin/env bash
-# The main job on an example built from Debian's real OVMF: a guest owner
-# validates an SEV-ES launch and releases a disk key into it.
+# The main job, shown locally on this machine (no SEV hardware needed).
 #
-# The host side is played by tests/sim/sev_sp.py, a simulated AMD Secure
-# Processor (an independent implementation): it measures the launch the way
-# the SEV firmware does and later verifies and decrypts the secret packet.
+#   scripts/demo.sh            both parts below, the libvirt demo first
+#   scripts/demo.sh --libvirt  part 1 only
+#   scripts/demo.sh --offline  part 2 only
+#
+# Part 1 (examples/demo_libvirt.rs): a simulated SEV host, i.e. a real libvirtd driving real
+# QEMU whose emulator (tests/sim/qemu_sev_wrapper.py) plays the AMD SEV firmware, the harness
+# of tests/e2e_libvirt.rs. It launches a paused SEV-ES guest of Debian's OVMF, the tool
+# validates it through libvirt (--insecure: local connection) and injects a generated disk
+# passphrase; the demo shows the simulated firmware decrypted exactly that passphrase, the
+# guest running, a tampered launch refused, and tears everything down.
+#
+# Part 2, offline: the host side is played by tests/sim/sev_sp.py, a simulated AMD Secure
+# Processor (an independent implementation): it measures the launch the way the SEV firmware
+# does and later verifies and decrypts the secret packet written to files.
 set -euo pipefail
 umask 077
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+PART=all
+case ${1:-} in
+    "") ;;
+    --libvirt) PART=libvirt ;;
+    --offline) PART=offline ;;
+    *) echo "usage: $0 [--libvirt | --offline]" >&2; exit 2 ;;
+esac
+
 scripts/setup.sh
+echo "demo: building the tool (cargo build --release)"
 cargo build --release --quiet
-TOOL=$PWD/target/release/virt-qemu-sev-validate
+TOOL=${CARGO_TARGET_DIR:-$PWD/target}/release/virt-qemu-sev-validate
+
+if [[ $PART != offline ]]; then
+    echo "demo: building the libvirt demo (cargo build --release --example demo_libvirt)"
+    cargo build --release --quiet --example demo_libvirt
+    printf '\n######## Part 1: validate a guest on a simulated SEV host through libvirt\n'
+    SEV_VALIDATE_BIN=$TOOL "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/demo_libvirt"
+    [[ $PART == libvirt ]] && exit 0
+    printf '\n######## Part 2: the same job offline, with values copied from the host\n'
+fi
+
 SP="/usr/bin/python3 $PWD/tests/sim/sev_sp.py"
 FIRMWARE=${FIRMWARE:-/usr/share/ovmf/OVMF.fd}
 

@@ -1453,12 +1453,24 @@ impl Host {
         split(&run_timeout(&mut c, CMD_TIMEOUT))
     }
 
-    /// Runs our validator binary on `side`.
+    /// Runs our validator binary ([`our_validator_path`]) on `side`.
     pub fn our_validator(&self, side: Side, args: &[&OsStr]) -> (i32, String, String) {
-        let mut c = self.command(side, env!("CARGO_BIN_EXE_virt-qemu-sev-validate"));
+        let mut c = self.command(side, our_validator_path());
         c.args(args);
         split(&run_timeout(&mut c, CMD_TIMEOUT))
     }
+}
+
+/// Our validator binary: Cargo's for integration tests; elsewhere (a cargo example, where
+/// `CARGO_BIN_EXE_*` does not exist) `$SEV_VALIDATE_BIN`, else the release build.
+pub fn our_validator_path() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_virt-qemu-sev-validate") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("SEV_VALIDATE_BIN") {
+        return PathBuf::from(p);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/virt-qemu-sev-validate")
 }
 
 /// Whether Debian's Python validator is installed (with its modules).
