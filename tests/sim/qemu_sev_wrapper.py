@@ -13,19 +13,28 @@ the missing AMD Secure Processor would have done, using the independent simulato
   parameters (policy, kernel-hashes, firmware, kernel/initrd/append, -smp, -cpu) are kept, the
   real QEMU is exec'd in place (so libvirt tracks QEMU's pid) and a forked proxy child keeps the
   monitor fd and answers `query-sev`, `query-sev-launch-measure`, `query-sev-capabilities` and
-  `sev-inject-launch-secret` with the semantics of QEMU 7.2 + the SEV firmware.
+  `sev-inject-launch-secret` with the semantics of QEMU 7.2 + the SEV firmware;
+* direct runs, without libvirt, the way owners run QEMU by hand (`-object sev-guest,...` with
+  `-qmp unix:PATH,server=on,wait=off`, `-qmp tcp:HOST:PORT,server=on,wait=off` or
+  `-chardev socket,id=ID,path=PATH,server=on,wait=off -mon chardev=ID,mode=control`): the
+  wrapper listens on PATH (or HOST:PORT) itself, gives real QEMU a monitor socket of its own
+  and serves the same SEV semantics there, as in domain runs (QEMU is exec'd in place, so
+  killing the process the caller started kills QEMU; the proxy child follows within 0.5 s).
+  Every connection gets its own proxy; the SEV state is shared by all of them.
+  Not supported: -daemonize with a sev-guest object (the proxy follows QEMU's pid).
 
 The measurement is computed over what the domain really launches with: the firmware file
 QEMU is given (-bios or the pflash unit 0 blockdev), the kernel hash table (kernel-hashes=on
 with -kernel) and the SEV-ES VMSAs (policy bit 2; legacy KVM_SEV_ES_INIT form, one per -smp
 vCPU, CPUID signature from the -cpu model or the host's /proc/cpuinfo).
 
-Configuration: JSON file named by $SEV_WRAPPER_CONFIG (set by the generated shell script):
+Configuration: JSON file named by $SEV_WRAPPER_CONFIG (set by the generated shell script for
+libvirt, by the caller for direct runs):
   real_qemu   path of the real emulator (default /usr/bin/qemu-system-x86_64)
   tik, tek    paths of the 16-byte TIK and TEK files (the real firmware would unwrap them
               from the owner's session blob)
   api_major, api_minor, build_id   what query-sev reports (defaults 1, 55, 21)
-  record      JSON file where launches and injected secrets are recorded
+  record      JSON file where launches, injected secrets and `cont`s are recorded
   run_dir     directory for the real QMP sockets and the logs (and tamper-NAME.json files:
               see apply_tamper)
   cbitpos, reduced_phys_bits   query-sev-capabilities (defaults 51, 1)
@@ -42,6 +51,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -69,6 +79,11 @@ CPU_SIGNATURES = {
 # The options Launch looks at; all take a value.
 VALUE_OPTS = {"-object", "--object", "-machine", "-M", "-name", "-bios", "-blockdev", "-drive",
               "-kernel", "-initrd", "-append", "-smp", "-cpu", "-m", "-chardev", "-mon", "-uuid"}
+
+# Options of socket chardevs / -qmp that only make sense for TCP (dropped when the real QEMU
+# is given a unix socket instead).
+TCP_ONLY_OPTS = {"host", "port", "to", "ipv4", "ipv6", "nodelay", "numeric", "keep-alive",
+                 "reconnect", "tls-creds", "tls-authz", "mptcp"}
 
 GUID_SECRET_BLOCK = uuid.UUID("4c2eb361-7d9b-4cc3-8081-127c90d3d294").bytes_le
 
@@ -237,6 +252,7 @@ class Launch:
         self.paused = "-S" in args
         self.monitor_fd = None
         self.monitor_chardev = None
+        self.control_chardevs = set()
         self.qemu_args = self._rewrite(args)
 
     def _rewrite(self, args):
@@ -258,6 +274,7 @@ class Launch:
                 kv = dict(item.partition("=")[::2] for item in split_kv(args[j + 1]))
                 if kv.get("mode") == "control":
                     self.monitor_chardev = kv.get("chardev")
+                    self.control_chardevs.add(kv.get("chardev"))
         pflash_nodes = {}
         # Only the options below are looked at (always as `-opt VALUE` pairs); everything else
         # is copied one element at a time, so no list of value-taking options is needed.
@@ -333,10 +350,11 @@ class Launch:
                 node = nodes.get(nxt) if isinstance(nxt, str) else nxt
         return out
 
-    def real_args(self, monitor_path):
+    def real_args(self, monitor_path, args=None):
         """Arguments for the real QEMU: monitor on a path we connect to, kernel kept only if QEMU
         could load it (tiny random test kernels are measured but not given to QEMU)."""
-        out, i, args = [], 0, self.qemu_args
+        out, i = [], 0
+        args = self.qemu_args if args is None else args
         keep_kernel = self.kernel is not None and looks_like_bzimage(self.kernel)
         while i < len(args):
             a = args[i]
@@ -387,6 +405,10 @@ class SevGuest:
         self.sp = sev_sp
         self.cfg = cfg
         self.launch = launch
+        if not cfg.get("tik") or not cfg.get("tek"):
+            raise StartError("SEV simulation needs a configuration: set SEV_WRAPPER_CONFIG to a "
+                             "JSON file naming the tik and tek files")
+        self.qemu_pid = os.getpid()  # domain_run execs QEMU in this process
         self.api_major = int(cfg.get("api_major", 1))
         self.api_minor = int(cfg.get("api_minor", 55))
         self.build_id = int(cfg.get("build_id", 21))
@@ -435,6 +457,14 @@ class SevGuest:
         if data is None or len(data) < 4:
             return None
         return struct.unpack_from("<I", data)[0]
+
+    def record_cont(self, state_before, error):
+        """Every `cont` QEMU answered, with the SEV state it found (tests check that a guest
+        was, or was not, continued)."""
+        append_record(self.cfg, "conts", {
+            "time": time.time(), "domain": self.launch.name, "uuid": self.launch.uuid,
+            "pid": self.qemu_pid, "state_before": state_before, "ok": error is None,
+            "error": error})
 
     # QMP commands ---------------------------------------------------------------------------
 
@@ -554,6 +584,7 @@ def append_record(cfg, kind, record):
             data = {}
         data.setdefault("launches", [])
         data.setdefault("injections", [])
+        data.setdefault(kind, [])
         data[kind].append(record)
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
@@ -579,13 +610,16 @@ def capabilities_reply(cfg):
 
 
 class Proxy:
-    """Relays QMP between libvirt (client) and real QEMU (upstream), answering SEV commands."""
+    """Relays QMP between one client (libvirt, or whoever connects in a direct run) and real
+    QEMU (upstream), answering SEV commands. One Proxy per connection: the negotiation state is
+    the connection's, the SevGuest is shared (guarded by `lock`)."""
 
-    def __init__(self, cfg, guest):
+    def __init__(self, cfg, guest, lock=None):
         self.cfg = cfg
         self.guest = guest  # None in probe runs
+        self.lock = lock if lock is not None else threading.Lock()
         self.negotiated = False
-        self.pending_cont = set()
+        self.pending_cont = {}  # json id -> SEV state when `cont` was sent
 
     def handle_command(self, msg):
         """Returns a reply dict to send to the client, or None to forward the command."""
@@ -598,7 +632,8 @@ class Proxy:
             self.negotiated = True
             return None
         if cmd == "cont":
-            self.pending_cont.add(json.dumps(msg.get("id")))
+            self.pending_cont[json.dumps(msg.get("id"))] = (
+                self.guest.state if self.guest is not None else None)
             return None
         if cmd not in ours:
             return None
@@ -619,13 +654,18 @@ class Proxy:
         return ok_reply(msg, ret)
 
     def handle_reply(self, msg):
-        if "return" in msg and json.dumps(msg.get("id")) in self.pending_cont:
-            self.pending_cont.discard(json.dumps(msg.get("id")))
-            if self.guest is not None and self.guest.state == "launch-secret":
-                self.guest.state = "running"  # LAUNCH_FINISH happens when the vCPUs start
-                log("cont: SEV state running")
+        key = json.dumps(msg.get("id"))
+        if "return" in msg and key in self.pending_cont:
+            before = self.pending_cont.pop(key)
+            if self.guest is not None:
+                self.guest.record_cont(before, None)
+                if self.guest.state == "launch-secret":
+                    self.guest.state = "running"  # LAUNCH_FINISH happens when the vCPUs start
+                    log("cont: SEV state running")
         elif "error" in msg:
-            self.pending_cont.discard(json.dumps(msg.get("id")))
+            before = self.pending_cont.pop(key, None)
+            if self.guest is not None and before is not None:
+                self.guest.record_cont(before, msg["error"])
 
     def relay(self, client, upstream):
         """Relay until one side closes. Returns 'client' or 'upstream' (who closed)."""
@@ -643,7 +683,8 @@ class Proxy:
                     try:
                         msg = json.loads(line)
                         if isinstance(msg, dict):
-                            reply = self.handle_command(msg)
+                            with self.lock:
+                                reply = self.handle_command(msg)
                     except ValueError:
                         pass
                     except Exception:  # a simulator bug must not kill the monitor
@@ -663,7 +704,8 @@ class Proxy:
                     try:
                         msg = json.loads(line)
                         if isinstance(msg, dict):
-                            self.handle_reply(msg)
+                            with self.lock:
+                                self.handle_reply(msg)
                     except ValueError:
                         pass
                     client.sendall(line + b"\n")
@@ -798,25 +840,185 @@ def apply_tamper(cfg, launch):
     return over
 
 
+def opt_on(kv, name):
+    """A QEMU on/off option given as `name`, `name=on` (or yes/true/1)."""
+    return name in kv and (kv[name] == "" or truthy(kv[name]))
+
+
+class DirectMonitor:
+    """A QMP server socket the caller asked QEMU to listen on (direct runs): the wrapper listens
+    there itself and real QEMU gets `real_path` instead."""
+
+    def __init__(self, kind, address, real_path):
+        self.kind = kind  # "unix" or "tcp"
+        self.address = address  # path, or (host, port)
+        self.real_path = real_path
+        self.listener = None
+        self.inode = None
+
+    def bind(self):
+        if self.kind == "unix":
+            try:  # as QEMU does: a stale socket file does not stop a new server
+                os.unlink(self.address)
+            except FileNotFoundError:
+                pass
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(self.address)
+            self.inode = os.stat(self.address).st_ino
+        else:
+            host, port = self.address
+            infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+            fam, typ, proto, _, sa = infos[0]
+            s = socket.socket(fam, typ, proto)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(sa)
+        s.listen(8)
+        self.listener = s
+
+    def cleanup(self):
+        """Removes the socket file we bound (QEMU removes its own at exit)."""
+        if self.kind != "unix" or self.inode is None:
+            return
+        try:
+            if os.stat(self.address).st_ino == self.inode:
+                os.unlink(self.address)
+        except OSError:
+            pass
+
+    def describe(self):
+        if self.kind == "unix":
+            return f"unix:{self.address}"
+        return f"tcp:{self.address[0]}:{self.address[1]}"
+
+
+def take_direct_monitors(launch, rdir):
+    """Direct runs: finds the QMP server sockets of `-qmp unix:|tcp:...,server...` and of
+    `-chardev socket,...,server...` used by `-mon ...,mode=control`, and returns (QEMU's
+    arguments with each pointed at a unix socket of ours in rdir, [DirectMonitor])."""
+    args = list(launch.qemu_args)
+    monitors = []
+
+    def real_path():
+        return os.path.join(rdir, f"mon-{os.getpid()}-{len(monitors)}.sock")
+
+    def unix_opts(opts):
+        return [o for o in opts if o.partition("=")[0] not in TCP_ONLY_OPTS]
+
+    for i in range(len(args) - 1):
+        a, v = args[i], args[i + 1]
+        if a in ("-qmp", "--qmp"):
+            items = split_kv(v)
+            addr, opts = items[0], items[1:]
+            kv = dict(item.partition("=")[::2] for item in opts)
+            if not opt_on(kv, "server") or opt_on(kv, "abstract"):
+                log(f"-qmp {v}: not a QMP server socket this wrapper can serve")
+                continue
+            if addr.startswith("unix:"):
+                mon = DirectMonitor("unix", addr[len("unix:"):], real_path())
+            elif addr.startswith("tcp:"):
+                host, _, port = addr[len("tcp:"):].rpartition(":")
+                mon = DirectMonitor("tcp", (host.strip("[]"), port), real_path())
+            else:
+                log(f"-qmp {v}: not a unix: or tcp: socket, SEV commands not simulated there")
+                continue
+            args[i + 1] = "unix:" + join_kv([mon.real_path] + unix_opts(opts))
+            monitors.append(mon)
+        elif a in ("-chardev", "--chardev"):
+            items = split_kv(v)
+            kv = dict(item.partition("=")[::2] for item in items[1:])
+            if (items[0] != "socket" or kv.get("id") not in launch.control_chardevs
+                    or "fd" in kv or not opt_on(kv, "server") or opt_on(kv, "abstract")):
+                continue
+            if "path" in kv:
+                mon = DirectMonitor("unix", kv["path"], real_path())
+            elif "port" in kv:
+                mon = DirectMonitor("tcp", (kv.get("host", ""), kv["port"]), real_path())
+            else:
+                continue
+            kept = [it for it in unix_opts(items[1:]) if it.partition("=")[0] != "path"]
+            args[i + 1] = join_kv([items[0]] + kept + [f"path={mon.real_path}"])
+            monitors.append(mon)
+    return args, monitors
+
+
+def serve(cfg, guest, monitors, alive):
+    """Accepts clients on every (listener, real QEMU socket) pair while QEMU lives, each in a
+    thread of its own with its own Proxy; the SevGuest is shared under one lock."""
+    lock = threading.Lock()
+    listeners = dict(monitors)
+    while alive():
+        r, _, _ = select.select(list(listeners), [], [], 0.5)
+        for lst in r:
+            try:
+                client, _ = lst.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve_client, daemon=True,
+                             args=(cfg, guest, lock, client, listeners[lst], alive)).start()
+
+
+def serve_client(cfg, guest, lock, client, real_path, alive):
+    upstream = None
+    try:
+        upstream = connect_upstream(real_path, alive)
+        if upstream is None:
+            log(f"cannot reach QEMU's monitor {real_path}")
+            return
+        who = Proxy(cfg, guest, lock).relay(client, upstream)
+        log(f"monitor connection closed by {who}")
+    except OSError as e:  # a client that went away mid-reply
+        log(f"monitor connection: {e}")
+    except Exception:
+        log(traceback.format_exc())
+    finally:
+        for s in (client, upstream):
+            if s is not None:
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+
 def domain_run(cfg, real_qemu, args):
     launch = Launch(args)
     if not launch.sev:
         os.execv(real_qemu, [real_qemu] + args)
     tampered = apply_tamper(cfg, launch)
+    prog = os.path.basename(real_qemu)
     try:
         guest = SevGuest(cfg, launch)
     except StartError as e:
-        print(f"{os.path.basename(real_qemu)}: {e}", file=sys.stderr)
+        print(f"{prog}: {e}", file=sys.stderr)
         sys.exit(1)
+
+    # libvirt hands QEMU its monitor as a listening fd; owners running QEMU by hand name a
+    # socket QEMU should listen on (direct run).
+    direct, direct_args = [], None
+    if launch.monitor_fd is None:
+        direct_args, direct = take_direct_monitors(launch, run_dir(cfg))
+        if direct and any(a in ("-daemonize", "--daemonize") for a in args):
+            print(f"{prog}: SEV simulation: -daemonize is not supported in direct runs",
+                  file=sys.stderr)
+            sys.exit(1)
+        try:
+            for mon in direct:
+                mon.bind()
+        except OSError as e:
+            print(f"{prog}: cannot listen on {mon.describe()}: {e}", file=sys.stderr)
+            sys.exit(1)
+
     info = launch.info()
     info.update(tampered=tampered, time=time.time(), pid=os.getpid(), ld_hex=guest.ld.hex(),
                 measurement_b64=base64.b64encode(guest.measurement).decode(),
-                signature=guest.signature, api=[guest.api_major, guest.api_minor, guest.build_id])
+                signature=guest.signature, api=[guest.api_major, guest.api_minor, guest.build_id],
+                mode="libvirt" if launch.monitor_fd is not None else "direct",
+                monitors=[m.describe() for m in direct])
     append_record(cfg, "launches", info)
     log(f"domain {launch.name}: {json.dumps(info)}")
 
-    if launch.monitor_fd is None:
-        log("no monitor fd: SEV commands cannot be simulated")
+    if launch.monitor_fd is None and not direct:
+        log("no monitor fd and no QMP server socket: SEV commands cannot be simulated")
         os.execv(real_qemu, [real_qemu] + launch.qemu_args)
 
     real_path = os.path.join(run_dir(cfg), f"mon-{os.getpid()}.sock")
@@ -825,34 +1027,41 @@ def domain_run(cfg, real_qemu, args):
     pid = os.fork()
     if pid == 0:
         try:
-            detach_stdio(logpath, keep=(launch.monitor_fd,))
-            listener = socket.socket(fileno=launch.monitor_fd)
-            alive = lambda: os.getppid() == qemu_pid  # noqa: E731
-            proxy = Proxy(cfg, guest)
-            while alive():
-                r, _, _ = select.select([listener], [], [], 0.5)
-                if not r:
-                    continue
-                client, _ = listener.accept()
-                upstream = connect_upstream(real_path, alive)
-                if upstream is None:
-                    client.close()
-                    break
-                who = proxy.relay(client, upstream)
-                client.close()
-                upstream.close()
-                if who == "upstream":
-                    break
+            if direct:
+                detach_stdio(logpath, keep=[m.listener.fileno() for m in direct])
+                monitors = [(m.listener, m.real_path) for m in direct]
+            else:
+                detach_stdio(logpath, keep=(launch.monitor_fd,))
+                monitors = [(socket.socket(fileno=launch.monitor_fd), real_path)]
+            serve(cfg, guest, monitors, lambda: os.getppid() == qemu_pid)
         except Exception:
             log(traceback.format_exc())
         finally:
-            try:
-                os.unlink(real_path)
-            except OSError:
-                pass
+            for _, path in ([(None, real_path)] + [(None, m.real_path) for m in direct]):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            for m in direct:
+                m.cleanup()
             os._exit(0)
+    if direct:
+        for m in direct:
+            m.listener.close()
+        os.execv(real_qemu, [real_qemu] + launch.real_args(None, direct_args))
     os.close(launch.monitor_fd)
     os.execv(real_qemu, [real_qemu] + launch.real_args(real_path))
+
+
+def has_sev_guest(args):
+    for i, a in enumerate(args[:-1]):
+        if a in ("-object", "--object"):
+            try:
+                if parse_object(args[i + 1]).get("qom-type") == "sev-guest":
+                    return True
+            except ValueError:
+                pass
+    return False
 
 
 def main():
@@ -865,7 +1074,7 @@ def main():
     except OSError:
         LOG = None
     log("argv: " + " ".join(args))
-    if "-qmp" in args and "-daemonize" in args:
+    if "-qmp" in args and "-daemonize" in args and not has_sev_guest(args):
         probe_run(cfg, real_qemu, args)
     elif any(a in ("-object", "--object") for a in args):
         domain_run(cfg, real_qemu, args)
