@@ -198,7 +198,7 @@ pub struct Args {
     #[arg(short = 's', long, help_heading = INJECTION)]
     pub inject_secret: Vec<String>,
 
-    /// With --domain: guest physical address to inject the secret at (sev-secret-set-address; default: the firmware's secret area)
+    /// With --domain or --qmp: guest physical address to inject the secret at (default: the firmware's secret area)
     #[arg(long, value_parser = parse_u64, help_heading = INJECTION)]
     pub secret_address: Option<u64>,
 
@@ -451,6 +451,8 @@ pub struct OwnerInputs {
     /// Policies the host reported that differ from the one used (for the explainer).
     pub other_policies: Vec<(u32, String)>,
     pub tk_file: bool,
+    /// --secret-address, if given.
+    pub secret_address: Option<u64>,
 }
 
 impl OwnerInputs {
@@ -474,6 +476,7 @@ impl OwnerInputs {
             host_signature: None,
             other_policies: Vec::new(),
             tk_file: a.tk.is_some(),
+            secret_address: a.secret_address,
         })
     }
 }
@@ -1093,8 +1096,17 @@ fn validate_and_inject(
         .map_err(|e| Error::io("secret file", &s.path, &e))?;
         table.add(s.guid, data).map_err(Error::Usage)?;
     }
-    let limit = firmware
-        .secret_area()
+    let area = firmware.secret_area();
+    if area.is_none() && inputs.secret_address.is_none() {
+        // QEMU takes the address from this entry; without it the packet
+        // lands at guest address 0, where OVMF never looks for secrets.
+        log.warn(
+            "the firmware has no SEV secret area (OVMF footer entry 4c2eb361-7d9b-4cc3-8081-127c90d3d294 \
+             is missing or zero), so QEMU will put the secret at guest address 0 where the firmware does \
+             not look for it; use a firmware with a secret area (edk2 AmdSevX64) or give --secret-address",
+        );
+    }
+    let limit = area
         .map(|a| a.size as usize)
         .unwrap_or(secret::MAX_SECRET_TABLE_LEN);
     if table.padded_len() > limit {
