@@ -1071,3 +1071,39 @@ fn ours_secret_table_padding_is_exact() {
         vec![(LUKS_GUID.to_string(), vec![b'x'; 24])]
     );
 }
+
+/// The explainer's policy variant: the owner gives a policy on the command
+/// line that differs from what the SEV firmware reported; with the XML
+/// checks off, the mismatch is explained by the host's policy.
+#[test]
+fn ours_explains_a_policy_given_on_the_command_line() {
+    let Some(h) = host() else { return };
+    let dom = start(h, &h.spec_sev_firmware(&h.unique_name("ours-pol")));
+    let reported = h
+        .launches(&dom.name)
+        .pop()
+        .and_then(|l| l["policy"].as_u64())
+        .expect("the simulator records the policy");
+    let other = (reported ^ 0x2).to_string();
+    let argv = args(
+        h,
+        &h.uri(),
+        &dom.name,
+        &[
+            &"--insecure",
+            &"--ignore-config",
+            &FW,
+            &h.firmware(),
+            &"--policy",
+            &other.as_str(),
+        ],
+    );
+    let (rc, _, err) = run(Tool::Ours, h, &argv);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "matches with policy {reported:#x} (the policy the host reported)"
+        )),
+        "{err}"
+    );
+}
