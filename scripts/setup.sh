@@ -11,7 +11,7 @@ set -euo pipefail
 #   groff-base, man-db    to render and check the man page
 PACKAGES=(
     libvirt-clients-qemu python3 python3-libvirt python3-lxml python3-cryptography
-    ovmf time groff-base man-db python3-jsonschema
+    ovmf time groff-base man-db python3-jsonschema python3-venv
     # the ssh2 crate (SFTP fingerprint of the host's files) links libssh2
     libssh2-1-dev libssl-dev
     # e2e (tests/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
@@ -41,4 +41,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup.sh: cargo not found; install a current Rust toolchain (rustup) first" >&2
     exit 1
+fi
+
+# PyPI's sev-snp-measure, the oracle of the SNP differential tests, in a venv
+# of its own (Debian's python3 keeps pip away from the system packages).
+if [[ ! -x /opt/sev-snp-measure/bin/sev-snp-measure ]]; then
+    echo "setup.sh: installing sev-snp-measure 0.0.13 from PyPI into /opt/sev-snp-measure" >&2
+    /usr/bin/python3 -m venv /opt/sev-snp-measure
+    /opt/sev-snp-measure/bin/pip install -q --disable-pip-version-check sev-snp-measure==0.0.13 >&2
 fi

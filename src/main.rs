@@ -5,6 +5,11 @@ use sev_validate::cli::{self, Args};
 use sev_validate::ExitCode;
 
 fn main() {
+    if let Some(code) =
+        sev_validate::snp_cli::main_if_subcommand(&std::env::args_os().collect::<Vec<_>>())
+    {
+        std::process::exit(code);
+    }
     let args = match Args::try_parse() {
         Ok(a) => a,
         Err(e) => {

@@ -78,7 +78,13 @@ fn mentions(text: &str, option: &str) -> bool {
 /// define options are read (those that start with `-` after the indent), so
 /// a description that mentions another option adds nothing.
 fn help_options() -> (Vec<String>, Vec<String>) {
+    help_options_of(&[])
+}
+
+/// The same for a subcommand's `--help`.
+fn help_options_of(subcommand: &[&str]) -> (Vec<String>, Vec<String>) {
     let out = Command::new(BIN)
+        .args(subcommand)
         .arg("--help")
         .output()
         .expect("run virt-qemu-sev-validate --help");
@@ -145,6 +151,31 @@ fn every_help_option_is_documented() {
         "options printed by --help but not documented in {}: {missing:?}",
         man_path().display()
     );
+}
+
+#[test]
+fn every_snp_subcommand_option_is_documented() {
+    let man = normalise(&man_source());
+    for sub in ["snp-digest", "snp-ovmf-hash", "snp-id-block"] {
+        assert!(
+            mentions(&man, sub) || man.contains(sub),
+            "{sub} is not in the man page"
+        );
+        let (long, short) = help_options_of(&[sub]);
+        assert!(
+            long.iter().any(|o| o == "--help"),
+            "{sub}: no options parsed"
+        );
+        let missing: Vec<&String> = long
+            .iter()
+            .chain(short.iter())
+            .filter(|o| !mentions(&man, o))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{sub} --help options not in the man page: {missing:?}"
+        );
+    }
 }
 
 /// The body of one `.SH` section, up to the next `.SH`.

@@ -3,9 +3,11 @@
 
 pub mod cpu;
 pub mod guid;
+pub mod id_block;
 pub mod kernel_hashes;
 pub mod keys;
 pub mod measurement;
 pub mod ovmf;
 pub mod secret;
+pub mod snp;
 pub mod vmsa;

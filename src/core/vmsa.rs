@@ -1,7 +1,12 @@
-//! The initial VMSA (VM save area) page of an SEV-ES vCPU, as QEMU and KVM
-//! set it up before LAUNCH_UPDATE_VMSA measures it.
+//! The initial VMSA (VM save area) page of an SEV-ES or SEV-SNP vCPU, as the
+//! VMM and KVM set it up before LAUNCH_UPDATE_VMSA (SEV-ES) or
+//! SNP_LAUNCH_FINISH (SNP) measures it.
 //!
 //! Layout: Linux `struct sev_es_save_area`, AMD APM Vol. 2 Table B-4.
+//!
+//! [`build`] is QEMU's initial state. Other VMMs start their vCPUs with a few
+//! different register values ([`VmmType`], [`VmmProfile`], measurement.md §5
+//! "VMM variants"); [`build_for`] builds those.
 
 /// Size of a VMSA page.
 pub const VMSA_LEN: usize = 4096;
@@ -73,27 +78,139 @@ fn segment(
     put(page, at + 8, &base.to_le_bytes());
 }
 
+/// The hypervisor (VMM) that sets up the vCPUs' initial register state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VmmType {
+    /// QEMU with KVM (libvirt's guests).
+    #[default]
+    Qemu,
+    /// Amazon EC2's SNP instances, as sev-snp-measure models them.
+    Ec2,
+    /// Google Compute Engine's SNP instances, as sev-snp-measure models them.
+    Gce,
+}
+
+impl VmmType {
+    /// The register differences of this VMM (measurement.md §5 "VMM variants").
+    pub fn profile(self) -> VmmProfile {
+        match self {
+            VmmType::Qemu => VmmProfile {
+                cs_attrib_bsp: 0x009B,
+                cs_attrib_ap: 0x009B,
+                ss_attrib: 0x0093,
+                tr_attrib: 0x008B,
+                g_pat: QEMU_G_PAT,
+                rdx: Rdx::CpuSignature,
+                fpu_from_form: true,
+                sec_mem_unmeasured: false,
+                cpuid_last: false,
+            },
+            VmmType::Ec2 => VmmProfile {
+                cs_attrib_bsp: 0x009A,
+                cs_attrib_ap: 0x009B,
+                ss_attrib: 0x0092,
+                tr_attrib: 0x0083,
+                g_pat: QEMU_G_PAT,
+                rdx: Rdx::Fixed(0x600),
+                fpu_from_form: false,
+                sec_mem_unmeasured: false,
+                cpuid_last: true,
+            },
+            VmmType::Gce => VmmProfile {
+                cs_attrib_bsp: 0x009B,
+                cs_attrib_ap: 0x009B,
+                ss_attrib: 0x0093,
+                tr_attrib: 0x008B,
+                g_pat: 0x0007_0106,
+                rdx: Rdx::Fixed(0x600),
+                fpu_from_form: false,
+                sec_mem_unmeasured: true,
+                cpuid_last: false,
+            },
+        }
+    }
+
+    /// The name on the command line (sev-snp-measure's `--vmm-type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            VmmType::Qemu => "qemu",
+            VmmType::Ec2 => "ec2",
+            VmmType::Gce => "gce",
+        }
+    }
+}
+
+/// What RDX holds at reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rdx {
+    /// CPUID(1).EAX of the vCPU model ([`VmsaConfig::cpu_signature`]), as KVM loads it.
+    CpuSignature,
+    /// A fixed value the VMM loads whatever the vCPU model.
+    Fixed(u32),
+}
+
+/// Everything in which one VMM's initial vCPU state and SNP launch sequence
+/// differ from another's. [`VmmType::profile`] gives the known ones; a field
+/// can be changed to model a variant (virtee/sev's EC2 model has RDX 0, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VmmProfile {
+    /// CS attributes of the boot CPU.
+    pub cs_attrib_bsp: u16,
+    /// CS attributes of the application processors.
+    pub cs_attrib_ap: u16,
+    pub ss_attrib: u16,
+    pub tr_attrib: u16,
+    pub g_pat: u64,
+    pub rdx: Rdx,
+    /// Whether [`VmsaConfig::form`] decides the FPU fields; when false they
+    /// stay zero (MXCSR = FCW = 0) whatever the form.
+    pub fpu_from_form: bool,
+    /// SNP: SNP_SEC_MEM sections are measured as UNMEASURED pages, not ZERO.
+    pub sec_mem_unmeasured: bool,
+    /// SNP: CPUID pages are measured after every other metadata section.
+    pub cpuid_last: bool,
+}
+
+const QEMU_G_PAT: u64 = 0x0007_0406_0007_0406;
+
 /// Builds the VMSA of a vCPU that starts at `eip`: [`BSP_RESET_EIP`] for the
-/// boot CPU, the OVMF SEV-ES reset block address for the others.
+/// boot CPU, the OVMF SEV-ES reset block address for the others. QEMU's
+/// initial state; see [`build_for`] for other VMMs.
 pub fn build(cfg: &VmsaConfig, eip: u32) -> Box<[u8; VMSA_LEN]> {
+    build_profile(&VmmType::Qemu.profile(), cfg, eip)
+}
+
+/// Builds the VMSA of a vCPU that starts at `eip`, as the VMM `vmm` sets it up.
+pub fn build_for(vmm: VmmType, cfg: &VmsaConfig, eip: u32) -> Box<[u8; VMSA_LEN]> {
+    build_profile(&vmm.profile(), cfg, eip)
+}
+
+/// Builds the VMSA of a vCPU that starts at `eip` with the register values of `profile`.
+pub fn build_profile(profile: &VmmProfile, cfg: &VmsaConfig, eip: u32) -> Box<[u8; VMSA_LEN]> {
     let mut p = Box::new([0u8; VMSA_LEN]);
     // Real-mode reset state; QEMU's attributes (accessed data/code segments,
     // LDT, busy 32-bit TSS) override KVM's defaults.
-    for seg in [ES, SS, DS, FS, GS] {
+    for seg in [ES, DS, FS, GS] {
         segment(&mut p, seg, 0, 0x0093, 0xFFFF, 0);
     }
+    segment(&mut p, SS, 0, profile.ss_attrib, 0xFFFF, 0);
+    let cs_attrib = if eip == BSP_RESET_EIP {
+        profile.cs_attrib_bsp
+    } else {
+        profile.cs_attrib_ap
+    };
     segment(
         &mut p,
         CS,
         0xF000,
-        0x009B,
+        cs_attrib,
         0xFFFF,
         u64::from(eip & 0xFFFF_0000),
     );
     segment(&mut p, GDTR, 0, 0, 0xFFFF, 0);
     segment(&mut p, LDTR, 0, 0x0082, 0xFFFF, 0);
     segment(&mut p, IDTR, 0, 0, 0xFFFF, 0);
-    segment(&mut p, TR, 0, 0x008B, 0xFFFF, 0);
+    segment(&mut p, TR, 0, profile.tr_attrib, 0xFFFF, 0);
     put(&mut p, EFER, &0x1000u64.to_le_bytes()); // SVME
     put(&mut p, CR4, &0x40u64.to_le_bytes()); // MCE
     put(&mut p, CR0, &0x10u64.to_le_bytes()); // ET
@@ -101,11 +218,15 @@ pub fn build(cfg: &VmsaConfig, eip: u32) -> Box<[u8; VMSA_LEN]> {
     put(&mut p, DR6, &0xFFFF_0FF0u64.to_le_bytes());
     put(&mut p, RFLAGS, &0x2u64.to_le_bytes());
     put(&mut p, RIP, &u64::from(eip & 0xFFFF).to_le_bytes());
-    put(&mut p, G_PAT, &0x0007_0406_0007_0406u64.to_le_bytes());
-    put(&mut p, RDX, &u64::from(cfg.cpu_signature).to_le_bytes());
+    put(&mut p, G_PAT, &profile.g_pat.to_le_bytes());
+    let rdx = match profile.rdx {
+        Rdx::CpuSignature => cfg.cpu_signature,
+        Rdx::Fixed(v) => v,
+    };
+    put(&mut p, RDX, &u64::from(rdx).to_le_bytes());
     put(&mut p, SEV_FEATURES, &cfg.sev_features.to_le_bytes());
     put(&mut p, XCR0, &0x1u64.to_le_bytes());
-    if cfg.form == VmsaForm::Init2 {
+    if profile.fpu_from_form && cfg.form == VmsaForm::Init2 {
         put(&mut p, MXCSR, &0x1F80u32.to_le_bytes());
         put(&mut p, X87_FCW, &0x037Fu16.to_le_bytes());
     }
@@ -149,5 +270,60 @@ mod tests {
             sha(&build(&init2, 0x80B004)[..]),
             "7ff723da33f39dedbe8336bb697e0a2f76471690074d5902e1a8177cd5312c95"
         );
+    }
+
+    fn u16_at(p: &[u8], at: usize) -> u16 {
+        u16::from_le_bytes([p[at], p[at + 1]])
+    }
+
+    fn u64_at(p: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(p[at..at + 8].try_into().unwrap())
+    }
+
+    /// measurement.md §5 "VMM variants".
+    #[test]
+    fn vmm_variants() {
+        let cfg = VmsaConfig {
+            form: VmsaForm::Init2,
+            cpu_signature: 0xA00F11,
+            sev_features: 1,
+        };
+        // QEMU through build_for is build.
+        assert_eq!(
+            build_for(VmmType::Qemu, &cfg, 0x80B004),
+            build(&cfg, 0x80B004)
+        );
+        let ec2_bsp = build_for(VmmType::Ec2, &cfg, BSP_RESET_EIP);
+        let ec2_ap = build_for(VmmType::Ec2, &cfg, 0x80B004);
+        assert_eq!(u16_at(&ec2_bsp[..], CS + 2), 0x9A);
+        assert_eq!(u16_at(&ec2_ap[..], CS + 2), 0x9B);
+        for p in [&ec2_bsp, &ec2_ap] {
+            assert_eq!(u16_at(&p[..], SS + 2), 0x92);
+            assert_eq!(u16_at(&p[..], TR + 2), 0x83);
+            assert_eq!(u16_at(&p[..], DS + 2), 0x93);
+            assert_eq!(u64_at(&p[..], RDX), 0x600);
+            assert_eq!(u64_at(&p[..], G_PAT), QEMU_G_PAT);
+            assert_eq!(&p[MXCSR..MXCSR + 4], &[0; 4], "ec2 never sets MXCSR");
+            assert_eq!(&p[X87_FCW..X87_FCW + 2], &[0; 2]);
+            assert_eq!(u64_at(&p[..], SEV_FEATURES), 1);
+        }
+        let gce = build_for(VmmType::Gce, &cfg, 0x80B004);
+        assert_eq!(u16_at(&gce[..], CS + 2), 0x9B);
+        assert_eq!(u16_at(&gce[..], SS + 2), 0x93);
+        assert_eq!(u16_at(&gce[..], TR + 2), 0x8B);
+        assert_eq!(u64_at(&gce[..], G_PAT), 0x0007_0106);
+        assert_eq!(u64_at(&gce[..], RDX), 0x600);
+        assert_eq!(&gce[MXCSR..MXCSR + 4], &[0; 4]);
+        // Only the listed fields differ from QEMU's page.
+        let qemu = build(&cfg, 0x80B004);
+        let differing: Vec<usize> = (0..VMSA_LEN).filter(|&i| qemu[i] != gce[i]).collect();
+        assert!(differing.iter().all(|&i| (G_PAT..G_PAT + 8).contains(&i)
+            || (RDX..RDX + 8).contains(&i)
+            || (MXCSR..MXCSR + 4).contains(&i)
+            || (X87_FCW..X87_FCW + 2).contains(&i)));
+        // A profile field can be changed to model a variant (virtee/sev's ec2: RDX 0).
+        let mut p = VmmType::Ec2.profile();
+        p.rdx = Rdx::Fixed(0);
+        assert_eq!(u64_at(&build_profile(&p, &cfg, BSP_RESET_EIP)[..], RDX), 0);
     }
 }
