@@ -1,0 +1,6 @@
+//! Fuzz targets for virt-qemu-sev-validate; see README.md. The target bodies
+//! live in targets.rs, which tests/fuzz_regressions.rs also includes.
+
+mod targets;
+
+pub use targets::*;

@@ -1,0 +1,352 @@
+//! The bodies of the fuzz targets, one function per target.
+//!
+//! This file depends only on `sev_validate` and crates the main package
+//! already depends on, so that `tests/fuzz_regressions.rs` can include it with
+//! `#[path]` and replay every crash input and the committed corpus under a
+//! plain `cargo test`, without libFuzzer. Each function must never panic on
+//! any input; the assertions are properties that hold for every input.
+
+use aes::cipher::{KeyIvInit, StreamCipher};
+use hmac::{Hmac, Mac};
+use sev_validate::checks::{check_domain, Context, VmsaKind};
+use sev_validate::cli::SecretSpec;
+use sev_validate::core::keys::{self, Tek, Tik};
+use sev_validate::core::measurement::{self, Measurement};
+use sev_validate::core::ovmf::{self, FooterTable};
+use sev_validate::core::secret::{self, SecretTable};
+use sev_validate::core::{cpu, guid};
+use sev_validate::source::qmp;
+use sev_validate::xml::{Capabilities, Domain};
+use sev_validate::ExitCode;
+use sha2::Sha256;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+/// A target body: runs on one input, panics only on a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its fuzz target and corpus folder.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("ovmf_footer", ovmf_footer),
+    ("domain_xml", domain_xml),
+    ("capabilities_xml", capabilities_xml),
+    ("measurement_keys", measurement_keys),
+    ("secret_spec", secret_spec),
+    ("qmp_message", qmp_message),
+    ("secret_table", secret_table),
+];
+
+fn le_u16(b: &[u8]) -> usize {
+    u16::from_le_bytes([b[0], b[1]]) as usize
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Lays entries out as edk2 does: data, u16 length, GUID per entry, then the
+/// footer (u16 table length, footer GUID) 32 bytes before the end.
+pub fn lay_out_footer(entries: &[(Uuid, Vec<u8>)]) -> Vec<u8> {
+    let mut table = Vec::new();
+    for (g, d) in entries {
+        table.extend_from_slice(d);
+        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+        table.extend_from_slice(&g.to_bytes_le());
+    }
+    let total = table.len() + 18;
+    table.extend_from_slice(&(total as u16).to_le_bytes());
+    table.extend_from_slice(&guid::OVMF_TABLE_FOOTER.to_bytes_le());
+    table.extend_from_slice(&[0u8; 32]);
+    table
+}
+
+/// The input is the tail of a firmware image. The footer table is parsed,
+/// every accessor is called, the SEV metadata is parsed at the offset the
+/// table gives and at one taken from the first four bytes, and a table that
+/// parses is laid out again and must parse back to the same entries.
+pub fn ovmf_footer(data: &[u8]) {
+    if data.len() >= 4 {
+        let offset = le_u32(data);
+        if let Ok(sections) = ovmf::parse_sev_metadata(data, offset) {
+            assert!(16 + 12 * sections.len() <= offset as usize);
+        }
+    }
+    let table = match FooterTable::parse(data) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            assert!(data.len() >= 50);
+            return;
+        }
+        Err(_) => return,
+    };
+    let _ = table.sev_es_reset_addr();
+    let _ = table.secret_area();
+    if let Ok(Some(area)) = table.kernel_hash_area() {
+        assert!(area.base != 0);
+    }
+    if let Ok(Some(off)) = table.sev_metadata_offset() {
+        let _ = ovmf::parse_sev_metadata(data, off);
+    }
+    for (g, d) in table.entries() {
+        assert!(table.entry(g).is_some());
+        assert!(d.len() + 18 <= u16::MAX as usize);
+    }
+    let again = lay_out_footer(table.entries());
+    assert_eq!(FooterTable::parse(&again), Ok(Some(table)));
+}
+
+/// The fixed owner contexts the domain checks run with: plain SEV secure,
+/// SEV-ES with a CPU signature, SEV-ES insecure with nothing given.
+fn contexts() -> [Context; 3] {
+    let base = Context {
+        secure: true,
+        owner_kernel: false,
+        owner_firmware: true,
+        policy: 0x1,
+        vmsa: VmsaKind::None,
+        num_cpus: None,
+        host_signature: None,
+    };
+    [
+        base.clone(),
+        Context {
+            policy: 0x5,
+            vmsa: VmsaKind::Signature(0xA00F11),
+            num_cpus: Some(4),
+            host_signature: Some(0x830F10),
+            owner_kernel: true,
+            ..base.clone()
+        },
+        Context {
+            secure: false,
+            owner_firmware: false,
+            policy: 0x7,
+            num_cpus: Some(1),
+            ..base
+        },
+    ]
+}
+
+/// Domain XML: parsed, every accessor called, checked with fixed contexts.
+pub fn domain_xml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let d = match Domain::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage);
+            return;
+        }
+    };
+    let _ = (d.sev(), d.kernel_hashes(), d.loader_path());
+    let _ = (
+        d.kernel(),
+        d.initrd(),
+        d.cmdline(),
+        d.cpu_mode(),
+        d.cpu_model(),
+    );
+    if let Err(e) = d.policy() {
+        assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
+    }
+    if let Err(e) = d.vcpus() {
+        assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
+    }
+    if let Some(model) = d.cpu_model() {
+        let _ = cpu::named_model_signature(model);
+    }
+    for ctx in contexts() {
+        if let Err(e) = check_domain(&d, &ctx) {
+            assert!(!e.to_string().is_empty());
+            assert_ne!(e.exit_code(), ExitCode::Ok);
+            assert_ne!(e.exit_code(), ExitCode::Unexpected);
+        }
+    }
+}
+
+/// Capabilities XML: parsed, and the host CPU signature encoded.
+pub fn capabilities_xml(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(caps) = Capabilities::parse(text) else {
+        return;
+    };
+    if let Some(s) = caps.signature() {
+        if let Ok(sig) = cpu::signature(s.family, s.model, s.stepping) {
+            assert_eq!(sig & 0xF, s.stepping);
+        }
+    }
+}
+
+/// The reported measurement (base64 of 48 bytes) and the key files.
+pub fn measurement_keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(m) = Measurement::from_base64(&text) {
+        let again = Measurement::from_base64(&m.to_base64()).expect("re-encoded measurement");
+        assert_eq!(again, m);
+    }
+    match Measurement::from_bytes(data) {
+        Some(m) => {
+            assert_eq!(data.len(), measurement::MEASUREMENT_LEN);
+            assert_eq!(&m.to_bytes()[..], data);
+        }
+        None => assert_ne!(data.len(), measurement::MEASUREMENT_LEN),
+    }
+    match keys::split_tk(data) {
+        Some((tek, tik)) => {
+            assert_eq!(data.len(), 2 * keys::KEY_LEN);
+            assert_eq!(&tek.as_bytes()[..], &data[..keys::KEY_LEN]);
+            assert_eq!(&tik.as_bytes()[..], &data[keys::KEY_LEN..]);
+            // Debug never shows key bytes.
+            assert_eq!(
+                format!("{tik:?} {tek:?}"),
+                "Tik(<redacted>) Tek(<redacted>)"
+            );
+        }
+        None => assert_ne!(data.len(), 2 * keys::KEY_LEN),
+    }
+    assert_eq!(Tik::from_slice(data).is_some(), data.len() == keys::KEY_LEN);
+    assert_eq!(Tek::from_slice(data).is_some(), data.len() == keys::KEY_LEN);
+    if data.len() >= 64 {
+        let a: [u8; 32] = data[..32].try_into().expect("32 bytes");
+        let b: [u8; 32] = data[32..64].try_into().expect("32 bytes");
+        assert_eq!(measurement::measures_equal(&a, &b), a == b);
+    }
+}
+
+/// `--inject-secret ALIAS-OR-GUID:PATH`.
+pub fn secret_spec(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match SecretSpec::parse(text) {
+        Ok(spec) => {
+            let (name, path) = text.split_once(':').expect("a parsed spec has ':'");
+            assert!(!path.is_empty());
+            assert_eq!(spec.path.as_os_str(), path);
+            if name == "luks-key" {
+                assert_eq!(spec.guid, guid::LUKS_KEY);
+            } else {
+                assert_eq!(Uuid::parse_str(name).ok(), Some(spec.guid));
+            }
+        }
+        Err(e) => assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage),
+    }
+}
+
+/// One line from a QMP monitor, and the measurement in a
+/// `query-sev-launch-measure` reply.
+pub fn qmp_message(data: &[u8]) {
+    let _ = qmp::parse_message(data);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Some(m) = v
+            .get("return")
+            .and_then(|r| r.get("data"))
+            .and_then(serde_json::Value::as_str)
+        {
+            let _ = Measurement::from_base64(m);
+        }
+    }
+}
+
+/// Decodes a plaintext secret table as OVMF and Linux `efi_secret` read it,
+/// checking every length; the padding after the table must be zeros and
+/// shorter than 16 bytes.
+pub fn decode_secret_table(t: &[u8]) -> Result<Vec<(Uuid, Vec<u8>)>, String> {
+    if t.len() < 20 {
+        return Err(format!("{} bytes cannot hold the table header", t.len()));
+    }
+    if t[..16] != guid::SECRET_TABLE_HEADER.to_bytes_le() {
+        return Err("wrong table header GUID".into());
+    }
+    let total = le_u32(&t[16..20]) as usize;
+    if total < 20 || total > t.len() {
+        return Err(format!("total length {total} outside 20..={}", t.len()));
+    }
+    if t.len() % 16 != 0 || t.len() - total >= 16 {
+        return Err(format!("{} bytes is not {total} padded to 16", t.len()));
+    }
+    if t[total..].iter().any(|&b| b != 0) {
+        return Err("padding is not zeros".into());
+    }
+    let mut entries = Vec::new();
+    let mut at = 20;
+    while at < total {
+        if total - at < 20 {
+            return Err(format!("entry at {at} is cut short"));
+        }
+        let g = Uuid::from_bytes_le(t[at..at + 16].try_into().expect("16 bytes"));
+        let len = le_u32(&t[at + 16..at + 20]) as usize;
+        if len < 20 || len > total - at {
+            return Err(format!("entry at {at} has length {len}"));
+        }
+        entries.push((g, t[at + 20..at + len].to_vec()));
+        at += len;
+    }
+    Ok(entries)
+}
+
+/// Reads `N` bytes from the front of `data`, or zeros past its end.
+fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let k = data.len().min(N);
+    out[..k].copy_from_slice(&data[..k]);
+    *data = &data[k..];
+    out
+}
+
+/// The input is TIK ‖ TEK ‖ MEASURE ‖ IV, then entries (16-byte GUID, u16
+/// length, data). The table is built and decoded back; the packet decrypts
+/// back under the TEK and its MAC verifies under the TIK.
+pub fn secret_table(mut data: &[u8]) {
+    let tik = Tik::from_slice(&take::<16>(&mut data)).expect("16 bytes");
+    let tek = Tek::from_slice(&take::<16>(&mut data)).expect("16 bytes");
+    let measure = take::<32>(&mut data);
+    let iv = take::<16>(&mut data);
+    let mut table = SecretTable::new();
+    let mut expect: Vec<(Uuid, Vec<u8>)> = Vec::new();
+    while data.len() >= 18 {
+        let g = Uuid::from_bytes_le(take::<16>(&mut data));
+        let len = le_u16(&take::<2>(&mut data)).min(data.len());
+        let (d, rest) = data.split_at(len);
+        data = rest;
+        let dup = expect.iter().any(|(e, _)| *e == g);
+        let added = table.add(g, Zeroizing::new(d.to_vec()));
+        assert_eq!(added.is_err(), dup);
+        if !dup {
+            expect.push((g, d.to_vec()));
+        }
+    }
+    assert_eq!(table.len(), expect.len());
+    let unpadded = table.unpadded_len();
+    let padded = table.padded_len();
+    assert_eq!(padded % 16, 0);
+    assert!(padded >= unpadded && padded - unpadded < 16);
+    let plain = table.build().expect("a table under 4 GiB builds");
+    assert_eq!(plain.len(), padded);
+    assert_eq!(decode_secret_table(&plain), Ok(expect));
+
+    let packet = secret::package(&tik, &tek, &measure, &plain, iv).expect("packet");
+    assert_eq!(&packet.header[0..4], &[0, 0, 0, 0]);
+    assert_eq!(&packet.header[4..20], &iv);
+    let mut back = packet.payload.clone();
+    ctr::Ctr128BE::<aes::Aes128>::new(tek.as_bytes().into(), &iv.into()).apply_keystream(&mut back);
+    assert_eq!(&back[..], &plain[..]);
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(tik.as_bytes()).expect("any key length");
+    let len = (plain.len() as u32).to_le_bytes();
+    for part in [
+        &[0x01u8][..],
+        &[0; 4],
+        &iv,
+        &len,
+        &len,
+        &packet.payload,
+        &measure,
+    ] {
+        mac.update(part);
+    }
+    mac.verify_slice(&packet.header[20..52])
+        .expect("the header MAC verifies under the TIK");
+}
