@@ -1085,17 +1085,6 @@ fn validate_and_inject(
     if secrets.is_empty() {
         return Ok(());
     }
-    let mut table = SecretTable::new();
-    for s in secrets {
-        let (file, _) = launch::open_input("secret file", &s.path)?;
-        let mut data = Zeroizing::new(Vec::new());
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, secret::MAX_SECRET_TABLE_LEN as u64 + 1),
-            &mut data,
-        )
-        .map_err(|e| Error::io("secret file", &s.path, &e))?;
-        table.add(s.guid, data).map_err(Error::Usage)?;
-    }
     let area = firmware.secret_area();
     if area.is_none() && inputs.secret_address.is_none() {
         // QEMU takes the address from this entry; without it the packet
@@ -1106,12 +1095,38 @@ fn validate_and_inject(
              not look for it; use a firmware with a secret area (edk2 AmdSevX64) or give --secret-address",
         );
     }
-    let limit = area
-        .map(|a| a.size as usize)
-        .unwrap_or(secret::MAX_SECRET_TABLE_LEN);
+    let (limit, limit_is) = match area {
+        Some(a) => (a.size as usize, "the firmware's secret area holds"),
+        None => (
+            secret::MAX_SECRET_TABLE_LEN,
+            "the tool accepts when the firmware names no secret area",
+        ),
+    };
+    let mut table = SecretTable::new();
+    for s in secrets {
+        let (file, size) = launch::open_input("secret file", &s.path)?;
+        // Refuse before reading what cannot fit; never cut a secret short.
+        if size > limit as u64 {
+            return Err(Error::Usage(format!(
+                "secret file '{}' is {size} bytes, more than the {limit} bytes {limit_is}",
+                s.path.display()
+            )));
+        }
+        // Capacity up front, so growing the buffer leaves no unwiped copies.
+        let mut data = Zeroizing::new(Vec::with_capacity(size as usize + 1));
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
+            .map_err(|e| Error::io("secret file", &s.path, &e))?;
+        if data.len() > limit {
+            return Err(Error::Usage(format!(
+                "secret file '{}' grew past the {limit} bytes {limit_is} while it was read",
+                s.path.display()
+            )));
+        }
+        table.add(s.guid, data).map_err(Error::Usage)?;
+    }
     if table.padded_len() > limit {
         return Err(Error::Usage(format!(
-            "the secret table is {} bytes, larger than the {limit} bytes the firmware's secret area holds; inject fewer or smaller secrets",
+            "the secret table is {} bytes, larger than the {limit} bytes {limit_is}; inject fewer or smaller secrets",
             table.padded_len()
         )));
     }

@@ -5,10 +5,21 @@ use sev_validate::cli::{self, Args};
 use sev_validate::ExitCode;
 
 fn main() {
+    let code = std::panic::catch_unwind(run).unwrap_or_else(|_| {
+        eprintln!(
+            "ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used"
+        );
+        ExitCode::Unexpected as i32
+    });
+    std::process::exit(code);
+}
+
+fn run() -> i32 {
+    // The SEV-SNP subcommands have their own parser; the drop-in options stay as they are.
     if let Some(code) =
         sev_validate::snp_cli::main_if_subcommand(&std::env::args_os().collect::<Vec<_>>())
     {
-        std::process::exit(code);
+        return code;
     }
     let args = match Args::try_parse() {
         Ok(a) => a,
@@ -21,11 +32,5 @@ fn main() {
             e.exit()
         }
     };
-    let code = std::panic::catch_unwind(|| cli::execute(&args)).unwrap_or_else(|_| {
-        eprintln!(
-            "ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used"
-        );
-        ExitCode::Unexpected as i32
-    });
-    std::process::exit(code);
+    cli::execute(&args)
 }

@@ -15,6 +15,9 @@ use ssh2::{CheckResult, KnownHostFileKind, Session};
 
 /// How long each network step may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest host file fingerprinted: a hostile host must not keep the tool
+/// busy after the verdict (real initrds are far smaller).
+const MAX_HOST_FILE: u64 = 1 << 30;
 
 /// What ssh needs from a `qemu+ssh://[user@]host[:port]/path?keyfile=..&known_hosts=..&no_verify=1` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,12 +176,19 @@ pub fn sftp_sha256(s: &Session, path: &str) -> Result<[u8; 32], String> {
         .map_err(|e| format!("cannot open {path} on the host: {e}"))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
     loop {
         let n = f
             .read(&mut buf)
             .map_err(|e| format!("reading {path} on the host failed: {e}"))?;
         if n == 0 {
             break;
+        }
+        total += n as u64;
+        if total > MAX_HOST_FILE {
+            return Err(format!(
+                "{path} on the host is larger than {MAX_HOST_FILE} bytes; not fingerprinted"
+            ));
         }
         h.update(&buf[..n]);
     }
