@@ -612,6 +612,17 @@ struct Owner<'a> {
     requirements: &'a crate::policy::Requirements,
 }
 
+/// The launch values the command line gives.
+fn given(a: &Args) -> crate::source::Given<'_> {
+    crate::source::Given {
+        measurement: a.measurement.as_deref(),
+        api_major: a.api_major,
+        api_minor: a.api_minor,
+        build_id: a.build_id,
+        policy: a.policy,
+    }
+}
+
 /// Connects to QEMU's monitor and reads the launch state; with --insecure the
 /// vCPU count may come from QEMU.
 fn qmp_source(a: &Args, log: &Log, endpoint: &str, inputs: &mut OwnerInputs) -> Result<Qmp> {
@@ -621,11 +632,7 @@ fn qmp_source(a: &Args, log: &Log, endpoint: &str, inputs: &mut OwnerInputs) -> 
     q.secret_address = a.secret_address;
     log.debug("QMP SEV state", q.sev_state.clone());
     let debug = |label: &str, v: String| log.debug(label, v);
-    let reported = q.reported_with(
-        a.measurement.as_deref(),
-        (a.api_major, a.api_minor, a.build_id, a.policy),
-        &debug,
-    )?;
+    let reported = q.reported_with(&given(a), &debug)?;
     if reported.info.policy & POLICY_ES != 0 {
         if inputs.num_cpus.is_none() {
             if !a.insecure {
@@ -669,11 +676,7 @@ fn libvirt_source(a: &Args, log: &Log, domain: &str, inputs: &mut OwnerInputs) -
     lv.secret_address = a.secret_address;
     log.debug("Connection", if lv.remote { "remote" } else { "local" });
     let debug = |label: &str, v: String| log.debug(label, v);
-    let reported = lv.reported_with(
-        a.measurement.as_deref(),
-        (a.api_major, a.api_minor, a.build_id, a.policy),
-        &debug,
-    )?;
+    let reported = lv.reported_with(&given(a), &debug)?;
     let sev_es = reported.info.policy & POLICY_ES != 0;
     let caps = if sev_es {
         Some(lv.capabilities()?)

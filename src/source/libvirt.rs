@@ -9,8 +9,7 @@ use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 
 use super::launch_security_ffi::{self as ffi, ParamValue};
-use super::{LaunchSource, ReportedLaunch};
-use crate::core::measurement::{LaunchInfo, Measurement};
+use super::{merge_reported, Given, HostValues, LaunchSource, ReportedLaunch};
 use crate::core::secret::SecretPacket;
 use crate::error::{Error, Result};
 use crate::xml;
@@ -187,116 +186,58 @@ impl Libvirt {
     /// The host's values, with any given on the command line winning.
     pub fn reported_with(
         &mut self,
-        measurement: Option<&str>,
-        given: (Option<u8>, Option<u8>, Option<u8>, Option<u32>),
+        given: &Given,
         debug: &dyn Fn(&str, String),
     ) -> Result<ReportedLaunch> {
-        let all_given = measurement.is_some()
-            && given.0.is_some()
-            && given.1.is_some()
-            && given.2.is_some()
-            && given.3.is_some();
-        if all_given {
+        let host = if given.complete() {
             // Values on the command line win; nothing to ask the host.
-            let m =
-                Measurement::from_base64(measurement.unwrap_or_default()).map_err(Error::Usage)?;
-            let info = LaunchInfo {
-                api_major: given.0.unwrap_or_default(),
-                api_minor: given.1.unwrap_or_default(),
-                build_id: given.2.unwrap_or_default(),
-                policy: given.3.unwrap_or_default(),
-            };
-            let reported = ReportedLaunch {
-                measurement: m,
-                info,
-            };
-            self.reported = Some(reported);
-            return Ok(reported);
-        }
-        self.params = ffi::get_launch_security_info(&self.dom).map_err(|e| {
-            Error::Unexpected(libvirt_error(
-                "cannot get the domain's launch security info",
-                &e,
-            ))
-        })?;
-        if self.params.is_empty() {
-            return Err(Error::Config(
-                "the domain reports no launch security info: it was not started with \
-                 <launchSecurity type='sev'>"
-                    .into(),
-            ));
-        }
-        if self.param("sev-api-major").is_none() {
-            return Err(Error::Usage(
-                "'api-major' not reported in domain launch security info: libvirt on the host is \
-                 older than 8.0; give --api-major, --api-minor, --build-id and --policy"
-                    .into(),
-            ));
-        }
-        let host_measurement = match self.param("sev-measurement") {
-            Some(ParamValue::String(s)) => Some(s.clone()),
-            _ => None,
-        };
-        let pick = |name: &str, host: Option<u64>, given: Option<u64>| -> Option<u64> {
-            if let (Some(h), Some(g)) = (host, given) {
-                if h != g {
-                    debug(
-                        name,
-                        format!("host reported {h}, command line gives {g} (used)"),
-                    );
-                }
-            }
-            given.or(host)
-        };
-        let api_major = pick(
-            "sev-api-major",
-            self.uint_param("sev-api-major", 255)?,
-            given.0.map(u64::from),
-        );
-        let api_minor = pick(
-            "sev-api-minor",
-            self.uint_param("sev-api-minor", 255)?,
-            given.1.map(u64::from),
-        );
-        let build_id = pick(
-            "sev-build-id",
-            self.uint_param("sev-build-id", 255)?,
-            given.2.map(u64::from),
-        );
-        let policy = pick(
-            "sev-policy",
-            self.uint_param("sev-policy", u64::from(u32::MAX))?,
-            given.3.map(u64::from),
-        );
-        if let (Some(h), Some(g)) = (&host_measurement, measurement) {
-            if h != g {
-                debug(
-                    "sev-measurement",
-                    format!("host reported {h}, command line gives {g} (used)"),
-                );
-            }
-        }
-        let m = measurement
-            .map(str::to_string)
-            .or(host_measurement)
-            .ok_or_else(|| {
-                Error::Usage("the host reported no sev-measurement; give --measurement".into())
+            HostValues::default()
+        } else {
+            self.params = ffi::get_launch_security_info(&self.dom).map_err(|e| {
+                Error::Unexpected(libvirt_error(
+                    "cannot get the domain's launch security info",
+                    &e,
+                ))
             })?;
-        let missing = |n: &str| {
-            Error::Usage(format!(
-                "the host did not report {n}; give it on the command line"
-            ))
+            if self.params.is_empty() {
+                return Err(Error::Config(
+                    "the domain reports no launch security info: it was not started with \
+                     <launchSecurity type='sev'>"
+                        .into(),
+                ));
+            }
+            if self.param("sev-api-major").is_none() {
+                return Err(Error::Usage(
+                    "'api-major' not reported in domain launch security info: libvirt on the host is \
+                     older than 8.0; give --api-major, --api-minor, --build-id and --policy"
+                        .into(),
+                ));
+            }
+            HostValues {
+                measurement: match self.param("sev-measurement") {
+                    Some(ParamValue::String(s)) => Some(s.clone()),
+                    _ => None,
+                },
+                api_major: self.uint_param("sev-api-major", 255)?.map(|v| v as u8),
+                api_minor: self.uint_param("sev-api-minor", 255)?.map(|v| v as u8),
+                build_id: self.uint_param("sev-build-id", 255)?.map(|v| v as u8),
+                policy: self
+                    .uint_param("sev-policy", u64::from(u32::MAX))?
+                    .map(|v| v as u32),
+                ..HostValues::default()
+            }
         };
-        let info = LaunchInfo {
-            api_major: api_major.ok_or_else(|| missing("sev-api-major"))? as u8,
-            api_minor: api_minor.ok_or_else(|| missing("sev-api-minor"))? as u8,
-            build_id: build_id.ok_or_else(|| missing("sev-build-id"))? as u8,
-            policy: policy.ok_or_else(|| missing("sev-policy"))? as u32,
+        let host = HostValues {
+            names: [
+                "sev-measurement",
+                "sev-api-major",
+                "sev-api-minor",
+                "sev-build-id",
+                "sev-policy",
+            ],
+            ..host
         };
-        let reported = ReportedLaunch {
-            measurement: Measurement::from_base64(&m).map_err(Error::Usage)?,
-            info,
-        };
+        let reported = merge_reported("the host", &host, given, debug)?;
         self.reported = Some(reported);
         Ok(reported)
     }

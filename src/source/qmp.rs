@@ -14,8 +14,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{LaunchSource, ReportedLaunch};
-use crate::core::measurement::{LaunchInfo, Measurement};
+use super::{merge_reported, Given, HostValues, LaunchSource, ReportedLaunch};
 use crate::core::secret::SecretPacket;
 use crate::error::{Error, Result};
 
@@ -376,15 +375,14 @@ impl Qmp {
     /// The guest's values, with any given on the command line winning.
     pub fn reported_with(
         &mut self,
-        measurement: Option<&str>,
-        given: (Option<u8>, Option<u8>, Option<u8>, Option<u32>),
+        given: &Given,
         debug: &dyn Fn(&str, String),
     ) -> Result<ReportedLaunch> {
         let sev = self
             .client
             .execute("query-sev", None)?
             .map_err(|e| sev_error("query-sev", &e))?;
-        let host_m = match measurement {
+        let measurement = match given.measurement {
             Some(_) => None,
             None => {
                 let m = self
@@ -411,52 +409,21 @@ impl Qmp {
                 }),
             }
         };
-        let pick = |name: &str, host: Option<u64>, g: Option<u64>| -> Option<u64> {
-            if let (Some(h), Some(g)) = (host, g) {
-                if h != g {
-                    debug(
-                        name,
-                        format!("QEMU reported {h}, command line gives {g} (used)"),
-                    );
-                }
-            }
-            g.or(host)
-        };
-        let missing = |n: &str| {
-            Error::Usage(format!(
-                "query-sev did not report {n}; give it on the command line"
-            ))
-        };
-        let info = LaunchInfo {
-            api_major: pick(
+        let host = HostValues {
+            names: [
+                "the launch measurement",
                 "api-major",
-                field("api-major", 255)?,
-                given.0.map(u64::from),
-            )
-            .ok_or_else(|| missing("api-major"))? as u8,
-            api_minor: pick(
                 "api-minor",
-                field("api-minor", 255)?,
-                given.1.map(u64::from),
-            )
-            .ok_or_else(|| missing("api-minor"))? as u8,
-            build_id: pick("build-id", field("build-id", 255)?, given.2.map(u64::from))
-                .ok_or_else(|| missing("build-id"))? as u8,
-            policy: pick(
+                "build-id",
                 "policy",
-                field("policy", u64::from(u32::MAX))?,
-                given.3.map(u64::from),
-            )
-            .ok_or_else(|| missing("policy"))? as u32,
+            ],
+            measurement,
+            api_major: field("api-major", 255)?.map(|v| v as u8),
+            api_minor: field("api-minor", 255)?.map(|v| v as u8),
+            build_id: field("build-id", 255)?.map(|v| v as u8),
+            policy: field("policy", u64::from(u32::MAX))?.map(|v| v as u32),
         };
-        let m = measurement
-            .map(str::to_string)
-            .or(host_m)
-            .unwrap_or_default();
-        let reported = ReportedLaunch {
-            measurement: Measurement::from_base64(&m).map_err(Error::Usage)?,
-            info,
-        };
+        let reported = merge_reported("QEMU", &host, given, debug)?;
         self.reported = Some(reported);
         Ok(reported)
     }
