@@ -1107,3 +1107,47 @@ fn ours_explains_a_policy_given_on_the_command_line() {
         "{err}"
     );
 }
+
+/// The explainer's host-signature variant: the guest runs with the host's
+/// CPU (`<cpu mode='maximum'/>`), the owner builds VMSAs for another
+/// signature; with the XML checks off, the mismatch is explained by the
+/// signature libvirt reports for the host.
+#[test]
+fn ours_explains_the_hosts_cpu_signature() {
+    let Some(h) = host() else { return };
+    let dom = start(
+        h,
+        &h.spec_sev_es(&h.unique_name("ours-hostsig"), 2, Cpu::Maximum),
+    );
+    let host_sig = h
+        .launches(&dom.name)
+        .pop()
+        .and_then(|l| l["signature"].as_u64())
+        .expect("the simulator records the vCPU signature");
+    // Family 14, model 1, stepping 2 (0xE12): surely not this host's CPU.
+    let argv = args(
+        h,
+        &h.uri(),
+        &dom.name,
+        &[
+            &"--insecure",
+            &"--ignore-config",
+            &FW,
+            &h.firmware(),
+            &"--num-cpus",
+            &"2",
+            &"--cpu-family",
+            &"14",
+            &"--cpu-model",
+            &"1",
+            &"--cpu-stepping",
+            &"2",
+        ],
+    );
+    let (rc, _, err) = run(Tool::Ours, h, &argv);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains(&format!("matches the host's CPU signature ({host_sig:#X})")),
+        "{err}"
+    );
+}

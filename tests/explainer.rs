@@ -202,6 +202,11 @@ fn names_each_single_change() {
             "matches the KVM_SEV_INIT2 VMSA form",
         ),
         (
+            "debugswap",
+            |a| a.extend(["--sev-features".to_string(), "0x20".to_string()]),
+            "matches SEV_FEATURES 0x20 (DebugSwap)",
+        ),
+        (
             "cpu signature",
             |a| set(a, "--cpu-signature", "0x830F10"),
             "matches CPU signature EPYC-Rome (0x830F10)",

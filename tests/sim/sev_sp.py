@@ -276,8 +276,9 @@ def vmsa_pages(args):
     if args.cpu_signature is not None:
         if args.vmsa_bsp or args.vmsa_ap:
             raise UsageError("--cpu-signature excludes --vmsa-bsp/--vmsa-ap")
-        bsp = build_vmsa(BSP_EIP, args.cpu_signature, args.init2)
-        ap = build_vmsa(ap_reset_address(args.firmware), args.cpu_signature, args.init2) if n > 1 else None
+        bsp = build_vmsa(BSP_EIP, args.cpu_signature, args.init2, args.sev_features)
+        ap = (build_vmsa(ap_reset_address(args.firmware), args.cpu_signature, args.init2, args.sev_features)
+              if n > 1 else None)
     else:
         if not args.vmsa_bsp or (n > 1 and not args.vmsa_ap):
             raise UsageError("SEV-ES needs --vmsa-bsp (and --vmsa-ap for >1 CPU) or --cpu-signature")
@@ -451,6 +452,8 @@ def build_parser():
     m.add_argument("--vmsa-ap", help="4096-byte VMSA of the other vCPUs")
     m.add_argument("--cpu-signature", type=int_arg(0, 0xFFFFFFFF),
                    help="build the VMSAs for this CPUID(1).EAX (AP reset from the firmware)")
+    m.add_argument("--sev-features", type=int_arg(0, 0xFFFFFFFFFFFFFFFF), default=0,
+                   help="SEV_FEATURES of the built VMSAs (e.g. 0x20 DebugSwap)")
     m.add_argument("--init2", action="store_true",
                    help="built VMSAs as KVM_SEV_INIT2 makes them (MXCSR/FCW set); default legacy")
     m.add_argument("--show-ld", action="store_true", help="print 'LD <hex>' on stderr")
