@@ -20,7 +20,9 @@ pub const MEASUREMENT_LEN: usize = 48;
 /// Hands everything `reader` yields to `consume` in fixed-size chunks, so a
 /// file of any size costs the same memory. Returns the byte count.
 pub fn stream<R: Read>(mut reader: R, mut consume: impl FnMut(&[u8])) -> io::Result<u64> {
-    let mut buf = vec![0u8; 256 * 1024];
+    // 64 KiB: large enough for full hashing speed, small enough that three
+    // concurrent hashers stay far below the memory budget.
+    let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
