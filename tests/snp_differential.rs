@@ -42,6 +42,9 @@
 //! Knobs: `SNP_DIFF_SEED` (printed on every run), `SNP_DIFF_CASES` (default 48),
 //! `SNP_DIFF_CASE` (run one case index only).
 
+#[path = "common/rng.rs"]
+mod rng;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -163,32 +166,7 @@ fn ours(args: &[String]) -> Run {
 
 // -------------------------------------------------------------------------------- rng ----
 
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next_u64() as u8).collect()
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+use rng::Rng;
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;
@@ -226,7 +204,7 @@ fn guid_le(s: &str) -> [u8; 16] {
 
 impl Synthetic {
     fn build(&self, sections: &[Section]) -> Vec<u8> {
-        let mut r = Rng(self.body_seed);
+        let mut r = Rng::new(self.body_seed);
         let size = self.pages * 4096;
         let mut fw = r.bytes(size);
         // SEV metadata: "ASEV", u32 len, u32 version 1, u32 num, sections.
@@ -405,7 +383,7 @@ fn random_cmdline(r: &mut Rng) -> String {
 }
 
 fn gen_case(idx: usize, seed: u64, has_debian: bool) -> Case {
-    let mut r = Rng(seed ^ (idx as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut r = Rng::new(seed ^ (idx as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mode = match r.below(100) {
         0..=64 => "snp",
         65..=77 => "seves",
@@ -495,7 +473,7 @@ fn prepare(c: &Case, dir: &Path) -> Inputs {
         }
     };
     let kernel = c.kernel.as_ref().map(|k| {
-        let mut r = Rng(k.seed);
+        let mut r = Rng::new(k.seed);
         let kp = dir.join(format!("vmlinuz{}", c.idx));
         fs::write(&kp, r.bytes(k.kernel_len)).unwrap();
         let ip = k.initrd_len.map(|n| {
@@ -1063,7 +1041,7 @@ fn id_blocks_agree_with_snp_create_id_block() {
     let g = run(&o.python, &gen);
     assert_eq!(g.code, 0, "{}", g.err);
     let seed = env_u64("SNP_DIFF_SEED").unwrap_or(DEFAULT_SEED);
-    let mut r = Rng(seed ^ 0x1D_B10C);
+    let mut r = Rng::new(seed ^ 0x1D_B10C);
     for i in 0..4 {
         let ld = r.bytes(48);
         let ld_b64 = base64::engine::general_purpose::STANDARD.encode(&ld);
