@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{with, without};
+
 use std::fs;
 
 struct Fixture {
@@ -68,49 +70,10 @@ impl Fixture {
     }
 }
 
-/// Removes `opt` and its value from an argument list.
-fn without(args: &[String], opt: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut skip = false;
-    for a in args {
-        if skip {
-            skip = false;
-            continue;
-        }
-        if a == opt {
-            skip = true;
-            continue;
-        }
-        out.push(a.clone());
-    }
-    out
-}
-
-fn with(args: &[String], extra: &[&str]) -> Vec<String> {
-    let mut v = args.to_vec();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
-}
-
-/// Runs and checks the exit code and that stderr contains `needle`.
-#[track_caller]
-fn expect(args: &[String], code: i32, needle: &str) {
-    let (got, out, err) = common::run(args);
-    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
-    assert_eq!(
-        got, code,
-        "exit code for {args:?}\nstdout: {out}\nstderr: {err}"
-    );
-    assert!(
-        err.contains(needle),
-        "stderr for {args:?} should contain {needle:?}, got: {err}"
-    );
-}
-
 #[test]
 fn wrong_measurement_is_exit_1() {
     let f = Fixture::new();
-    expect(
+    common::expect(
         &f.base(),
         1,
         "ERROR: Measurement does not match, VM is not trustworthy",
@@ -121,17 +84,17 @@ fn wrong_measurement_is_exit_1() {
 fn key_option_checks() {
     let f = Fixture::new();
     let b = f.base();
-    expect(
+    common::expect(
         &with(&b, &["--tk", &f.p("tk.bin")]),
         2,
         "--tk is mutually exclusive with --tek/--tik",
     );
-    expect(
+    common::expect(
         &without(&b, "--tik"),
         2,
         "Either --tk or both of --tek/--tik are required",
     );
-    expect(
+    common::expect(
         &without(&b, "--tek"),
         2,
         "Either --tk or both of --tek/--tik are required",
@@ -141,7 +104,7 @@ fn key_option_checks() {
         &without(&without(&b, "--tik"), "--tek"),
         &["--tk", &f.p("tk.bin")],
     );
-    expect(&tk, 1, "does not match");
+    common::expect(&tk, 1, "does not match");
 }
 
 #[test]
@@ -156,7 +119,7 @@ fn launch_state_and_firmware_are_required_offline() {
         "--policy",
         "--firmware",
     ] {
-        expect(
+        common::expect(
             &without(&b, opt),
             2,
             &format!("Either {opt} or --domain is required"),
@@ -166,8 +129,8 @@ fn launch_state_and_firmware_are_required_offline() {
         &b,
         &["--inject-secret", &format!("luks-key:{}", f.p("secret"))],
     );
-    expect(&s, 2, "Either --secret-header or --domain is required");
-    expect(
+    common::expect(&s, 2, "Either --secret-header or --domain is required");
+    common::expect(
         &with(&s, &["--secret-header", &f.p("h")]),
         2,
         "Either --secret-payload or --domain is required",
@@ -178,22 +141,22 @@ fn launch_state_and_firmware_are_required_offline() {
 fn option_combinations() {
     let f = Fixture::new();
     let b = f.base();
-    expect(
+    common::expect(
         &with(&b, &["--initrd", &f.p("kernel")]),
         2,
         "--initrd/--cmdline require --kernel",
     );
-    expect(
+    common::expect(
         &with(&b, &["--cmdline", "x"]),
         2,
         "--initrd/--cmdline require --kernel",
     );
-    expect(
+    common::expect(
         &with(&b, &["--vmsa-cpu1", &f.p("vmsa1")]),
         2,
         "VMSA for additional CPU also requires VMSA for boot CPU",
     );
-    expect(
+    common::expect(
         &with(
             &b,
             &[
@@ -210,22 +173,22 @@ fn option_combinations() {
         2,
         "VMSA files are mutually exclusive with CPU SKU",
     );
-    expect(
+    common::expect(
         &with(&b, &["--cpu-family", "25", "--cpu-model", "1"]),
         2,
         "CPU SKU needs family, model and stepping",
     );
-    expect(
+    common::expect(
         &with(&b, &["--secret-header", &f.p("h")]),
         2,
         "Both --secret-payload and --secret-header are required",
     );
-    expect(
+    common::expect(
         &with(&b, &["--secret-payload", &f.p("p")]),
         2,
         "Both --secret-payload and --secret-header are required",
     );
-    expect(
+    common::expect(
         &with(&b, &["--show-keys"]),
         2,
         "--show-keys only makes sense with --debug",
@@ -236,17 +199,17 @@ fn option_combinations() {
 fn measurement_must_be_48_bytes_of_base64() {
     let f = Fixture::new();
     let b = without(&f.base(), "--measurement");
-    expect(
+    common::expect(
         &with(&b, &["--measurement", "not*base64"]),
         2,
         "is not valid base64",
     );
-    expect(
+    common::expect(
         &with(&b, &["--measurement", "AAAA"]),
         2,
         "decodes to 3 bytes",
     );
-    expect(
+    common::expect(
         &with(&b, &["--measurement", &"A".repeat(68)]),
         2,
         "decodes to 51 bytes",
@@ -264,16 +227,16 @@ fn integers_out_of_range_are_usage_errors() {
         ("--policy", "0x1ffffffff"),
         ("--policy", "one"),
     ] {
-        expect(&with(&without(&b, opt), &[opt, bad]), 2, "invalid value");
+        common::expect(&with(&without(&b, opt), &[opt, bad]), 2, "invalid value");
     }
     // A negative value (given with '=' so it is not read as the -1 option).
-    expect(
+    common::expect(
         &with(&without(&b, "--api-minor"), &["--api-minor=-1"]),
         2,
         "is not a non-negative integer",
     );
     // Hex is accepted for the policy.
-    expect(
+    common::expect(
         &with(&without(&b, "--policy"), &["--policy", "0x1"]),
         1,
         "does not match",
@@ -285,45 +248,45 @@ fn unreadable_and_malformed_files() {
     let f = Fixture::new();
     let b = f.base();
     let swap = |opt: &str, v: &str| with(&without(&b, opt), &[opt, v]);
-    expect(
+    common::expect(
         &swap("--firmware", &f.p("missing.fd")),
         2,
         "cannot read firmware",
     );
-    expect(&swap("--firmware", &f.p("missing.fd")), 2, "no such file");
-    expect(
+    common::expect(&swap("--firmware", &f.p("missing.fd")), 2, "no such file");
+    common::expect(
         &swap("--firmware", f.dir.path().to_str().unwrap()),
         2,
         "is a directory",
     );
-    expect(&swap("--tik", &f.p("missing")), 2, "cannot read TIK file");
-    expect(
+    common::expect(&swap("--tik", &f.p("missing")), 2, "cannot read TIK file");
+    common::expect(
         &swap("--tik", f.dir.path().to_str().unwrap()),
         2,
         "is a directory",
     );
-    expect(
+    common::expect(
         &swap("--tik", &f.write("empty", b"")),
         2,
         "must be exactly 16 bytes, but it is 0 bytes",
     );
-    expect(&swap("--tek", &f.write("tek17", &[0; 17])), 2, "TEK file");
+    common::expect(&swap("--tek", &f.write("tek17", &[0; 17])), 2, "TEK file");
     let tk = with(
         &without(&without(&b, "--tik"), "--tek"),
         &["--tk", &f.write("tk31", &[0; 31])],
     );
-    expect(&tk, 2, "must be exactly 32 bytes");
-    expect(
+    common::expect(&tk, 2, "must be exactly 32 bytes");
+    common::expect(
         &swap("--firmware", &f.write("empty.fd", b"")),
         2,
         "is empty",
     );
-    expect(
+    common::expect(
         &with(&b, &["--kernel", &f.p("nokernel")]),
         2,
         "cannot read kernel",
     );
-    expect(
+    common::expect(
         &with(
             &b,
             &["--kernel", &f.p("kernel"), "--initrd", &f.p("noinitrd")],
@@ -341,7 +304,7 @@ fn corrupt_footer_table() {
     // Claim a table longer than the image.
     fw[n - 50..n - 48].copy_from_slice(&0xFFF0u16.to_le_bytes());
     let bad = f.write("bad-len.fd", &fw);
-    expect(
+    common::expect(
         &with(&without(&f.base(), "--firmware"), &["--firmware", &bad]),
         2,
         "OVMF footer table length",
@@ -350,7 +313,7 @@ fn corrupt_footer_table() {
     let mut fw = common::amdsev_like_firmware();
     fw[n - 50 - 18..n - 50 - 16].copy_from_slice(&0u16.to_le_bytes());
     let bad = f.write("bad-entry.fd", &fw);
-    expect(
+    common::expect(
         &with(&without(&f.base(), "--firmware"), &["--firmware", &bad]),
         2,
         "OVMF footer table is corrupt",
@@ -361,32 +324,32 @@ fn corrupt_footer_table() {
 fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
     let f = Fixture::new();
     let es = with(&without(&f.base(), "--policy"), &["--policy", "5"]);
-    expect(
+    common::expect(
         &es,
         2,
         "Number of virtual CPUs must be specified for SEV-ES domain",
     );
-    expect(
+    common::expect(
         &with(&es, &["--num-cpus", "2"]),
         2,
         "VMSA for boot CPU required for SEV-ES domain",
     );
-    expect(
+    common::expect(
         &with(&es, &["--num-cpus", "2", "-0", &f.p("vmsa0")]),
         2,
         "give --vmsa-cpu1",
     );
-    expect(
+    common::expect(
         &with(&es, &["--num-cpus", "0", "-0", &f.p("vmsa0")]),
         2,
         "between 1 and 512",
     );
-    expect(
+    common::expect(
         &with(&es, &["--num-cpus", "513", "-0", &f.p("vmsa0")]),
         2,
         "between 1 and 512",
     );
-    expect(
+    common::expect(
         &with(
             &es,
             &["--num-cpus", "1", "-0", &f.write("short", &[0; 4095])],
@@ -394,7 +357,7 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
         2,
         "exactly 4096 bytes",
     );
-    expect(
+    common::expect(
         &with(&es, &["-n", "2", "-0", &f.p("vmsa0"), "-1", &f.p("vmsa1")]),
         1,
         "does not match",
@@ -409,8 +372,8 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
         "--cpu-stepping",
         "1",
     ];
-    expect(&with(&es, &sku), 1, "does not match");
-    expect(
+    common::expect(&with(&es, &sku), 1, "does not match");
+    common::expect(
         &with(
             &es,
             &[
@@ -430,7 +393,7 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
     // A firmware without the SEV-ES reset block cannot start SEV-ES APs.
     let no_reset = f.write("no-reset.fd", &common::firmware_with(&[], 8192));
     let es_no_reset = with(&without(&es, "--firmware"), &["--firmware", &no_reset]);
-    expect(&with(&es_no_reset, &sku), 2, "no SEV-ES reset block");
+    common::expect(&with(&es_no_reset, &sku), 2, "no SEV-ES reset block");
 }
 
 #[test]
@@ -445,13 +408,13 @@ fn kernel_needs_a_kernel_hashes_area() {
         &without(&f.base(), "--firmware"),
         &["--firmware", &fw, "--kernel", &f.p("kernel")],
     );
-    expect(&args, 2, "no area for the kernel hashes table");
+    common::expect(&args, 2, "no area for the kernel hashes table");
     let none = f.write("nofooter.fd", &[0u8; 8192]);
     let args = with(
         &without(&f.base(), "--firmware"),
         &["--firmware", &none, "--kernel", &f.p("kernel")],
     );
-    expect(&args, 2, "no area for the kernel hashes table");
+    common::expect(&args, 2, "no area for the kernel hashes table");
 }
 
 #[test]
@@ -461,18 +424,18 @@ fn secret_specs() {
         &f.base(),
         &["--secret-header", &f.p("h"), "--secret-payload", &f.p("p")],
     );
-    expect(
+    common::expect(
         &with(&b, &["-s", "no-colon"]),
         2,
         "is not ALIAS-OR-GUID:PATH",
     );
-    expect(
+    common::expect(
         &with(&b, &["-s", "bogus-alias:/x"]),
         2,
         "secret alias 'bogus-alias' is not known",
     );
-    expect(&with(&b, &["-s", "luks-key:"]), 2, "names no file");
-    expect(
+    common::expect(&with(&b, &["-s", "luks-key:"]), 2, "names no file");
+    common::expect(
         &with(&b, &["-s", &format!("luks-key:{}", f.p("missing"))]),
         2,
         "cannot read secret file",
@@ -482,7 +445,7 @@ fn secret_specs() {
     let dup_guid = format!("736869e5-84f0-4973-92ec-06879ce3da0b:{}", f.p("secret"));
     // A duplicate GUID is only found when the table is built, after validation; here
     // the measurement is wrong, so the mismatch comes first.
-    expect(
+    common::expect(
         &with(&b, &["-s", &dup, "-s", &dup_guid]),
         1,
         "does not match",
@@ -503,9 +466,9 @@ fn help_and_version() {
     let f = Fixture::new();
     let mut b = without(&f.base(), "--measurement");
     b.extend(["--meas".to_string(), "A".repeat(64)]);
-    expect(&b, 1, "does not match");
+    common::expect(&b, 1, "does not match");
     // Unknown options are usage errors (exit 2), as with argparse.
-    expect(
+    common::expect(
         &with(&f.base(), &["--no-such-option"]),
         2,
         "unexpected argument",

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::set;
+
 use std::fs;
 
 struct Setup {
@@ -116,11 +118,6 @@ impl Setup {
         .map(|s| s.to_string())
         .collect()
     }
-}
-
-fn set(args: &mut [String], opt: &str, value: &str) {
-    let at = args.iter().position(|a| a == opt).unwrap() + 1;
-    args[at] = value.to_string();
 }
 
 /// Replaces `from` with `to` in the value of `opt`.

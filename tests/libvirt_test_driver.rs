@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::expect;
+
 use std::fs;
 use std::path::Path;
 
@@ -112,17 +114,6 @@ impl Owner {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     }
-}
-
-#[track_caller]
-fn expect(args: &[String], code: i32, needle: &str) {
-    let (got, out, err) = common::run(args);
-    assert!(!err.contains("panicked"), "{err}");
-    assert_eq!(got, code, "{args:?}\n{out}{err}");
-    assert!(
-        err.contains(needle) || out.contains(needle),
-        "{args:?}: wanted {needle:?} in {out}{err}"
-    );
 }
 
 #[test]

@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::with;
+
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -104,12 +106,6 @@ impl Fixture {
         .map(|s| s.to_string())
         .collect()
     }
-}
-
-fn with(args: &[String], extra: &[&str]) -> Vec<String> {
-    let mut v = args.to_vec();
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
 }
 
 /// Runs the tool; checks the exit code, that stderr has `needle` and no

@@ -114,3 +114,54 @@ pub fn amdsev_like_firmware() -> Vec<u8> {
         64 * 1024,
     )
 }
+
+/// Owned arguments from string slices.
+pub fn argv(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// `args` followed by `extra`.
+pub fn with(args: &[String], extra: &[&str]) -> Vec<String> {
+    let mut v = args.to_vec();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+/// `args` without `opt` and its value.
+pub fn without(args: &[String], opt: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip = false;
+    for a in args {
+        if skip {
+            skip = false;
+        } else if a == opt {
+            skip = true;
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+/// Sets the value that follows `opt`.
+pub fn set(args: &mut [String], opt: &str, value: &str) {
+    let at = args.iter().position(|a| a == opt).expect("option present") + 1;
+    args[at] = value.to_string();
+}
+
+/// Runs our tool; checks that it did not panic, its exit code, and that
+/// stderr (or stdout) contains `needle`. Returns stderr.
+#[track_caller]
+pub fn expect(args: &[String], code: i32, needle: &str) -> String {
+    let (got, out, err) = run(args);
+    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
+    assert_eq!(
+        got, code,
+        "exit code for {args:?}\nstdout: {out}\nstderr: {err}"
+    );
+    assert!(
+        err.contains(needle) || out.contains(needle),
+        "{args:?}: wanted {needle:?} in stdout {out:?} or stderr {err:?}"
+    );
+    err
+}
