@@ -16,4 +16,14 @@ SEV_VECTORS_DIR=${SEV_VECTORS_DIR:-../shared/vectors} /usr/bin/python3 tests/sim
 echo "== fuzz targets, briefly, on the committed corpus (scripts/fuzz.sh for long runs)"
 FUZZ_QUICK_SECONDS=${FUZZ_QUICK_SECONDS:-3} scripts/fuzz.sh --quick
 echo "== cargo test"
-cargo test --all-targets
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --all-targets 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (some binaries hold no tests, and
+# cargo's own last line is then theirs).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
