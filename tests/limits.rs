@@ -17,10 +17,8 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 
-use sev_validate::core::keys::Tik;
-use sev_validate::core::measurement::{self, LaunchInfo, Measurement};
+use sev_validate::core::measurement::Measurement;
 use sev_validate::xml::{Capabilities, Domain, MAX_XML_LEN};
 use sev_validate::ExitCode;
 
@@ -59,31 +57,47 @@ impl Fixture {
     }
 
     /// An offline SEV (policy 1) command line for `firmware`, with the
-    /// measurement the SEV firmware would report for it when `right`, else
-    /// one that does not match.
+    /// measurement the SEV firmware would report for it when `right` (from
+    /// the simulated Secure Processor, tests/sim/sev_sp.py), else one that
+    /// does not match.
     fn args(&self, firmware: &str, right: bool) -> Vec<String> {
-        let ld = right.then(|| measurement::sha256_reader(File::open(firmware).unwrap()).unwrap());
-        self.args_for(firmware, 1, ld)
+        self.args_for(firmware, 1, right.then_some(&[][..]))
     }
 
-    /// An offline command line with `policy` and the measurement of the
-    /// launch digest `ld` (an all-zero MEASURE when `None`).
-    fn args_for(&self, firmware: &str, policy: u32, ld: Option<[u8; 32]>) -> Vec<String> {
+    /// An offline command line with `policy`; with `sim`, the measurement
+    /// the simulated Secure Processor reports for this launch given those
+    /// extra arguments (VMSAs, vCPU count), else an all-zero MEASURE.
+    fn args_for(&self, firmware: &str, policy: u32, sim: Option<&[&str]>) -> Vec<String> {
         let nonce = [0x4e; 16];
-        let info = LaunchInfo {
-            api_major: 1,
-            api_minor: 49,
-            build_id: 6,
-            policy,
+        let m = match sim {
+            None => Measurement {
+                measure: [0; 32],
+                mnonce: nonce,
+            }
+            .to_base64(),
+            Some(extra) => {
+                let out = common::sev_sp()
+                    .expect("the simulated Secure Processor (python3-cryptography) is needed")
+                    .args([
+                        "measure",
+                        "--firmware",
+                        firmware,
+                        "--policy",
+                        &policy.to_string(),
+                    ])
+                    .args(["--api-major", "1", "--api-minor", "49", "--build-id", "6"])
+                    .args(["--tik", &self.p("tik"), "--nonce-hex", &"4e".repeat(16)])
+                    .args(extra)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8(out.stdout).unwrap().trim().to_string()
+            }
         };
-        let tik = Tik::from_slice(&TIK).unwrap();
-        let m = Measurement {
-            measure: ld.map_or([0; 32], |ld| {
-                measurement::compute_measure(&tik, &info, &ld, &nonce)
-            }),
-            mnonce: nonce,
-        }
-        .to_base64();
         [
             "--measurement",
             &m,
@@ -178,16 +192,20 @@ fn vcpu_counts_up_to_512_are_measured_and_no_count_overflows() {
     fs::write(f.p("vmsa0"), [0xb0; 4096]).unwrap();
     fs::write(f.p("vmsa1"), [0xa1; 4096]).unwrap();
     let vmsas = ["-0", &f.p("vmsa0"), "-1", &f.p("vmsa1")];
-    // 512 vCPUs, the most measured: LD = firmware, the boot CPU's VMSA, then
-    // 511 times the other vCPUs' VMSA.
-    let mut ld = Sha256::new();
-    ld.update(&fw);
-    ld.update([0xb0; 4096]);
-    for _ in 1..512 {
-        ld.update([0xa1; 4096]);
-    }
+    // 512 vCPUs, the most measured, as the simulated firmware measures them.
     let es = with(
-        &f.args_for(&f.p("fw.fd"), 5, Some(ld.finalize().into())),
+        &f.args_for(
+            &f.p("fw.fd"),
+            5,
+            Some(&[
+                "--num-cpus",
+                "512",
+                "--vmsa-bsp",
+                &f.p("vmsa0"),
+                "--vmsa-ap",
+                &f.p("vmsa1"),
+            ]),
+        ),
         &vmsas,
     );
     let (code, out, err) = common::run(with(&es, &["-n", "512"]));
