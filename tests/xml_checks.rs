@@ -119,6 +119,21 @@ const CASES: &[Case] = &[
         says: "direct kernel boot present without measurement",
     },
     Case {
+        name: "policy-not-hex",
+        ctx: base,
+        code: ExitCode::IncorrectConfig,
+        says: "<launchSecurity><policy>three</policy> is not a hex number",
+    },
+    Case {
+        name: "vcpu-not-number",
+        ctx: || Context {
+            num_cpus: Some(4),
+            ..es()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: "<vcpu> current 'two' is not a number",
+    },
+    Case {
         name: "policy-mismatch",
         ctx: base,
         code: ExitCode::IncorrectConfig,
