@@ -66,12 +66,12 @@ fn table_variants(k: &Known) -> Vec<TableVariant> {
     let mut v = vec![
         TableVariant { changes: vec![], table: Some(hashes.padded_table()) },
         TableVariant {
-            changes: vec!["with kernel hashes disabled (the host did not measure the kernel: kernelHashes is not 'yes')".into()],
+            changes: vec!["matches with kernel hashes disabled (the host did not measure the kernel: kernelHashes is not 'yes')".into()],
             table: None,
         },
     ];
     let c = cmdline.unwrap_or("");
-    let mut cmdlines: Vec<(String, String)> = vec![
+    let cmdlines: Vec<(String, String)> = vec![
         (
             format!("{c}\n"),
             "if the kernel command line ends with a newline".into(),
@@ -97,8 +97,7 @@ fn table_variants(k: &Known) -> Vec<TableVariant> {
             "with an empty kernel command line (no -append)".into(),
         ),
     ];
-    cmdlines.retain(|(alt, _)| alt != c);
-    cmdlines.dedup_by(|a, b| a.0 == b.0);
+    // Each distinct command line once, never the owner's own.
     let mut seen = vec![c.to_string()];
     for (alt, why) in cmdlines {
         if seen.contains(&alt) {
@@ -123,14 +122,6 @@ fn table_variants(k: &Known) -> Vec<TableVariant> {
             changes: vec!["matches if the guest was booted without the initrd".into()],
             table: Some(h.padded_table()),
         });
-    }
-    // The "with kernel hashes disabled" text reads as a complete hint too.
-    for t in &mut v {
-        for c in &mut t.changes {
-            if !c.starts_with("matches") {
-                *c = format!("matches {c}");
-            }
-        }
     }
     v
 }
