@@ -17,7 +17,6 @@ use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-
 use sev_validate::core::measurement::Measurement;
 use sev_validate::xml::{Capabilities, Domain, MAX_XML_LEN};
 use sev_validate::ExitCode;
