@@ -337,7 +337,7 @@ fn run(cmd: &SnpCommand) -> Result<String> {
         SnpCommand::Digest(a) => snp_digest(a),
         SnpCommand::OvmfHash(a) => {
             let mut fw = FirmwareFile::open(&a.ovmf)?;
-            let ld = fw.ovmf_hash()?;
+            let ld = fw.ovmf_hash(snp::default_hash_threads())?;
             Ok(format!("{}\n", format_ld(&ld, a.output_format)))
         }
         SnpCommand::IdBlock(a) => snp_id_block(a),
@@ -412,17 +412,20 @@ impl FirmwareFile {
         }
     }
 
-    /// The launch digest after the image's pages, streamed from the file.
-    fn ovmf_hash(&mut self) -> Result<Ld> {
+    /// The launch digest after the image's pages, streamed from the file and
+    /// hashed on `threads` threads.
+    fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(|e| self.io_error(&e))?;
         let len = self.len;
         let mut gctx = GuestContext::new();
-        snp::measure_firmware(&mut gctx, (&mut self.file).take(len), len).map_err(|e| match e {
-            SnpError::Io(io) => self.io_error(&io),
-            e => firmware_error(&self.path, e),
-        })?;
+        snp::measure_firmware_on(&mut gctx, (&mut self.file).take(len), len, threads).map_err(
+            |e| match e {
+                SnpError::Io(io) => self.io_error(&io),
+                e => firmware_error(&self.path, e),
+            },
+        )?;
         Ok(gctx.ld())
     }
 }
@@ -553,14 +556,18 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
     })?;
 
     // The kernel and initrd hash on their own threads while the firmware's
-    // pages are hashed here.
+    // pages are hashed here, on the cores they leave free: the kernel's
+    // SHA-256 is one sequential stream, the longest job, and a page hashing
+    // thread sharing its core would only make it later.
+    let busy = usize::from(a.kernel.is_some()) + usize::from(a.initrd.is_some());
+    let threads = snp::default_hash_threads().saturating_sub(busy).max(1);
     let (ovmf_ld, kernel) = std::thread::scope(|scope| {
         let kernel = a.kernel.as_ref().map(|k| {
             scope.spawn(move || launch::kernel_hashes(k, a.initrd.as_deref(), a.append.as_deref()))
         });
         let ovmf_ld = match seed {
             Some(s) => Ok(s),
-            None => fw.ovmf_hash(),
+            None => fw.ovmf_hash(threads),
         };
         let kernel = kernel.map(|h| {
             h.join().unwrap_or_else(|_| {

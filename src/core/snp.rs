@@ -12,7 +12,9 @@
 //! Pure: the only input it reads is the firmware image from a reader it is
 //! handed, one page at a time.
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
+use std::sync::mpsc;
 
 use sha2::{Digest, Sha384};
 
@@ -165,17 +167,20 @@ pub fn firmware_gpa(len: u64) -> Result<u64, SnpError> {
 
 /// The "OVMF hash": the launch digest after the firmware image (`len` bytes
 /// read from `reader`) is measured as NORMAL pages ending at 4 GiB. The image
-/// is read one page at a time, never held whole.
+/// is read a batch of pages at a time, never held whole.
 pub fn ovmf_hash<R: Read>(reader: R, len: u64) -> Result<Ld, SnpError> {
     let mut gctx = GuestContext::new();
     measure_firmware(&mut gctx, reader, len)?;
     Ok(gctx.ld())
 }
 
-/// Pages read and hashed at a time: the most of the image held in memory.
-const CHUNK_PAGES: usize = 128;
-/// Below this many pages a chunk is hashed on the calling thread alone.
-const PARALLEL_MIN_PAGES: usize = 32;
+/// Pages in one batch: what one hashing thread takes at a time (256 KiB).
+const BATCH_PAGES: usize = 64;
+/// Below this many pages the image is hashed on the calling thread alone:
+/// starting threads would cost more than they save.
+const PARALLEL_MIN_PAGES: usize = 2 * BATCH_PAGES;
+/// The most hashing threads worth starting: SHA-384 of 4 MiB is a few ms.
+pub const MAX_HASH_THREADS: usize = 4;
 
 /// Reads until `buf` is full or the reader ends; returns the bytes read.
 fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -191,62 +196,147 @@ fn read_full<R: Read>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// SHA-384 of every page of `pages` into `out`, on up to `threads` threads.
-fn hash_pages(pages: &[u8], out: &mut [Ld], threads: usize) {
-    let n = out.len();
-    if threads <= 1 || n < PARALLEL_MIN_PAGES {
-        for (d, p) in out.iter_mut().zip(pages.chunks_exact(PAGE_LEN)) {
-            *d = sha384(p);
-        }
-        return;
+/// Reads the next `pages` pages into `buf` (resized to fit), or says where the
+/// image ended.
+fn read_batch<R: Read>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    pages: usize,
+    off: u64,
+    len: u64,
+) -> Result<(), SnpError> {
+    buf.resize(pages * PAGE_LEN, 0);
+    let got = read_full(reader, buf)?;
+    if got < buf.len() {
+        return Err(SnpError::FirmwareTruncated {
+            read: off + got as u64,
+            len,
+        });
     }
-    let per = n.div_ceil(threads);
-    std::thread::scope(|scope| {
-        for (outs, ins) in out.chunks_mut(per).zip(pages.chunks(per * PAGE_LEN)) {
-            scope.spawn(move || {
-                for (d, p) in outs.iter_mut().zip(ins.chunks_exact(PAGE_LEN)) {
-                    *d = sha384(p);
-                }
-            });
-        }
-    });
+    Ok(())
 }
 
-/// Measures the firmware image (`len` bytes from `reader`) into `gctx`. The
-/// image is read [`CHUNK_PAGES`] pages at a time (never held whole); the
-/// pages' own SHA-384 digests are independent, so they are computed on the
-/// available cores, and only the PAGE_INFO chain runs in order.
+/// Hashing threads for the firmware's pages when the caller has no other
+/// work running: the machine's cores, at most [`MAX_HASH_THREADS`].
+pub fn default_hash_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(MAX_HASH_THREADS)
+}
+
+/// Measures the firmware image (`len` bytes from `reader`) into `gctx`, on
+/// [`default_hash_threads`] threads.
 pub fn measure_firmware<R: Read>(
+    gctx: &mut GuestContext,
+    reader: R,
+    len: u64,
+) -> Result<(), SnpError> {
+    measure_firmware_on(gctx, reader, len, default_hash_threads())
+}
+
+/// Measures the firmware image (`len` bytes from `reader`) into `gctx`, with
+/// `threads` threads hashing pages. The image is read a batch at a time and
+/// never held whole. Each page's own SHA-384 is independent of the others, so
+/// batches go to the hashing threads while this thread reads the next ones;
+/// only the PAGE_INFO chain runs in order, here. A caller hashing something
+/// else at the same time (a kernel) passes fewer threads so the two do not
+/// compete for the same cores.
+pub fn measure_firmware_on<R: Read>(
     gctx: &mut GuestContext,
     mut reader: R,
     len: u64,
+    threads: usize,
 ) -> Result<(), SnpError> {
     let start = firmware_gpa(len)?;
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(4);
-    let chunk = (len as usize / PAGE_LEN).min(CHUNK_PAGES);
-    let mut buf = vec![0u8; chunk * PAGE_LEN];
-    let mut digests = vec![[0u8; LD_LEN]; chunk];
-    let mut off = 0u64;
-    while off < len {
-        let pages = ((len - off) as usize / PAGE_LEN).min(chunk);
-        let want = pages * PAGE_LEN;
-        let got = read_full(&mut reader, &mut buf[..want])?;
-        if got < want {
-            return Err(SnpError::FirmwareTruncated {
-                read: off + got as u64,
-                len,
-            });
+    let total_pages = (len / PAGE_LEN as u64) as usize;
+    let threads = threads.clamp(1, MAX_HASH_THREADS);
+    if threads == 1 || total_pages < PARALLEL_MIN_PAGES {
+        let mut buf = Vec::with_capacity(BATCH_PAGES * PAGE_LEN);
+        let mut off = 0u64;
+        while off < len {
+            let pages = ((len - off) as usize / PAGE_LEN).min(BATCH_PAGES);
+            read_batch(&mut reader, &mut buf, pages, off, len)?;
+            for (i, page) in buf.chunks_exact(PAGE_LEN).enumerate() {
+                gctx.update(
+                    PageType::Normal,
+                    start + off + (i * PAGE_LEN) as u64,
+                    &sha384(page),
+                );
+            }
+            off += buf.len() as u64;
         }
-        hash_pages(&buf[..want], &mut digests[..pages], threads);
-        for (i, d) in digests[..pages].iter().enumerate() {
-            gctx.update(PageType::Normal, start + off + (i * PAGE_LEN) as u64, d);
-        }
-        off += want as u64;
+        return Ok(());
     }
-    Ok(())
+
+    type Done = (Vec<u8>, Vec<Ld>);
+    std::thread::scope(|scope| -> Result<(), SnpError> {
+        // One job queue and one result queue per thread: batches go out
+        // round-robin and come back in the order they were sent, so the
+        // chain needs no reordering.
+        let mut jobs = Vec::with_capacity(threads);
+        let mut results = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (job_tx, job_rx) = mpsc::channel::<Done>();
+            let (done_tx, done_rx) = mpsc::channel::<Done>();
+            scope.spawn(move || {
+                for (buf, mut digests) in job_rx {
+                    digests.clear();
+                    digests.extend(buf.chunks_exact(PAGE_LEN).map(sha384));
+                    if done_tx.send((buf, digests)).is_err() {
+                        break;
+                    }
+                }
+            });
+            jobs.push(job_tx);
+            results.push(done_rx);
+        }
+        let stopped = || io::Error::other("a page hashing thread stopped");
+        // Two batches in flight per thread: one being hashed, one waiting,
+        // so no thread idles while this one reads. That bounds memory to
+        // 2 * threads * BATCH_PAGES pages.
+        let mut in_flight: VecDeque<usize> = VecDeque::with_capacity(2 * threads);
+        // Buffers come back with their digests and are reused: the hashing
+        // threads never allocate.
+        let mut spare: Vec<Done> = Vec::new();
+        let mut chained = start;
+        let mut chain_oldest =
+            |in_flight: &mut VecDeque<usize>, spare: &mut Vec<Done>| -> Result<(), SnpError> {
+                if let Some(t) = in_flight.pop_front() {
+                    let (buf, digests) = results[t].recv().map_err(|_| stopped())?;
+                    for d in &digests {
+                        gctx.update(PageType::Normal, chained, d);
+                        chained += PAGE_LEN as u64;
+                    }
+                    spare.push((buf, digests));
+                }
+                Ok(())
+            };
+        let mut off = 0u64;
+        let mut next = 0usize;
+        while off < len {
+            if in_flight.len() == 2 * threads {
+                chain_oldest(&mut in_flight, &mut spare)?;
+            }
+            let pages = ((len - off) as usize / PAGE_LEN).min(BATCH_PAGES);
+            let (mut buf, digests) = spare.pop().unwrap_or_else(|| {
+                (
+                    Vec::with_capacity(BATCH_PAGES * PAGE_LEN),
+                    Vec::with_capacity(BATCH_PAGES),
+                )
+            });
+            read_batch(&mut reader, &mut buf, pages, off, len)?;
+            off += buf.len() as u64;
+            jobs[next].send((buf, digests)).map_err(|_| stopped())?;
+            in_flight.push_back(next);
+            next = (next + 1) % threads;
+        }
+        while !in_flight.is_empty() {
+            chain_oldest(&mut in_flight, &mut spare)?;
+        }
+        Ok(())
+        // Returning drops the job queues, which ends the hashing threads.
+    })
 }
 
 /// What the firmware's footer table and SEV metadata tell about an SNP launch.
@@ -540,11 +630,18 @@ mod tests {
             }
         }
         assert_eq!(ovmf_hash(Dribble(&image), len).unwrap(), want.ld());
-        let mut one = [[0u8; 48]; 40];
-        let mut many = [[0u8; 48]; 40];
-        hash_pages(&image[..40 * PAGE_LEN], &mut one, 1);
-        hash_pages(&image[..40 * PAGE_LEN], &mut many, 3);
-        assert_eq!(one, many);
+        // Every thread count gives the same chain, and a short image is
+        // reported where it ended whichever path reads it.
+        for threads in 0..=MAX_HASH_THREADS + 1 {
+            let mut gctx = GuestContext::new();
+            measure_firmware_on(&mut gctx, Dribble(&image), len, threads).unwrap();
+            assert_eq!(gctx.ld(), want.ld(), "{threads} threads");
+            let cut = &image[..299 * PAGE_LEN + 5];
+            assert!(matches!(
+                measure_firmware_on(&mut GuestContext::new(), cut, len, threads),
+                Err(SnpError::FirmwareTruncated { read, .. }) if read == cut.len() as u64
+            ));
+        }
     }
 
     #[test]
