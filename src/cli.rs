@@ -605,8 +605,15 @@ pub fn run(a: &Args, log: &Log) -> Result<()> {
     let mut inputs = OwnerInputs::from_args(a)?;
     let (tik, tek) = load_keys(a)?;
     if a.show_keys {
-        log.debug("TIK(hex)", hex(tik.as_bytes()));
-        log.debug("TEK(hex)", hex(tek.as_bytes()));
+        // The hex copies are wiped once printed, like the keys themselves.
+        log.debug(
+            "TIK(hex)",
+            zeroize::Zeroizing::new(hex(tik.as_bytes())).as_str(),
+        );
+        log.debug(
+            "TEK(hex)",
+            zeroize::Zeroizing::new(hex(tek.as_bytes())).as_str(),
+        );
     }
 
     let requirements = crate::policy::Requirements {
@@ -876,7 +883,7 @@ fn libvirt_source(a: &Args, log: &Log, domain: &str, inputs: &mut OwnerInputs) -
     if sev_es && matches!(inputs.vmsa, VmsaInput::None) {
         if secure {
             return Err(Error::Insecure(
-                "Using CPU SKU from capabilities is not secure: give --vmsa-cpu0/--vmsa-cpu1 or                  --cpu-family/--cpu-model/--cpu-stepping, or pass --insecure"
+                "Using CPU SKU from capabilities is not secure: give --vmsa-cpu0/--vmsa-cpu1 or --cpu-family/--cpu-model/--cpu-stepping, or pass --insecure"
                     .into(),
             ));
         }
@@ -891,24 +898,33 @@ fn host_cpu_signature(d: &crate::xml::Domain, host_signature: Option<u32>) -> Re
     match (d.cpu_mode(), d.cpu_model()) {
         (Some("host-passthrough") | Some("maximum"), _) => host_signature.ok_or_else(|| {
             Error::Usage(
-                "Libvirt is too old to report host CPU signature (<capabilities><host><cpu><signature>);                  give --cpu-family/--cpu-model/--cpu-stepping"
+                "Libvirt is too old to report host CPU signature (<capabilities><host><cpu><signature>); give --cpu-family/--cpu-model/--cpu-stepping"
                     .into(),
             )
         }),
         (Some("custom") | None, Some(model)) => cpu::named_model_signature(model).ok_or_else(|| {
             Error::Usage(format!(
-                "the signature of CPU model '{model}' is not known; give --cpu-family/--cpu-model/--cpu-stepping                  or VMSA files"
+                "the signature of CPU model '{model}' is not known; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files"
             ))
         }),
         (mode, _) => Err(Error::Usage(format!(
-            "cannot tell which CPU signature <cpu mode='{}'> gives the guest; give              --cpu-family/--cpu-model/--cpu-stepping or VMSA files",
+            "cannot tell which CPU signature <cpu mode='{}'> gives the guest; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files",
             mode.unwrap_or("(none)")
         ))),
     }
 }
 
+/// Lower-case hex, built in one allocation of the exact size: with
+/// --show-keys it holds key bytes, and a growing string would leave copies
+/// that its Zeroizing wrapper cannot wipe.
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * b.len());
+    for &x in b {
+        s.push(char::from(DIGITS[usize::from(x >> 4)]));
+        s.push(char::from(DIGITS[usize::from(x & 0xf)]));
+    }
+    s
 }
 
 fn validate_and_inject(
@@ -1327,5 +1343,52 @@ fn join_changes(changes: &[String]) -> String {
             let last = parts.pop().unwrap_or_default();
             format!("{} and {last}", parts.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain(cpu: &str) -> crate::xml::Domain {
+        crate::xml::Domain::parse(&format!("<domain type='kvm'><name>g</name>{cpu}</domain>"))
+            .unwrap()
+    }
+
+    #[test]
+    fn vcpu_signature_errors_name_the_options_in_one_readable_line() {
+        let cases = [
+            (
+                domain("<cpu mode='host-passthrough'/>"),
+                "Libvirt is too old",
+            ),
+            (
+                domain("<cpu mode='custom'><model>NoSuchCPU</model></cpu>"),
+                "CPU model 'NoSuchCPU' is not known",
+            ),
+            (
+                domain("<cpu mode='host-model'/>"),
+                "<cpu mode='host-model'>",
+            ),
+        ];
+        for (d, want) in cases {
+            let msg = host_cpu_signature(&d, None).unwrap_err().to_string();
+            assert!(msg.contains(want), "{msg}");
+            assert!(
+                msg.contains("give --cpu-family/--cpu-model/--cpu-stepping"),
+                "{msg}"
+            );
+            assert!(!msg.contains("  ") && !msg.contains('\n'), "{msg:?}");
+        }
+        // With the host's signature, host-passthrough uses it.
+        let d = domain("<cpu mode='host-passthrough'/>");
+        assert_eq!(host_cpu_signature(&d, Some(0xa00f11)).unwrap(), 0xa00f11);
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_exactly_sized() {
+        let s = hex(&[0x00, 0x0f, 0xa5, 0xff]);
+        assert_eq!(s, "000fa5ff");
+        assert_eq!(s.capacity(), 8);
     }
 }
