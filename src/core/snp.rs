@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Pure: the only input it reads is the firmware image from a reader it is
-//! handed, one page at a time.
+//! handed, a batch of pages at a time.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
