@@ -9,7 +9,11 @@
 //!   under the TEK and carries a MAC that verifies under the TIK;
 //! - no vCPU count makes `launch::compute_ld` panic: 0 and more than 512 are
 //!   errors, 1 to 512 are measured as that many VMSAs;
-//! - no firmware size or tail makes the loader or the footer parser panic.
+//! - no firmware size or tail makes the loader or the footer parser panic;
+//! - the SNP "OVMF hash" is the same chain of PAGE_INFO digests (written here
+//!   from measurement.md §6) whatever the image size, the number of hashing
+//!   threads and how the reader splits its reads, and a short image is an
+//!   error that says where it ended.
 //!
 //! Case counts keep the whole file well under 20 s in a debug build.
 
@@ -18,7 +22,7 @@ use std::io::Write;
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use proptest::prelude::*;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha384};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -28,6 +32,7 @@ use sev_validate::core::keys::{Tek, Tik};
 use sev_validate::core::measurement::{self, LaunchDigest, LaunchInfo, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
+use sev_validate::core::snp::{self, GuestContext, SnpError};
 use sev_validate::core::vmsa::VMSA_LEN;
 use sev_validate::launch::{self, Firmware, VmsaSource, MAX_VCPUS};
 use sev_validate::ExitCode;
@@ -418,5 +423,74 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+// ------------------------------------------------------ SNP firmware pages --
+
+/// The launch digest after `image` is measured as NORMAL pages ending at
+/// 4 GiB, straight from the PAGE_INFO layout (measurement.md §6).
+fn spec_ovmf_hash(image: &[u8]) -> [u8; 48] {
+    let mut ld = [0u8; 48];
+    let base = (1u64 << 32) - image.len() as u64;
+    for (i, page) in image.chunks(4096).enumerate() {
+        let mut info = [0u8; 0x70];
+        info[..0x30].copy_from_slice(&ld);
+        info[0x30..0x60].copy_from_slice(&Sha384::digest(page));
+        info[0x60..0x62].copy_from_slice(&0x70u16.to_le_bytes());
+        info[0x62] = 1; // NORMAL
+        info[0x68..].copy_from_slice(&(base + 4096 * i as u64).to_le_bytes());
+        ld = Sha384::digest(info).into();
+    }
+    ld
+}
+
+/// A reader that hands out at most `step` bytes per read.
+struct Dribble<'a> {
+    data: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.data.len()).min(self.step);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn snp_firmware_pages_chain_the_same_on_any_number_of_threads(
+        pages in 1usize..400,
+        seed in any::<u8>(),
+        threads in 0usize..6,
+        step in 1usize..20_000,
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let image: Vec<u8> = (0..pages * 4096)
+            .map(|i| (i as u8).wrapping_mul(31) ^ seed ^ (i >> 12) as u8)
+            .collect();
+        let len = image.len() as u64;
+        let want = spec_ovmf_hash(&image);
+        let mut gctx = GuestContext::new();
+        snp::measure_firmware_on(&mut gctx, Dribble { data: &image, step }, len, threads).unwrap();
+        prop_assert_eq!(gctx.ld(), want);
+
+        let short = cut.index(image.len());
+        let err = snp::measure_firmware_on(
+            &mut GuestContext::new(),
+            Dribble { data: &image[..short], step },
+            len,
+            threads,
+        )
+        .unwrap_err();
+        prop_assert!(
+            matches!(err, SnpError::FirmwareTruncated { read, len: l } if read == short as u64 && l == len),
+            "{err:?}"
+        );
     }
 }
