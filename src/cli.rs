@@ -13,7 +13,7 @@ use crate::core::keys::{self, Tek, Tik};
 use crate::core::measurement::{self, LaunchInfo, Measurement};
 use crate::core::secret::{self, SecretTable};
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
-use crate::core::{cpu, guid};
+use crate::core::{cpu, guid, hex};
 use crate::error::{Error, Result};
 use crate::explain;
 use crate::launch::{self, Firmware, VmsaSource, POLICY_ES};
@@ -914,19 +914,6 @@ fn host_cpu_signature(d: &crate::xml::Domain, host_signature: Option<u32>) -> Re
     }
 }
 
-/// Lower-case hex, built in one allocation of the exact size: with
-/// --show-keys it holds key bytes, and a growing string would leave copies
-/// that its Zeroizing wrapper cannot wipe.
-fn hex(b: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(2 * b.len());
-    for &x in b {
-        s.push(char::from(DIGITS[usize::from(x >> 4)]));
-        s.push(char::from(DIGITS[usize::from(x & 0xf)]));
-    }
-    s
-}
-
 fn validate_and_inject(
     log: &Log,
     source: &mut dyn LaunchSource,
@@ -1383,12 +1370,5 @@ mod tests {
         // With the host's signature, host-passthrough uses it.
         let d = domain("<cpu mode='host-passthrough'/>");
         assert_eq!(host_cpu_signature(&d, Some(0xa00f11)).unwrap(), 0xa00f11);
-    }
-
-    #[test]
-    fn hex_is_lower_case_and_exactly_sized() {
-        let s = hex(&[0x00, 0x0f, 0xa5, 0xff]);
-        assert_eq!(s, "000fa5ff");
-        assert_eq!(s.capacity(), 8);
     }
 }

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::core::cpu;
 use crate::core::id_block::{IdAuth, IdBlock, SnpKey};
 use crate::core::kernel_hashes::KernelHashes;
 use crate::core::ovmf::FOOTER_TAIL_LEN;
 use crate::core::snp::{self, GuestContext, Ld, SnpError, SnpFirmware, SnpLaunch};
 use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
+use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
 use crate::launch::{self, MAX_FIRMWARE_LEN};
 
@@ -251,10 +251,6 @@ fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
     decode_hex(s)
         .and_then(|v| <[u8; 16]>::try_from(v).ok())
         .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn b64(b: &[u8]) -> String {

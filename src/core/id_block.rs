@@ -201,13 +201,9 @@ pub struct SnpKey {
 impl std::fmt::Debug for SnpKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnpKey")
-            .field("public_key_digest", &hex_str(&self.public_key_digest()))
+            .field("public_key_digest", &super::hex(&self.public_key_digest()))
             .finish()
     }
-}
-
-fn hex_str(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl SnpKey {
