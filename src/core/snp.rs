@@ -630,18 +630,11 @@ mod tests {
             }
         }
         assert_eq!(ovmf_hash(Dribble(&image), len).unwrap(), want.ld());
-        // Every thread count gives the same chain, and a short image is
-        // reported where it ended whichever path reads it.
-        for threads in 0..=MAX_HASH_THREADS + 1 {
-            let mut gctx = GuestContext::new();
-            measure_firmware_on(&mut gctx, Dribble(&image), len, threads).unwrap();
-            assert_eq!(gctx.ld(), want.ld(), "{threads} threads");
-            let cut = &image[..299 * PAGE_LEN + 5];
-            assert!(matches!(
-                measure_firmware_on(&mut GuestContext::new(), cut, len, threads),
-                Err(SnpError::FirmwareTruncated { read, .. }) if read == cut.len() as u64
-            ));
-        }
+        // Every thread count, read size and short image: tests/proptest_core.rs,
+        // against a chain written there from the spec.
+        let mut gctx = GuestContext::new();
+        measure_firmware_on(&mut gctx, &image[..], len, 1).unwrap();
+        assert_eq!(gctx.ld(), want.ld(), "the single-thread path");
     }
 
     #[test]
