@@ -10,6 +10,8 @@ pub mod measurement;
 pub mod ovmf;
 pub mod secret;
 pub mod snp;
+pub mod snp_cert;
+pub mod snp_report;
 pub mod vmsa;
 
 /// Lower-case hex, built in one allocation of the exact size: it may hold
