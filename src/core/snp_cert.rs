@@ -389,7 +389,7 @@ pub fn pem_certificates(b: &[u8]) -> Result<Vec<Vec<u8>>, CertError> {
             .find("-----")
             .map(|i| end_marker + 9 + i + 5)
             .ok_or_else(|| CertError::NotCertificate("a PEM '-----END' line is cut off".into()))?;
-        let (label, der) = x509_cert::der::pem::decode_vec(block[..after].as_bytes())
+        let (label, der) = x509_cert::der::pem::decode_vec(&block.as_bytes()[..after])
             .map_err(|e| CertError::NotCertificate(format!("malformed PEM block ({e})")))?;
         if label != "CERTIFICATE" {
             return Err(CertError::NotCertificate(format!(
