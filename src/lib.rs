@@ -10,6 +10,7 @@ pub mod explain;
 pub mod launch;
 pub mod policy;
 pub mod report;
+pub mod snp_attest_cli;
 pub mod snp_cli;
 pub mod snp_validate;
 pub mod source;

@@ -28,7 +28,13 @@ use crate::error::{Error, ExitCode, Result};
 use crate::launch::{self, MAX_FIRMWARE_LEN};
 
 /// The subcommands this module answers.
-pub const SUBCOMMANDS: &[&str] = &["snp-digest", "snp-ovmf-hash", "snp-id-block"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "snp-digest",
+    "snp-ovmf-hash",
+    "snp-id-block",
+    "snp-report",
+    "snp-validate",
+];
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
@@ -69,6 +75,12 @@ the attestation report will carry."
     )]
     #[command(name = "snp-id-block")]
     IdBlock(IdBlockArgs),
+    /// Print every field of an SEV-SNP attestation report
+    #[command(name = "snp-report")]
+    Report(crate::snp_attest_cli::ReportArgs),
+    /// Validate an SEV-SNP attestation report: signature, AMD chain, TCB and chip binding, the owner's expectations
+    #[command(name = "snp-validate")]
+    Validate(Box<crate::snp_attest_cli::ValidateArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -307,6 +319,11 @@ fn run_from_args(args: &[OsString]) -> i32 {
             };
         }
     };
+    if let SnpCommand::Validate(a) = &cli.command {
+        // Its own exit codes: 1 when a check fails, with the result printed.
+        return std::panic::catch_unwind(|| crate::snp_attest_cli::validate_main(a))
+            .unwrap_or(ExitCode::Unexpected as i32);
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli.command)));
     match outcome {
         Ok(Ok(out)) => {
@@ -337,6 +354,10 @@ fn run(cmd: &SnpCommand) -> Result<String> {
             Ok(format!("{}\n", format_ld(&ld, a.output_format)))
         }
         SnpCommand::IdBlock(a) => snp_id_block(a),
+        SnpCommand::Report(a) => crate::snp_attest_cli::report_main(a),
+        SnpCommand::Validate(_) => Err(Error::Unexpected(
+            "snp-validate runs through snp_attest_cli::validate_main".into(),
+        )),
     }
 }
 

@@ -1,0 +1,920 @@
+//! `snp-report` and `snp-validate`: read an SEV-SNP attestation report the
+//! guest obtained, print its fields, and validate it against AMD's chain and
+//! the owner's expectations. Exit codes: 0 valid, 1 a check failed,
+//! 2 bad input or usage.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Args, ValueEnum};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha384};
+
+use crate::core::hex;
+use crate::core::id_block::{self, SnpKey};
+use crate::core::snp_cert::{CertError, Certificate, TrustAnchors};
+use crate::core::snp_report::{
+    self, AttestationReport, CertKind, CertTable, PlatformInfo, Product, ReportInput, SigningKey,
+    TcbVersion, MAX_INPUT_LEN,
+};
+use crate::error::{Error, ExitCode, Result};
+use crate::snp_validate::{self, Endorsement, Expectations, MinTcb, Outcome, Status};
+
+const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
+const EXPECT: &str = "The owner's expectations";
+const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    Milan,
+    Genoa,
+    Turin,
+}
+
+impl From<ProductArg> for Product {
+    fn from(p: ProductArg) -> Product {
+        match p {
+            ProductArg::Milan => Product::Milan,
+            ProductArg::Genoa => Product::Genoa,
+            ProductArg::Turin => Product::Turin,
+        }
+    }
+}
+
+/// `snp-report`: print every field of a report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report: raw 1184 bytes, an SNP_GET_REPORT response, or a report followed by its certificate table
+    #[arg(value_name = "REPORT")]
+    report: PathBuf,
+
+    /// Product for decoding the TCB fields of a v2 report (v3+ reports name it in CPUID)
+    #[arg(long, value_enum)]
+    product: Option<ProductArg>,
+
+    /// The VCEK or VLEK (DER or PEM): its productName places a v2 report
+    #[arg(long, value_name = "FILE")]
+    vek: Option<PathBuf>,
+
+    /// Print one JSON document
+    #[arg(long)]
+    json: bool,
+}
+
+/// `snp-validate`: every check, listed by name.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, or a report followed by its certificate table
+    #[arg(value_name = "REPORT")]
+    report: PathBuf,
+
+    /// The VCEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
+    vcek: Option<PathBuf>,
+
+    /// The VLEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    vlek: Option<PathBuf>,
+
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    certs: Option<PathBuf>,
+
+    /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    cert_table: Option<PathBuf>,
+
+    /// Replace AMD's built-in ARK/ASK/ASVK with these certificates (PEM or DER; repeatable): for private deployments and tests only, warned on every run
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    trust_anchors: Vec<PathBuf>,
+
+    /// Product, when a v2 report and its VEK do not say (v3+ reports name it in CPUID)
+    #[arg(long, value_enum, help_heading = ENDORSEMENT)]
+    product: Option<ProductArg>,
+
+    /// AMD KDS base URL, or a mirror's, for the VCEK URL printed when no VCEK is given
+    #[arg(long, value_name = "URL", default_value = snp_report::KDS_BASE, help_heading = ENDORSEMENT)]
+    kds_url: String,
+
+    /// Check certificate validity at this time (RFC 3339, e.g. 2025-06-01T00:00:00Z) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = ENDORSEMENT)]
+    now: Option<u64>,
+
+    /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    measurement: Option<[u8; 48]>,
+
+    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
+    #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
+    report_data: Option<[u8; 64]>,
+
+    /// Do not require --report-data (a replayed report then passes)
+    #[arg(long, help_heading = DEFAULTS, conflicts_with = "report_data")]
+    no_report_data_check: bool,
+
+    /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    host_data: Option<[u8; 32]>,
+
+    /// Expected FAMILY_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    family_id: Option<[u8; 16]>,
+
+    /// Expected IMAGE_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    image_id: Option<[u8; 16]>,
+
+    /// Expected REPORT_ID (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    report_id: Option<[u8; 32]>,
+
+    /// Expected REPORT_ID_MA (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    report_id_ma: Option<[u8; 32]>,
+
+    /// Expected CHIP_ID (128 hex digits; Turin: 16, zero-padded)
+    #[arg(long, value_name = "HEX", value_parser = hex_chip_id, help_heading = EXPECT)]
+    chip_id: Option<[u8; 64]>,
+
+    /// The most permissive guest POLICY accepted (go-sev-guest -guest_policy)
+    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = EXPECT)]
+    max_policy: Option<u64>,
+
+    /// Minimum GUEST_SVN
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = EXPECT)]
+    min_guest_svn: Option<u32>,
+
+    /// Minimum CURRENT_BUILD
+    #[arg(long, value_name = "N", value_parser = parse_u8, help_heading = EXPECT)]
+    min_build: Option<u8>,
+
+    /// Minimum firmware version MAJOR.MINOR
+    #[arg(long, value_name = "MAJ.MIN", value_parser = parse_version, help_heading = EXPECT)]
+    min_version: Option<(u8, u8)>,
+
+    /// Minimum REPORTED_TCB: a raw TCB_VERSION (0x...) or bl=N,tee=N,snp=N,ucode=N[,fmc=N]
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    min_tcb: Option<MinTcb>,
+
+    /// Minimum LAUNCH_TCB, in the same forms as --min-tcb
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    min_launch_tcb: Option<MinTcb>,
+
+    /// The most permissive PLATFORM_INFO accepted (go-sev-guest -platform_info)
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    max_platform_info: Option<u64>,
+
+    /// Expected VMPL (0-3) the guest asked the report for
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=3), help_heading = EXPECT)]
+    vmpl: Option<u32>,
+
+    /// A trusted ID public key (PEM public or private key; repeatable): ID_KEY_DIGEST must be one
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    trusted_id_key: Vec<PathBuf>,
+
+    /// A trusted ID key digest (96 hex digits, SHA-384 of the 0x404-byte SNP public key; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    trusted_id_key_digest: Vec<[u8; 48]>,
+
+    /// A trusted author public key (PEM; repeatable)
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    trusted_author_key: Vec<PathBuf>,
+
+    /// A trusted author key digest (96 hex digits; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    trusted_author_key_digest: Vec<[u8; 48]>,
+
+    /// Require AUTHOR_KEY_EN and a trusted AUTHOR_KEY_DIGEST
+    #[arg(long, help_heading = EXPECT)]
+    require_author_key: bool,
+
+    /// Bits LAUNCH_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    min_launch_mit_vector: Option<u64>,
+
+    /// Bits CURRENT_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    min_current_mit_vector: Option<u64>,
+
+    /// Accept DEBUG in the guest policy (the host can read the guest's memory)
+    #[arg(long, help_heading = DEFAULTS)]
+    allow_debug: bool,
+
+    /// Accept MIGRATE_MA in the guest policy
+    #[arg(long, help_heading = DEFAULTS)]
+    allow_migrate_ma: bool,
+
+    /// Accept provisional firmware (COMMITTED_TCB below CURRENT_TCB)
+    #[arg(long, help_heading = DEFAULTS)]
+    allow_provisional_firmware: bool,
+
+    /// Print one JSON document (schema/snp-validate.schema.json)
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_int(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse::<u64>(),
+    }
+    .map_err(|_| format!("'{s}' is not a non-negative integer (decimal, or hex with 0x)"))
+}
+
+fn parse_u64(s: &str) -> std::result::Result<u64, String> {
+    parse_int(s)
+}
+
+fn parse_u32(s: &str) -> std::result::Result<u32, String> {
+    u32::try_from(parse_int(s)?).map_err(|_| format!("'{s}' is out of range"))
+}
+
+fn parse_u8(s: &str) -> std::result::Result<u8, String> {
+    u8::try_from(parse_int(s)?).map_err(|_| format!("'{s}' is out of range (0 to 255)"))
+}
+
+fn parse_version(s: &str) -> std::result::Result<(u8, u8), String> {
+    let (a, b) = s
+        .split_once('.')
+        .ok_or_else(|| format!("'{s}' is not MAJOR.MINOR, e.g. 1.55"))?;
+    Ok((parse_u8(a)?, parse_u8(b)?))
+}
+
+fn parse_tcb(s: &str) -> std::result::Result<MinTcb, String> {
+    if !s.contains('=') {
+        return parse_int(s).map(MinTcb::Raw);
+    }
+    let (mut fmc, mut bl, mut tee, mut snp, mut ucode) = (0, 0, 0, 0, 0);
+    for part in s.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}' is not NAME=VALUE"))?;
+        let v = parse_u8(v)?;
+        match k.trim() {
+            "fmc" => fmc = v,
+            "bl" => bl = v,
+            "tee" => tee = v,
+            "snp" => snp = v,
+            "ucode" => ucode = v,
+            other => {
+                return Err(format!(
+                    "'{other}' is not a TCB component (fmc, bl, tee, snp, ucode)"
+                ))
+            }
+        }
+    }
+    Ok(MinTcb::Components {
+        fmc,
+        bl,
+        tee,
+        snp,
+        ucode,
+    })
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+fn hex_n<const N: usize>(s: &str) -> std::result::Result<[u8; N], String> {
+    unhex(s)
+        .and_then(|v| <[u8; N]>::try_from(v).ok())
+        .ok_or_else(|| format!("'{s}' is not {N} bytes written as {} hex digits", 2 * N))
+}
+
+fn hex_padded<const N: usize>(s: &str) -> std::result::Result<[u8; N], String> {
+    let v = unhex(s)
+        .filter(|v| v.len() <= N)
+        .ok_or_else(|| format!("'{s}' is not up to {N} bytes written in hex"))?;
+    let mut a = [0u8; N];
+    a[..v.len()].copy_from_slice(&v);
+    Ok(a)
+}
+
+fn hex_padded_64(s: &str) -> std::result::Result<[u8; 64], String> {
+    hex_padded::<64>(s)
+}
+
+fn hex_chip_id(s: &str) -> std::result::Result<[u8; 64], String> {
+    match unhex(s).map(|v| v.len()) {
+        Some(8) | Some(64) => hex_padded::<64>(s),
+        _ => Err(format!(
+            "'{s}' is not a chip ID: 64 bytes (128 hex digits), or 8 (16) on Turin"
+        )),
+    }
+}
+
+fn parse_time(s: &str) -> std::result::Result<u64, String> {
+    let t = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_string()
+    };
+    humantime::parse_rfc3339_weak(&t)
+        .or_else(|_| humantime::parse_rfc3339(&t))
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time such as 2025-06-01T00:00:00Z ({e})"))?
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .map_err(|_| format!("'{s}' is before 1970"))
+}
+
+fn read_limited(what: &str, path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(what, path, &e))?;
+    if meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "cannot read {what} '{}': is a directory, not a file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_INPUT_LEN as u64 {
+        return Err(Error::Usage(format!(
+            "{what} '{}' is {} bytes; nothing this tool reads is larger than {MAX_INPUT_LEN}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| Error::io(what, path, &e))
+}
+
+fn read_report(path: &Path) -> Result<ReportInput> {
+    let b = read_limited("report", path)?;
+    snp_report::parse_input(&b)
+        .map_err(|e| Error::Usage(format!("report '{}': {e}", path.display())))
+}
+
+fn read_cert(what: &str, path: &Path) -> Result<Certificate> {
+    let b = read_limited(what, path)?;
+    Certificate::from_der_or_pem(&b)
+        .map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
+}
+
+fn cert_from_table(what: &str, b: &[u8]) -> Result<Certificate> {
+    Certificate::from_der(b)
+        .map_err(|e| Error::Usage(format!("{what} in the certificate table: {e}")))
+}
+
+/// Where the endorsement came from, for the output.
+#[derive(Debug, Default)]
+struct Found {
+    vek: Option<(Certificate, String)>,
+    ask: Option<(Certificate, String)>,
+    ark: Option<(Certificate, String)>,
+}
+
+impl Found {
+    fn take(&mut self, slot: CertSlot, c: Certificate, from: String) {
+        let s = match slot {
+            CertSlot::Vek => &mut self.vek,
+            CertSlot::Ask => &mut self.ask,
+            CertSlot::Ark => &mut self.ark,
+        };
+        if s.is_none() {
+            *s = Some((c, from));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum CertSlot {
+    Vek,
+    Ask,
+    Ark,
+}
+
+/// A file of the snpguest layout: `name.pem` or `name.der`.
+fn dir_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| {
+        ["pem", "der"]
+            .iter()
+            .map(|e| dir.join(format!("{n}.{e}")))
+            .find(|p| p.is_file())
+    })
+}
+
+fn gather(a: &ValidateArgs, input: &ReportInput) -> Result<Found> {
+    let mut f = Found::default();
+    if let Some(p) = a.vcek.as_ref().or(a.vlek.as_ref()) {
+        let what = if a.vcek.is_some() { "VCEK" } else { "VLEK" };
+        f.take(
+            CertSlot::Vek,
+            read_cert(what, p)?,
+            format!("{what} file {}", p.display()),
+        );
+    }
+    if let Some(d) = &a.certs {
+        if !d.is_dir() {
+            return Err(Error::Usage(format!(
+                "--certs '{}' is not a directory (it holds ark, ask or asvk, vcek or vlek, each .pem or .der)",
+                d.display()
+            )));
+        }
+        let vlek = input.report.key_info.signing_key == SigningKey::Vlek;
+        let (vek_names, ask_names): (&[&str], &[&str]) = if vlek {
+            (&["vlek", "vcek"], &["asvk", "ask"])
+        } else {
+            (&["vcek", "vlek"], &["ask", "asvk"])
+        };
+        for (slot, names, what) in [
+            (CertSlot::Vek, vek_names, "VEK"),
+            (CertSlot::Ask, ask_names, "AS(V)K"),
+            (CertSlot::Ark, &["ark"][..], "ARK"),
+        ] {
+            if let Some(p) = dir_file(d, names) {
+                f.take(slot, read_cert(what, &p)?, p.display().to_string());
+            }
+        }
+    }
+    let table_file = match &a.cert_table {
+        Some(p) => Some(
+            CertTable::parse(&read_limited("certificate table", p)?)
+                .map_err(|e| Error::Usage(format!("'{}': {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    for t in [input.cert_table.as_ref(), table_file.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let vlek = input.report.key_info.signing_key == SigningKey::Vlek;
+        let vek_kind = if vlek { CertKind::Vlek } else { CertKind::Vcek };
+        if let Some(b) = t
+            .get(vek_kind)
+            .or_else(|| t.get(CertKind::Vcek))
+            .or_else(|| t.get(CertKind::Vlek))
+        {
+            f.take(
+                CertSlot::Vek,
+                cert_from_table("VEK", b)?,
+                "certificate table".into(),
+            );
+        }
+        if let Some(b) = t.get(CertKind::Ask) {
+            f.take(
+                CertSlot::Ask,
+                cert_from_table("ASK", b)?,
+                "certificate table".into(),
+            );
+        }
+        if let Some(b) = t.get(CertKind::Ark) {
+            f.take(
+                CertSlot::Ark,
+                cert_from_table("ARK", b)?,
+                "certificate table".into(),
+            );
+        }
+    }
+    Ok(f)
+}
+
+fn key_digest(what: &str, path: &Path) -> Result<[u8; 48]> {
+    use p384::pkcs8::DecodePublicKey;
+    let b = read_limited(what, path)?;
+    let text = String::from_utf8_lossy(&b);
+    if let Ok(vk) = p384::ecdsa::VerifyingKey::from_public_key_pem(&text) {
+        return Ok(Sha384::digest(id_block::public_key_struct(&vk)).into());
+    }
+    if let Ok(k) = SnpKey::from_pem(&text) {
+        return Ok(k.public_key_digest());
+    }
+    Err(Error::Usage(format!(
+        "{what} '{}' is neither a P-384 PUBLIC KEY nor a P-384 private key in PEM",
+        path.display()
+    )))
+}
+
+fn expectations(a: &ValidateArgs) -> Result<Expectations> {
+    let mut ids = a.trusted_id_key_digest.clone();
+    for p in &a.trusted_id_key {
+        ids.push(key_digest("trusted ID key", p)?);
+    }
+    let mut authors = a.trusted_author_key_digest.clone();
+    for p in &a.trusted_author_key {
+        authors.push(key_digest("trusted author key", p)?);
+    }
+    Ok(Expectations {
+        measurement: a.measurement,
+        report_data: a.report_data,
+        waive_report_data: a.no_report_data_check,
+        host_data: a.host_data,
+        family_id: a.family_id,
+        image_id: a.image_id,
+        report_id: a.report_id,
+        report_id_ma: a.report_id_ma,
+        chip_id: a.chip_id,
+        max_policy: a.max_policy,
+        allow_debug: a.allow_debug,
+        allow_migrate_ma: a.allow_migrate_ma,
+        allow_provisional_firmware: a.allow_provisional_firmware,
+        min_guest_svn: a.min_guest_svn,
+        min_build: a.min_build,
+        min_version: a.min_version,
+        min_tcb: a.min_tcb,
+        min_launch_tcb: a.min_launch_tcb,
+        max_platform_info: a.max_platform_info,
+        vmpl: a.vmpl,
+        trusted_id_keys: ids,
+        trusted_author_keys: authors,
+        require_author_key: a.require_author_key,
+        min_launch_mit_vector: a.min_launch_mit_vector,
+        min_current_mit_vector: a.min_current_mit_vector,
+    })
+}
+
+/// The message when no VEK is at hand: every way to give one, and the KDS
+/// URL of this report's VCEK.
+fn no_endorsement(a: &ValidateArgs, r: &AttestationReport) -> Error {
+    let product = a
+        .product
+        .map(Product::from)
+        .map(Ok)
+        .unwrap_or_else(|| snp_report::resolve_product(r, None, None).map(|p| p.0));
+    let url = match product {
+        Ok(p) => match snp_report::kds_vcek_url(&a.kds_url, p, r) {
+            Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
+            Err(e) => format!("\n{e}"),
+        },
+        Err(e) => format!("\nThe KDS URL needs the product: {e}"),
+    };
+    Error::Usage(format!(
+        "no {} to check the report's signature with. Give one of: --{} FILE (DER or PEM); --certs DIR \
+         (snpguest's layout: ark, ask or asvk, vcek or vlek, .pem or .der); --cert-table FILE (the \
+         configfs-tsm auxblob or SNP_GET_EXT_REPORT certificate pages); or the report followed by its \
+         certificate table.{url}",
+        r.key_info.signing_key.name(),
+        if r.key_info.signing_key == SigningKey::Vlek { "vlek" } else { "vcek" }
+    ))
+}
+
+/// What `snp-validate` found, ready to print.
+struct Validation {
+    input: ReportInput,
+    outcome: Outcome,
+    product_source: &'static str,
+    sources: Vec<(String, String)>,
+    custom_anchors: bool,
+}
+
+fn run_validate(a: &ValidateArgs) -> Result<Validation> {
+    let input = read_report(&a.report)?;
+    let r = &input.report;
+    let found = gather(a, &input)?;
+    // KDS fetching plugs in here: with no VEK found above, a fetched VCEK
+    // for snp_report::kds_vcek_url(&a.kds_url, product, r) would fill
+    // `found.vek`. Until then the error names the URL.
+    let Some((vek, vek_from)) = found.vek else {
+        return Err(no_endorsement(a, r));
+    };
+    let (product, source) = snp_report::resolve_product(
+        r,
+        vek.amd.product_name.as_deref(),
+        a.product.map(Product::from),
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    let custom;
+    let anchors_owned;
+    let anchors: &TrustAnchors = if a.trust_anchors.is_empty() {
+        custom = false;
+        TrustAnchors::builtin()
+    } else {
+        let mut files = Vec::new();
+        for p in &a.trust_anchors {
+            files.push(read_limited("trust anchors", p)?);
+        }
+        anchors_owned = TrustAnchors::from_files(&files)
+            .map_err(|e: CertError| Error::Usage(format!("--trust-anchors: {e}")))?;
+        custom = true;
+        &anchors_owned
+    };
+    let expect = expectations(a)?;
+    let now = a.now.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_secs()
+    });
+    let mut sources = vec![("VEK".to_string(), vek_from)];
+    let ca = if r.key_info.signing_key == SigningKey::Vlek {
+        "ASVK"
+    } else {
+        "ASK"
+    };
+    if let Some((_, f)) = &found.ask {
+        sources.push((ca.into(), f.clone()));
+    }
+    if let Some((_, f)) = &found.ark {
+        sources.push(("ARK".into(), f.clone()));
+    }
+    let endorsement = Endorsement {
+        vek,
+        ask: found.ask.map(|x| x.0),
+        ark: found.ark.map(|x| x.0),
+    };
+    let outcome = snp_validate::validate(r, product, &endorsement, anchors, &expect, now, None);
+    Ok(Validation {
+        input,
+        outcome,
+        product_source: source.describe(),
+        sources,
+        custom_anchors: custom,
+    })
+}
+
+const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
+
+/// Runs `snp-validate`, prints its result, returns the exit code.
+pub fn validate_main(a: &ValidateArgs) -> i32 {
+    match run_validate(a) {
+        Err(e) => {
+            if a.json {
+                let doc = json!({"schema_version": 1, "valid": false, "exit_code": e.exit_code() as i32, "error": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            eprintln!("ERROR: {e}");
+            e.exit_code() as i32
+        }
+        Ok(v) => {
+            if v.custom_anchors {
+                eprintln!("{ANCHOR_WARNING}");
+            }
+            let code = if v.outcome.passed() {
+                ExitCode::Ok
+            } else {
+                ExitCode::AttestationFailed
+            } as i32;
+            let r = &v.input.report;
+            if a.json {
+                let checks: Vec<Value> = v
+                    .outcome
+                    .checks
+                    .iter()
+                    .map(|c| json!({"name": c.name, "status": c.status.name(), "message": c.message}))
+                    .collect();
+                let doc = json!({
+                    "schema_version": 1,
+                    "valid": v.outcome.passed(),
+                    "exit_code": code,
+                    "container": v.input.container.name(),
+                    "version": r.version,
+                    "product": v.outcome.product.name(),
+                    "product_source": v.product_source,
+                    "signer": r.key_info.signing_key.name(),
+                    "trust_anchors": if v.custom_anchors { "custom" } else { "builtin" },
+                    "sources": v.sources.iter().map(|(k, f)| json!({"role": k, "from": f})).collect::<Vec<_>>(),
+                    "measurement": hex(&r.measurement),
+                    "checks": checks,
+                    "failed": v.outcome.failures().map(|c| c.name).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                let mut s = String::new();
+                let _ = writeln!(
+                    s,
+                    "Report:  {} ({})",
+                    a.report.display(),
+                    v.input.container.name()
+                );
+                let _ = writeln!(
+                    s,
+                    "Product: {} (from {}), version {} report signed by the {}",
+                    v.outcome.product,
+                    v.product_source,
+                    r.version,
+                    r.key_info.signing_key.name()
+                );
+                for (k, f) in &v.sources {
+                    let _ = writeln!(s, "{k}: {f}");
+                }
+                let _ = writeln!(
+                    s,
+                    "Trust anchors: {}",
+                    if v.custom_anchors {
+                        "given with --trust-anchors"
+                    } else {
+                        "AMD's, built in"
+                    }
+                );
+                let width = v
+                    .outcome
+                    .checks
+                    .iter()
+                    .map(|c| c.name.len())
+                    .max()
+                    .unwrap_or(0);
+                for c in &v.outcome.checks {
+                    let tag = match c.status {
+                        Status::Pass => "PASS",
+                        Status::Fail => "FAIL",
+                        Status::Skip => "skip",
+                    };
+                    let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
+                }
+                let failed: Vec<_> = v.outcome.failures().map(|c| c.name).collect();
+                if failed.is_empty() {
+                    let _ = writeln!(s, "VALID: every check passed");
+                } else {
+                    let _ = writeln!(s, "INVALID: {} failed: {}", failed.len(), failed.join(", "));
+                }
+                print!("{s}");
+            }
+            code
+        }
+    }
+}
+
+fn tcb_json(t: &TcbVersion) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in t.components() {
+        m.insert(k.into(), v.into());
+    }
+    m.insert("raw".into(), format!("{:#018x}", t.raw).into());
+    Value::Object(m)
+}
+
+/// `snp-report`: every field, human or JSON.
+pub fn report_main(a: &ReportArgs) -> Result<String> {
+    let input = read_report(&a.report)?;
+    let r = &input.report;
+    let vek = match &a.vek {
+        Some(p) => Some(read_cert("VEK", p)?),
+        None => None,
+    };
+    let product = snp_report::resolve_product(
+        r,
+        vek.as_ref().and_then(|v| v.amd.product_name.as_deref()),
+        a.product.map(Product::from),
+    );
+    let layout = product.as_ref().ok().map(|p| p.0.tcb_layout());
+    let tcb = |raw: u64| match layout {
+        Some(l) => tcb_json(&TcbVersion::decode(raw, l)),
+        None => json!({"raw": format!("{raw:#018x}")}),
+    };
+    let pi = PlatformInfo::from_bits_truncate(r.platform_info);
+    let flag_names = |names: Vec<&str>| names.into_iter().map(Value::from).collect::<Vec<_>>();
+    let doc = json!({
+        "container": input.container.name(),
+        "version": r.version,
+        "product": product.as_ref().map(|p| Value::from(p.0.name())).unwrap_or(Value::Null),
+        "product_source": product.as_ref().map(|p| Value::from(p.1.describe())).unwrap_or(Value::Null),
+        "guest_svn": r.guest_svn,
+        "policy": format!("{:#x}", r.policy.0),
+        "policy_abi": format!("{}.{}", r.policy.abi_major(), r.policy.abi_minor()),
+        "policy_flags": flag_names(r.policy.flags().iter_names().map(|(n, _)| n).collect()),
+        "family_id": hex(&r.family_id),
+        "image_id": hex(&r.image_id),
+        "vmpl": r.vmpl,
+        "sig_algo": r.signature_algo,
+        "current_tcb": tcb(r.current_tcb),
+        "platform_info": format!("{:#x}", r.platform_info),
+        "platform_info_flags": flag_names(pi.iter_names().map(|(n, _)| n).collect()),
+        "key_info": {
+            "author_key_en": u8::from(r.key_info.author_key_en),
+            "mask_chip_key": u8::from(r.key_info.mask_chip_key),
+            "signing_key": r.key_info.signing_key.name(),
+        },
+        "report_data": hex(&r.report_data),
+        "measurement": hex(&r.measurement),
+        "host_data": hex(&r.host_data),
+        "id_key_digest": hex(&r.id_key_digest),
+        "author_key_digest": hex(&r.author_key_digest),
+        "report_id": hex(&r.report_id),
+        "report_id_ma": hex(&r.report_id_ma),
+        "reported_tcb": tcb(r.reported_tcb),
+        "cpuid_fam_mod_step": r.cpuid.map(|(f, m, s)| json!([f, m, s])).unwrap_or(Value::Null),
+        "chip_id": hex(&r.chip_id),
+        "committed_tcb": tcb(r.committed_tcb),
+        "current_version": r.current_version.to_string(),
+        "committed_version": r.committed_version.to_string(),
+        "launch_tcb": tcb(r.launch_tcb),
+        "launch_mit_vector": r.launch_mit_vector.map(|v| Value::from(format!("{v:#x}"))).unwrap_or(Value::Null),
+        "current_mit_vector": r.current_mit_vector.map(|v| Value::from(format!("{v:#x}"))).unwrap_or(Value::Null),
+        "signature_r": hex(&r.raw[0x2A0..0x2E8]),
+        "signature_s": hex(&r.raw[0x2E8..0x330]),
+        "kds_vcek_url": product.as_ref().ok().and_then(|p| snp_report::kds_vcek_url(snp_report::KDS_BASE, p.0, r).ok()),
+        "cert_table": input.cert_table.as_ref().map(|t| t.entries.iter().map(|e| json!({
+            "guid": e.guid.to_string(), "kind": e.kind.name(), "offset": e.offset, "length": e.data.len()
+        })).collect::<Vec<_>>()),
+    });
+    if a.json {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ));
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "Container: {}", input.container.name());
+    if let Err(e) = &product {
+        let _ = writeln!(s, "Product: unknown ({e}); TCB fields shown raw");
+    }
+    let Value::Object(m) = &doc else {
+        return Ok(s);
+    };
+    // Report order, not the map's alphabetical one.
+    const ORDER: &[&str] = &[
+        "version",
+        "product",
+        "product_source",
+        "guest_svn",
+        "policy",
+        "policy_abi",
+        "policy_flags",
+        "family_id",
+        "image_id",
+        "vmpl",
+        "sig_algo",
+        "current_tcb",
+        "platform_info",
+        "platform_info_flags",
+        "key_info",
+        "report_data",
+        "measurement",
+        "host_data",
+        "id_key_digest",
+        "author_key_digest",
+        "report_id",
+        "report_id_ma",
+        "reported_tcb",
+        "cpuid_fam_mod_step",
+        "chip_id",
+        "committed_tcb",
+        "current_version",
+        "committed_version",
+        "launch_tcb",
+        "launch_mit_vector",
+        "current_mit_vector",
+        "signature_r",
+        "signature_s",
+        "kds_vcek_url",
+        "cert_table",
+    ];
+    for k in ORDER {
+        let Some(v) = m.get(*k) else {
+            continue;
+        };
+        let text = match v {
+            Value::String(t) => t.clone(),
+            Value::Null => "-".into(),
+            Value::Object(o) => o
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string())
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.to_string(),
+        };
+        let _ = writeln!(s, "{:<20} {text}", k.to_ascii_uppercase());
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_parsers() {
+        assert_eq!(parse_version("1.55").unwrap(), (1, 55));
+        assert!(parse_version("1").is_err());
+        assert_eq!(
+            parse_tcb("bl=3,tee=0,snp=8,ucode=115").unwrap(),
+            MinTcb::Components {
+                fmc: 0,
+                bl: 3,
+                tee: 0,
+                snp: 8,
+                ucode: 115
+            }
+        );
+        assert_eq!(
+            parse_tcb("0x7308000000000003").unwrap(),
+            MinTcb::Raw(0x7308000000000003)
+        );
+        assert!(parse_tcb("bl=300").is_err());
+        assert!(parse_tcb("xx=1").is_err());
+        assert_eq!(hex_padded_64("0102").unwrap()[..3], [1, 2, 0]);
+        assert!(hex_padded_64(&"00".repeat(65)).is_err());
+        assert!(hex_chip_id("0011223344556677").is_ok());
+        assert!(hex_chip_id("0011").is_err());
+        assert_eq!(parse_time("2025-06-01").unwrap(), 1_748_736_000);
+        assert_eq!(parse_time("2025-06-01T00:00:00Z").unwrap(), 1_748_736_000);
+        assert!(parse_time("June").is_err());
+    }
+}

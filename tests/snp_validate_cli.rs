@@ -1,0 +1,529 @@
+//! `snp-validate` and `snp-report` as a user runs them, on the real report
+//! sets in ../shared/snp-vectors: exit 0 with the options each set needs,
+//! 1 with the failing check named, 2 with a clear message for bad input
+//! (never a panic), `--json` valid against schema/snp-validate.schema.json
+//! (checked by Debian's python3-jsonschema), and the endorsement read from a
+//! file, an snpguest directory or a certificate table.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn snp_dir(test: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/snp-vectors");
+    if dir.join("EXPECTED.json").is_file() {
+        return Some(dir);
+    }
+    common::skip_or_fail(test, &format!("SNP vectors not found at {}", dir.display()));
+    None
+}
+
+fn expected(dir: &Path) -> Value {
+    serde_json::from_str(&fs::read_to_string(dir.join("EXPECTED.json")).unwrap()).unwrap()
+}
+
+fn validate_schema(doc: &str) -> Result<(), String> {
+    let schema = format!(
+        "{}/schema/snp-validate.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let script = "import json,sys,jsonschema\n\
+        schema=json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, &schema])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+fn have_jsonschema() -> bool {
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import jsonschema"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        common::skip_or_fail("snp_validate_cli", "python3-jsonschema is needed");
+    }
+    ok
+}
+
+/// An snpguest-layout directory for a set: ark.pem, ask.pem or asvk.pem,
+/// vcek.* or vlek.* copied from the vectors.
+fn certs_dir(dir: &Path, e: &Value, into: &Path) {
+    let files = &e["files"];
+    let vek = dir.join(files["vek"].as_str().unwrap());
+    let vlek = e["key_info"]["signing_key"] == "VLEK";
+    let ext = vek.extension().unwrap().to_str().unwrap().to_string();
+    fs::copy(
+        &vek,
+        into.join(format!("{}.{ext}", if vlek { "vlek" } else { "vcek" })),
+    )
+    .unwrap();
+    let mut pems = String::new();
+    match &files["roots"] {
+        Value::String(s) => pems.push_str(&fs::read_to_string(dir.join(s)).unwrap()),
+        Value::Array(a) => {
+            for s in a {
+                pems.push_str(&fs::read_to_string(dir.join(s.as_str().unwrap())).unwrap());
+            }
+        }
+        _ => panic!(),
+    }
+    // The KDS cert_chain order: AS(V)K first, then ARK.
+    let blocks: Vec<&str> = pems
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("BEGIN"))
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    fs::write(
+        into.join(if vlek { "asvk.pem" } else { "ask.pem" }),
+        blocks[0].trim(),
+    )
+    .unwrap();
+    fs::write(into.join("ark.pem"), blocks[1].trim()).unwrap();
+}
+
+/// The options a set needs to validate.
+fn options(e: &Value) -> Vec<String> {
+    let mut v = vec![
+        "--report-data".to_string(),
+        e["report_data"].as_str().unwrap().to_string(),
+        "--measurement".into(),
+        e["measurement"].as_str().unwrap().to_string(),
+    ];
+    if e["checks"]["committed_equals_current"] == false {
+        v.push("--allow-provisional-firmware".into());
+    }
+    if e["checks"]["debug_policy_bit19"] == true {
+        v.push("--allow-debug".into());
+    }
+    if e["key_info"]["signing_key"] == "VLEK" {
+        v.extend(["--now".into(), "2025-06-01T00:00:00Z".into()]);
+    }
+    v
+}
+
+#[test]
+fn every_set_validates_from_an_snpguest_directory() {
+    let Some(dir) = snp_dir("every_set_validates_from_an_snpguest_directory") else {
+        return;
+    };
+    let json_ok = have_jsonschema();
+    let exp = expected(&dir);
+    for (name, e) in exp.as_object().unwrap() {
+        let tmp = tempfile::tempdir().unwrap();
+        certs_dir(&dir, e, tmp.path());
+        let report = dir.join(e["files"]["report"].as_str().unwrap());
+        let mut args = vec!["snp-validate".to_string(), report.display().to_string()];
+        args.extend(["--certs".into(), tmp.path().display().to_string()]);
+        args.extend(options(e));
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert!(out.contains("VALID: every check passed"), "{name}");
+        assert!(out.contains("PASS  chain.supplied_roots"), "{name}: {out}");
+        args.push("--json".into());
+        let (code, out, _) = common::run(&args);
+        assert_eq!(code, 0);
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["valid"], true);
+        assert_eq!(doc["product"], e["product"], "{name}");
+        assert_eq!(doc["measurement"], e["measurement"]);
+        if json_ok {
+            validate_schema(&out).unwrap_or_else(|m| panic!("{name}: {m}"));
+        }
+    }
+}
+
+#[test]
+fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
+    let Some(dir) = snp_dir("safe_defaults") else {
+        return;
+    };
+    let json_ok = have_jsonschema();
+    let d = |s: &str| dir.join(s).display().to_string();
+    // DEBUG, by default.
+    let (code, out, _) = common::run([
+        "snp-validate",
+        &d("milan-v2-debug-gosevguest/report.bin"),
+        "--vcek",
+        &d("milan-v2-debug-gosevguest/vcek.der"),
+        "--no-report-data-check",
+        "--json",
+    ]);
+    assert_eq!(code, 1);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["failed"], serde_json::json!(["policy.debug"]));
+    if json_ok {
+        validate_schema(&out).unwrap();
+    }
+    // The VLEK set: provisional firmware by default, accepted with the option;
+    // expired at the real time, valid at --now before 2025-12-10.
+    let vlek = [
+        "snp-validate",
+        &d("milan-v3-vlek-trustee/report.bin"),
+        "--vlek",
+        &d("milan-v3-vlek-trustee/vlek.der"),
+        "--no-report-data-check",
+    ];
+    let (code, out, _) = common::run(vlek.iter().chain(&["--now", "2025-06-01"]));
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL  firmware.provisional"), "{out}");
+    assert!(
+        out.contains("INVALID: 1 failed: firmware.provisional"),
+        "{out}"
+    );
+    let (code, out, _) =
+        common::run(
+            vlek.iter()
+                .chain(&["--now", "2025-06-01", "--allow-provisional-firmware"]),
+        );
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) =
+        common::run(
+            vlek.iter()
+                .chain(&["--now", "2025-12-11", "--allow-provisional-firmware"]),
+        );
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL  chain.validity"), "{out}");
+    assert!(out.contains("2025-12-10T22:14:21Z"), "{out}");
+    // No nonce: REPORT_DATA must be expected unless waived.
+    let (code, out, _) = common::run([
+        "snp-validate",
+        &d("milan-v2-virtee/report.bin"),
+        "--vcek",
+        &d("milan-v2-virtee/vcek.der"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL  expect.report_data"), "{out}");
+    assert!(out.contains("--report-data"), "{out}");
+}
+
+#[test]
+fn the_certificate_table_after_the_report_or_in_a_file() {
+    let Some(dir) = snp_dir("cert_table") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = fs::read(dir.join("turin-v5-microsoft/report.bin")).unwrap();
+    let table = dir.join("synthetic/turin-v5-microsoft.certtable.bin");
+    b.extend(fs::read(&table).unwrap());
+    let joined = tmp.path().join("report+table.bin");
+    fs::write(&joined, &b).unwrap();
+    let (code, out, err) = common::run([
+        "snp-validate",
+        joined.to_str().unwrap(),
+        "--no-report-data-check",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("report followed by a certificate table"),
+        "{out}"
+    );
+    assert!(out.contains("PASS  chain.supplied_roots"), "{out}");
+    let (code, out, err) = common::run([
+        "snp-validate",
+        dir.join("turin-v5-microsoft/report.bin").to_str().unwrap(),
+        "--cert-table",
+        table.to_str().unwrap(),
+        "--no-report-data-check",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // snp-report names the container and lists the entries.
+    let (code, out, _) = common::run(["snp-report", joined.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let kinds: Vec<&str> = doc["cert_table"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 3);
+    for k in ["ARK", "ASK/ASVK", "VCEK"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+}
+
+#[test]
+fn another_products_ark_in_the_directory_is_refused() {
+    let Some(dir) = snp_dir("another_products_ark") else {
+        return;
+    };
+    let exp = expected(&dir);
+    let e = &exp["milan-v2-virtee"];
+    let tmp = tempfile::tempdir().unwrap();
+    certs_dir(&dir, e, tmp.path());
+    let genoa = fs::read_to_string(dir.join("amd-roots/ask_ark_genoa.pem")).unwrap();
+    let ark = genoa
+        .split_inclusive("-----END CERTIFICATE-----")
+        .nth(1)
+        .unwrap();
+    fs::write(tmp.path().join("ark.pem"), ark.trim()).unwrap();
+    let mut args = vec![
+        "snp-validate".to_string(),
+        dir.join("milan-v2-virtee/report.bin").display().to_string(),
+        "--certs".into(),
+        tmp.path().display().to_string(),
+    ];
+    args.extend(options(e));
+    let (code, out, _) = common::run(&args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("INVALID: 1 failed: chain.supplied_roots"),
+        "{out}"
+    );
+    assert!(out.contains("ARK-Genoa"), "{out}");
+}
+
+#[test]
+fn replaced_trust_anchors_warn_on_every_run() {
+    let Some(dir) = snp_dir("trust_anchors") else {
+        return;
+    };
+    let exp = expected(&dir);
+    let e = &exp["genoa-v5-cdai"];
+    let mut args = vec![
+        "snp-validate".to_string(),
+        dir.join("genoa-v5-cdai/report.bin").display().to_string(),
+        "--vcek".into(),
+        dir.join("genoa-v5-cdai/vcek.der").display().to_string(),
+        "--trust-anchors".into(),
+        dir.join("amd-roots/ask_ark_genoa.pem")
+            .display()
+            .to_string(),
+        "--json".into(),
+    ];
+    args.extend(options(e));
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("WARNING: --trust-anchors"), "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["trust_anchors"], "custom");
+    // Milan anchors cannot vouch for a Genoa report.
+    args[5] = dir
+        .join("amd-roots/ask_ark_milan.pem")
+        .display()
+        .to_string();
+    let (code, out, err) = common::run(&args);
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("WARNING: --trust-anchors"));
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["failed"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("chain.ark_self_signed")));
+}
+
+/// Bad input: a clear message, exit 2, never a panic.
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let Some(dir) = snp_dir("bad_input") else {
+        return;
+    };
+    let json_ok = have_jsonschema();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |n: &str| tmp.path().join(n).display().to_string();
+    let report = fs::read(dir.join("milan-v2-virtee/report.bin")).unwrap();
+    let vcek = dir.join("milan-v2-virtee/vcek.der").display().to_string();
+    fs::write(t("short"), &report[..1000]).unwrap();
+    let mut long = report.clone();
+    long.extend([0x41u8; 100]);
+    fs::write(t("long"), &long).unwrap();
+    let mut v9 = report.clone();
+    v9[0] = 9;
+    fs::write(t("v9"), &v9).unwrap();
+    fs::write(
+        t("garbage.pem"),
+        b"-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    fs::write(t("text"), b"hello").unwrap();
+    fs::copy(dir.join("amd-roots/ask_ark_milan.pem"), t("two.pem")).unwrap();
+    // Cert tables: two entries overlapping; one past the end.
+    let entry = |g: &[u8; 16], off: u32, len: u32| {
+        let mut e = g.to_vec();
+        e.extend(off.to_le_bytes());
+        e.extend(len.to_le_bytes());
+        e
+    };
+    let ark = *uuid::Uuid::parse_str("c0b406a4-a803-4952-9743-3fb6014cd0ae")
+        .unwrap()
+        .as_bytes();
+    let vc = *uuid::Uuid::parse_str("63da758d-e664-4564-adc5-f4b93be8accd")
+        .unwrap()
+        .as_bytes();
+    let mut overlap = entry(&ark, 72, 100);
+    overlap.extend(entry(&vc, 100, 100));
+    overlap.extend([0u8; 24]);
+    overlap.resize(400, 0x30);
+    fs::write(t("overlap.tbl"), &overlap).unwrap();
+    let mut past = entry(&vc, 48, 5000);
+    past.extend([0u8; 24]);
+    past.resize(400, 0x30);
+    fs::write(t("past.tbl"), &past).unwrap();
+    let mut with_overlap = report.clone();
+    with_overlap.extend(&overlap);
+    fs::write(t("report+overlap"), &with_overlap).unwrap();
+    let rep = dir.join("milan-v2-virtee/report.bin").display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![t("short"), "--vcek".into(), vcek.clone()], "too short"),
+        (vec![t("long"), "--vcek".into(), vcek.clone()], "too large"),
+        (
+            vec![t("v9"), "--vcek".into(), vcek.clone()],
+            "report version 9",
+        ),
+        (
+            vec![t("report+overlap"), "--vcek".into(), vcek.clone()],
+            "overlaps",
+        ),
+        (
+            vec![rep.clone(), "--vcek".into(), t("garbage.pem")],
+            "malformed PEM",
+        ),
+        (vec![rep.clone(), "--vcek".into(), t("text")], "neither PEM"),
+        (
+            vec![rep.clone(), "--vcek".into(), t("two.pem")],
+            "holds 2 certificates",
+        ),
+        (
+            vec![rep.clone(), "--cert-table".into(), t("overlap.tbl")],
+            "overlaps",
+        ),
+        (
+            vec![rep.clone(), "--cert-table".into(), t("past.tbl")],
+            "past the end",
+        ),
+        (
+            vec![rep.clone(), "--vcek".into(), t("missing")],
+            "no such file",
+        ),
+        (
+            vec![rep.clone(), "--certs".into(), t("text")],
+            "not a directory",
+        ),
+        (vec![rep.clone()], "--product"),
+        (
+            vec![rep.clone(), "--product".into(), "milan".into()],
+            "kdsintf.amd.com/vcek/v1/Milan/d49554ec",
+        ),
+        (
+            vec![
+                rep.clone(),
+                "--vcek".into(),
+                vcek.clone(),
+                "--now".into(),
+                "yesterday".into(),
+            ],
+            "RFC 3339",
+        ),
+        (
+            vec![
+                rep.clone(),
+                "--vcek".into(),
+                vcek.clone(),
+                "--report-data".into(),
+                "zz".into(),
+            ],
+            "hex",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["snp-validate".to_string()];
+        full.extend(args.iter().cloned());
+        let (code, out, err) = common::run(&full);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(needle), "{args:?}: want '{needle}' in: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        if json_ok && err.starts_with("ERROR") {
+            full.push("--json".into());
+            let (code, out, _) = common::run(&full);
+            assert_eq!(code, 2);
+            validate_schema(&out).unwrap_or_else(|m| panic!("{args:?}: {m}"));
+        }
+    }
+    // snp-report refuses the same way.
+    let (code, _, err) = common::run(["snp-report", &t("short")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("too short"), "{err}");
+}
+
+#[test]
+fn snp_report_prints_every_field() {
+    let Some(dir) = snp_dir("snp_report") else {
+        return;
+    };
+    let exp = expected(&dir);
+    for (name, e) in exp.as_object().unwrap() {
+        let report = dir.join(e["files"]["report"].as_str().unwrap());
+        let vek = dir.join(e["files"]["vek"].as_str().unwrap());
+        let (code, out, err) = common::run([
+            "snp-report",
+            report.to_str().unwrap(),
+            "--vek",
+            vek.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        for k in [
+            "version",
+            "product",
+            "guest_svn",
+            "policy",
+            "vmpl",
+            "platform_info",
+            "key_info",
+            "cpuid_fam_mod_step",
+            "current_version",
+            "committed_version",
+            "family_id",
+            "image_id",
+            "report_data",
+            "measurement",
+            "host_data",
+            "id_key_digest",
+            "author_key_digest",
+            "report_id",
+            "report_id_ma",
+            "chip_id",
+        ] {
+            assert_eq!(doc[k], e[k], "{name} {k}");
+        }
+        for k in ["reported_tcb", "current_tcb"] {
+            let raw =
+                u64::from_str_radix(e[k]["raw"].as_str().unwrap().trim_start_matches("0x"), 16)
+                    .unwrap();
+            assert_eq!(doc[k]["raw"], format!("{raw:#018x}"), "{name}");
+            assert_eq!(doc[k]["ucode"], e[k]["ucode"], "{name}");
+        }
+        let (code, out, _) = common::run([
+            "snp-report",
+            report.to_str().unwrap(),
+            "--vek",
+            vek.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0);
+        assert!(out.contains(e["measurement"].as_str().unwrap()));
+    }
+}
