@@ -14,6 +14,8 @@ use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
+use sev_validate::core::snp_cert::Certificate;
+use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::{cpu, guid};
 use sev_validate::source::qmp;
 use sev_validate::xml::{Capabilities, Domain};
@@ -34,6 +36,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_spec", secret_spec),
     ("qmp_message", qmp_message),
     ("secret_table", secret_table),
+    ("snp_report", snp_report),
+    ("snp_cert_table", snp_cert_table),
 ];
 
 fn le_u16(b: &[u8]) -> usize {
@@ -349,4 +353,77 @@ pub fn secret_table(mut data: &[u8]) {
     }
     mac.verify_slice(&packet.header[20..52])
         .expect("the header MAC verifies under the TIK");
+}
+
+/// The input is a file given as an SEV-SNP report: the container is
+/// detected, the report decoded, every accessor called, and the product,
+/// the KDS URL and the TCB fields derived in every layout. A report that
+/// decodes came from exactly 1184 bytes of the input; a cert table that
+/// parses lies within it.
+pub fn snp_report(data: &[u8]) {
+    let input = match snp_report::parse_input(data) {
+        Ok(i) => i,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let r = &input.report;
+    assert!((2..=5).contains(&r.version));
+    assert!(data.windows(REPORT_LEN).any(|w| w == &r.raw[..]));
+    assert_eq!(r.signed_bytes().len(), 0x2A0);
+    let _ = r.signature_rs();
+    for (off, len) in r.nonzero_reserved() {
+        assert!(off + len <= REPORT_LEN);
+    }
+    for p in Product::ALL {
+        let _ = snp_report::kds_vcek_url(snp_report::KDS_BASE, p, r);
+        for raw in [r.current_tcb, r.reported_tcb, r.committed_tcb, r.launch_tcb] {
+            let t = snp_report::TcbVersion::decode(raw, p.tcb_layout());
+            assert!(t.le_componentwise(&t));
+        }
+    }
+    let _ = snp_report::resolve_product(r, None, None);
+    if let Some(t) = &input.cert_table {
+        let total: usize = t.entries.iter().map(|e| e.data.len()).sum();
+        assert!(total <= data.len());
+        for e in &t.entries {
+            let _ = Certificate::from_der_or_pem(&e.data);
+        }
+    }
+}
+
+/// The input is a GHCB certificate table. Parsed entries lie inside the
+/// input, past the header, and do not overlap; each blob is then read as a
+/// certificate (DER or PEM) without panicking. A table that parses is laid
+/// out again and parses back to the same entries.
+pub fn snp_cert_table(data: &[u8]) {
+    let Ok(t) = CertTable::parse(data) else {
+        return;
+    };
+    let header = 24 * (t.entries.len() + 1);
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    for e in &t.entries {
+        let (o, l) = (e.offset as usize, e.data.len());
+        assert!(o >= header && o + l <= data.len());
+        assert_eq!(&data[o..o + l], &e.data[..]);
+        if l > 0 {
+            assert!(spans.iter().all(|&(so, se)| o + l <= so || se <= o));
+            spans.push((o, o + l));
+        }
+        let _ = Certificate::from_der_or_pem(&e.data);
+    }
+    let mut again = vec![0u8; header];
+    for (i, e) in t.entries.iter().enumerate() {
+        let off = again.len() as u32;
+        again[24 * i..24 * i + 16].copy_from_slice(e.guid.as_bytes());
+        again[24 * i + 16..24 * i + 20].copy_from_slice(&off.to_le_bytes());
+        again[24 * i + 20..24 * i + 24].copy_from_slice(&(e.data.len() as u32).to_le_bytes());
+        again.extend_from_slice(&e.data);
+    }
+    let back = CertTable::parse(&again).expect("a laid-out table parses");
+    assert_eq!(back.entries.len(), t.entries.len());
+    for (a, b) in back.entries.iter().zip(&t.entries) {
+        assert_eq!((a.guid, &a.data), (b.guid, &b.data));
+    }
 }
