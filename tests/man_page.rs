@@ -156,7 +156,13 @@ fn every_help_option_is_documented() {
 #[test]
 fn every_snp_subcommand_option_is_documented() {
     let man = normalise(&man_source());
-    for sub in ["snp-digest", "snp-ovmf-hash", "snp-id-block"] {
+    for sub in [
+        "snp-digest",
+        "snp-ovmf-hash",
+        "snp-id-block",
+        "snp-report",
+        "snp-validate",
+    ] {
         assert!(
             mentions(&man, sub) || man.contains(sub),
             "{sub} is not in the man page"
