@@ -561,37 +561,49 @@ pub const BUILTIN_PINS: [(Product, CaRole, &str); 9] = [
 #[derive(Debug, Clone, Default)]
 pub struct TrustAnchors {
     certs: Vec<(Product, CaRole, Certificate)>,
+    /// AMD's built-in roots, parsed per product on first use.
+    builtin: bool,
     /// Replaced by the owner (`--trust-anchors`), not AMD's built-in roots.
     pub custom: bool,
+}
+
+/// AMD's roots for one product, parsed once and each checked against its
+/// pin: a process validating a Milan report never parses Genoa's or Turin's.
+fn builtin_roots(product: Product) -> &'static [(CaRole, Certificate)] {
+    static CELLS: [OnceLock<Vec<(CaRole, Certificate)>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let i = Product::ALL.iter().position(|&p| p == product).unwrap_or(0);
+    CELLS[i].get_or_init(|| {
+        let mut certs: Vec<(CaRole, Certificate)> = Vec::new();
+        for (_, _, pem) in BUILTIN_PEM.iter().filter(|(p, _, _)| *p == product) {
+            for der in pem_certificates(pem.as_bytes()).unwrap_or_default() {
+                let Ok(c) = Certificate::from_der(&der) else {
+                    continue;
+                };
+                let Some((role, p)) = CaRole::from_cn(c.subject.cn()) else {
+                    continue;
+                };
+                let pinned = BUILTIN_PINS
+                    .iter()
+                    .any(|&(pp, r, h)| pp == p && r == role && h == hex(&c.sha256));
+                if pinned && p == product && !certs.iter().any(|(r, _)| *r == role) {
+                    certs.push((role, c));
+                }
+            }
+        }
+        certs
+    })
 }
 
 impl TrustAnchors {
     /// AMD's roots built into the binary, each checked against its pin.
     pub fn builtin() -> &'static TrustAnchors {
-        static ANCHORS: OnceLock<TrustAnchors> = OnceLock::new();
-        ANCHORS.get_or_init(|| {
-            let mut certs = Vec::new();
-            for (_, _, pem) in BUILTIN_PEM {
-                for der in pem_certificates(pem.as_bytes()).unwrap_or_default() {
-                    let Ok(c) = Certificate::from_der(&der) else {
-                        continue;
-                    };
-                    let Some((role, p)) = CaRole::from_cn(c.subject.cn()) else {
-                        continue;
-                    };
-                    let pinned = BUILTIN_PINS
-                        .iter()
-                        .any(|&(pp, r, h)| pp == p && r == role && h == hex(&c.sha256));
-                    if pinned && !certs.iter().any(|(q, r, _)| *q == p && *r == role) {
-                        certs.push((p, role, c));
-                    }
-                }
-            }
-            TrustAnchors {
-                certs,
-                custom: false,
-            }
-        })
+        static ANCHORS: TrustAnchors = TrustAnchors {
+            certs: Vec::new(),
+            builtin: true,
+            custom: false,
+        };
+        &ANCHORS
     }
 
     /// Anchors from the owner's PEM or DER files, for private deployments and
@@ -622,11 +634,18 @@ impl TrustAnchors {
         }
         Ok(TrustAnchors {
             certs,
+            builtin: false,
             custom: true,
         })
     }
 
     pub fn get(&self, product: Product, role: CaRole) -> Option<&Certificate> {
+        if self.builtin {
+            return builtin_roots(product)
+                .iter()
+                .find(|(r, _)| *r == role)
+                .map(|(_, c)| c);
+        }
         self.certs
             .iter()
             .find(|(p, r, _)| *p == product && *r == role)
