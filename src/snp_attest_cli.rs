@@ -105,6 +105,14 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
     measurement: Option<[u8; 48]>,
 
+    /// After '--': snp-digest's options (--ovmf, --vcpus, --vcpu-type, --kernel...); the expected MEASUREMENT is the digest they give
+    #[arg(
+        last = true,
+        value_name = "SNP-DIGEST OPTIONS",
+        conflicts_with = "measurement"
+    )]
+    launch: Vec<std::ffi::OsString>,
+
     /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
     #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
     report_data: Option<[u8; 64]>,
@@ -598,7 +606,10 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         custom = true;
         &anchors_owned
     };
-    let expect = expectations(a)?;
+    let mut expect = expectations(a)?;
+    if !a.launch.is_empty() {
+        expect.measurement = Some(crate::snp_cli::launch_digest_from_options(&a.launch)?);
+    }
     let now = a.now.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

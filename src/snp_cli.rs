@@ -297,6 +297,37 @@ fn parse_ld(what: &str, s: &str) -> Result<Ld> {
     })
 }
 
+/// The launch digest `snp-digest` computes from `options` (its command line
+/// after the subcommand name): how `snp-validate ... -- OPTIONS` gets the
+/// expected MEASUREMENT from the same inputs.
+pub fn launch_digest_from_options(options: &[OsString]) -> Result<Ld> {
+    let mut argv = vec![
+        OsString::from("virt-qemu-sev-validate"),
+        "snp-digest".into(),
+    ];
+    argv.extend(options.iter().cloned());
+    match SnpCli::try_parse_from(&argv) {
+        Ok(SnpCli {
+            command: SnpCommand::Digest(mut a),
+        }) => {
+            a.output_format = OutputFormat::Hex;
+            parse_ld("snp-digest", &snp_digest(&a)?)
+        }
+        Ok(_) => Err(Error::Unexpected(
+            "snp-digest options parsed as another command".into(),
+        )),
+        Err(e) => {
+            // clap's message without its "error: " prefix and usage footer.
+            let text = e.render().to_string();
+            let body = text.split("\n\nUsage:").next().unwrap_or("");
+            Err(Error::Usage(format!(
+                "the snp-digest options after '--': {}",
+                body.trim().trim_start_matches("error: ")
+            )))
+        }
+    }
+}
+
 /// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
 /// names one; `None` leaves the command line to the drop-in parser.
 pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
