@@ -690,6 +690,28 @@ mod tests {
     }
 
     #[test]
+    fn hwid_raw_or_der_wrapped() {
+        let chip: Vec<u8> = (0..64u8).collect();
+        assert_eq!(hwid("x", &chip).unwrap(), chip);
+        assert_eq!(hwid("x", &chip[..8]).unwrap(), &chip[..8]);
+        // trustee's "new" format: an OCTET STRING around the 64 bytes.
+        let mut wrapped = vec![0x04, 0x40];
+        wrapped.extend(&chip);
+        assert_eq!(hwid("x", &wrapped).unwrap(), chip);
+        let mut short = vec![0x04, 0x08];
+        short.extend(&chip[..8]);
+        assert_eq!(hwid("x", &short).unwrap(), &chip[..8]);
+        // A raw ID that starts like a DER tag is still raw (snpguest#38).
+        let mut tagged = chip.clone();
+        tagged[0] = 0x04;
+        tagged[1] = 0x40;
+        assert_eq!(hwid("x", &tagged).unwrap(), tagged);
+        assert!(hwid("x", &chip[..10]).is_err());
+        assert!(hwid("x", &[0x04, 0x03, 1, 2, 3]).is_err());
+        assert!(hwid("x", &[]).is_err());
+    }
+
+    #[test]
     fn garbage_and_several() {
         assert!(matches!(
             Certificate::from_der_or_pem(b"hello"),
