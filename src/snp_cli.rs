@@ -677,7 +677,10 @@ fn compare_with_report(
 }
 
 fn firmware_error_text(path: &Path, e: snp_explain::SnpExplainError) -> Error {
-    Error::Usage(format!("firmware '{}': {e}", path.display()))
+    match e {
+        snp_explain::SnpExplainError::Incomplete => Error::Unexpected(e.to_string()),
+        e => Error::Usage(format!("firmware '{}': {e}", path.display())),
+    }
 }
 
 fn read_key(what: &str, path: &Path) -> Result<SnpKey> {

@@ -83,6 +83,9 @@ pub enum SnpExplainError {
     /// The owner's own launch cannot be measured (the same refusal `snp-digest` gives).
     #[error("the expected launch cannot be measured: {0}")]
     Launch(#[from] SnpError),
+    /// A search thread stopped (a bug): an incomplete search names nothing.
+    #[error("the search for the changed input stopped before its end (a bug in virt-qemu-sev-validate; please report it)")]
+    Incomplete,
     #[error("--vmm-type {} loads the vCPU signature into every VMSA, but no vCPU signature was given", .0.name())]
     NoSignature(VmmType),
 }
@@ -445,6 +448,45 @@ impl fmt::Display for SnpExplanation {
     }
 }
 
+/// The attestation report fields besides MEASUREMENT that an owner's
+/// expectation can fail on, for [`ReportField::comes_from`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportField {
+    Policy,
+    HostData,
+    IdKeyDigest,
+    AuthorKeyDigest,
+    FamilyId,
+    ImageId,
+    GuestSvn,
+    Vmpl,
+    ReportData,
+    ReportedTcb,
+    ChipId,
+    SigningKey,
+    CommittedTcb,
+}
+
+impl ReportField {
+    /// Where the host or the guest sets this field, and the usual reason it
+    /// differs from what the owner expects (snp-attestation.md §6).
+    pub fn comes_from(self) -> &'static str {
+        match self {
+            ReportField::Policy => "POLICY is the guest policy the host launched with (libvirt <policy>, QEMU sev-snp-guest policy=); the firmware forces bit 17 to 1",
+            ReportField::HostData => "HOST_DATA is whatever the host gave at launch (libvirt <hostData>, QEMU host-data=, 32 bytes base64); without it, all zero",
+            ReportField::IdKeyDigest => "ID_KEY_DIGEST is the SHA-384 of the 0x404-byte SNP public key of the ID key in the host's ID auth (libvirt <idAuth>, QEMU id-auth=), not of a DER key; all zero without an ID block",
+            ReportField::AuthorKeyDigest => "AUTHOR_KEY_DIGEST is the SHA-384 of the author key's 0x404-byte SNP public key in the ID auth, present only with libvirt authorKey='yes' (QEMU author-key-enabled=on)",
+            ReportField::FamilyId | ReportField::ImageId | ReportField::GuestSvn => "FAMILY_ID, IMAGE_ID and GUEST_SVN come from the host's ID block (libvirt <idBlock>, QEMU id-block=); without one, zero",
+            ReportField::Vmpl => "VMPL is the level the guest asked for the report from (snpguest asks at VMPL 1 by default; a guest without an SVSM runs at VMPL 0)",
+            ReportField::ReportData => "REPORT_DATA is the 64 bytes the guest put in its request: the owner's nonce, so a different value is a replayed or foreign report",
+            ReportField::ReportedTcb => "REPORTED_TCB is the TCB the host's firmware reports; a VCEK for another TCB is stale: fetch the VCEK for this REPORTED_TCB",
+            ReportField::ChipId => "CHIP_ID is the processor's; all zero when the host masks it (MASK_CHIP_ID), and then the VCEK cannot be fetched by hwid",
+            ReportField::SigningKey => "SIGNING_KEY says whether a VCEK or a VLEK signed: a VLEK (libvirt vcek='no', QEMU vcek-disabled=on, or a host with a VLEK loaded) needs the ASVK chain and the VLEK from the certificate table",
+            ReportField::CommittedTcb => "COMMITTED_TCB below CURRENT_TCB means the host updated its SNP firmware without committing it: provisional firmware",
+        }
+    }
+}
+
 /// One way the host may have filled the kernel hashes page.
 struct TableVariant {
     changes: Vec<Change>,
@@ -648,10 +690,84 @@ fn owner_digest(owner: &OwnerLaunch) -> Result<Ld, SnpExplainError> {
     )?)
 }
 
+/// One part of the search: a VMM and a kernel hashes page, with every VMSA
+/// configuration that keeps within [`MAX_CHANGES`] and every vCPU count.
+struct Part<'a> {
+    vmm: VmmType,
+    vmm_change: Option<&'a Change>,
+    table: &'a TableVariant,
+    configs: &'a [VmsaVariant],
+}
+
+/// What one part found: the fewest changes that give the reported value,
+/// and how many digests it compared.
+type PartResult = (Option<Vec<Change>>, usize);
+
+fn search_part(
+    owner: &OwnerLaunch,
+    reported: &Ld,
+    part: &Part,
+    max_vcpus: u32,
+) -> Result<PartResult, SnpExplainError> {
+    let fixed = usize::from(part.vmm_change.is_some()) + part.table.changes.len();
+    let launch = SnpLaunch {
+        vcpus: 1,
+        vmm: part.vmm.profile(),
+        vmsa: owner.vmsa,
+        kernel: part.table.hashes.as_ref(),
+    };
+    let mut after_sections = GuestContext::from_ld(owner.ovmf_hash);
+    snp::measure_sections(&mut after_sections, owner.firmware, &launch)?;
+    let mut best: Option<Vec<Change>> = None;
+    let mut tried = 0usize;
+    for c in part
+        .configs
+        .iter()
+        .filter(|c| fixed + c.changes.len() <= MAX_CHANGES)
+    {
+        let n_changes = fixed + c.changes.len();
+        // Nothing here can beat a match already found with as few changes.
+        if best.as_ref().is_some_and(|b| b.len() <= n_changes) {
+            continue;
+        }
+        let mut g = after_sections;
+        g.update(PageType::Vmsa, snp::VMSA_GPA, &c.bsp);
+        for n in 1..=max_vcpus {
+            if n > 1 {
+                g.update(PageType::Vmsa, snp::VMSA_GPA, &c.ap);
+            }
+            tried += 1;
+            if g.ld() != *reported {
+                continue;
+            }
+            let total = n_changes + usize::from(n != owner.vcpus);
+            if best.as_ref().is_some_and(|b| b.len() <= total) {
+                continue;
+            }
+            let mut changes: Vec<Change> = part
+                .vmm_change
+                .into_iter()
+                .chain(&part.table.changes)
+                .chain(&c.changes)
+                .cloned()
+                .collect();
+            if n != owner.vcpus {
+                changes.push(Change::Vcpus {
+                    expected: owner.vcpus,
+                    host: n,
+                });
+            }
+            best = Some(changes);
+        }
+    }
+    Ok((best, tried))
+}
+
 /// Compares the owner's launch with a report's MEASUREMENT and, when they
 /// differ, searches for the smallest change of the inputs that gives the
 /// reported value. Errors only when the owner's own launch cannot be
-/// measured.
+/// measured. The search runs on up to [`snp::MAX_HASH_THREADS`] threads;
+/// its answer does not depend on how many.
 pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, SnpExplainError> {
     let computed = owner_digest(owner)?;
     let mut x = SnpExplanation {
@@ -679,65 +795,63 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
             ));
         }
     }
-    let mut best: Option<Vec<Change>> = None;
-    let mut tried = 1usize;
-    for (vmm, vmm_change) in &vmms {
-        let base = usize::from(vmm_change.is_some());
-        let configs = vmsa_variants(owner, *vmm, MAX_CHANGES - base)?;
-        for t in &tables {
-            let fixed = base + t.changes.len();
-            if fixed > MAX_CHANGES {
-                continue;
-            }
-            let launch = SnpLaunch {
-                vcpus: 1,
-                vmm: vmm.profile(),
-                vmsa: owner.vmsa,
-                kernel: t.hashes.as_ref(),
-            };
-            let mut after_sections = GuestContext::from_ld(owner.ovmf_hash);
-            snp::measure_sections(&mut after_sections, owner.firmware, &launch)?;
-            for c in configs
-                .iter()
-                .filter(|c| fixed + c.changes.len() <= MAX_CHANGES)
-            {
-                let n_changes = fixed + c.changes.len();
-                // Nothing here can beat a match already found with fewer changes.
-                if best.as_ref().is_some_and(|b| b.len() <= n_changes) {
-                    continue;
-                }
-                let mut g = after_sections;
-                g.update(PageType::Vmsa, snp::VMSA_GPA, &c.bsp);
-                for n in 1..=max_vcpus {
-                    if n > 1 {
-                        g.update(PageType::Vmsa, snp::VMSA_GPA, &c.ap);
-                    }
-                    tried += 1;
-                    if g.ld() != *reported {
-                        continue;
-                    }
-                    let total = n_changes + usize::from(n != owner.vcpus);
-                    if best.as_ref().is_some_and(|b| b.len() <= total) {
-                        continue;
-                    }
-                    let mut changes: Vec<Change> = vmm_change
-                        .iter()
-                        .chain(&t.changes)
-                        .chain(&c.changes)
-                        .cloned()
-                        .collect();
-                    if n != owner.vcpus {
-                        changes.push(Change::Vcpus {
-                            expected: owner.vcpus,
-                            host: n,
-                        });
-                    }
-                    best = Some(changes);
-                }
+    let configs = vmms
+        .iter()
+        .map(|(v, change)| vmsa_variants(owner, *v, MAX_CHANGES - usize::from(change.is_some())))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The parts in the order a single thread would search them: the owner's
+    // VMM first, the owner's kernel hashes page first.
+    let mut parts = Vec::new();
+    for ((vmm, vmm_change), configs) in vmms.iter().zip(&configs) {
+        for table in &tables {
+            if usize::from(vmm_change.is_some()) + table.changes.len() <= MAX_CHANGES {
+                parts.push(Part {
+                    vmm: *vmm,
+                    vmm_change: vmm_change.as_ref(),
+                    table,
+                    configs,
+                });
             }
         }
     }
-    x.changes = best;
+    let threads = snp::default_hash_threads().min(parts.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<(usize, Result<PartResult, SnpExplainError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(part) = parts.get(i) else { break };
+                        done.push((i, search_part(owner, reported, part, max_vcpus)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    if results.len() != parts.len() {
+        return Err(SnpExplainError::Incomplete);
+    }
+    let mut found: Vec<(usize, Vec<Change>)> = Vec::new();
+    let mut tried = 1usize;
+    for (i, r) in results {
+        let (best, n) = r?;
+        tried += n;
+        if let Some(b) = best {
+            found.push((i, b));
+        }
+    }
+    // Fewest changes first, then the part a single thread would reach first.
+    x.changes = found
+        .into_iter()
+        .min_by_key(|(i, b)| (b.len(), *i))
+        .map(|(_, b)| b);
     x.variants_tried = tried;
     Ok(x)
 }
