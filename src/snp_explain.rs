@@ -385,6 +385,8 @@ pub struct SnpExplanation {
     pub changes: Option<Vec<Change>>,
     /// How many launch digests were compared.
     pub variants_tried: usize,
+    /// What the search varied, in words (empty when nothing was searched).
+    pub searched: String,
 }
 
 fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
@@ -413,11 +415,9 @@ impl fmt::Display for SnpExplanation {
         writeln!(f, "  reported: {}", hex(&self.reported))?;
         writeln!(f, "  computed: {}", hex(&self.computed))?;
         match &self.changes {
-            Some(changes) if changes.len() == 1 => write!(
-                f,
-                "The host's launch differs in one input: {}",
-                changes[0]
-            ),
+            Some(changes) if changes.len() == 1 => {
+                write!(f, "The host's launch differs in one input: {}", changes[0])
+            }
             Some(changes) => {
                 writeln!(f, "The host's launch differs in {} inputs:", changes.len())?;
                 for c in changes {
@@ -432,16 +432,13 @@ impl fmt::Display for SnpExplanation {
             }
             None => write!(
                 f,
-                "None of {} variants of the inputs reproduces the reported value (vCPU counts 1 to {}, \
-                 every named vCPU model, the VMM types, guest features 0x1, 0x21, Secure TSC and each \
-                 of bits 0 to 15 toggled, both VMSA forms, kernel hashes off, command line whitespace, \
-                 no initrd; up to {} of these at once with any vCPU count). What differs is then an \
-                 input the search cannot vary: most likely another firmware build (the expected \
-                 image's OVMF hash is {}; compare `snp-ovmf-hash --ovmf` of the host's image), another \
-                 kernel or initrd, or the report comes from another guest.",
+                "None of {} variants of the inputs reproduces the reported value ({}). What \
+                 differs is then an input the search cannot vary: most likely another firmware \
+                 build (the expected image's OVMF hash is {}; compare `snp-ovmf-hash --ovmf` of \
+                 the host's image), another kernel or initrd, or the report comes from another \
+                 guest.",
                 self.variants_tried,
-                MAX_VCPUS_TRIED,
-                MAX_CHANGES,
+                self.searched,
                 hex(&self.ovmf_hash)
             ),
         }
@@ -776,6 +773,7 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         ovmf_hash: owner.ovmf_hash,
         changes: None,
         variants_tried: 1,
+        searched: String::new(),
     };
     if computed == *reported {
         x.changes = Some(vec![]);
@@ -853,6 +851,16 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         .min_by_key(|(i, b)| (b.len(), *i))
         .map(|(_, b)| b);
     x.variants_tried = tried;
+    x.searched = format!(
+        "vCPU counts 1 to {max_vcpus}, every named vCPU model, the VMM types qemu, ec2 and gce, \
+         guest features 0x1, 0x21, with Secure TSC or DebugSwap added and with each of bits 0 to \
+         15 toggled, both VMSA forms{}; up to {MAX_CHANGES} of these at once with any vCPU count",
+        match owner.kernel {
+            Some(k) if k.initrd => ", kernel hashes off, command line whitespace, no initrd",
+            Some(_) => ", kernel hashes off, command line whitespace",
+            None => "",
+        }
+    );
     Ok(x)
 }
 
@@ -917,6 +925,29 @@ mod tests {
             host: " it's".into(),
         };
         assert_eq!(c.option(), r"--append ' it'\''s'");
+    }
+
+    #[test]
+    fn json_names_each_change_by_kind_option_and_host() {
+        let x = SnpExplanation {
+            reported: [0xAB; 48],
+            computed: [0xCD; 48],
+            ovmf_hash: [0; 48],
+            changes: Some(vec![Change::NoInitrd]),
+            variants_tried: 7,
+            searched: "s".into(),
+        };
+        let v = serde_json::to_value(&x).unwrap();
+        assert_eq!(v["reported"], "ab".repeat(48));
+        assert_eq!(v["computed"], "cd".repeat(48));
+        assert_eq!(v["variants_tried"], 7);
+        assert_eq!(v["changes"][0]["kind"], "no-initrd");
+        assert_eq!(v["changes"][0]["option"], "no --initrd");
+        assert_eq!(
+            v["changes"][0]["host"],
+            "the host booted the kernel without the initrd"
+        );
+        assert!(!x.matches());
     }
 
     #[test]

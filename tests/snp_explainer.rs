@@ -598,3 +598,94 @@ fn a_bad_measurement_is_a_usage_error() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The library entry point (what the report validation calls) with the
+/// inputs hashed by the library's own readers, and its JSON against
+/// schema/snp-explanation.schema.json, checked by python3-jsonschema.
+#[test]
+fn library_answer_and_its_json_schema() {
+    use sev_validate::core::snp::{self, SnpFirmware};
+    use sev_validate::core::vmsa::{VmmType, VmsaConfig, VmsaForm};
+    use sev_validate::snp_explain::{self, DirectBoot, OwnerLaunch};
+
+    let Some(ssm) = oracle() else { return };
+    let f = files(DEFAULT_SEED ^ 6);
+    let owner = base_launch();
+    let host = Launch {
+        features: 0x21,
+        ..owner.clone()
+    };
+    let m = reported(&ssm, &f, &f.fw, &host);
+    let measurement: [u8; 48] = reported_hex_bytes(&m).try_into().unwrap();
+    let image = std::fs::read(&f.fw).unwrap();
+    let fw = SnpFirmware::parse(&image).unwrap();
+    let hashes =
+        sev_validate::launch::kernel_hashes(&f.kernel, Some(&f.initrd), owner.append.as_deref())
+            .unwrap();
+    let launch = OwnerLaunch {
+        ovmf_hash: snp::ovmf_hash(&image[..], image.len() as u64).unwrap(),
+        firmware: &fw,
+        vcpus: owner.vcpus,
+        vmm: VmmType::Qemu,
+        vmsa: VmsaConfig {
+            form: VmsaForm::Init2,
+            cpu_signature: 0xA00F11,
+            sev_features: 0x1,
+        },
+        signature_given: true,
+        kernel: Some(DirectBoot {
+            hashes,
+            cmdline: owner.append.as_deref(),
+            initrd: true,
+        }),
+    };
+    let x = snp_explain::explain(&launch, &measurement).unwrap();
+    assert!(!x.matches());
+    // The owner's digest is sev-snp-measure's for the owner's inputs.
+    assert_eq!(
+        x.computed.to_vec(),
+        reported_hex_bytes(&reported(&ssm, &f, &f.fw, &owner))
+    );
+    let changes = x.changes.clone().expect("a change is named");
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].option(), "--guest-features 0x21");
+    assert!(x.variants_tried > 1);
+
+    let json = serde_json::to_string(&x).unwrap();
+    let schema = format!(
+        "{}/schema/snp-explanation.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let script = "import json,sys,jsonschema\n\
+        schema=json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, &schema])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(json.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("No module named 'jsonschema'") {
+        skip_or_fail("python3-jsonschema is needed to validate the schema");
+        return;
+    }
+    assert!(out.status.success(), "schema violation: {err}\n{json}");
+}
+
+fn reported_hex_bytes(m: &str) -> Vec<u8> {
+    (0..m.len() / 2)
+        .map(|i| u8::from_str_radix(&m[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
