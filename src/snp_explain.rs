@@ -212,8 +212,8 @@ fn feature_name(bit: u32) -> String {
 fn vmm_words(v: VmmType) -> &'static str {
     match v {
         VmmType::Qemu => "QEMU/KVM",
-        VmmType::Ec2 => "Amazon EC2",
-        VmmType::Gce => "Google Compute Engine",
+        VmmType::Ec2 => "Amazon EC2's VMM",
+        VmmType::Gce => "Google Compute Engine's VMM",
     }
 }
 
@@ -287,7 +287,7 @@ impl Change {
                 (None, None) => format!("the host's vCPU signature is {host:#X}"),
             },
             Change::Vmm { expected, host } => format!(
-                "the guest's vCPUs start in the state {} gives them, not {}",
+                "the guest was launched by {}, not {}",
                 vmm_words(*host),
                 vmm_words(*expected)
             ),

@@ -351,7 +351,10 @@ fn one_change(r: &mut Rng, kind: &str, mut owner: Launch) -> (Launch, Launch, Ve
             while host.vmm == owner.vmm {
                 host.vmm = r.pick(&["qemu", "ec2", "gce"]);
             }
-            vec![format!(": --vmm-type {}", host.vmm)]
+            vec![
+                "the guest was launched by ".to_string(),
+                format!(": --vmm-type {}", host.vmm),
+            ]
         }
         "debugswap" => {
             host.features |= 0x20;
