@@ -635,37 +635,40 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
         );
     }
     let printed = format!("{}\n", format_ld(&ld, a.output_format));
-    match reported {
-        Some(r) => compare_with_report(a, &r, ovmf_ld, &info, &launch, sig.is_some(), printed),
-        None => Ok(printed),
-    }
-}
-
-/// `snp-digest --measurement`: the verdict, and on a mismatch the explainer's answer.
-fn compare_with_report(
-    a: &DigestArgs,
-    reported: &Ld,
-    ovmf_hash: Ld,
-    info: &SnpFirmware,
-    launch: &SnpLaunch,
-    signature_given: bool,
-    printed: String,
-) -> Result<String> {
+    let Some(reported) = reported else {
+        return Ok(printed);
+    };
     let owner = snp_explain::OwnerLaunch {
-        ovmf_hash,
-        firmware: info,
-        vcpus: launch.vcpus,
-        vmm: VmmType::from(a.vmm_type),
-        vmsa: launch.vmsa,
-        signature_given,
-        kernel: launch.kernel.map(|k| snp_explain::DirectBoot {
-            hashes: *k,
+        ovmf_hash: ovmf_ld,
+        firmware: &info,
+        vcpus: a.vcpus,
+        vmm,
+        vmsa,
+        signature_given: sig.is_some(),
+        kernel: kernel.map(|hashes| snp_explain::DirectBoot {
+            hashes,
             cmdline: a.append.as_deref(),
             initrd: a.initrd.is_some(),
         }),
     };
+    compare_with_report(&a.ovmf, &owner, &reported, &ld, printed)
+}
+
+/// `snp-digest --measurement`: the verdict, and on a mismatch the explainer's answer.
+fn compare_with_report(
+    ovmf: &Path,
+    owner: &snp_explain::OwnerLaunch,
+    reported: &Ld,
+    computed: &Ld,
+    printed: String,
+) -> Result<String> {
     let started = std::time::Instant::now();
-    let x = snp_explain::explain(&owner, reported).map_err(|e| firmware_error_text(&a.ovmf, e))?;
+    let x = snp_explain::explain(owner, reported).map_err(|e| firmware_error_text(ovmf, e))?;
+    if x.computed != *computed {
+        return Err(Error::Unexpected(
+            "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
+        ));
+    }
     if x.matches() {
         return Ok(format!("{printed}OK: {x}\n"));
     }
