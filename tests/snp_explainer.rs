@@ -3,8 +3,8 @@
 //! sev-snp-measure (0.0.13), never from our code. Each seeded random launch
 //! changes exactly one input on the reported side (vCPU count, vCPU model,
 //! VMM type, guest features: DebugSwap, Secure TSC or another bit, VMSA form,
-//! kernel hashes off, a command line with a trailing newline or space, no
-//! initrd), and the explainer must name that change, as the option to give
+//! kernel hashes off, a command line with a trailing newline or space, a
+//! leading space, without its trailing newline or empty, no initrd), and the explainer must name that change, as the option to give
 //! and what the host did. Then: two changes at once, a firmware that differs
 //! (nothing matches, and it says so), a match, and bad `--measurement` values.
 //!
@@ -15,7 +15,7 @@
 //! Prerequisite: sev-snp-measure in /opt/sev-snp-measure (scripts/setup.sh),
 //! or `$SEV_SNP_MEASURE`. Missing: a SKIPPED line, or a failure when `CI` is
 //! set. Knobs: `SNP_EXPLAIN_SEED` (printed on every run), `SNP_EXPLAIN_CASES`
-//! (default 36).
+//! (default 42).
 
 #[path = "common/rng.rs"]
 mod rng;
@@ -29,7 +29,7 @@ use base64::Engine as _;
 use rng::Rng;
 
 const DEFAULT_SEED: u64 = 0x5EE5_E8A1_2026_1201;
-const DEFAULT_CASES: usize = 36;
+const DEFAULT_CASES: usize = 42;
 
 /// vCPU models and their signatures (measurement.md §5), unversioned names:
 /// the explainer names a model by the first QEMU name with its signature.
@@ -298,6 +298,9 @@ const KINDS: &[&str] = &[
     "no-kernel-hashes",
     "cmdline-newline",
     "cmdline-space",
+    "cmdline-leading-space",
+    "cmdline-no-newline",
+    "cmdline-empty",
     "no-initrd",
 ];
 
@@ -314,9 +317,13 @@ fn one_change(r: &mut Rng, kind: &str, mut owner: Launch) -> (Launch, Launch, Ve
         }
         "model" => owner.vmm = "qemu",
         "no-kernel-hashes" => owner.kernel = true,
-        "cmdline-newline" | "cmdline-space" => {
+        "cmdline-newline" | "cmdline-space" | "cmdline-leading-space" | "cmdline-empty" => {
             owner.kernel = true;
             owner.append = Some(random_cmdline(r));
+        }
+        "cmdline-no-newline" => {
+            owner.kernel = true;
+            owner.append = Some(format!("{}\n", random_cmdline(r)));
         }
         "no-initrd" => {
             owner.kernel = true;
@@ -407,6 +414,25 @@ fn one_change(r: &mut Rng, kind: &str, mut owner: Launch) -> (Launch, Launch, Ve
             vec![format!(
                 "the host's kernel command line ends with a space: --append '{line} '"
             )]
+        }
+        "cmdline-leading-space" => {
+            let line = owner.append.clone().unwrap();
+            host.append = Some(format!(" {line}"));
+            vec![format!(
+                "the host's kernel command line starts with a space: --append ' {line}'"
+            )]
+        }
+        "cmdline-no-newline" => {
+            let line = owner.append.clone().unwrap();
+            let trimmed = line.strip_suffix('\n').unwrap().to_string();
+            host.append = Some(trimmed.clone());
+            vec![format!(
+                "the host's kernel command line has no trailing newline: --append '{trimmed}'"
+            )]
+        }
+        "cmdline-empty" => {
+            host.append = None;
+            vec!["the host's kernel command line is empty (no -append): no --append".into()]
         }
         "no-initrd" => {
             host.initrd = false;
