@@ -10,7 +10,8 @@ does not import or call virt-qemu-sev-validate: the Rust tests compare the tool 
       validity and AMD extensions encoded the way AMD's real certificates encode them. Writes
       ark.pem ask.pem asvk.pem vcek.der vcek.pem vlek.der vlek.pem, the keys (*.key, PKCS#8
       PEM), cert_chain.pem (ASK then ARK, as KDS serves it), vlek_cert_chain.pem and chain.json.
-      RSA-4096 keys take seconds to make: --keys DIR keeps them (per product) for the next run.
+      RSA-4096 keys take seconds to make: --keys DIR keeps them (per product) for the next run;
+      the VCEK and VLEK keys are new in every chain.
   snp_sp.py report --chain DIR [--signer vcek|vlek] [field options] [launch options] --out FILE
       an ATTESTATION_REPORT (v2, v3 or v5 layout) signed with the VCEK or VLEK. Every field can
       be set; TCBs, CHIP_ID and CPUID default to the chain's. With --ovmf the MEASUREMENT is
@@ -330,8 +331,11 @@ def mint_chain(product, out, keys_dir=None, chip_id=None, tcb=None, vlek_tcb=Non
     ark = load_or_make_key(kpath("ark"), rsa_key)
     ask = load_or_make_key(kpath("ask"), rsa_key)
     asvk = load_or_make_key(kpath("asvk"), rsa_key)
-    vcek = load_or_make_key(kpath("vcek"), lambda: ec.generate_private_key(ec.SECP384R1()))
-    vlek = load_or_make_key(kpath("vlek"), lambda: ec.generate_private_key(ec.SECP384R1()))
+    # Only the slow RSA keys are kept: like real chips, every chain of a product shares its
+    # ARK/ASK/ASVK while each VCEK and VLEK has a key of its own, so another chain's VCEK
+    # never verifies this chain's reports.
+    vcek = ec.generate_private_key(ec.SECP384R1())
+    vlek = ec.generate_private_key(ec.SECP384R1())
 
     hwid_len = 8 if p["turin_layout"] else 64
     if chip_id is None:
@@ -808,4 +812,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (ValueError, OSError, RuntimeError, KeyError) as e:
+        sys.exit(f"snp_sp.py: {e}")

@@ -199,6 +199,16 @@ for a, b in (("milan", "genoa"), ("genoa", "turin"), ("turin", "milan")):
     rc, _, _ = openssl("verify", "-CAfile", os.path.join(CHAINS[a], "ark.pem"), "-untrusted",
                        os.path.join(CHAINS[b], "ask.pem"), os.path.join(CHAINS[a], "vcek.pem"))
     check(f"{a} VCEK under {b}'s ASK fails", rc != 0)
+# Two chains of one product share the roots (as real chips do) but not the VCEK key.
+d2 = os.path.join(TMP, "second-turin")
+rc, _, err = run("chain", "--product", "turin", "--out", d2, "--keys", KEYS)
+check("second Turin chain", rc == 0, err)
+rc, _, _ = openssl("verify", "-CAfile", os.path.join(CHAINS["turin"], "ark.pem"), "-untrusted",
+                   os.path.join(CHAINS["turin"], "ask.pem"), os.path.join(d2, "vcek.pem"))
+check("second Turin VCEK under the first chain's roots", rc == 0)
+check("second Turin VCEK has a key of its own",
+      snp_sp.load_cert(os.path.join(d2, "vcek.pem")).public_key().public_numbers()
+      != snp_sp.load_cert(os.path.join(CHAINS["turin"], "vcek.pem")).public_key().public_numbers())
 # The real AMD roots do not accept a minted VCEK.
 rc, _, _ = openssl("verify", "-CAfile", os.path.join(SNP, "turin-v5-microsoft/ark.pem"),
                    "-untrusted", os.path.join(SNP, "turin-v5-microsoft/ask.pem"),
