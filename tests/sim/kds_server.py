@@ -124,7 +124,9 @@ def main():
             if kind != "vcek":
                 return self.answer(404, b"Not Found", "text/plain")  # VLEKs need credentials
             query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-            need = ["blSPL", "teeSPL", "snpSPL", "ucodeSPL"] + (["fmcSPL"] if product == "Turin" else [])
+            need = ["blSPL", "teeSPL", "snpSPL", "ucodeSPL"]
+            if product == "Turin":
+                need.append("fmcSPL")
             try:
                 asked = {k: int(query[k][0]) for k in need}
             except (KeyError, ValueError):
