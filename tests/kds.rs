@@ -6,6 +6,8 @@
 #![cfg(feature = "kds")]
 
 mod common;
+#[path = "common/snp_sim.rs"]
+mod snp_sim;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -437,5 +439,63 @@ fn bad_urls_and_exit_codes() {
         assert!(matches!(err, KdsError::BadUrl { .. }), "{url}: {err:?}");
         let e: sev_validate::Error = err.into();
         assert_eq!(e.exit_code(), sev_validate::ExitCode::UnsupportedUsage);
+    }
+}
+
+/// Chains minted by the simulated Secure Processor are served too (each wins
+/// over the vectors' roots for its product), with the KDS URL written here
+/// from the spec (§2.3): Turin takes the 8-byte chip ID and fmcSPL first.
+#[test]
+fn simulated_chains_are_served_by_their_kds_url() {
+    let Some(vectors) = snp_vectors("simulated_chains_are_served_by_their_kds_url") else {
+        return;
+    };
+    if snp_sim::command().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut chains = Vec::new();
+    let mut args = Vec::new();
+    for product in snp_sim::PRODUCTS {
+        let dir = tmp.path().join(product);
+        let info = snp_sim::chain(
+            product,
+            &dir,
+            &["--tcb", "bl=9,tee=1,snp=21,ucode=210,fmc=3"],
+        )
+        .unwrap();
+        args.push("--chain".to_string());
+        args.push(dir.to_str().unwrap().to_string());
+        chains.push((product, dir, info));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start(&vectors, &args);
+    let cache = tmp.path().join("cache");
+    for (product, dir, info) in &chains {
+        let chip = info["chip_id"].as_str().unwrap();
+        let url = match *product {
+            "turin" => format!(
+                "{AMD}/vcek/v1/Turin/{chip}?fmcSPL=03&blSPL=09&teeSPL=01&snpSPL=21&ucodeSPL=210"
+            ),
+            "milan" => {
+                format!("{AMD}/vcek/v1/Milan/{chip}?blSPL=09&teeSPL=01&snpSPL=21&ucodeSPL=210")
+            }
+            _ => format!("{AMD}/vcek/v1/Genoa/{chip}?blSPL=09&teeSPL=01&snpSPL=21&ucodeSPL=210"),
+        };
+        assert_eq!(chip.len(), if *product == "turin" { 16 } else { 128 });
+        let got = kds::fetch(&url, Some(&cache), &server.options()).unwrap();
+        assert_eq!(
+            got,
+            std::fs::read(dir.join("vcek.der")).unwrap(),
+            "{product}"
+        );
+        let name = &url[AMD.len() + 9..AMD.len() + 14];
+        let chain = kds::fetch(
+            &format!("/vcek/v1/{name}/cert_chain"),
+            Some(&cache),
+            &server.options(),
+        )
+        .unwrap();
+        assert_eq!(chain, std::fs::read(dir.join("cert_chain.pem")).unwrap());
     }
 }

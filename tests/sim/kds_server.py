@@ -2,7 +2,8 @@
 """A stand-in for AMD's Key Distribution Service on loopback, for the KDS fetching tests.
 
 Serves the KDS paths (spec snp-attestation.md §2.3) from the real certificates in the SNP vector
-folder, never from the project's code:
+folder (--vectors) and from chains minted by snp_sp.py (--chain, which wins for its product's
+cert_chain), never from the project's code:
   /vcek/v1/{Milan,Genoa,Turin}/{hwid hex}?[fmcSPL=..&]blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..
       the vector VCEK (DER) whose productName line, hwid and SPL extensions match, else 404
   /vcek/v1/{P}/cert_chain, /vlek/v1/{P}/cert_chain
@@ -17,6 +18,7 @@ got. It prints "PORT <n>" on stdout once it listens on 127.0.0.1 (--port 0 picks
 
 import argparse
 import http.server
+import json
 import os
 import sys
 import threading
@@ -41,11 +43,10 @@ def der_int(b):
     return int.from_bytes(b[2:], "big", signed=True)
 
 
-def vcek_index(vectors):
-    """(product, hwid hex, {spl name: value}) -> DER, for every VCEK in the vector sets."""
+def vcek_index(folders):
+    """(product, hwid hex, {spl name: value}) -> DER, for every VCEK in the folders."""
     index = []
-    for name in sorted(os.listdir(vectors)):
-        folder = os.path.join(vectors, name)
+    for folder in folders:
         for fname in ("vcek.der", "vcek.pem"):
             path = os.path.join(folder, fname)
             if not os.path.isfile(path):
@@ -67,7 +68,10 @@ def vcek_index(vectors):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--vectors", required=True, help="the SNP vector folder")
+    ap.add_argument("--vectors", help="the SNP vector folder")
+    ap.add_argument("--chain", action="append", default=[],
+                    help="a chain minted by snp_sp.py: its VCEK is served, and its "
+                    "cert_chain.pem / vlek_cert_chain.pem for its product (repeatable)")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log", required=True, help="file that gets one line per request")
     ap.add_argument("--busy", type=int, default=0, help="answer this many requests with 429")
@@ -75,8 +79,25 @@ def main():
     ap.add_argument("--html", action="store_true", help="answer 200 with an HTML page")
     args = ap.parse_args()
 
-    index = vcek_index(args.vectors)
-    roots = os.path.join(args.vectors, "amd-roots")
+    if not args.vectors and not args.chain:
+        ap.error("give --vectors or --chain")
+    folders = []
+    roots = {}  # (kind, product) -> PEM file, ASK/ASVK then ARK
+    if args.vectors:
+        folders += [os.path.join(args.vectors, n) for n in sorted(os.listdir(args.vectors))]
+        for product in PRODUCTS:
+            stem = "turin_vcek" if product == "Turin" else product.lower()
+            roots[("vcek", product)] = os.path.join(args.vectors, "amd-roots",
+                                                    f"ask_ark_{stem}.pem")
+            roots[("vlek", product)] = os.path.join(args.vectors, "amd-roots",
+                                                    f"ask_ark_{product.lower()}_vlek.pem")
+    for chain in args.chain:
+        folders.append(chain)
+        product = PRODUCTS[["milan", "genoa", "turin"].index(
+            json.load(open(os.path.join(chain, "chain.json")))["product"])]
+        roots[("vcek", product)] = os.path.join(chain, "cert_chain.pem")
+        roots[("vlek", product)] = os.path.join(chain, "vlek_cert_chain.pem")
+    index = vcek_index(folders)
     lock = threading.Lock()
     state = {"busy": args.busy}
 
@@ -115,10 +136,8 @@ def main():
                 return self.answer(404, b"Not Found", "text/plain")
             kind, _, product, leaf = parts
             if leaf == "cert_chain":
-                stem = {"Turin": "turin_vcek"}.get(product, product.lower()) if kind == "vcek" \
-                    else product.lower() + "_vlek"
-                path = os.path.join(roots, f"ask_ark_{stem}.pem")
-                if not os.path.isfile(path):
+                path = roots.get((kind, product))
+                if not path or not os.path.isfile(path):
                     return self.answer(404, b"Not Found", "text/plain")
                 return self.answer(200, open(path, "rb").read(), "application/x-pem-file")
             if kind != "vcek":
