@@ -17,8 +17,9 @@ does not import or call virt-qemu-sev-validate: the Rust tests compare the tool 
       be set; TCBs, CHIP_ID and CPUID default to the chain's. With --ovmf the MEASUREMENT is
       computed by sev-snp-measure from the launch options. --container picks raw (1184 bytes),
       ioctl (the SNP_GET_REPORT response, report at +0x20) or certs (report then cert table).
-  snp_sp.py certtable --chain DIR [--signer vcek|vlek] --out FILE
-      a GHCB certificate table (configfs-tsm auxblob / SNP_GET_EXT_REPORT pages).
+  snp_sp.py certtable --chain DIR [--signer vcek|vlek] [--malformed KIND] --out FILE
+      a GHCB certificate table (configfs-tsm auxblob / SNP_GET_EXT_REPORT pages), or a broken
+      one (overlapping blobs, offsets out of range or into the entries, no terminator, ...).
   snp_sp.py measure [launch options]
       prints the MEASUREMENT (hex) sev-snp-measure computes for the launch.
   snp_sp.py decode FILE        prints a report's fields as JSON (the form of EXPECTED.json)
@@ -555,9 +556,44 @@ def cert_table(entries):
     return head + bytes(24) + blobs
 
 
+MALFORMED = ("overlap", "out-of-range", "inside-header", "no-terminator", "truncated",
+             "huge-length", "duplicate-guid")
+
+
+def malformed_table(table, kind):
+    """A broken copy of a well-formed cert table, for the parsers' refusal tests: two blobs
+    overlapping, an offset past the end, an offset into the entries, no all-zero entry, the
+    last blob cut short, a length near 2^32, or the VCEK entry's GUID repeated."""
+    t = bytearray(table)
+    entries = []
+    off = 0
+    while t[off:off + 16] != bytes(16):
+        entries.append(off)
+        off += 24
+    first, last = entries[0], entries[-1]
+    o, n = struct.unpack_from("<II", t, last + 16)
+    if kind == "overlap":
+        struct.pack_into("<I", t, last + 16, struct.unpack_from("<I", t, first + 16)[0] + 8)
+    elif kind == "out-of-range":
+        struct.pack_into("<I", t, last + 16, len(t) + 16)
+    elif kind == "inside-header":
+        struct.pack_into("<I", t, last + 16, 8)
+    elif kind == "no-terminator":
+        t = t[:off]
+    elif kind == "truncated":
+        t = t[:o + n // 2]
+    elif kind == "huge-length":
+        struct.pack_into("<I", t, last + 20, 0xFFFFFFF0)
+    elif kind == "duplicate-guid":
+        t[last:last + 16] = t[first:first + 16]
+    else:
+        raise ValueError(f"unknown malformation {kind!r}; one of {', '.join(MALFORMED)}")
+    return bytes(t)
+
+
 def parse_cert_table(data):
     """[(uuid, blob)] of a cert table, bounds checked (§2.4)."""
-    out, off = [], 0
+    out, spans, off = [], [], 0
     while True:
         if off + 24 > len(data):
             raise ValueError("cert table: no terminating all-zero entry")
@@ -569,6 +605,12 @@ def parse_cert_table(data):
             return out
         if o < off or o + n > len(data):
             raise ValueError(f"cert table: entry {uuid.UUID(bytes=guid)} out of range")
+        for _, (o2, n2) in spans:
+            if o < o2 + n2 and o2 < o + n:
+                raise ValueError(f"cert table: entry {uuid.UUID(bytes=guid)} overlaps another")
+        if guid in [g.bytes for g, _ in out]:
+            raise ValueError(f"cert table: entry {uuid.UUID(bytes=guid)} appears twice")
+        spans.append((guid, (o, n)))
         out.append((uuid.UUID(bytes=guid), bytes(data[o:o + n])))
 
 
@@ -710,7 +752,10 @@ def cmd_report(a):
     elif a.container == "ioctl":
         out = ioctl_response(bytes(report))
     else:
-        out = bytes(report) + cert_table(chain_entries(a.chain, a.signer))
+        table = cert_table(chain_entries(a.chain, a.signer))
+        if a.malformed:
+            table = malformed_table(table, a.malformed)
+        out = bytes(report) + table
     with open(a.out, "wb") as fh:
         fh.write(out)
     print(json.dumps({"measurement": meas.hex(), "out": a.out, "size": len(out)}))
@@ -745,6 +790,7 @@ def main(argv=None):
     r.add_argument("--signer", choices=["vcek", "vlek"], default="vcek")
     r.add_argument("--out", required=True)
     r.add_argument("--container", choices=["raw", "ioctl", "certs"], default="raw")
+    r.add_argument("--malformed", choices=MALFORMED, help="break the cert table (certs)")
     r.add_argument("--version", type=int, choices=[2, 3, 4, 5], default=5)
     r.add_argument("--guest-svn", type=int, default=0)
     r.add_argument("--policy", default="0x30000")
@@ -777,6 +823,7 @@ def main(argv=None):
     t.add_argument("--chain", required=True)
     t.add_argument("--signer", choices=["vcek", "vlek"], default="vcek")
     t.add_argument("--out", required=True)
+    t.add_argument("--malformed", choices=MALFORMED, help="break the table this way")
 
     m = sub.add_parser("measure", help="print the MEASUREMENT sev-snp-measure gives")
     launch_options(m)
@@ -795,8 +842,9 @@ def main(argv=None):
     elif a.cmd == "report":
         cmd_report(a)
     elif a.cmd == "certtable":
+        table = cert_table(chain_entries(a.chain, a.signer))
         with open(a.out, "wb") as fh:
-            fh.write(cert_table(chain_entries(a.chain, a.signer)))
+            fh.write(malformed_table(table, a.malformed) if a.malformed else table)
     elif a.cmd == "measure":
         if not a.ovmf:
             ap.error("measure needs --ovmf")

@@ -456,6 +456,25 @@ if rc1 == rc2 == rc3 == rc4 == 0:
     check("VLEK cert table: ARK, ASVK under the ASK GUID, VLEK",
           [g for g, _ in tab] == [snp_sp.GUID_ARK, snp_sp.GUID_ASK, snp_sp.GUID_VLEK]
           and tab[1][1] == snp_sp.load_cert(os.path.join(d, "asvk.pem")).public_bytes(DER), err)
+    # Every malformation the Rust parsers are tested with is refused by the sim's parser too,
+    # and the well-formed table it was made from is not.
+    good_tab = open(aux, "rb").read()
+    check("well-formed VLEK table parses", len(snp_sp.parse_cert_table(good_tab)) == 3)
+    for kind in snp_sp.MALFORMED:
+        bad_path = os.path.join(TMP, f"bad-{kind}")
+        rc, _, err = run("certtable", "--chain", d, "--signer", "vlek", "--malformed", kind,
+                         "--out", bad_path)
+        bad = open(bad_path, "rb").read() if rc == 0 else good_tab
+        check(f"malformed {kind}: differs", rc == 0 and bad != good_tab, err)
+        try:
+            snp_sp.parse_cert_table(bad)
+            check(f"malformed {kind}: refused", False)
+        except ValueError:
+            check(f"malformed {kind}: refused", True)
+    rc, _, err = run("report", "--chain", d, "--container", "certs", "--malformed", "overlap",
+                     "--out", os.path.join(TMP, "bad-report"))
+    check("report + overlapping cert table", rc == 0 and os.path.getsize(
+        os.path.join(TMP, "bad-report")) > 1184, err)
     # The parser refuses broken tables.
     good = open(os.path.join(SNP, "synthetic/turin-v5-microsoft.certtable.bin"), "rb").read()
     for label, bad in (("offset past the end", good[:16] + struct.pack("<II", len(good), 10)
