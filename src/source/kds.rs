@@ -300,7 +300,13 @@ pub fn fetch(url: &str, cache_dir: Option<&Path>, options: &Options) -> Result<V
 
 /// One GET, repeated while KDS answers 429 and the bound allows.
 fn download(url: &str, options: &Options) -> Result<Vec<u8>, KdsError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder();
+    // HTTPS_PROXY and friends apply (ureq reads them), except to a mirror on
+    // this machine, which no proxy can reach.
+    if is_loopback(url) {
+        config = config.proxy(None);
+    }
+    let agent: ureq::Agent = config
         .http_status_as_error(false)
         .timeout_connect(Some(options.connect_timeout))
         .timeout_recv_response(Some(options.read_timeout))
@@ -358,6 +364,20 @@ fn download(url: &str, options: &Options) -> Result<Vec<u8>, KdsError> {
             }
         }
     }
+}
+
+/// The URL's host is this machine (localhost, 127.0.0.0/8, ::1).
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn transport(url: &str, e: ureq::Error) -> KdsError {
@@ -498,6 +518,26 @@ mod tests {
         ] {
             let e = path_and_query(bad, b).unwrap_err();
             assert!(e.to_string().contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for u in [
+            "http://127.0.0.1:8080/vcek",
+            "http://localhost/x",
+            "http://[::1]:9/x",
+            "http://127.1.2.3/",
+        ] {
+            assert!(is_loopback(u), "{u}");
+        }
+        for u in [
+            "https://kdsintf.amd.com/vcek",
+            "http://10.0.0.1/x",
+            "http://localhost.example/x",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(!is_loopback(u), "{u}");
         }
     }
 
