@@ -687,6 +687,14 @@ def measure_from(a):
                    a.snp_ovmf_hash)
 
 
+def poke(text):
+    off, _, data = text.partition(":")
+    try:
+        return int(off, 0), bytes.fromhex(data)
+    except ValueError:
+        raise argparse.ArgumentTypeError("OFF:HEX, e.g. 0x4c:01") from None
+
+
 def version3(text):
     parts = [int(x) for x in text.split(".")]
     if len(parts) != 3 or not all(0 <= x < 256 for x in parts):
@@ -746,7 +754,12 @@ def cmd_report(a):
     }
     key = serialization.load_pem_private_key(
         open(os.path.join(a.chain, f"{a.signer}.key"), "rb").read(), None)
-    report = sign_report(build_report(f), key)
+    body = build_report(f)
+    for off, data in a.poke:
+        if off + len(data) > SIGNED_SIZE:
+            raise ValueError(f"--poke {off:#x}: past the signed region (0x000..0x29F)")
+        body[off:off + len(data)] = data
+    report = sign_report(body, key)
     if a.container == "raw":
         out = bytes(report)
     elif a.container == "ioctl":
@@ -817,6 +830,9 @@ def main(argv=None):
     r.add_argument("--committed-version", type=version3)
     r.add_argument("--launch-mit-vector", default="0")
     r.add_argument("--current-mit-vector", default="0")
+    r.add_argument("--poke", type=poke, action="append", default=[], metavar="OFF:HEX",
+                   help="write these bytes at OFF before signing (reserved bytes, bit 17 "
+                   "of the policy, SIGNATURE_ALGO ...: what a format check must refuse)")
     launch_options(r)
 
     t = sub.add_parser("certtable", help="write a GHCB certificate table (auxblob)")

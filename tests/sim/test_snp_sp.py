@@ -417,6 +417,18 @@ check("raw REPORTED_TCB", got["reported_tcb"]["raw"] == "0x6100000005020301"
       and got["reported_tcb"]["fmc"] == 1 and got["reported_tcb"]["ucode"] == 97)
 check("DEBUG policy", got["policy"] == "0xb0000")
 
+# --poke writes bytes a format check must refuse, and the report is still validly signed.
+out = os.path.join(TMP, "poked.bin")
+rc, _, err = run("report", "--chain", d, "--out", out, "--poke", "0x4c:01", "--poke",
+                 "0x10a:fe", "--poke", "0x29f:80")
+rep = open(out, "rb").read() if rc == 0 else bytes(1184)
+check("poke: bytes written", rc == 0 and rep[0x4C] == 1 and rep[0x10A] == 0xFE
+      and rep[0x29F] == 0x80, err)
+check("poke: still signed", snp_sp.verify_report(rep, snp_sp.load_cert(
+    os.path.join(d, "vcek.pem"))))
+rc, _, err = run("report", "--chain", d, "--out", out, "--poke", "0x2a0:01")
+check("poke past the signed region refused", rc != 0 and "signed region" in err, err)
+
 # ---------------------------------------------------------------------------------------------
 # 4. Containers.
 
