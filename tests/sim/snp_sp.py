@@ -24,6 +24,9 @@ does not import or call virt-qemu-sev-validate: the Rust tests compare the tool 
       prints the MEASUREMENT (hex) sev-snp-measure computes for the launch.
   snp_sp.py decode FILE        prints a report's fields as JSON (the form of EXPECTED.json)
   snp_sp.py verify FILE --vek CERT   checks a report's signature with a VCEK/VLEK
+  snp_sp.py check FILE --vek CERT --roots PEM [--now T]
+      every verdict of §2 (signature, chain, TCB and chip-ID binding, reserved bytes, committed
+      TCB, DEBUG, VEK validity) and the VEK's fields, as JSON: an oracle for the tool's verdicts
 """
 
 import argparse
@@ -534,6 +537,101 @@ def reserved_ranges(version):
 
 
 # ---------------------------------------------------------------------------------------------
+# Verifier side: the VEK's fields and the chain, TCB and chip-ID checks of §2, as an oracle for
+# the tool's verdicts.
+
+EXT_NAMES = {"1": "structVersion", "2": "productName", "3.1": "blSPL", "3.2": "teeSPL",
+             "3.3": "snpSPL", "3.4": "spl3.4", "3.5": "spl3.5", "3.6": "spl3.6",
+             "3.7": "spl3.7", "3.8": "ucodeSPL", "3.9": "fmcSPL", "4": "hwid", "5": "cspId"}
+
+
+def der_integer_value(b):
+    tag, hl, cl = der_parse(b)
+    if tag != 0x02 or hl + cl != len(b):
+        raise ValueError(f"not a DER INTEGER: {b.hex()}")
+    return int.from_bytes(b[hl:], "big", signed=True)
+
+
+def vek_fields(cert):
+    """AMD extensions by name: integers, strings, the hwid raw (unwrapped if DER-wrapped)."""
+    out = {}
+    for e in cert.extensions:
+        oid = e.oid.dotted_string
+        if not oid.startswith(AMD_OID):
+            continue
+        key = EXT_NAMES.get(oid[len(AMD_OID):], oid)
+        v = e.value.value
+        if key == "hwid":
+            if len(v) in (66, 10) and v[0] == 0x04 and v[1] == len(v) - 2:
+                v = v[2:]
+            out[key] = v.hex()
+        elif key in ("productName", "cspId"):
+            out[key] = der_content(v).decode()
+        else:
+            out[key] = der_integer_value(v)
+    return out
+
+
+def decode_vek(cert):
+    """The VEK in the form of EXPECTED.json's "vek"."""
+    cn = x509.oid.NameOID.COMMON_NAME
+    utc = datetime.timezone.utc
+    return {
+        "subject_cn": cert.subject.get_attributes_for_oid(cn)[0].value,
+        "issuer_cn": cert.issuer.get_attributes_for_oid(cn)[0].value,
+        "serial": cert.serial_number,
+        "not_before": cert.not_valid_before.replace(tzinfo=utc).isoformat(),
+        "not_after": cert.not_valid_after.replace(tzinfo=utc).isoformat(),
+        "extensions": vek_fields(cert),
+        "sha256": hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
+    }
+
+
+def pss_signed_by(cert, issuer):
+    try:
+        issuer.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                   padding.PSS(padding.MGF1(hashes.SHA384()), 48),
+                                   hashes.SHA384())
+        return True
+    except (InvalidSignature, ValueError, TypeError, AttributeError):
+        return False
+
+
+def check_report(report, vek, ask, ark, now=None):
+    """The verdicts of EXPECTED.json's "checks" (the tamper check aside), plus vek_valid_at.
+    chip_id_matches_hwid is left out where it does not apply: VLEK signer or masked CHIP_ID."""
+    fields = decode_report(report)
+    turin = fields["product"] == "Turin"
+    ext = vek_fields(vek)
+    reported = fields["reported_tcb"]
+    want = {"bl": ext.get("blSPL"), "tee": ext.get("teeSPL"), "snp": ext.get("snpSPL"),
+            "ucode": ext.get("ucodeSPL")}
+    have = {k: reported[k] for k in want}
+    if turin:
+        want["fmc"], have["fmc"] = ext.get("fmcSPL"), reported["fmc"]
+    checks = {
+        "report_signature_ok": verify_report(report, vek),
+        "vek_signed_by_ask": pss_signed_by(vek, ask),
+        "ask_signed_by_ark": pss_signed_by(ask, ark),
+        "ark_self_signed": pss_signed_by(ark, ark),
+        "reported_tcb_equals_vek_tcb": want == have,
+    }
+    chip = bytes.fromhex(fields["chip_id"])
+    if fields["key_info"]["signing_key"] == "VCEK" and any(chip):
+        hwid = bytes.fromhex(ext.get("hwid", ""))
+        checks["chip_id_matches_hwid"] = bool(hwid) and chip == hwid.ljust(64, b"\0")
+    checks["reserved_zero"] = not any(any(report[lo:hi])
+                                      for lo, hi in reserved_ranges(fields["version"]))
+    checks["committed_equals_current"] = (
+        fields["committed_tcb"] == fields["current_tcb"]
+        and fields["committed_version"] == fields["current_version"])
+    checks["debug_policy_bit19"] = bool(int(fields["policy"], 16) >> 19 & 1)
+    if now is not None:
+        checks["vek_valid_at"] = vek.not_valid_before <= now <= vek.not_valid_after
+    return checks
+
+
+# ---------------------------------------------------------------------------------------------
 # Containers (§1.2, §2.4)
 
 
@@ -852,6 +950,13 @@ def main(argv=None):
     v.add_argument("report")
     v.add_argument("--vek", required=True)
 
+    k = sub.add_parser("check", help="every verdict of §2 on a report, as JSON")
+    k.add_argument("report")
+    k.add_argument("--vek", required=True)
+    k.add_argument("--roots", required=True,
+                   help="PEM with the ASK (or ASVK) then the ARK, as KDS's cert_chain")
+    k.add_argument("--now", help="ISO 8601 time for the VEK validity check (default now)")
+
     a = ap.parse_args(argv)
     if a.cmd == "chain":
         cmd_chain(a)
@@ -868,6 +973,17 @@ def main(argv=None):
     elif a.cmd == "decode":
         data = open(a.report, "rb").read()[a.offset:a.offset + REPORT_SIZE]
         print(json.dumps(decode_report(data), indent=1))
+    elif a.cmd == "check":
+        data = open(a.roots, "rb").read()
+        marker = b"-----END CERTIFICATE-----"
+        ask, ark = (x509.load_pem_x509_certificate(c + marker)
+                    for c in data.split(marker)[:2])
+        now = (datetime.datetime.fromisoformat(a.now.rstrip("Z")) if a.now
+               else datetime.datetime.utcnow())
+        report = open(a.report, "rb").read()[:REPORT_SIZE]
+        vek = load_cert(a.vek)
+        print(json.dumps({"checks": check_report(report, vek, ask, ark, now),
+                          "vek": decode_vek(vek)}, indent=1))
     elif a.cmd == "verify":
         ok = verify_report(open(a.report, "rb").read()[:REPORT_SIZE], load_cert(a.vek))
         print("signature ok" if ok else "signature BAD")

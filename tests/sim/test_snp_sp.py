@@ -147,6 +147,50 @@ for name, exp in EXPECTED.items():
     rc, out, _ = openssl("dgst", "-sha384", "-verify", pub, "-signature", sig, region)
     check(f"{name}: openssl verifies the real signature", rc == 0 and b"Verified OK" in out, out)
 
+# The sim's verdicts (check) equal EXPECTED.json's on every real set, its VEK decoder reads the
+# VEK as EXPECTED.json does, and the verdicts turn with the wrong roots or time.
+
+
+def roots_pem(spec):
+    if isinstance(spec, str):
+        return os.path.join(SNP, spec)
+    path = os.path.join(TMP, "roots.pem")
+    with open(path, "wb") as fh:
+        for part in spec:
+            fh.write(open(os.path.join(SNP, part), "rb").read())
+    return path
+
+
+def sim_check(report, vek, roots, now):
+    rc, out, err = run("check", report, "--vek", vek, "--roots", roots, "--now", now)
+    if rc:
+        return {"error": err}
+    return json.loads(out)
+
+
+OTHER_ROOTS = {"Milan": "amd-roots/ask_ark_genoa.pem", "Genoa": "amd-roots/ask_ark_turin_vcek.pem",
+               "Turin": "amd-roots/ask_ark_milan.pem"}
+for name, exp in EXPECTED.items():
+    files = exp["files"]
+    report = os.path.join(SNP, files["report"])
+    vek = os.path.join(SNP, files["vek"])
+    inside = exp["vek"]["not_before"][:19]
+    got = sim_check(report, vek, roots_pem(files["roots"]), inside)
+    want = {k: v for k, v in exp["checks"].items() if k != "tampered_measurement_signature_fails"}
+    want["vek_valid_at"] = True
+    check(f"{name}: check verdicts equal EXPECTED.json", got.get("checks") == want,
+          f"{got.get('checks')} != {want}")
+    check(f"{name}: VEK decoded as EXPECTED.json", got.get("vek") == exp["vek"],
+          f"{got.get('vek')} != {exp['vek']}")
+    wrong = sim_check(report, vek, os.path.join(SNP, OTHER_ROOTS[exp["product"]]), inside)
+    check(f"{name}: another product's roots: chain fails",
+          wrong.get("checks", {}).get("vek_signed_by_ask") is False
+          and wrong["checks"]["report_signature_ok"] is True, str(wrong))
+    late = sim_check(report, vek, roots_pem(files["roots"]), exp["vek"]["not_after"][:10]
+                     + "T23:59:59")
+    check(f"{name}: after the VEK's expiry", late.get("checks", {}).get("vek_valid_at") is False,
+          str(late))
+
 # The synthetic cert table (built from the real Turin certificates) parses into them.
 table = open(os.path.join(SNP, "synthetic/turin-v5-microsoft.certtable.bin"), "rb").read()
 entries = snp_sp.parse_cert_table(table)
@@ -416,6 +460,30 @@ check("masked: CHIP_ID zero and MASK_CHIP_KEY", rc == 0 and got["chip_id"] == "0
 check("raw REPORTED_TCB", got["reported_tcb"]["raw"] == "0x6100000005020301"
       and got["reported_tcb"]["fmc"] == 1 and got["reported_tcb"]["ucode"] == 97)
 check("DEBUG policy", got["policy"] == "0xb0000")
+
+# The verdicts turn on minted reports too: TCB, chip ID, reserved bytes, provisional firmware.
+d = CHAINS["genoa"]
+roots = os.path.join(d, "cert_chain.pem")
+now = datetime.datetime.utcnow().isoformat(timespec="seconds")
+for label, args, key, value in (
+        ("as minted", [], None, None),
+        ("REPORTED_TCB off by one", ["--reported-tcb", "bl=3,tee=0,snp=8,ucode=116"],
+         "reported_tcb_equals_vek_tcb", False),
+        ("CHIP_ID changed", ["--chip-id", "01" * 64], "chip_id_matches_hwid", False),
+        ("reserved byte set", ["--poke", "0x18b:01"], "reserved_zero", False),
+        ("provisional firmware", ["--committed-version", "1.55.21"], "committed_equals_current",
+         False),
+        ("DEBUG", ["--policy", "0xb0000"], "debug_policy_bit19", True)):
+    out = os.path.join(TMP, "verdict.bin")
+    rc, _, err = run("report", "--chain", d, "--out", out, *args)
+    got = sim_check(out, os.path.join(d, "vcek.der"), roots, now).get("checks", {})
+    base = {"report_signature_ok": True, "vek_signed_by_ask": True, "ask_signed_by_ark": True,
+            "ark_self_signed": True, "reported_tcb_equals_vek_tcb": True,
+            "chip_id_matches_hwid": True, "reserved_zero": True,
+            "committed_equals_current": True, "debug_policy_bit19": False, "vek_valid_at": True}
+    if key:
+        base[key] = value
+    check(f"minted report, {label}: verdicts", rc == 0 and got == base, f"{err}{got}")
 
 # --poke writes bytes a format check must refuse, and the report is still validly signed.
 out = os.path.join(TMP, "poked.bin")
