@@ -99,6 +99,27 @@ fn sim_chains_and_measured_reports() {
         .unwrap();
         assert_eq!(report[0x180..0x188], tcb.to_le_bytes(), "{product}");
 
+        // The simulator's own verdicts: all pass now, and the VCEK has expired in 2040.
+        let verdicts = snp_sim::check(
+            &out,
+            &dir.join("vcek.der"),
+            &dir.join("cert_chain.pem"),
+            "2030-01-01T00:00:00",
+        )
+        .unwrap();
+        for (k, v) in verdicts["checks"].as_object().unwrap() {
+            let want = k != "debug_policy_bit19";
+            assert_eq!(v.as_bool(), Some(want), "{product}: {k}");
+        }
+        let later = snp_sim::check(
+            &out,
+            &dir.join("vcek.der"),
+            &dir.join("cert_chain.pem"),
+            "2040-01-01T00:00:00",
+        )
+        .unwrap();
+        assert_eq!(later["checks"]["vek_valid_at"], false, "{product}");
+
         let region = tmp.path().join("region.bin");
         let sig = tmp.path().join("sig.der");
         let publ = tmp.path().join("pub.pem");

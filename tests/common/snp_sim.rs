@@ -96,3 +96,22 @@ pub fn measure(args: &[&str]) -> Option<String> {
     all.extend_from_slice(args);
     Some(run(&all)?.trim().to_string())
 }
+
+/// The simulator's own verdicts on a report (`check`): report signature,
+/// chain, TCB and chip-ID binding, reserved bytes, committed TCB, DEBUG and
+/// VEK validity at `now` (ISO 8601), plus the VEK's fields. `roots` is a PEM
+/// file with the ASK (or ASVK) then the ARK. The oracle for the tool's
+/// verdicts.
+pub fn check(report: &Path, vek: &Path, roots: &Path, now: &str) -> Option<serde_json::Value> {
+    let stdout = run(&[
+        "check",
+        report.to_str().unwrap(),
+        "--vek",
+        vek.to_str().unwrap(),
+        "--roots",
+        roots.to_str().unwrap(),
+        "--now",
+        now,
+    ])?;
+    Some(serde_json::from_str(&stdout).expect("check JSON"))
+}
