@@ -12,6 +12,7 @@ pub mod policy;
 pub mod report;
 pub mod snp_attest_cli;
 pub mod snp_cli;
+pub mod snp_explain;
 pub mod snp_validate;
 pub mod source;
 pub mod xml;
