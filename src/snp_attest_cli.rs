@@ -93,9 +93,17 @@ pub struct ValidateArgs {
     #[arg(long, value_enum, help_heading = ENDORSEMENT)]
     product: Option<ProductArg>,
 
-    /// AMD KDS base URL, or a mirror's, for the VCEK URL printed when no VCEK is given
+    /// AMD KDS base URL, or a mirror's: where a VCEK not given is fetched from
     #[arg(long, value_name = "URL", default_value = snp_report::KDS_BASE, help_heading = ENDORSEMENT)]
     kds_url: String,
+
+    /// Cache directory for VCEKs fetched from the KDS (default: $XDG_CACHE_HOME/virt-qemu-sev-validate/kds)
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    kds_cache: Option<PathBuf>,
+
+    /// Never touch the network: a VCEK not given must already be in the KDS cache
+    #[arg(long, help_heading = ENDORSEMENT)]
+    offline: bool,
 
     /// Check certificate validity at this time (RFC 3339, e.g. 2025-06-01T00:00:00Z) instead of now
     #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = ENDORSEMENT)]
@@ -541,26 +549,50 @@ fn expectations(a: &ValidateArgs) -> Result<Expectations> {
     })
 }
 
-/// The message when no VEK is at hand: every way to give one, and the KDS
-/// URL of this report's VCEK.
-fn no_endorsement(a: &ValidateArgs, r: &AttestationReport) -> Error {
-    let product = a
-        .product
-        .map(Product::from)
-        .map(Ok)
-        .unwrap_or_else(|| snp_report::resolve_product(r, None, None).map(|p| p.0));
-    let url = match product {
-        Ok(p) => match snp_report::kds_vcek_url(&a.kds_url, p, r) {
-            Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
-            Err(e) => format!("\n{e}"),
-        },
-        Err(e) => format!("\nThe KDS URL needs the product: {e}"),
+/// The KDS URL of this report's VCEK, or why there is none.
+fn kds_url(a: &ValidateArgs, r: &AttestationReport) -> std::result::Result<String, String> {
+    let product = match a.product {
+        Some(p) => Product::from(p),
+        None => {
+            snp_report::resolve_product(r, None, None)
+                .map_err(|e| format!("The KDS URL needs the product: {e}"))?
+                .0
+        }
+    };
+    snp_report::kds_vcek_url(&a.kds_url, product, r).map_err(|e| e.to_string())
+}
+
+/// The one place a VCEK comes from AMD's KDS (or a mirror, or the cache):
+/// when no file or certificate table gave a VEK.
+#[cfg(feature = "kds")]
+fn fetch_vcek(a: &ValidateArgs, url: &str) -> std::result::Result<Certificate, String> {
+    use crate::source::kds;
+    let options = kds::Options {
+        base_url: a.kds_url.clone(),
+        offline: a.offline,
+        ..kds::Options::default()
+    };
+    let der = kds::fetch(url, a.kds_cache.as_deref(), &options).map_err(|e| e.to_string())?;
+    Certificate::from_der_or_pem(&der).map_err(|e| format!("the VCEK from {url}: {e}"))
+}
+
+#[cfg(not(feature = "kds"))]
+fn fetch_vcek(_: &ValidateArgs, _: &str) -> std::result::Result<Certificate, String> {
+    Err("this build has no KDS fetching (feature kds)".into())
+}
+
+/// The message when no VEK is at hand: every way to give one, why the KDS
+/// did not give it, and the KDS URL of this report's VCEK.
+fn no_endorsement(a: &ValidateArgs, r: &AttestationReport, why: &str) -> Error {
+    let url = match kds_url(a, r) {
+        Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
+        Err(e) => format!("\n{e}"),
     };
     Error::Usage(format!(
-        "no {} to check the report's signature with. Give one of: --{} FILE (DER or PEM); --certs DIR \
+        "no {} to check the report's signature with{why}. Give one of: --{} FILE (DER or PEM); --certs DIR \
          (snpguest's layout: ark, ask or asvk, vcek or vlek, .pem or .der); --cert-table FILE (the \
-         configfs-tsm auxblob or SNP_GET_EXT_REPORT certificate pages); or the report followed by its \
-         certificate table.{url}",
+         configfs-tsm auxblob or SNP_GET_EXT_REPORT certificate pages); the report followed by its \
+         certificate table; or the VCEK in the KDS cache (--kds-cache, filled by a run without --offline).{url}",
         r.key_info.signing_key.name(),
         if r.key_info.signing_key == SigningKey::Vlek { "vlek" } else { "vcek" }
     ))
@@ -579,11 +611,14 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
     let input = read_report(&a.report)?;
     let r = &input.report;
     let found = gather(a, &input)?;
-    // KDS fetching plugs in here: with no VEK found above, a fetched VCEK
-    // for snp_report::kds_vcek_url(&a.kds_url, product, r) would fill
-    // `found.vek`. Until then the error names the URL.
-    let Some((vek, vek_from)) = found.vek else {
-        return Err(no_endorsement(a, r));
+    let (vek, vek_from) = match found.vek {
+        Some(v) => v,
+        // No file or table gave a VEK: the VCEK from the KDS, or its cache.
+        None => {
+            let url = kds_url(a, r).map_err(|_| no_endorsement(a, r, ""))?;
+            let vcek = fetch_vcek(a, &url).map_err(|e| no_endorsement(a, r, &format!(" ({e})")))?;
+            (vcek, format!("KDS {url}"))
+        }
     };
     let (product, source) = snp_report::resolve_product(
         r,

@@ -424,7 +424,14 @@ fn bad_input_exits_2_with_a_clear_message() {
         ),
         (vec![rep.clone()], "--product"),
         (
-            vec![rep.clone(), "--product".into(), "milan".into()],
+            vec![
+                rep.clone(),
+                "--product".into(),
+                "milan".into(),
+                "--offline".into(),
+                "--kds-cache".into(),
+                t("cache"),
+            ],
             "kdsintf.amd.com/vcek/v1/Milan/d49554ec",
         ),
         (
@@ -594,4 +601,98 @@ fn the_expected_measurement_from_snp_digest_options() {
         err.contains("snp-digest options") && err.contains("--ovmf"),
         "{err}"
     );
+}
+
+/// A VCEK not given is fetched from the KDS (a stand-in on loopback,
+/// tests/sim/kds_server.py, serving the vector certificates), cached, and
+/// taken from the cache by a later `--offline` run; offline with an empty
+/// cache, the error names the URL. The real KDS is never contacted.
+#[cfg(feature = "kds")]
+#[test]
+fn a_vcek_not_given_comes_from_the_kds_then_the_cache() {
+    let Some(dir) = snp_dir("kds_fetch") else {
+        return;
+    };
+    let ok = Command::new("/usr/bin/python3")
+        .args(["-c", "import cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        common::skip_or_fail(
+            "kds_fetch",
+            "python3-cryptography is needed by kds_server.py",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("requests.log");
+    let mut server = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sim/kds_server.py"))
+        .arg("--vectors")
+        .arg(&dir)
+        .arg("--log")
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let cache = tmp.path().join("cache");
+    let exp = expected(&dir);
+    let count = || fs::read_to_string(&log).unwrap_or_default().lines().count();
+    for set in ["genoa-v5-cdai", "turin-v5-anolis", "milan-v3-microsoft"] {
+        let e = &exp[set];
+        let mut args = vec![
+            "snp-validate".to_string(),
+            dir.join(e["files"]["report"].as_str().unwrap())
+                .display()
+                .to_string(),
+            "--kds-url".into(),
+            base.clone(),
+            "--kds-cache".into(),
+            cache.display().to_string(),
+        ];
+        args.extend(options(e));
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{set}: {out}{err}");
+        let path = e["kds_vcek_url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("https://kdsintf.amd.com")
+            .unwrap();
+        assert!(
+            out.contains(&format!("VEK: KDS {base}{path}")),
+            "{set}: {out}"
+        );
+        // Again, offline: from the cache, no request.
+        let before = count();
+        args.push("--offline".into());
+        let (code, out, err) = common::run(&args);
+        assert_eq!(code, 0, "{set} offline: {out}{err}");
+        assert_eq!(count(), before, "{set}");
+    }
+    let requests = fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(requests.lines().count(), 3, "{requests}");
+    assert!(requests.lines().all(|l| l.ends_with(" 200")), "{requests}");
+    let _ = server.kill();
+    let _ = server.wait();
+    // Offline with an empty cache: exit 2, the URL named.
+    let e = &exp["genoa-v5-cdai"];
+    let mut args = vec![
+        "snp-validate".to_string(),
+        dir.join("genoa-v5-cdai/report.bin").display().to_string(),
+        "--offline".into(),
+        "--kds-cache".into(),
+        tmp.path().join("empty").display().to_string(),
+    ];
+    args.extend(options(e));
+    let (code, _, err) = common::run(&args);
+    assert_eq!(code, 2);
+    assert!(err.contains(e["kds_vcek_url"].as_str().unwrap()), "{err}");
 }
