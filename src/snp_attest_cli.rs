@@ -912,8 +912,16 @@ pub fn report_main(a: &ReportArgs) -> Result<String> {
         let text = match v {
             Value::String(t) => t.clone(),
             Value::Null => "-".into(),
-            Value::Object(o) => o
+            Value::Object(o) => ["fmc", "bl", "tee", "snp", "ucode", "raw"]
                 .iter()
+                .filter_map(|k| o.get(*k).map(|v| (k.to_string(), v)))
+                .chain(
+                    o.iter()
+                        .filter(|(k, _)| {
+                            !["fmc", "bl", "tee", "snp", "ucode", "raw"].contains(&k.as_str())
+                        })
+                        .map(|(k, v)| (k.clone(), v)),
+                )
                 .map(|(k, v)| {
                     format!(
                         "{k}={}",

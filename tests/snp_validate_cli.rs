@@ -425,6 +425,16 @@ fn bad_input_exits_2_with_a_clear_message() {
         (vec![rep.clone()], "--product"),
         (
             vec![
+                dir.join("genoa-v5-cdai/report.bin").display().to_string(),
+                "--vcek".into(),
+                dir.join("genoa-v5-cdai/vcek.der").display().to_string(),
+                "--product".into(),
+                "turin".into(),
+            ],
+            "contradicts the report",
+        ),
+        (
+            vec![
                 rep.clone(),
                 "--product".into(),
                 "milan".into(),
