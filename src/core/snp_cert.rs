@@ -1,6 +1,6 @@
 //! AMD SEV-SNP endorsement certificates: the VCEK or VLEK that signs a report,
 //! the ASK/ASVK and ARK above it, AMD's own ARK/ASK/ASVK built into the
-//! binary, and the signature checks (ring) for the report and the chain.
+//! binary, and the signature checks (aws-lc-rs) for the report and the chain.
 //!
 //! Every signature is checked on its own, over the raw TBS bytes, rather
 //! than through RFC 5280 path validation: VCEKs have serial 0 and no
@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use ring::signature::{self as rsig, UnparsedPublicKey};
+use aws_lc_rs::signature::{self as rsig, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 use x509_cert::certificate::{CertificateInner, Raw};
 use x509_cert::der::asn1::{AnyRef, Ia5StringRef, OctetStringRef};
@@ -352,7 +352,7 @@ impl Certificate {
     }
 
     /// `self` was signed by `issuer`'s RSA key with RSASSA-PSS, SHA-384,
-    /// MGF1-SHA-384 and a 48-byte salt (ring's RSA_PSS_SHA384 fixes all three).
+    /// MGF1-SHA-384 and a 48-byte salt (RSA_PSS_2048_8192_SHA384 fixes all three).
     pub fn signed_by(&self, issuer: &Certificate) -> Result<(), String> {
         if !self.sig_rsa_pss_sha384 {
             return Err(format!(

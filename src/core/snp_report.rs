@@ -518,7 +518,7 @@ impl AttestationReport {
     }
 
     /// SIGNATURE.R and .S as 48-byte big-endian integers (r || s), the form
-    /// ring's fixed-size ECDSA verifier takes. `None` when bytes 48..72 of
+    /// the fixed-size (ECDSA_P384_SHA384_FIXED) verifier takes. `None` when bytes 48..72 of
     /// either are not zero (a P-384 scalar has 48).
     pub fn signature_rs(&self) -> Option<[u8; 96]> {
         let r = &self.raw[0x2A0..0x2E8];
