@@ -962,7 +962,8 @@ for f in "$dir"/run/libvirt/qemu/run/*.pid "$dir"/libvirtd.pid "$dir"/ssh/sshd.p
   for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null; done
 done
 sleep 0.5
-rm -rf "$dir"
+# SEV_E2E_KEEP (inherited) keeps the logs and records for inspection, as teardown does.
+[ -n "$SEV_E2E_KEEP" ] || rm -rf "$dir"
 "#;
         let _ = Command::new("/bin/sh")
             .args(["-c", script, "watchdog"])
