@@ -306,3 +306,23 @@ pub fn explain(k: &Known) -> Explanation {
         tried,
     }
 }
+
+/// "matches if X, with Y and with Z" from the explainer's changes.
+pub fn join_changes(changes: &[String]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        if i == 0 {
+            parts.push(c.clone());
+        } else {
+            parts.push(c.strip_prefix("matches ").unwrap_or(c).to_string());
+        }
+    }
+    match parts.len() {
+        0 => "matches as given".into(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
+    }
+}

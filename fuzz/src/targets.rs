@@ -9,12 +9,12 @@
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use sev_validate::checks::{check_domain, Context, VmsaKind};
-use sev_validate::cli::SecretSpec;
 use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::{cpu, guid};
+use sev_validate::secrets::SecretSpec;
 use sev_validate::source::qmp;
 use sev_validate::xml::{Capabilities, Domain};
 use sev_validate::ExitCode;
@@ -232,7 +232,10 @@ pub fn secret_spec(data: &[u8]) {
                 assert_eq!(Uuid::parse_str(name).ok(), Some(spec.guid));
             }
         }
-        Err(e) => assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage),
+        Err(e) => assert_eq!(
+            sev_validate::Error::from(e).exit_code(),
+            ExitCode::UnsupportedUsage
+        ),
     }
 }
 

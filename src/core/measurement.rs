@@ -54,16 +54,13 @@ impl LaunchDigest {
     /// A launch digest after measuring the firmware image that `reader` yields.
     pub fn from_firmware<R: Read>(reader: R) -> io::Result<LaunchDigest> {
         let mut state = Sha256::new();
-        let mut plain = Sha256::new();
-        // One read, two hashers: the LD state and the firmware's own digest
-        // (for --debug and diagnostics); they differ only once more data follows.
-        stream(reader, |chunk| {
-            state.update(chunk);
-            plain.update(chunk);
-        })?;
+        stream(reader, |chunk| state.update(chunk))?;
+        // The LD state and the firmware's own digest (for --debug and
+        // diagnostics) are the same hash so far: finish a copy of it.
+        let firmware = state.clone().finalize().into();
         Ok(LaunchDigest {
             state,
-            firmware: Some(plain.finalize().into()),
+            firmware: Some(firmware),
         })
     }
 

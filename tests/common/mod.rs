@@ -4,30 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The public vectors folder: $SEV_VECTORS_DIR, else ../shared/vectors beside
-/// the checkout. `None` (after a visible SKIPPED line) when absent outside CI;
-/// in CI its absence is a failure, because CI always has it.
-pub fn vectors_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SEV_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
-    if dir.join("VECTORS.json").is_file() {
-        return Some(dir);
-    }
-    skip_or_fail(
-        test,
-        &format!("public vectors not found at {}", dir.display()),
-    );
-    None
-}
-
-/// Prints a visible SKIPPED line, or panics when running in CI.
-pub fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why} (CI must provide it)");
-    }
-    eprintln!("SKIPPED: {test}: {why}");
-}
+mod skip;
+#[allow(unused_imports)]
+pub use skip::{in_ci, skip_or_fail, vectors_dir};
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
