@@ -104,7 +104,10 @@ impl Error {
             Error::Validate(ValidateError::Input(_)) => C::UnsupportedUsage,
             Error::Secrets(e) => match e {
                 SecretsError::Usage(_) => C::UnsupportedUsage,
-                SecretsError::Random(_) => C::Installation,
+                SecretsError::Packet(crate::core::secret::SecretError::Random(_)) => {
+                    C::Installation
+                }
+                SecretsError::Packet(_) => C::UnsupportedUsage,
                 SecretsError::Input(inner) => inner.exit_code(),
             },
         }

@@ -22,9 +22,10 @@ pub enum SecretsError {
     /// A bad spec, a file too large, a table that does not fit (exit 2).
     #[error("{0}")]
     Usage(String),
-    /// This machine gave no random numbers for the IV (exit 7).
-    #[error("{0}")]
-    Random(String),
+    /// The table or packet cannot be built (exit 2), or this machine gave no
+    /// random numbers for the IV (exit 7).
+    #[error(transparent)]
+    Packet(#[from] secret::SecretError),
     /// A secret file could not be read.
     #[error(transparent)]
     Input(Box<Error>),
@@ -138,7 +139,7 @@ pub fn package(
     for s in specs {
         let data = read_secret(s, limit, limit_is)?;
         secrets.push((s.guid, data.len()));
-        table.add(s.guid, data).map_err(SecretsError::Usage)?;
+        table.add(s.guid, data)?;
     }
     if table.padded_len() > limit {
         return Err(SecretsError::Usage(format!(
@@ -146,10 +147,9 @@ pub fn package(
             table.padded_len()
         )));
     }
-    let plaintext = table.build().map_err(SecretsError::Usage)?;
-    let iv = secret::random_iv().map_err(SecretsError::Random)?;
-    let packet = secret::package(&keys.tik, &keys.tek, measure, &plaintext, iv)
-        .map_err(SecretsError::Usage)?;
+    let plaintext = table.build()?;
+    let iv = secret::random_iv()?;
+    let packet = secret::package(&keys.tik, &keys.tek, measure, &plaintext, iv)?;
     Ok(Packaged {
         packet,
         count: table.len(),

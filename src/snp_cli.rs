@@ -420,7 +420,9 @@ fn vcpu_signature(a: &DigestArgs) -> Result<Option<u32>> {
                     .into(),
             ));
         };
-        return cpu::signature(f, m, s).map(Some).map_err(Error::Usage);
+        return cpu::signature(f, m, s)
+            .map(Some)
+            .map_err(|e| Error::Usage(e.to_string()));
     }
     Ok(None)
 }

@@ -44,22 +44,6 @@ fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// Lays entries out as edk2 does: data, u16 length, GUID per entry, then the
-/// footer (u16 table length, footer GUID) 32 bytes before the end.
-pub fn lay_out_footer(entries: &[(Uuid, Vec<u8>)]) -> Vec<u8> {
-    let mut table = Vec::new();
-    for (g, d) in entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&g.to_bytes_le());
-    }
-    let total = table.len() + 18;
-    table.extend_from_slice(&(total as u16).to_le_bytes());
-    table.extend_from_slice(&guid::OVMF_TABLE_FOOTER.to_bytes_le());
-    table.extend_from_slice(&[0u8; 32]);
-    table
-}
-
 /// The input is the tail of a firmware image. The footer table is parsed,
 /// every accessor is called, the SEV metadata is parsed at the offset the
 /// table gives and at one taken from the first four bytes, and a table that
@@ -91,7 +75,7 @@ pub fn ovmf_footer(data: &[u8]) {
         assert!(table.entry(g).is_some());
         assert!(d.len() + 18 <= u16::MAX as usize);
     }
-    let again = lay_out_footer(table.entries());
+    let again = ovmf::lay_out_footer(table.entries());
     assert_eq!(FooterTable::parse(&again), Ok(Some(table)));
 }
 

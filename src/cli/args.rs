@@ -379,7 +379,7 @@ impl Args {
         } else if let (Some(f), Some(m), Some(s)) =
             (self.cpu_family, self.cpu_model, self.cpu_stepping)
         {
-            VmsaInput::Signature(cpu::signature(f, m, s).map_err(Error::Usage)?)
+            VmsaInput::Signature(cpu::signature(f, m, s).map_err(|e| Error::Usage(e.to_string()))?)
         } else {
             VmsaInput::None
         };

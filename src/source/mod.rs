@@ -362,7 +362,8 @@ pub fn merge_reported(
         given_m.as_ref(),
         &mut o,
     )?;
-    let measurement = Measurement::from_base64(&m).map_err(SourceError::Usage)?;
+    let measurement =
+        Measurement::from_base64(&m).map_err(|e| SourceError::Usage(e.to_string()))?;
     let info = LaunchInfo {
         api_major: pick(
             who,

@@ -59,21 +59,15 @@ pub fn sev_sp() -> Option<Command> {
 /// u16 length, GUID; the footer (u16 table length, footer GUID) ends 32
 /// bytes before the end of the image.
 pub fn firmware_with(entries: &[(&str, Vec<u8>)], size: usize) -> Vec<u8> {
-    let le = |s: &str| uuid::Uuid::parse_str(s).unwrap().to_bytes_le();
-    let mut table = Vec::new();
-    for (g, d) in entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&le(g));
-    }
-    let total = (table.len() + 18) as u16;
-    table.extend_from_slice(&total.to_le_bytes());
-    table.extend_from_slice(&le("96b582de-1fb2-45f7-baea-a366c55a082d"));
-    let mut fw: Vec<u8> = (0..size - table.len() - 32)
+    let entries: Vec<(uuid::Uuid, Vec<u8>)> = entries
+        .iter()
+        .map(|(g, d)| (uuid::Uuid::parse_str(g).unwrap(), d.clone()))
+        .collect();
+    let tail = sev_validate::core::ovmf::lay_out_footer(&entries);
+    let mut fw: Vec<u8> = (0..size - tail.len())
         .map(|i| (i * 7 % 251) as u8)
         .collect();
-    fw.extend_from_slice(&table);
-    fw.extend_from_slice(&[0u8; 32]);
+    fw.extend_from_slice(&tail);
     fw
 }
 
