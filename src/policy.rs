@@ -40,7 +40,7 @@ impl SevPolicy {
 }
 
 bitflags::bitflags! {
-    /// The SEV-SNP guest policy (SNP firmware ABI, Table 9). Bits 0-7 and
+    /// The SEV-SNP guest policy (SEV-SNP firmware ABI, guest policy). Bits 0-7 and
     /// 8-15 are the minimum ABI minor and major version, not flags.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct SnpPolicy: u64 {
