@@ -18,6 +18,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+# The library without libvirt-dev and libssh2 (offline, QMP and SNP work only).
+echo "== cargo build --no-default-features, and clippy for it"
+cargo build --no-default-features --quiet
+cargo clippy --no-default-features --quiet -- -D warnings
 echo "== simulated Secure Processor against the public vectors"
 SEV_VECTORS_DIR=${SEV_VECTORS_DIR:-../shared/vectors} /usr/bin/python3 tests/sim/test_sev_sp.py
 echo "== simulated SNP Secure Processor against the real SNP reports, AMD's certificates and openssl"
@@ -32,6 +36,11 @@ trap 'rm -f "$log" "$lv11_out"' EXIT
 set +e
 cargo test --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# --all-targets leaves out the documentation's examples; run them too.
+echo "== cargo test --doc"
+cargo test --doc 2>&1 | tee -a "$log"
+doc_status=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$doc_status
 set -e
 
 echo "== end-to-end again on libvirt 11.3 + QEMU 10.0 (SEV_E2E_LIBVIRT=11, chroot of scripts/setup-libvirt11.sh)"

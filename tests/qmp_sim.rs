@@ -95,14 +95,7 @@ fn print_qemu_version() {
     );
 }
 
-/// A visible SKIPPED line (written to stderr directly, so the test harness does not capture
-/// it), or a failure in CI, which must have the prerequisites.
-fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("qmp_sim::{test}: {why} (CI must provide it)");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: qmp_sim::{test}: {why}");
-}
+use e2e::skip_or_fail;
 
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
