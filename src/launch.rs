@@ -19,9 +19,6 @@ pub const MAX_FIRMWARE_LEN: u64 = 64 * 1024 * 1024;
 /// More vCPUs than any SEV-ES launch has.
 pub const MAX_VCPUS: u32 = 512;
 
-/// SEV policy bit 2: the guest runs with SEV-ES.
-pub const POLICY_ES: u32 = 1 << 2;
-
 /// Opens a file the user named, refusing directories with a clear message.
 pub fn open_input(what: &str, path: &Path) -> Result<(File, u64)> {
     let file = File::open(path).map_err(|e| Error::io(what, path, &e))?;
