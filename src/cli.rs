@@ -600,7 +600,7 @@ pub fn run(a: &Args, log: &Log) -> Result<()> {
         .map(|s| SecretSpec::parse(s))
         .collect::<Result<_>>()?;
     for s in &secrets {
-        launch::open_input("secret file", &s.path)?;
+        launch::check_input("secret file", &s.path)?;
     }
     let mut inputs = OwnerInputs::from_args(a)?;
     let (tik, tek) = load_keys(a)?;
@@ -1207,12 +1207,12 @@ fn validate_and_inject(
             )));
         }
         // Capacity up front, so growing the buffer leaves no unwiped copies.
-        let mut data = Zeroizing::new(Vec::with_capacity(size as usize + 1));
+        let mut data = Zeroizing::new(Vec::with_capacity(limit + 1));
         std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
             .map_err(|e| Error::io("secret file", &s.path, &e))?;
         if data.len() > limit {
             return Err(Error::Usage(format!(
-                "secret file '{}' grew past the {limit} bytes {limit_is} while it was read",
+                "secret file '{}' is more than the {limit} bytes {limit_is}",
                 s.path.display()
             )));
         }
@@ -1243,9 +1243,7 @@ fn validate_and_inject(
             .iter()
             .map(|s| crate::report::InjectedSecret {
                 guid: s.guid.to_string(),
-                bytes: std::fs::metadata(&s.path)
-                    .map(|m| m.len() as usize)
-                    .unwrap_or(0),
+                bytes: table.secret_len(&s.guid).unwrap_or(0),
             })
             .collect(),
         table_bytes: plaintext.len(),
