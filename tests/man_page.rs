@@ -242,6 +242,35 @@ fn exit_status_lists_every_code() {
     );
 }
 
+/// FILES says every file the program writes, including the temporary file
+/// each output is staged in, under the prefix the code uses.
+#[test]
+fn files_names_the_temporary_files_written() {
+    let roff = man_source();
+    let body = normalise(section(&roff, "FILES"));
+    let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let code = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/source/offline.rs"),
+    )
+    .unwrap();
+    assert!(
+        code.contains(".prefix(\".sev-secret-\")"),
+        "src/source/offline.rs no longer stages outputs as .sev-secret-*: update this test and FILES"
+    );
+    for needle in [
+        "temporary file created beside it",
+        ".sev-secret-",
+        "renamed over the path given",
+        "a pipe, a FIFO",
+    ] {
+        assert!(
+            body.contains(needle),
+            "FILES in {} does not say {needle:?}:\n{body}",
+            man_path().display()
+        );
+    }
+}
+
 #[test]
 fn normalise_reads_roff_option_names() {
     assert_eq!(normalise(r"\fB\-\-api\-major\fR"), "--api-major");
