@@ -66,3 +66,59 @@ fn readme_names_the_sev_snp_measure_setup_installs() {
     );
     assert!(readme.contains("/opt/sev-snp-measure"));
 }
+
+/// scripts/setup.sh keeps apt's and dpkg's progress out of the demo's and
+/// the tests' output: one line says what it installs and where the log is.
+/// Run with stand-ins for dpkg-query (every package missing), apt-get (as
+/// chatty as the real one) and id (root), so nothing is installed.
+#[test]
+fn setup_sh_prints_one_line_for_package_installs() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let stub = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    stub("dpkg-query", "exit 1");
+    stub("id", "echo 0");
+    stub(
+        "apt-get",
+        r#"[ "$1" = update ] && exit 0
+for p in "$@"; do echo "Selecting previously unselected package $p."; echo "Setting up $p ..."; done >&2"#,
+    );
+    let log = dir.path().join("setup.log");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/setup.sh"))
+        .env("PATH", path)
+        .env("SETUP_LOG", &log)
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "setup.sh failed: {printed}");
+    let install_lines: Vec<&str> = printed
+        .lines()
+        .filter(|l| !l.contains("sev-snp-measure"))
+        .collect();
+    assert_eq!(install_lines.len(), 1, "setup.sh printed:\n{printed}");
+    assert!(
+        install_lines[0].contains(&log.display().to_string()),
+        "{printed}"
+    );
+    let logged = std::fs::read_to_string(&log).expect("the apt log was written");
+    assert!(
+        logged.contains("Selecting previously unselected package ovmf."),
+        "{logged}"
+    );
+}
