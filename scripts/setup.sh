@@ -14,6 +14,8 @@ PACKAGES=(
     ovmf time groff-base man-db python3-jsonschema python3-venv
     # the ssh2 crate (SFTP fingerprint of the host's files) links libssh2
     libssh2-1-dev libssl-dev
+    # the openssl command line: an independent check of every SNP signature and chain verdict
+    openssl
     # e2e (tests/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
     # tests/sim/qemu_sev_wrapper.py; libvirt-dev + pkg-config build the `virt` crate;
     # openssh + netcat-openbsd + iproute2 (veth into sshd's network namespace) for the

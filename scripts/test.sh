@@ -17,6 +17,10 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== simulated Secure Processor against the public vectors"
 SEV_VECTORS_DIR=${SEV_VECTORS_DIR:-../shared/vectors} /usr/bin/python3 tests/sim/test_sev_sp.py
+echo "== simulated SNP Secure Processor against the real SNP reports, AMD's certificates and openssl"
+# RSA-4096 keys are made once and kept where the Rust tests keep theirs (tests/common/snp_sim.rs).
+SNP_SP_KEYS=${SNP_SP_KEYS:-target/tmp/snp-sim-keys} SNP_VECTORS_DIR=${SNP_VECTORS_DIR:-../shared/snp-vectors} \
+    /usr/bin/python3 tests/sim/test_snp_sp.py
 echo "== fuzz targets, briefly, on the committed corpus (scripts/fuzz.sh for long runs)"
 FUZZ_QUICK_SECONDS=${FUZZ_QUICK_SECONDS:-3} scripts/fuzz.sh --quick
 echo "== cargo test"

@@ -11,6 +11,7 @@ pub mod launch;
 pub mod policy;
 pub mod report;
 pub mod snp_cli;
+pub mod snp_explain;
 pub mod source;
 pub mod xml;
 

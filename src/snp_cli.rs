@@ -25,6 +25,7 @@ use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
 use crate::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
+use crate::snp_explain;
 
 /// The subcommands this module answers.
 pub const SUBCOMMANDS: &[&str] = &["snp-digest", "snp-ovmf-hash", "snp-id-block"];
@@ -33,6 +34,7 @@ const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
 const KERNEL: &str = "Measured direct boot";
 const OUTPUT: &str = "Output";
+const REPORT: &str = "Attestation report";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -169,6 +171,10 @@ struct DigestArgs {
     /// Also print what was measured (firmware size, OVMF hash, sections, VMSA) on stderr
     #[arg(short, long, help_heading = OUTPUT)]
     verbose: bool,
+
+    /// MEASUREMENT of the guest's attestation report (96 hex digits or base64): exit 0 if the computed digest equals it; if not, say which input the host changed and exit 1
+    #[arg(long, value_name = "HEX|BASE64", help_heading = REPORT)]
+    measurement: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -528,6 +534,11 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
         .as_deref()
         .map(|s| parse_ld("--ovmf-hash", s))
         .transpose()?;
+    let reported = a
+        .measurement
+        .as_deref()
+        .map(|s| parse_ld("--measurement", s))
+        .transpose()?;
 
     let mut fw = FirmwareFile::open(&a.ovmf)?;
     let info = fw.snp_info()?;
@@ -628,7 +639,56 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
             info.ap_reset_eip.unwrap_or(0)
         );
     }
-    Ok(format!("{}\n", format_ld(&ld, a.output_format)))
+    let printed = format!("{}\n", format_ld(&ld, a.output_format));
+    let Some(reported) = reported else {
+        return Ok(printed);
+    };
+    let owner = snp_explain::OwnerLaunch {
+        ovmf_hash: ovmf_ld,
+        firmware: &info,
+        vcpus: a.vcpus,
+        vmm,
+        vmsa,
+        signature_given: sig.is_some(),
+        kernel: kernel.map(|hashes| snp_explain::DirectBoot {
+            hashes,
+            cmdline: a.append.as_deref(),
+            initrd: a.initrd.is_some(),
+        }),
+    };
+    compare_with_report(&a.ovmf, &owner, &reported, &ld, printed)
+}
+
+/// `snp-digest --measurement`: the verdict, and on a mismatch the explainer's answer.
+fn compare_with_report(
+    ovmf: &Path,
+    owner: &snp_explain::OwnerLaunch,
+    reported: &Ld,
+    computed: &Ld,
+    printed: String,
+) -> Result<String> {
+    let started = std::time::Instant::now();
+    let x = snp_explain::explain(owner, reported).map_err(|e| firmware_error_text(ovmf, e))?;
+    if x.computed != *computed {
+        return Err(Error::Unexpected(
+            "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
+        ));
+    }
+    if x.matches() {
+        return Ok(format!("{printed}OK: {x}\n"));
+    }
+    Err(Error::AttestationFailed(format!(
+        "{x}\n({} variants tried in {:.3} s)",
+        x.variants_tried,
+        started.elapsed().as_secs_f64()
+    )))
+}
+
+fn firmware_error_text(path: &Path, e: snp_explain::SnpExplainError) -> Error {
+    match e {
+        snp_explain::SnpExplainError::Incomplete => Error::Unexpected(e.to_string()),
+        e => Error::Usage(format!("firmware '{}': {e}", path.display())),
+    }
 }
 
 fn read_key(what: &str, path: &Path) -> Result<SnpKey> {

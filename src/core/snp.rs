@@ -490,6 +490,28 @@ pub fn measure_launch(
     fw: &SnpFirmware,
     launch: &SnpLaunch,
 ) -> Result<(), SnpError> {
+    measure_sections(gctx, fw, launch)?;
+    let ap_eip = fw.ap_reset_eip.ok_or(SnpError::NoResetBlock)?;
+    let bsp = vmsa::build_profile(&launch.vmm, &launch.vmsa, vmsa::BSP_RESET_EIP);
+    gctx.update_vmsa_page(&bsp);
+    if launch.vcpus > 1 {
+        let ap = vmsa::build_profile(&launch.vmm, &launch.vmsa, ap_eip);
+        let contents = sha384(&ap[..]);
+        for _ in 1..launch.vcpus {
+            gctx.update(PageType::Vmsa, VMSA_GPA, &contents);
+        }
+    }
+    Ok(())
+}
+
+/// Continues `gctx` (after the firmware) with the metadata sections alone
+/// (steps 2 and 3, no VMSA): a caller trying many vCPU states continues
+/// clones of the result with [`vmsa_contents`] and [`GuestContext::update`].
+pub fn measure_sections(
+    gctx: &mut GuestContext,
+    fw: &SnpFirmware,
+    launch: &SnpLaunch,
+) -> Result<(), SnpError> {
     check_launch(fw, launch)?;
     let kernel_page = match (launch.kernel, fw.kernel_hash_area) {
         (Some(k), Some(area)) => Some(kernel_hashes_page(&k.padded_table(), area)),
@@ -510,17 +532,20 @@ pub fn measure_launch(
             gctx.update_contentless_pages(PageType::Cpuid, u64::from(s.gpa), u64::from(s.size));
         }
     }
-    let ap_eip = fw.ap_reset_eip.ok_or(SnpError::NoResetBlock)?;
-    let bsp = vmsa::build_profile(&launch.vmm, &launch.vmsa, vmsa::BSP_RESET_EIP);
-    gctx.update_vmsa_page(&bsp);
-    if launch.vcpus > 1 {
-        let ap = vmsa::build_profile(&launch.vmm, &launch.vmsa, ap_eip);
-        let contents = sha384(&ap[..]);
-        for _ in 1..launch.vcpus {
-            gctx.update(PageType::Vmsa, VMSA_GPA, &contents);
-        }
-    }
     Ok(())
+}
+
+/// The CONTENTS of the boot vCPU's VMSA page and of every other vCPU's, as
+/// [`measure_launch`] measures them (type VMSA at [`VMSA_GPA`]).
+pub fn vmsa_contents(
+    fw: &SnpFirmware,
+    vmm: &VmmProfile,
+    cfg: &VmsaConfig,
+) -> Result<(Ld, Ld), SnpError> {
+    let ap_eip = fw.ap_reset_eip.ok_or(SnpError::NoResetBlock)?;
+    let bsp = vmsa::build_profile(vmm, cfg, vmsa::BSP_RESET_EIP);
+    let ap = vmsa::build_profile(vmm, cfg, ap_eip);
+    Ok((sha384(&bsp[..]), sha384(&ap[..])))
 }
 
 /// The SNP launch digest of a guest whose firmware measured to `ovmf_hash`
@@ -692,6 +717,28 @@ mod tests {
             launch_digest([0; 48], &f, &launch(1)),
             Err(SnpError::NoResetBlock)
         ));
+    }
+
+    #[test]
+    fn sections_then_vmsa_contents_is_the_launch_digest() {
+        let hashes = KernelHashes {
+            kernel: [1; 32],
+            initrd: [2; 32],
+            cmdline: [3; 32],
+        };
+        for kernel in [None, Some(&hashes)] {
+            let l = SnpLaunch {
+                kernel,
+                ..launch(3)
+            };
+            let mut g = GuestContext::from_ld([7; 48]);
+            measure_sections(&mut g, &fw(), &l).unwrap();
+            let (bsp, ap) = vmsa_contents(&fw(), &l.vmm, &l.vmsa).unwrap();
+            for c in [bsp, ap, ap] {
+                g.update(PageType::Vmsa, VMSA_GPA, &c);
+            }
+            assert_eq!(g.ld(), launch_digest([7; 48], &fw(), &l).unwrap());
+        }
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! libvirt implement the same trait.
 
 pub mod host_files;
+#[cfg(feature = "kds")]
+pub mod kds;
 mod launch_security_ffi;
 pub mod libvirt;
 pub mod offline;
