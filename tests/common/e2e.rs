@@ -1220,6 +1220,32 @@ rm -rf "$dir"
             ))
         };
 
+        // The child execs nsenter, then unshare, which makes the new network
+        // namespace, then sshd. Wait for the namespace: a veth peer moved to
+        // the child's pid before then lands in this namespace, and the steps
+        // below fail with "Cannot find device" (seen under load).
+        let own_ns = fs::read_link("/proc/self/ns/net").ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ns = fs::read_link(format!("/proc/{}/ns/net", child.id())).ok();
+            if ns.is_some() && ns != own_ns {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                return fail(
+                    &mut child,
+                    format!("sshd exited ({st}) before it had a network namespace"),
+                );
+            }
+            if Instant::now() > deadline {
+                return fail(
+                    &mut child,
+                    "sshd got no network namespace of its own in 10 s".into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
         // veth pair: test side 198.18.N.1/30, sshd side 198.18.N.2/30.
         let tag: String = rnd.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let (veth, peer) = (format!("sve{}a", &tag[..6]), format!("sve{}b", &tag[..6]));
