@@ -23,6 +23,9 @@ PACKAGES=(
     # daemon as an unprivileged user with a hostname of its own
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
     qemu-system-x86 openssh-server openssh-client netcat-openbsd iproute2 passwd util-linux hostname
+    # the second e2e run's libvirt 11.3 + QEMU 10.0 live in a bookworm chroot
+    # (scripts/setup-libvirt11.sh), so that the host keeps Debian 12's libvirt 9.0
+    debootstrap
 )
 
 missing=()

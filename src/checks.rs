@@ -4,7 +4,7 @@
 
 use crate::core::cpu;
 use crate::error::{Error, Result};
-use crate::launch::POLICY_ES;
+use crate::policy::SevPolicy;
 use crate::xml::Domain;
 
 /// Where the owner's SEV-ES VMSAs come from.
@@ -38,6 +38,18 @@ pub struct Context {
 
 /// Runs every check; the first finding is returned as an error with its exit code.
 pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
+    check_launch_security(d)?;
+    check_firmware(d, ctx)?;
+    check_kernel_hashes(d, ctx)?;
+    check_policy(d, ctx)?;
+    if !SevPolicy::from_bits_retain(ctx.policy).contains(SevPolicy::ES) {
+        return Ok(());
+    }
+    check_sev_es(d, ctx)
+}
+
+/// One `<launchSecurity type='sev'>` with the owner's certificate and session.
+fn check_launch_security(d: &Domain) -> Result<()> {
     if d.launch_security
         .iter()
         .any(|l| l.sec_type.as_deref() == Some("sev-snp"))
@@ -70,6 +82,11 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
                 .into(),
         ));
     }
+    Ok(())
+}
+
+/// One stateless, read-only firmware the owner names.
+fn check_firmware(d: &Domain, ctx: &Context) -> Result<()> {
     let os = d.os.as_ref();
     if os.is_some_and(|o| !o.nvram.is_empty()) && ctx.secure {
         return Err(Error::Insecure(
@@ -101,7 +118,11 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
                 .into(),
         ));
     }
+    Ok(())
+}
 
+/// kernelHashes='yes' exactly when there is direct kernel boot.
+fn check_kernel_hashes(d: &Domain, ctx: &Context) -> Result<()> {
     let has_direct_boot = d.kernel().is_some() || d.initrd().is_some() || d.cmdline().is_some();
     if !d.kernel_hashes() {
         if ctx.owner_kernel {
@@ -128,7 +149,11 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
                 .into(),
         ));
     }
+    Ok(())
+}
 
+/// The XML's policy is the one the measurement is checked with.
+fn check_policy(d: &Domain, ctx: &Context) -> Result<()> {
     if let Some(xml_policy) = d.policy()? {
         if xml_policy != ctx.policy {
             return Err(Error::Config(format!(
@@ -139,10 +164,11 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
             )));
         }
     }
+    Ok(())
+}
 
-    if ctx.policy & POLICY_ES == 0 {
-        return Ok(());
-    }
+/// SEV-ES: a VMSA source, the vCPU count and the vCPU signature agree with the XML.
+fn check_sev_es(d: &Domain, ctx: &Context) -> Result<()> {
     if ctx.vmsa == VmsaKind::None && ctx.secure {
         return Err(Error::Insecure(
             "the policy has SEV-ES (bit 2) but no VMSA source was given: give --vmsa-cpu0/--vmsa-cpu1, \

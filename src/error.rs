@@ -1,11 +1,20 @@
 //! Errors and the exit codes they map to.
 //!
-//! The exit codes are the contract with libvirt's Python tool of the same
-//! name: scripts branch on them, so every failure belongs to exactly one class.
+//! Codes 0-6 are the contract with libvirt's Python tool of the same name:
+//! scripts branch on them, so every failure belongs to exactly one class.
+//! Codes 7-9 name failures that tool lumps into 6 ("a bug"): an incomplete
+//! installation, a host that fails a call, and a QMP peer that breaks the
+//! protocol. [`Error::exit_code`] is the one mapping from errors to codes;
+//! the man page's EXIT STATUS documents the same table.
 
 use std::path::Path;
 
-/// The classes of failure, each with the exit code the Python tool uses.
+use crate::resolve::ResolveError;
+use crate::secrets::SecretsError;
+use crate::source::SourceError;
+use crate::validate::ValidateError;
+
+/// The classes of failure, each with its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// 0: validated (and secrets injected if asked).
@@ -20,8 +29,17 @@ pub enum ExitCode {
     IncorrectConfig = 4,
     /// 5: the domain is in the wrong state.
     InvalidState = 5,
-    /// 6: unexpected error (a bug).
+    /// 6: unexpected error: a bug in this program, and nothing else.
     Unexpected = 6,
+    /// 7: the installation is incomplete (a helper executable is missing) or
+    /// this machine cannot provide what the tool needs (random numbers).
+    Installation = 7,
+    /// 8: the host failed a call (libvirt, or a QEMU command) for a reason
+    /// that is neither configuration nor state.
+    HostCall = 8,
+    /// 9: the QMP peer broke the protocol: not QMP, garbage, a reply cut
+    /// short, or no answer in time.
+    QmpProtocol = 9,
 }
 
 /// Every error the tool reports. The message says what is wrong and, where
@@ -40,17 +58,58 @@ pub enum Error {
     State(String),
     #[error("{0}")]
     Unexpected(String),
+    #[error("{0}")]
+    Installation(String),
+    /// Reading launch state from a host, or delivering secrets to it.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Deciding the expected launch from the owner's inputs and the host's facts.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// Recomputing the launch digest and comparing it.
+    #[error(transparent)]
+    Validate(#[from] ValidateError),
+    /// Reading and packaging secrets.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
 }
 
 impl Error {
+    /// The exit code of this error: the one mapping, for every module's errors.
     pub fn exit_code(&self) -> ExitCode {
+        use ExitCode as C;
         match self {
-            Error::AttestationFailed(_) => ExitCode::AttestationFailed,
-            Error::Usage(_) => ExitCode::UnsupportedUsage,
-            Error::Insecure(_) => ExitCode::InsecureUsage,
-            Error::Config(_) => ExitCode::IncorrectConfig,
-            Error::State(_) => ExitCode::InvalidState,
-            Error::Unexpected(_) => ExitCode::Unexpected,
+            Error::AttestationFailed(_) => C::AttestationFailed,
+            Error::Usage(_) => C::UnsupportedUsage,
+            Error::Insecure(_) => C::InsecureUsage,
+            Error::Config(_) => C::IncorrectConfig,
+            Error::State(_) => C::InvalidState,
+            Error::Unexpected(_) => C::Unexpected,
+            Error::Installation(_) => C::Installation,
+            Error::Source(e) => match e {
+                SourceError::Usage(_) => C::UnsupportedUsage,
+                SourceError::Insecure(_) => C::InsecureUsage,
+                SourceError::Config(_) => C::IncorrectConfig,
+                SourceError::State(_) => C::InvalidState,
+                SourceError::NotBuilt(_) => C::Installation,
+                SourceError::HostCall(_) => C::HostCall,
+                SourceError::Protocol(_) => C::QmpProtocol,
+                SourceError::Input(inner) => inner.exit_code(),
+            },
+            Error::Resolve(e) => match e {
+                ResolveError::Usage(_) => C::UnsupportedUsage,
+                ResolveError::Insecure(_) => C::InsecureUsage,
+                ResolveError::DomainXml(inner) => inner.exit_code(),
+            },
+            Error::Validate(ValidateError::Input(_)) => C::UnsupportedUsage,
+            Error::Secrets(e) => match e {
+                SecretsError::Usage(_) => C::UnsupportedUsage,
+                SecretsError::Packet(crate::core::secret::SecretError::Random(_)) => {
+                    C::Installation
+                }
+                SecretsError::Packet(_) => C::UnsupportedUsage,
+                SecretsError::Input(inner) => inner.exit_code(),
+            },
         }
     }
 
@@ -68,3 +127,27 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_errors_keep_their_class() {
+        let e = Error::from(SourceError::Input(Box::new(Error::Config("c".into()))));
+        assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
+        let e = Error::from(ResolveError::DomainXml(Box::new(Error::Insecure(
+            "i".into(),
+        ))));
+        assert_eq!(e.exit_code(), ExitCode::InsecureUsage);
+        assert_eq!(
+            Error::from(SourceError::Protocol("p".into())).exit_code() as i32,
+            9
+        );
+        assert_eq!(
+            Error::from(SourceError::HostCall("h".into())).exit_code() as i32,
+            8
+        );
+        assert_eq!(Error::Installation("x".into()).exit_code() as i32, 7);
+    }
+}

@@ -179,37 +179,7 @@ fn vmsa_configs(k: &Known) -> Vec<VmsaVariant> {
                 if Some(cfg) == owner_cfg {
                     continue;
                 }
-                let mut changes = Vec::new();
-                if owner_cfg.is_none() {
-                    changes
-                        .push("with VMSAs built here instead of the VMSA files given".to_string());
-                }
-                if form != base.form {
-                    changes.push(match form {
-                        VmsaForm::Init2 => {
-                            "the KVM_SEV_INIT2 VMSA form (Linux 6.10+ with QEMU legacy-vm-type=off)"
-                                .into()
-                        }
-                        VmsaForm::Legacy => "the legacy KVM_SEV_ES_INIT VMSA form".into(),
-                    });
-                }
-                if features != base.sev_features {
-                    changes.push(format!(
-                        "SEV_FEATURES {features:#x}{}",
-                        if features & 0x20 != 0 {
-                            " (DebugSwap)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                if owner_cfg.map(|c| c.cpu_signature) != Some(*sig) {
-                    changes.push(if sig_name.is_empty() {
-                        format!("CPU signature {sig:#X}")
-                    } else {
-                        sig_name.clone()
-                    });
-                }
+                let changes = vmsa_changes(&cfg, owner_cfg, &base, sig_name);
                 out.push((
                     changes
                         .into_iter()
@@ -222,6 +192,47 @@ fn vmsa_configs(k: &Known) -> Vec<VmsaVariant> {
         }
     }
     out
+}
+
+/// What differs in `cfg` from the owner's VMSA configuration, in words.
+fn vmsa_changes(
+    cfg: &VmsaConfig,
+    owner_cfg: Option<VmsaConfig>,
+    base: &VmsaConfig,
+    sig_name: &str,
+) -> Vec<String> {
+    let mut changes = Vec::new();
+    if owner_cfg.is_none() {
+        changes.push("with VMSAs built here instead of the VMSA files given".to_string());
+    }
+    if cfg.form != base.form {
+        changes.push(match cfg.form {
+            VmsaForm::Init2 => {
+                "the KVM_SEV_INIT2 VMSA form (Linux 6.10+ with QEMU legacy-vm-type=off)".into()
+            }
+            VmsaForm::Legacy => "the legacy KVM_SEV_ES_INIT VMSA form".into(),
+        });
+    }
+    let features = cfg.sev_features;
+    if features != base.sev_features {
+        changes.push(format!(
+            "SEV_FEATURES {features:#x}{}",
+            if features & 0x20 != 0 {
+                " (DebugSwap)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let sig = cfg.cpu_signature;
+    if owner_cfg.map(|c| c.cpu_signature) != Some(sig) {
+        changes.push(if sig_name.is_empty() {
+            format!("CPU signature {sig:#X}")
+        } else {
+            sig_name.to_string()
+        });
+    }
+    changes
 }
 
 /// Evaluates the variants; the first with the fewest changes wins.
@@ -304,5 +315,25 @@ pub fn explain(k: &Known) -> Explanation {
     Explanation {
         matched: best,
         tried,
+    }
+}
+
+/// "matches if X, with Y and with Z" from the explainer's changes.
+pub fn join_changes(changes: &[String]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        if i == 0 {
+            parts.push(c.clone());
+        } else {
+            parts.push(c.strip_prefix("matches ").unwrap_or(c).to_string());
+        }
+    }
+    match parts.len() {
+        0 => "matches as given".into(),
+        1 => parts.remove(0),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            format!("{} and {last}", parts.join(", "))
+        }
     }
 }

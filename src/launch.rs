@@ -25,9 +25,6 @@ pub const MAX_FIRMWARE_LEN: u64 = 64 * 1024 * 1024;
 /// More vCPUs than any SEV-ES launch has.
 pub const MAX_VCPUS: u32 = 512;
 
-/// SEV policy bit 2: the guest runs with SEV-ES.
-pub const POLICY_ES: u32 = 1 << 2;
-
 /// The size of an input as far as it is known: counted, or known only to be
 /// over a limit because reading stopped one byte past it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

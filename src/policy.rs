@@ -7,27 +7,60 @@ use serde::Serialize;
 
 use crate::core::measurement::LaunchInfo;
 
-/// SEV policy bits (SEV API §3, Table 2).
-pub const BITS: &[(u32, &str, &str)] = &[
-    (1 << 0, "NODBG", "debugging of the guest is disallowed"),
-    (
-        1 << 1,
-        "NOKS",
-        "sharing keys with other guests is disallowed",
-    ),
-    (1 << 2, "ES", "SEV-ES is required"),
-    (
-        1 << 3,
-        "NOSEND",
-        "sending the guest to another platform is disallowed",
-    ),
-    (
-        1 << 4,
-        "DOMAIN",
-        "the guest may be sent only within its domain",
-    ),
-    (1 << 5, "SEV", "the guest may be sent only to SEV platforms"),
-];
+bitflags::bitflags! {
+    /// The SEV guest policy (SEV API §3, Table 2). Bits 16-23 and 24-31 are
+    /// the minimum API major and minor version, not flags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SevPolicy: u32 {
+        /// Debugging of the guest is disallowed.
+        const NODBG = 1 << 0;
+        /// Sharing keys with other guests is disallowed.
+        const NOKS = 1 << 1;
+        /// SEV-ES is required.
+        const ES = 1 << 2;
+        /// Sending the guest to another platform is disallowed.
+        const NOSEND = 1 << 3;
+        /// The guest may be sent only within its domain.
+        const DOMAIN = 1 << 4;
+        /// The guest may be sent only to SEV platforms.
+        const SEV = 1 << 5;
+    }
+}
+
+impl SevPolicy {
+    /// The minimum firmware API (major, minor) the policy demands.
+    pub fn min_api(raw: u32) -> (u8, u8) {
+        ((raw >> 16) as u8, (raw >> 24) as u8)
+    }
+
+    /// Names of the flags set, in bit order.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter_names().map(|(n, _)| n).collect()
+    }
+}
+
+bitflags::bitflags! {
+    /// The SEV-SNP guest policy (SEV-SNP firmware ABI, guest policy). Bits 0-7 and
+    /// 8-15 are the minimum ABI minor and major version, not flags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SnpPolicy: u64 {
+        /// Simultaneous multithreading is allowed.
+        const SMT = 1 << 16;
+        /// Reserved, must be one.
+        const RESERVED_MBO = 1 << 17;
+        /// A migration agent may be associated with the guest.
+        const MIGRATE_MA = 1 << 18;
+        /// Debugging is allowed.
+        const DEBUG = 1 << 19;
+        /// The guest may run on one socket only.
+        const SINGLE_SOCKET = 1 << 20;
+    }
+}
+
+impl SnpPolicy {
+    /// What QEMU and the SNP tools default to: SMT allowed, bit 17 set.
+    pub const DEFAULT: SnpPolicy = SnpPolicy::SMT.union(SnpPolicy::RESERVED_MBO);
+}
 
 /// A decoded policy.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -40,15 +73,12 @@ pub struct Decoded {
 }
 
 pub fn decode(policy: u32) -> Decoded {
+    let (min_api_major, min_api_minor) = SevPolicy::min_api(policy);
     Decoded {
         value: policy,
-        flags: BITS
-            .iter()
-            .filter(|(b, _, _)| policy & b != 0)
-            .map(|(_, n, _)| *n)
-            .collect(),
-        min_api_major: (policy >> 16) as u8,
-        min_api_minor: (policy >> 24) as u8,
+        flags: SevPolicy::from_bits_truncate(policy).names(),
+        min_api_major,
+        min_api_minor,
     }
 }
 
@@ -70,7 +100,7 @@ pub fn describe(policy: u32) -> String {
 /// What the policy lets the host do that an owner should know about.
 pub fn warnings(policy: u32) -> Vec<String> {
     let mut w = Vec::new();
-    if policy & 1 == 0 {
+    if !SevPolicy::from_bits_retain(policy).contains(SevPolicy::NODBG) {
         w.push(format!(
             "the policy {policy:#x} lets the host debug the guest (NODBG, bit 0, is clear): the host can \
              read and write guest memory with the SEV debug commands; launch with NODBG set"
@@ -89,11 +119,7 @@ pub struct Requirements {
 }
 
 fn names(bits: u32) -> String {
-    let known: Vec<&str> = BITS
-        .iter()
-        .filter(|(b, _, _)| bits & b != 0)
-        .map(|(_, n, _)| *n)
-        .collect();
+    let known = SevPolicy::from_bits_truncate(bits).names();
     if known.is_empty() {
         format!("{bits:#x}")
     } else {
@@ -194,6 +220,15 @@ mod tests {
             build_id: build,
             policy,
         }
+    }
+
+    #[test]
+    fn snp_default_is_the_id_block_default() {
+        assert_eq!(
+            SnpPolicy::DEFAULT.bits(),
+            crate::core::id_block::DEFAULT_POLICY
+        );
+        assert_eq!(SevPolicy::ES.bits(), 4);
     }
 
     #[test]

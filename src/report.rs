@@ -3,24 +3,115 @@
 //! every input, the checks that ran, the explainer's result and what was
 //! injected. Never the TIK, the TEK or secret data. Field names are stable;
 //! schema/result.schema.json describes them.
+//!
+//! The document is built once, at the end, from the record of the run
+//! ([`Run`]): each stage's result, or the error that stopped it.
 
 use serde::Serialize;
 
+use crate::core::hex;
+use crate::error::Error;
 use crate::policy;
+use crate::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
+use crate::source::{Comparison, HostReport, SourceKind};
+use crate::validate::{Outcome, Verdict};
 
 /// Schema version of the document; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Default, Serialize)]
+/// What one run produced, stage by stage; `None` where a stage did not run.
+pub struct Run {
+    pub source: SourceKind,
+    pub host: Option<HostReport>,
+    pub resolved: Option<Resolved>,
+    pub expected: Option<ExpectedLaunch>,
+    pub outcome: Option<Outcome>,
+    /// On a mismatch: the host's copies of the owner's files, where reachable.
+    pub host_files: Option<Result<Vec<Comparison>, String>>,
+    pub injection: Option<Injection>,
+    /// Warnings of the secrets stage.
+    pub warnings: Vec<String>,
+    pub error: Option<Error>,
+}
+
+impl Run {
+    pub fn new(source: SourceKind) -> Run {
+        Run {
+            source,
+            host: None,
+            resolved: None,
+            expected: None,
+            outcome: None,
+            host_files: None,
+            injection: None,
+            warnings: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The exit code of the run.
+    pub fn exit_code(&self) -> i32 {
+        match &self.error {
+            None => crate::ExitCode::Ok as i32,
+            Some(e) => e.exit_code() as i32,
+        }
+    }
+}
+
+/// The JSON `verdict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportVerdict {
+    Validated,
+    Mismatch,
+    RequirementFailed,
+    Error,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckResult {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// How the VMSAs were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmsaOrigin {
+    /// The owner's --vmsa-cpu0/--vmsa-cpu1 files.
+    Files,
+    /// Built here from a vCPU signature.
+    Built,
+}
+
+/// The VMSA form (`--vmsa-form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VmsaFormName {
+    Legacy,
+    Init2,
+}
+
+/// Where packaged secrets went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Destination {
+    Files,
+    Libvirt,
+    Qmp,
+}
+
+#[derive(Debug, Serialize)]
 pub struct Report {
     pub schema_version: u32,
-    /// "validated", "mismatch", "requirement-failed" or "error".
-    pub verdict: String,
+    pub verdict: ReportVerdict,
     pub exit_code: i32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// "offline", "libvirt" or "qmp".
-    pub source: String,
+    pub source: SourceKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported: Option<Reported>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,6 +120,9 @@ pub struct Report {
     pub policy: Option<policy::Decoded>,
     pub warnings: Vec<String>,
     pub inputs: Inputs,
+    /// Who gave each value of the expected launch (owner, or host under --insecure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     pub checks: Vec<Check>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
@@ -97,25 +191,23 @@ pub struct Cmdline {
     pub sha256: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Vmsa {
-    /// "files" or "built".
-    pub source: String,
+    pub source: VmsaOrigin,
     pub num_cpus: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_signature: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub form: Option<String>,
+    pub form: Option<VmsaFormName>,
     pub bsp_sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ap_sha256: Option<String>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Check {
     pub name: String,
-    /// "passed", "failed" or "skipped".
-    pub result: String,
+    pub result: CheckResult,
     pub message: String,
 }
 
@@ -126,32 +218,256 @@ pub struct Explanation {
     pub hint: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Injection {
-    /// Where the packet went: "files", "libvirt" or "qmp".
-    pub destination: String,
+    pub destination: Destination,
     pub secrets: Vec<InjectedSecret>,
     pub table_bytes: usize,
     pub detail: String,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct InjectedSecret {
     pub guid: String,
     pub bytes: usize,
 }
 
+/// Who gave each value of the expected launch; absent values are left out.
+#[derive(Debug, Default, Serialize)]
+pub struct Provenance {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmdline: Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub num_cpus: Option<Origin>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcpu_signature: Option<Origin>,
+}
+
+impl From<&Resolved> for Provenance {
+    fn from(r: &Resolved) -> Provenance {
+        use crate::resolve::VmsaInput;
+        Provenance {
+            firmware: r.firmware.as_ref().map(|s| s.origin),
+            kernel: r.kernel.as_ref().map(|s| s.origin),
+            initrd: r.initrd.as_ref().map(|s| s.origin),
+            cmdline: r.cmdline.as_ref().map(|s| s.origin),
+            num_cpus: r.num_cpus.as_ref().map(|s| s.origin),
+            vcpu_signature: matches!(r.vmsa.value, VmsaInput::Signature(_))
+                .then_some(r.vmsa.origin),
+        }
+    }
+}
+
 impl Report {
-    pub fn check(&mut self, name: &str, passed: Option<bool>, message: impl Into<String>) {
-        self.checks.push(Check {
-            name: name.to_string(),
-            result: match passed {
-                Some(true) => "passed",
-                Some(false) => "failed",
-                None => "skipped",
-            }
-            .to_string(),
-            message: message.into(),
+    /// The document of a command line that could not be parsed.
+    pub fn usage_error(message: &str) -> Report {
+        let mut r = Report::empty(SourceKind::Offline);
+        r.verdict = ReportVerdict::Error;
+        r.exit_code = crate::ExitCode::UnsupportedUsage as i32;
+        r.error = Some(message.trim().to_string());
+        r
+    }
+
+    fn empty(source: SourceKind) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            verdict: ReportVerdict::Validated,
+            exit_code: 0,
+            error: None,
+            source,
+            reported: None,
+            computed: None,
+            policy: None,
+            warnings: Vec::new(),
+            inputs: Inputs::default(),
+            provenance: None,
+            checks: Vec::new(),
+            explanation: None,
+            injection: None,
+            host_files: Vec::new(),
+        }
+    }
+}
+
+impl From<&Run> for Report {
+    fn from(run: &Run) -> Report {
+        let mut r = Report::empty(run.source);
+        r.exit_code = run.exit_code();
+        r.error = run.error.as_ref().map(|e| e.to_string());
+        r.verdict = match (&run.error, run.outcome.as_ref().map(|o| o.verdict)) {
+            (None, _) => ReportVerdict::Validated,
+            (Some(_), Some(Verdict::Mismatch)) => ReportVerdict::Mismatch,
+            (Some(_), Some(Verdict::RequirementFailed)) => ReportVerdict::RequirementFailed,
+            (Some(_), _) => ReportVerdict::Error,
+        };
+        if let Some(h) = &run.host {
+            let (m, info) = (&h.launch.measurement, &h.launch.info);
+            r.reported = Some(Reported {
+                measurement: m.to_base64(),
+                measure: hex(&m.measure),
+                mnonce: hex(&m.mnonce),
+                api_major: info.api_major,
+                api_minor: info.api_minor,
+                build_id: info.build_id,
+                policy: info.policy,
+            });
+            r.policy = Some(policy::decode(info.policy));
+        }
+        r.checks = checks(run);
+        r.provenance = run.resolved.as_ref().map(Provenance::from);
+        if let Some(e) = &run.expected {
+            r.inputs = inputs(e, run.outcome.as_ref());
+        }
+        if let Some(o) = &run.outcome {
+            r.computed = Some(Computed {
+                launch_digest: hex(&o.trace.ld),
+                measure: hex(&o.computed),
+            });
+            r.explanation = o.explanation.as_ref().map(|x| Explanation {
+                matched: x.matched.clone(),
+                variants_tried: x.tried,
+                hint: x.hint.clone(),
+            });
+            r.warnings.extend(o.warnings.iter().cloned());
+        }
+        r.warnings.extend(run.warnings.iter().cloned());
+        if let Some(Ok(list)) = &run.host_files {
+            r.host_files = list.iter().map(host_file).collect();
+        }
+        r.injection = run.injection.clone();
+        r
+    }
+}
+
+fn check(name: &str, result: CheckResult, message: impl Into<String>) -> Check {
+    Check {
+        name: name.to_string(),
+        result,
+        message: message.into(),
+    }
+}
+
+/// The checks in the order they ran: connection, domain XML, measurement, requirements.
+fn checks(run: &Run) -> Vec<Check> {
+    let mut out = Vec::new();
+    if let Some(c) = run.host.as_ref().and_then(|h| h.facts.connection.as_ref()) {
+        let msg = if c.remote {
+            format!("{} is a remote connection", c.uri)
+        } else {
+            format!("{} is a local connection, allowed by --insecure", c.uri)
+        };
+        out.push(check("connection", CheckResult::Passed, msg));
+    }
+    let domain = "domain-xml";
+    match (run.resolved.as_ref().map(|r| r.domain_check), &run.error) {
+        (Some(DomainCheck::Passed), _) => out.push(check(
+            domain,
+            CheckResult::Passed,
+            "the domain XML passed every check",
+        )),
+        (Some(DomainCheck::Skipped), _) => out.push(check(
+            domain,
+            CheckResult::Skipped,
+            "skipped: --ignore-config",
+        )),
+        (None, Some(Error::Resolve(ResolveError::DomainXml(e)))) => {
+            out.push(check(domain, CheckResult::Failed, e.to_string()))
+        }
+        _ => {}
+    }
+    if let Some(o) = &run.outcome {
+        if o.verdict != Verdict::Mismatch {
+            out.push(check(
+                "measurement",
+                CheckResult::Passed,
+                "the reported measurement matches the expected launch",
+            ));
+        }
+        for q in &o.requirements {
+            let result = if q.passed {
+                CheckResult::Passed
+            } else {
+                CheckResult::Failed
+            };
+            out.push(check(q.name, result, q.message.clone()));
+        }
+    }
+    out
+}
+
+/// The digests of every input, and the VMSAs as measured.
+fn inputs(e: &ExpectedLaunch, outcome: Option<&Outcome>) -> Inputs {
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut i = Inputs {
+        firmware: e
+            .firmware
+            .digest_after_firmware
+            .firmware_digest()
+            .map(|d| FileDigest {
+                path: path(&e.firmware_path.value),
+                sha256: hex(&d),
+            }),
+        ..Inputs::default()
+    };
+    if let Some(k) = &e.kernel {
+        i.kernel = Some(FileDigest {
+            path: path(&k.kernel.value),
+            sha256: hex(&k.hashes.kernel),
         });
+        i.initrd = k.initrd.as_ref().map(|p| FileDigest {
+            path: path(&p.value),
+            sha256: hex(&k.hashes.initrd),
+        });
+        i.cmdline = Some(Cmdline {
+            value: k
+                .cmdline
+                .as_ref()
+                .map(|c| c.value.clone())
+                .unwrap_or_default(),
+            sha256: hex(&k.hashes.cmdline),
+        });
+    }
+    let Some(t) = outcome.map(|o| &o.trace) else {
+        return i;
+    };
+    i.kernel_hashes_table = t.kernel_table.as_ref().map(|t| hex(t));
+    if let (Some(v), Some(bsp)) = (&e.vmsa, &t.vmsa_bsp_sha256) {
+        let (source, sig, form) = match &v.source {
+            crate::launch::VmsaSource::Pages { .. } => (VmsaOrigin::Files, None, None),
+            crate::launch::VmsaSource::Built { config, .. } => (
+                VmsaOrigin::Built,
+                Some(format!("{:#x}", config.cpu_signature)),
+                Some(match config.form {
+                    crate::core::vmsa::VmsaForm::Legacy => VmsaFormName::Legacy,
+                    crate::core::vmsa::VmsaForm::Init2 => VmsaFormName::Init2,
+                }),
+            ),
+        };
+        i.vmsa = Some(Vmsa {
+            source,
+            num_cpus: v.num_cpus.value,
+            cpu_signature: sig,
+            form,
+            bsp_sha256: hex(bsp),
+            ap_sha256: t.vmsa_ap_sha256.map(|d| hex(&d)),
+        });
+    }
+    i
+}
+
+fn host_file(c: &Comparison) -> HostFile {
+    HostFile {
+        what: c.what.clone(),
+        host_path: c.host_path.clone(),
+        host_sha256: c.host_sha256.as_ref().ok().map(|h| hex(h)),
+        owner_sha256: hex(&c.owner_sha256),
+        same: c.differs().map(|d| !d),
+        error: c.host_sha256.as_ref().err().cloned(),
     }
 }

@@ -25,6 +25,8 @@ use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
 use crate::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
+use crate::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
+use crate::policy::SnpPolicy;
 use crate::snp_explain;
 
 /// The subcommands this module answers.
@@ -219,42 +221,8 @@ struct IdBlockArgs {
     svn: u32,
 }
 
-fn parse_int(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16),
-        None => t.parse::<u64>(),
-    };
-    parsed.map_err(|_| format!("'{s}' is not a non-negative integer (decimal, or hex with 0x)"))
-}
-
-fn parse_u64(s: &str) -> std::result::Result<u64, String> {
-    parse_int(s)
-}
-
-fn parse_u32(s: &str) -> std::result::Result<u32, String> {
-    let v = parse_int(s)?;
-    u32::try_from(v).map_err(|_| format!("{v} is out of range (0 to {})", u32::MAX))
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
 fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
-    decode_hex(s)
-        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+    decode_hex_array::<16>(s)
         .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
 }
 
@@ -463,7 +431,9 @@ fn vcpu_signature(a: &DigestArgs) -> Result<Option<u32>> {
                     .into(),
             ));
         };
-        return cpu::signature(f, m, s).map(Some).map_err(Error::Usage);
+        return cpu::signature(f, m, s)
+            .map(Some)
+            .map_err(|e| Error::Usage(e.to_string()));
     }
     Ok(None)
 }
@@ -720,7 +690,7 @@ fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
 
 fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
-    if a.policy & (1 << 17) == 0 {
+    if !SnpPolicy::from_bits_retain(a.policy).contains(SnpPolicy::RESERVED_MBO) {
         return Err(Error::Usage(format!(
             "--policy {:#x} has bit 17 clear, but the SNP firmware requires it set (reserved, must be one); QEMU's default guest policy is 0x30000",
             a.policy

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Larger XML than any real domain description is refused before parsing.
 pub const MAX_XML_LEN: usize = 4 * 1024 * 1024;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Domain {
     #[serde(rename = "@type", default)]
     pub virt_type: Option<String>,
@@ -24,7 +24,7 @@ pub struct Domain {
     pub launch_security: Vec<LaunchSecurity>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Vcpu {
     #[serde(rename = "@current", default)]
     pub current: Option<String>,
@@ -32,7 +32,7 @@ pub struct Vcpu {
     pub max: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Os {
     #[serde(rename = "@firmware", default)]
     pub firmware: Option<String>,
@@ -48,7 +48,7 @@ pub struct Os {
     pub cmdline: Vec<Text>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Loader {
     #[serde(rename = "@readonly", default)]
     pub readonly: Option<String>,
@@ -60,13 +60,13 @@ pub struct Loader {
     pub path: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Text {
     #[serde(rename = "$text", default)]
     pub text: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Cpu {
     #[serde(rename = "@mode", default)]
     pub mode: Option<String>,
@@ -74,7 +74,7 @@ pub struct Cpu {
     pub model: Option<Text>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct LaunchSecurity {
     #[serde(rename = "@type", default)]
     pub sec_type: Option<String>,
@@ -224,25 +224,25 @@ fn first_text(v: &[Text]) -> Option<&str> {
 }
 
 /// `/capabilities/host/cpu/signature`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Capabilities {
     #[serde(default)]
     pub host: Option<CapsHost>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct CapsHost {
     #[serde(default)]
     pub cpu: Option<CapsCpu>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct CapsCpu {
     #[serde(default)]
     pub signature: Option<Signature>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct Signature {
     #[serde(rename = "@family")]
     pub family: u32,

@@ -145,6 +145,15 @@ const FW: &str = "--firmware";
 #[test]
 fn harness_daemon_sees_simulated_sev() {
     let Some(h) = host() else { return };
+    // The daemon is the one SEV_E2E_LIBVIRT asked for (9: the host's, 11: the chroot's).
+    assert!(
+        h.daemon_version()
+            .starts_with(&format!("{}.", h.libvirt().daemon_major())),
+        "{:?} asked, daemon {} ({}) answered",
+        h.libvirt(),
+        h.daemon_version(),
+        h.hypervisor_version()
+    );
     let (rc, out, err) = h.virsh(&["domcapabilities", "--virttype", "qemu"]);
     assert_eq!(rc, 0, "{err}");
     assert!(out.contains("<sev supported='yes'>"), "{out}");

@@ -69,7 +69,17 @@ fn domain_runs_are_handed_to_the_libvirt_executable() {
         err.contains("running locally on the hypervisor host is not secure"),
         "{err}"
     );
-    // A copy of the main executable without its libvirt sibling says so.
+}
+
+/// The main executable copied alone (without virt-qemu-sev-validate-libvirt
+/// beside it) is an installation problem, not a bug: exit 7 and a message
+/// that says what to install (man page, EXIT STATUS).
+#[test]
+fn a_missing_libvirt_executable_is_an_installation_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let tk = dir.path().join("tk");
+    std::fs::write(&tk, [1u8; 32]).unwrap();
+    let tk = tk.display().to_string();
     let lonely = dir.path().join("virt-qemu-sev-validate");
     std::fs::copy(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"), &lonely).unwrap();
     let out = Command::new(&lonely)
@@ -84,11 +94,14 @@ fn domain_runs_are_handed_to_the_libvirt_executable() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert_eq!(out.status.code(), Some(7), "{err}");
     assert!(
-        err.contains("virt-qemu-sev-validate-libvirt") && err.contains("install it beside"),
+        err.contains("virt-qemu-sev-validate-libvirt")
+            && err.contains("cannot be run")
+            && err.contains("install it beside"),
         "{err}"
     );
+    assert!(!err.contains("bug"), "{err}");
     // Offline runs do not need it.
     let out = Command::new(&lonely).arg("--version").output().unwrap();
     assert!(out.status.success());

@@ -249,14 +249,32 @@ fn host_supplied_inputs_need_insecure_and_a_local_connection() {
     let at = args.iter().position(|a| a == "--firmware").unwrap();
     args.drain(at..at + 2);
     expect(&args, 1, "firmware (from the domain XML)");
+    // The owner is told which values came from the host, on a NOTE line and
+    // in the JSON document's provenance.
+    expect(
+        &args,
+        1,
+        "NOTE: taken from the host (--insecure), not from you: firmware",
+    );
+    let mut json = args.clone();
+    json.push("--json".into());
+    let (code, out, _) = common::run(&json);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["provenance"]["firmware"], "host", "{out}");
+    assert_eq!(doc["provenance"].get("num_cpus"), None, "{out}");
     // SEV-ES: vCPU count from the host and the signature of the XML's named model.
     let xml = fixture("cpu-model-signature.trips.xml");
     let uri = node_file(o.dir.path(), &xml, 3);
-    expect(
-        &o.args(&uri, "guest", "5", &["--insecure", "--debug"]),
-        1,
-        "CPU signature: 0xa00f11",
-    );
+    let mut es = o.args(&uri, "guest", "5", &["--insecure", "--debug"]);
+    expect(&es, 1, "CPU signature: 0xa00f11");
+    es.push("--json".into());
+    let (code, out, _) = common::run(&es);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["provenance"]["firmware"], "owner", "{out}");
+    assert_eq!(doc["provenance"]["num_cpus"], "host", "{out}");
+    assert_eq!(doc["provenance"]["vcpu_signature"], "host", "{out}");
 }
 
 #[test]
@@ -296,10 +314,11 @@ fn injection_failure_is_reported_and_nothing_is_resumed() {
     let at = args.iter().position(|a| a == "--measurement").unwrap() + 1;
     args[at] = m;
     // The measurement validates; the test driver cannot take secrets, so the
-    // injection fails with libvirt's own message and a non-zero exit.
+    // injection fails with libvirt's own message and exit 8: a libvirt call
+    // failed (not a bug in this program, which is what 6 means).
     let (code, out, err) = common::run(&args);
     assert_eq!(out, "OK: Looks good to me\n", "{err}");
-    assert_eq!(code, 6, "{err}");
+    assert_eq!(code, 8, "{err}");
     assert!(
         err.contains("libvirt refused the secret") && err.contains("not resumed"),
         "{err}"

@@ -1,7 +1,7 @@
 //! The QMP source against real QEMU (Debian's qemu-system-x86_64, which runs
 //! here without SEV hardware) and against bad peers: a socket that closes
 //! mid-reply, sends garbage, or never answers. Each gives a clear error
-//! within a bounded time.
+//! within a bounded time, and exit 9: the peer broke the QMP protocol.
 
 mod common;
 
@@ -141,7 +141,7 @@ fn peer_that_is_not_qmp() {
     fake_monitor(&sock, |s| {
         let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2\r\n");
     });
-    bounded(o.args(&sock, &["--insecure"]), 2, "is not QMP");
+    bounded(o.args(&sock, &["--insecure"]), 9, "is not QMP");
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn peer_sends_garbage_after_the_handshake() {
         let _ = s.write_all(b"{\"event\": \"RESUME\", \"timestamp\": {}}\r\n\x00\xff garbage\r\n");
         std::thread::sleep(Duration::from_secs(1));
     });
-    bounded(o.args(&sock, &["--insecure"]), 2, "not QMP");
+    bounded(o.args(&sock, &["--insecure"]), 9, "not QMP");
 }
 
 #[test]
@@ -171,7 +171,7 @@ fn peer_closes_mid_reply() {
     });
     bounded(
         o.args(&sock, &["--insecure"]),
-        2,
+        9,
         "closed the connection in the middle of a reply",
     );
 }
@@ -186,7 +186,7 @@ fn peer_never_answers() {
     });
     bounded(
         o.args(&sock, &["--insecure", "--qmp-timeout", "2"]),
-        2,
+        9,
         "did not answer within 2 s",
     );
     // Not even a greeting.
@@ -194,7 +194,7 @@ fn peer_never_answers() {
     fake_monitor(&sock2, |_| std::thread::sleep(Duration::from_secs(30)));
     bounded(
         o.args(&sock2, &["--insecure", "--qmp-timeout", "1"]),
-        2,
+        9,
         "did not answer within 1 s",
     );
 }

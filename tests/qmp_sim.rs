@@ -12,6 +12,10 @@
 //!
 //! Prerequisites: /usr/bin/qemu-system-x86_64, /usr/bin/python3 with python3-cryptography and
 //! Debian's /usr/share/ovmf/OVMF.fd. Without them: a visible SKIPPED line, or a failure in CI.
+//!
+//! With `SEV_E2E_LIBVIRT=11` the wrapper runs with the python3 of the libvirt 11 chroot
+//! (scripts/setup-libvirt11.sh) and execs its QEMU 10.0, the guest's directory bind-mounted at
+//! its own path (tests/common/e2e.rs, `chroot_command`); the tool stays on the host.
 
 #[path = "common/e2e.rs"]
 mod e2e;
@@ -41,6 +45,17 @@ const MILAN: [&str; 6] = [
 fn missing() -> &'static Vec<String> {
     static MISSING: OnceLock<Vec<String>> = OnceLock::new();
     MISSING.get_or_init(|| {
+        if e2e::Libvirt::from_env() == e2e::Libvirt::V11 {
+            let mut m = e2e::libvirt11_missing();
+            if !Path::new(e2e::DEBIAN_OVMF).exists() {
+                m.push(e2e::DEBIAN_OVMF.into());
+            }
+            if m.is_empty() {
+                print_qemu_version();
+            }
+            return m;
+        }
+        print_qemu_version();
         let mut m: Vec<String> = [e2e::REAL_QEMU, e2e::PYTHON, e2e::DEBIAN_OVMF]
             .iter()
             .filter(|p| !Path::new(p).exists())
@@ -59,14 +74,28 @@ fn missing() -> &'static Vec<String> {
     })
 }
 
-/// A visible SKIPPED line (written to stderr directly, so the test harness does not capture
-/// it), or a failure in CI, which must have the prerequisites.
-fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("qmp_sim::{test}: {why} (CI must provide it)");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIPPED: qmp_sim::{test}: {why}");
+/// Says once, on stderr itself (not captured), which QEMU these tests run.
+fn print_qemu_version() {
+    let mut c = match e2e::Libvirt::from_env().root() {
+        Some(root) => e2e::chroot_command(&root, &[], None, &[e2e::REAL_QEMU.into()]),
+        None => Command::new(e2e::REAL_QEMU),
+    };
+    let (_, out, err) = e2e::split(&e2e::run_timeout(
+        c.arg("--version"),
+        Duration::from_secs(30),
+    ));
+    let first = out.lines().next().unwrap_or(err.trim()).to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "qmp_sim: {first} ({})",
+        match e2e::Libvirt::from_env().root() {
+            Some(r) => format!("chroot {}", r.display()),
+            None => "host".into(),
+        }
+    );
 }
+
+use e2e::skip_or_fail;
 
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut v = vec![0u8; n];
@@ -118,6 +147,12 @@ impl Sim {
         std::fs::write(p("vmlinuz"), random_bytes(8192 + 123)).unwrap();
         std::fs::write(p("initrd.img"), random_bytes(4096 + 77)).unwrap();
         std::fs::create_dir(p("run")).unwrap();
+        // The wrapper from inside the directory, which is all a chroot run can see of the host.
+        std::fs::create_dir(p("sim")).unwrap();
+        let sim_src = Path::new(WRAPPER).parent().unwrap();
+        for f in ["qemu_sev_wrapper.py", "sev_sp.py"] {
+            std::fs::copy(sim_src.join(f), p("sim").join(f)).unwrap();
+        }
         let config = json!({
             "real_qemu": e2e::REAL_QEMU,
             "tik": p("tik.bin"), "tek": p("tek.bin"),
@@ -216,9 +251,20 @@ impl Sim {
         args.extend(["-display", "none", "-nodefaults"].map(String::from));
         let log = self.path(&format!("{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(e2e::PYTHON)
-            .arg(WRAPPER)
-            .args(&args)
+        let mut argv: Vec<std::ffi::OsString> = vec![
+            e2e::PYTHON.into(),
+            self.path("sim/qemu_sev_wrapper.py").into(),
+        ];
+        argv.extend(args.iter().map(Into::into));
+        let mut cmd = match e2e::Libvirt::from_env().root() {
+            Some(root) => e2e::chroot_command(&root, &[self.dir.path()], None, &argv),
+            None => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
+        let child = cmd
             .env("SEV_WRAPPER_CONFIG", &self.config)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
@@ -530,6 +576,13 @@ fn sev_firmware_only() {
     assert_eq!(launch["mode"], "direct", "{launch}");
     assert_eq!(launch["policy"], 3);
     g.assert_paused();
+    // The QEMU behind the monitor is the one SEV_E2E_LIBVIRT asked for (7.2 or 10.0).
+    let version = g.qmp(&["query-version"]).remove(0);
+    assert_eq!(
+        version["qemu"]["major"].as_u64(),
+        Some(e2e::Libvirt::from_env().qemu_major()),
+        "{version}"
+    );
 
     // A unix socket is on this machine: refused before connecting.
     let (_, err) = expect(&g, s.owner(&g, &s.fw), 3);

@@ -91,15 +91,9 @@ const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
 const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
 const SEV_METADATA: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
 
-/// Prints a visible `SKIPPED:` line (straight to the stderr handle: libtest
-/// captures `eprintln!` of passing tests), or panics when `CI` is set.
-fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why} (CI must provide it)");
-    }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
-}
+#[path = "common/skip.rs"]
+mod skip;
+use skip::skip_or_fail;
 
 // ------------------------------------------------------------------------------ tools ----
 

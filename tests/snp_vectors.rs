@@ -22,30 +22,7 @@ use sev_validate::core::snp::{self, SnpFirmware, SnpLaunch};
 use sev_validate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use sev_validate::launch;
 
-/// Prints a visible `SKIPPED:` line (straight to the stderr handle: libtest
-/// captures `eprintln!` of passing tests), or panics when `CI` is set.
-fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why} (CI must provide it)");
-    }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
-}
-
-/// The public vectors folder: $SEV_VECTORS_DIR, else ../shared/vectors beside the checkout.
-fn vectors_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SEV_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
-    if dir.join("VECTORS.json").is_file() {
-        return Some(dir);
-    }
-    skip_or_fail(
-        test,
-        &format!("public vectors not found at {}", dir.display()),
-    );
-    None
-}
+use common::vectors_dir;
 
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

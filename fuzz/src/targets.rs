@@ -9,12 +9,12 @@
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use sev_validate::checks::{check_domain, Context, VmsaKind};
-use sev_validate::cli::SecretSpec;
 use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::{cpu, guid};
+use sev_validate::secrets::SecretSpec;
 use sev_validate::source::qmp;
 use sev_validate::xml::{Capabilities, Domain};
 use sev_validate::ExitCode;
@@ -42,22 +42,6 @@ fn le_u16(b: &[u8]) -> usize {
 
 fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-}
-
-/// Lays entries out as edk2 does: data, u16 length, GUID per entry, then the
-/// footer (u16 table length, footer GUID) 32 bytes before the end.
-pub fn lay_out_footer(entries: &[(Uuid, Vec<u8>)]) -> Vec<u8> {
-    let mut table = Vec::new();
-    for (g, d) in entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&g.to_bytes_le());
-    }
-    let total = table.len() + 18;
-    table.extend_from_slice(&(total as u16).to_le_bytes());
-    table.extend_from_slice(&guid::OVMF_TABLE_FOOTER.to_bytes_le());
-    table.extend_from_slice(&[0u8; 32]);
-    table
 }
 
 /// The input is the tail of a firmware image. The footer table is parsed,
@@ -91,7 +75,7 @@ pub fn ovmf_footer(data: &[u8]) {
         assert!(table.entry(g).is_some());
         assert!(d.len() + 18 <= u16::MAX as usize);
     }
-    let again = lay_out_footer(table.entries());
+    let again = ovmf::lay_out_footer(table.entries());
     assert_eq!(FooterTable::parse(&again), Ok(Some(table)));
 }
 
@@ -232,7 +216,10 @@ pub fn secret_spec(data: &[u8]) {
                 assert_eq!(Uuid::parse_str(name).ok(), Some(spec.guid));
             }
         }
-        Err(e) => assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage),
+        Err(e) => assert_eq!(
+            sev_validate::Error::from(e).exit_code(),
+            ExitCode::UnsupportedUsage
+        ),
     }
 }
 

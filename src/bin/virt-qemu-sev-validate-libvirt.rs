@@ -4,6 +4,6 @@
 
 fn main() {
     std::process::exit(sev_validate::cli::main_entry(Some(
-        sev_validate::cli::enable_libvirt,
+        sev_validate::source::enable_libvirt,
     )));
 }

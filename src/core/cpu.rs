@@ -1,20 +1,28 @@
 //! vCPU signatures: CPUID(1).EAX, which KVM loads into RDX at reset and so
 //! into every SEV-ES VMSA.
 
+/// A family, model or stepping that CPUID(1).EAX cannot encode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CpuError {
+    #[error("CPU family {0} is out of range (0 to 270)")]
+    Family(u32),
+    #[error("CPU model {0} is out of range (0 to 255)")]
+    Model(u32),
+    #[error("CPU stepping {0} is out of range (0 to 15)")]
+    Stepping(u32),
+}
+
 /// Encodes family, model and stepping as CPUID(1).EAX. Families above 0xF
 /// use the extended-family field, as AMD defines it.
-pub fn signature(family: u32, model: u32, stepping: u32) -> Result<u32, String> {
+pub fn signature(family: u32, model: u32, stepping: u32) -> Result<u32, CpuError> {
     if family > 0xF + 0xFF {
-        return Err(format!(
-            "CPU family {family} is out of range (0 to {})",
-            0xF + 0xFF
-        ));
+        return Err(CpuError::Family(family));
     }
     if model > 0xFF {
-        return Err(format!("CPU model {model} is out of range (0 to 255)"));
+        return Err(CpuError::Model(model));
     }
     if stepping > 0xF {
-        return Err(format!("CPU stepping {stepping} is out of range (0 to 15)"));
+        return Err(CpuError::Stepping(stepping));
     }
     let (base_family, ext_family) = if family > 0xF {
         (0xF, family - 0xF)

@@ -54,16 +54,13 @@ impl LaunchDigest {
     /// A launch digest after measuring the firmware image that `reader` yields.
     pub fn from_firmware<R: Read>(reader: R) -> io::Result<LaunchDigest> {
         let mut state = Sha256::new();
-        let mut plain = Sha256::new();
-        // One read, two hashers: the LD state and the firmware's own digest
-        // (for --debug and diagnostics); they differ only once more data follows.
-        stream(reader, |chunk| {
-            state.update(chunk);
-            plain.update(chunk);
-        })?;
+        stream(reader, |chunk| state.update(chunk))?;
+        // The LD state and the firmware's own digest (for --debug and
+        // diagnostics) are the same hash so far: finish a copy of it.
+        let firmware = state.clone().finalize().into();
         Ok(LaunchDigest {
             state,
-            firmware: Some(plain.finalize().into()),
+            firmware: Some(firmware),
         })
     }
 
@@ -97,6 +94,17 @@ pub struct LaunchInfo {
     pub policy: u32,
 }
 
+/// Why a reported measurement cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeasurementError {
+    #[error("the measurement '{text}' is not valid base64 ({reason})")]
+    NotBase64 { text: String, reason: String },
+    #[error(
+        "the measurement decodes to {0} bytes, but a SEV launch measurement is {MEASUREMENT_LEN} bytes (32-byte MEASURE and 16-byte nonce)"
+    )]
+    WrongLength(usize),
+}
+
 /// The 48-byte LAUNCH_MEASURE blob as reported by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measurement {
@@ -107,16 +115,14 @@ pub struct Measurement {
 impl Measurement {
     /// Decodes the base64 that QEMU and libvirt report; anything but exactly
     /// 48 bytes of standard base64 is refused.
-    pub fn from_base64(s: &str) -> Result<Measurement, String> {
+    pub fn from_base64(s: &str) -> Result<Measurement, MeasurementError> {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(s.trim())
-            .map_err(|e| format!("the measurement '{s}' is not valid base64 ({e})"))?;
-        Measurement::from_bytes(&raw).ok_or_else(|| {
-            format!(
-                "the measurement decodes to {} bytes, but a SEV launch measurement is {MEASUREMENT_LEN} bytes (32-byte MEASURE and 16-byte nonce)",
-                raw.len()
-            )
-        })
+            .map_err(|e| MeasurementError::NotBase64 {
+                text: s.to_string(),
+                reason: e.to_string(),
+            })?;
+        Measurement::from_bytes(&raw).ok_or(MeasurementError::WrongLength(raw.len()))
     }
 
     pub fn from_bytes(raw: &[u8]) -> Option<Measurement> {

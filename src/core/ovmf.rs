@@ -12,6 +12,32 @@ use super::guid;
 /// length field is a u16 and the table ends 32 bytes before the end.
 pub const FOOTER_TAIL_LEN: usize = u16::MAX as usize + 32;
 
+/// The last bytes of an image holding `entries` as edk2 lays them out: per
+/// entry its data, a u16 length and the GUID; then the footer (u16 table
+/// length, footer GUID); then 32 bytes. The one builder of synthetic images
+/// for the tests and the fuzz targets; [`FooterTable::parse`] reads it back.
+///
+/// ```
+/// use sev_validate::core::{guid, ovmf};
+/// let area = [0x80F000u32.to_le_bytes(), 0xC00u32.to_le_bytes()].concat();
+/// let tail = ovmf::lay_out_footer(&[(guid::SEV_SECRET_BLOCK, area)]);
+/// let table = ovmf::FooterTable::parse(&tail).unwrap().unwrap();
+/// assert_eq!(table.secret_area().unwrap().unwrap().size, 0xC00);
+/// ```
+pub fn lay_out_footer(entries: &[(Uuid, Vec<u8>)]) -> Vec<u8> {
+    let mut table = Vec::new();
+    for (g, d) in entries {
+        table.extend_from_slice(d);
+        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+        table.extend_from_slice(&g.to_bytes_le());
+    }
+    let total = table.len() + 18;
+    table.extend_from_slice(&(total as u16).to_le_bytes());
+    table.extend_from_slice(&guid::OVMF_TABLE_FOOTER.to_bytes_le());
+    table.extend_from_slice(&[0u8; 32]);
+    table
+}
+
 /// Why an OVMF image's footer table or metadata could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OvmfError {

@@ -36,9 +36,9 @@ impl SecretTable {
     }
 
     /// Adds a secret; a GUID may appear once.
-    pub fn add(&mut self, guid: Uuid, data: Zeroizing<Vec<u8>>) -> Result<(), String> {
+    pub fn add(&mut self, guid: Uuid, data: Zeroizing<Vec<u8>>) -> Result<(), SecretError> {
         if self.entries.iter().any(|(g, _)| *g == guid) {
-            return Err(format!("a secret for GUID {guid} is given twice"));
+            return Err(SecretError::Duplicate(guid));
         }
         self.entries.push((guid, data));
         Ok(())
@@ -78,9 +78,8 @@ impl SecretTable {
     /// The plaintext table. The total-length field holds the unpadded length
     /// (as sevctl writes it); zeros pad it to the next multiple of 16 only,
     /// never a whole extra block.
-    pub fn build(&self) -> Result<Zeroizing<Vec<u8>>, String> {
-        let total = u32::try_from(self.unpadded_len())
-            .map_err(|_| "the secrets are too large for a secret table".to_string())?;
+    pub fn build(&self) -> Result<Zeroizing<Vec<u8>>, SecretError> {
+        let total = u32::try_from(self.unpadded_len()).map_err(|_| SecretError::TableTooLarge)?;
         let mut t = Zeroizing::new(Vec::with_capacity(self.padded_len()));
         t.extend_from_slice(&guid::to_le_bytes(&guid::SECRET_TABLE_HEADER));
         t.extend_from_slice(&total.to_le_bytes());
@@ -94,6 +93,19 @@ impl SecretTable {
         t.resize(self.padded_len(), 0);
         Ok(t)
     }
+}
+
+/// Why a secret table or packet cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("a secret for GUID {0} is given twice")]
+    Duplicate(Uuid),
+    #[error("the secrets are too large for a secret table")]
+    TableTooLarge,
+    #[error("the secret table is too large for a LAUNCH_SECRET packet")]
+    PacketTooLarge,
+    #[error("cannot get random bytes for the IV: {0}")]
+    Random(String),
 }
 
 /// A LAUNCH_SECRET packet: the 52-byte header and the encrypted table.
@@ -112,9 +124,8 @@ pub fn package(
     measure: &[u8; 32],
     plaintext: &[u8],
     iv: [u8; 16],
-) -> Result<SecretPacket, String> {
-    let len = u32::try_from(plaintext.len())
-        .map_err(|_| "the secret table is too large for a LAUNCH_SECRET packet".to_string())?;
+) -> Result<SecretPacket, SecretError> {
+    let len = u32::try_from(plaintext.len()).map_err(|_| SecretError::PacketTooLarge)?;
     let mut payload = plaintext.to_vec();
     Aes128Ctr::new(tek.as_bytes().into(), &iv.into()).apply_keystream(&mut payload);
 
@@ -137,10 +148,9 @@ pub fn package(
 }
 
 /// A fresh random IV from the operating system.
-pub fn random_iv() -> Result<[u8; 16], String> {
+pub fn random_iv() -> Result<[u8; 16], SecretError> {
     let mut iv = [0u8; 16];
-    getrandom::getrandom(&mut iv)
-        .map_err(|e| format!("cannot get random bytes for the IV: {e}"))?;
+    getrandom::getrandom(&mut iv).map_err(|e| SecretError::Random(e.to_string()))?;
     Ok(iv)
 }
 

@@ -80,24 +80,7 @@ pub fn ssh_target(uri: &str) -> Option<SshTarget> {
     (!t.host.is_empty()).then_some(t)
 }
 
-/// One file compared: the host's path, its digest there (or why it could
-/// not be read) and whether it equals the owner's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Comparison {
-    pub what: String,
-    pub host_path: String,
-    pub host_sha256: Result<[u8; 32], String>,
-    pub owner_sha256: [u8; 32],
-}
-
-impl Comparison {
-    pub fn differs(&self) -> Option<bool> {
-        self.host_sha256
-            .as_ref()
-            .ok()
-            .map(|h| *h != self.owner_sha256)
-    }
-}
+pub use super::Comparison;
 
 fn home_ssh(name: &str) -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".ssh").join(name))

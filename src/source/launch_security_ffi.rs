@@ -73,10 +73,11 @@ pub fn get_launch_security_info(dom: &Domain) -> Result<Vec<(String, ParamValue)
     }
     let mut out = Vec::new();
     for p in params.as_slice() {
-        // SAFETY: `field` is a NUL-terminated array inside the parameter.
-        let name = unsafe { CStr::from_ptr(p.field.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        // `field` is a fixed array, so its bound is known: no pointer walk.
+        let field: Vec<u8> = p.field.iter().map(|&c| c as u8).collect();
+        let name = CStr::from_bytes_until_nul(&field)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&field).into_owned());
         // SAFETY: the union member read is the one `type_` says is valid;
         // string values are NUL-terminated and owned by `params`.
         let value = unsafe {
@@ -96,6 +97,15 @@ pub fn get_launch_security_info(dom: &Domain) -> Result<Vec<(String, ParamValue)
     Ok(out)
 }
 
+/// Why a secret could not be set.
+#[derive(Debug)]
+pub enum SetSecretError {
+    /// libvirt refused it.
+    Libvirt(VirtError),
+    /// The named parameter held a NUL byte, which a C string cannot carry.
+    Nul(&'static str),
+}
+
 /// `virDomainSetLaunchSecurityState` with `sev-secret-header`, `sev-secret`
 /// and, when given, `sev-secret-set-address`.
 pub fn set_launch_secret(
@@ -103,12 +113,12 @@ pub fn set_launch_secret(
     header_b64: &str,
     secret_b64: &str,
     gpa: Option<u64>,
-) -> Result<(), VirtError> {
+) -> Result<(), SetSecretError> {
     let mut params = TypedParams::empty();
-    // Base64 never contains NUL; an empty string stands in if it somehow did,
-    // and libvirt (or the firmware) then rejects the packet.
-    let header = CString::new(header_b64).unwrap_or_default();
-    let secret = CString::new(secret_b64).unwrap_or_default();
+    // Base64 never contains NUL; if it somehow did, refuse rather than send
+    // a shortened or empty packet.
+    let header = CString::new(header_b64).map_err(|_| SetSecretError::Nul("sev-secret-header"))?;
+    let secret = CString::new(secret_b64).map_err(|_| SetSecretError::Nul("sev-secret"))?;
     for (name, value) in [
         (sys::VIR_DOMAIN_LAUNCH_SECURITY_SEV_SECRET_HEADER, &header),
         (sys::VIR_DOMAIN_LAUNCH_SECURITY_SEV_SECRET, &secret),
@@ -125,7 +135,7 @@ pub fn set_launch_secret(
             )
         };
         if rc < 0 {
-            return Err(VirtError::last_error());
+            return Err(SetSecretError::Libvirt(VirtError::last_error()));
         }
     }
     if let Some(gpa) = gpa {
@@ -140,7 +150,7 @@ pub fn set_launch_secret(
             )
         };
         if rc < 0 {
-            return Err(VirtError::last_error());
+            return Err(SetSecretError::Libvirt(VirtError::last_error()));
         }
     }
     // SAFETY: `dom` is live; params/len describe the array built above,
@@ -148,7 +158,7 @@ pub fn set_launch_secret(
     let rc =
         unsafe { sys::virDomainSetLaunchSecurityState(dom.as_ptr(), params.ptr, params.len, 0) };
     if rc < 0 {
-        return Err(VirtError::last_error());
+        return Err(SetSecretError::Libvirt(VirtError::last_error()));
     }
     Ok(())
 }

@@ -2,91 +2,18 @@
 //! connection (local, or remote such as `qemu+ssh://host/system`), and
 //! secret injection through `virDomainSetLaunchSecurityState`.
 
-use std::net::{ToSocketAddrs, UdpSocket};
-
 use base64::Engine as _;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 
 use super::launch_security_ffi::{self as ffi, ParamValue};
-use super::{merge_reported, Given, HostValues, LaunchSource, ReportedLaunch};
+use super::locality::local_reason;
+use super::{merge_reported, Comparison, Connection, Given, HostFacts, HostReport, HostValues};
+use super::{LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Result, SourceError as Error};
+use crate::core::cpu;
 use crate::core::secret::SecretPacket;
-use crate::error::{Error, Result};
+use crate::policy::SevPolicy;
 use crate::xml;
-
-/// The URI to use: `--connect`, else `LIBVIRT_DEFAULT_URI` (as virsh does),
-/// else `qemu:///system`.
-pub fn effective_uri(connect: Option<&str>) -> String {
-    connect
-        .map(str::to_string)
-        .or_else(|| {
-            std::env::var("LIBVIRT_DEFAULT_URI")
-                .ok()
-                .filter(|u| !u.is_empty())
-        })
-        .unwrap_or_else(|| "qemu:///system".to_string())
-}
-
-/// The host part of a libvirt URI (`driver[+transport]://[user@]host[:port]/path`),
-/// or `None` when it names no host.
-pub fn uri_host(uri: &str) -> Option<String> {
-    let rest = uri.split_once("://")?.1;
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    (!host.is_empty()).then(|| host.to_string())
-}
-
-/// Whether `host` is this machine: it resolves to a loopback address or to
-/// one this machine can bind (one of its own interfaces).
-pub fn host_is_this_machine(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let Ok(addrs) = (host, 0u16).to_socket_addrs() else {
-        return false;
-    };
-    addrs
-        .into_iter()
-        .any(|a| a.ip().is_loopback() || UdpSocket::bind((a.ip(), 0)).is_ok())
-}
-
-/// This machine's host name.
-pub fn our_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
-
-/// Two host names name the same machine: equal, or equal in their first
-/// label (one side may be fully qualified).
-pub fn same_hostname(a: &str, b: &str) -> bool {
-    let first = |s: &str| s.split('.').next().unwrap_or("").to_ascii_lowercase();
-    !a.is_empty() && (a.eq_ignore_ascii_case(b) || first(a) == first(b))
-}
-
-/// Why a connection counts as local, if it does.
-pub fn local_reason(uri: &str, daemon_hostname: Option<&str>) -> Option<String> {
-    match uri_host(uri) {
-        None => return Some(format!("the URI '{uri}' names no host")),
-        Some(h) if host_is_this_machine(&h) => {
-            return Some(format!("'{h}' is an address of this machine"))
-        }
-        Some(_) => {}
-    }
-    let ours = our_hostname();
-    match daemon_hostname {
-        Some(theirs) if same_hostname(&ours, theirs) => Some(format!(
-            "the daemon's host name '{theirs}' is this machine's ('{ours}')"
-        )),
-        _ => None,
-    }
-}
 
 fn libvirt_error(what: &str, e: &virt::error::Error) -> String {
     format!("{what}: {}", e.message())
@@ -104,13 +31,13 @@ pub struct Libvirt {
     pub resume: bool,
     /// `sev-secret-set-address`, when the owner gives one.
     pub secret_address: Option<u64>,
-    reported: Option<ReportedLaunch>,
 }
 
 impl Libvirt {
     /// Connects, refuses a local connection unless `insecure`, looks the
     /// domain up and checks its state.
-    pub fn open(uri: &str, id_name_uuid: &str, insecure: bool) -> Result<Libvirt> {
+    pub fn open(spec: &LibvirtSpec) -> Result<Libvirt> {
+        let (uri, insecure) = (spec.uri.as_str(), spec.insecure);
         // Errors are reported through our messages; keep libvirt's default
         // handler from printing them a second time.
         virt::error::clear_error_callback();
@@ -131,10 +58,10 @@ impl Libvirt {
                 )));
             }
         }
-        let dom = lookup(&conn, id_name_uuid)?;
+        let dom = lookup(&conn, &spec.domain)?;
         if !dom
             .is_active()
-            .map_err(|e| Error::Unexpected(libvirt_error("cannot get the domain state", &e)))?
+            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?
         {
             return Err(Error::State(
                 "Domain must be running to validate measurement: start it paused (virsh start --paused)".into(),
@@ -142,7 +69,7 @@ impl Libvirt {
         }
         let (state, _) = dom
             .state()
-            .map_err(|e| Error::Unexpected(libvirt_error("cannot get the domain state", &e)))?;
+            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?;
         if !state.is(DomainState::Paused) && !insecure {
             return Err(Error::State(
                 "Domain must be paused to validate measurement: a running guest has already been \
@@ -153,8 +80,8 @@ impl Libvirt {
         }
         let text = dom
             .xml_desc(0)
-            .map_err(|e| Error::Unexpected(libvirt_error("cannot get the domain XML", &e)))?;
-        let domain_xml = xml::Domain::parse(&text)?;
+            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain XML", &e)))?;
+        let domain_xml = xml::Domain::parse(&text).map_err(super::SourceError::from)?;
         Ok(Libvirt {
             uri: uri.to_string(),
             conn,
@@ -162,9 +89,8 @@ impl Libvirt {
             remote: local.is_none(),
             domain_xml,
             params: Vec::new(),
-            resume: true,
-            secret_address: None,
-            reported: None,
+            resume: spec.resume,
+            secret_address: spec.secret_address,
         })
     }
 
@@ -184,17 +110,13 @@ impl Libvirt {
     }
 
     /// The host's values, with any given on the command line winning.
-    pub fn reported_with(
-        &mut self,
-        given: &Given,
-        debug: &dyn Fn(&str, String),
-    ) -> Result<ReportedLaunch> {
+    fn reported_with(&mut self, given: &Given) -> Result<(ReportedLaunch, Vec<Overridden>)> {
         let host = if given.complete() {
             // Values on the command line win; nothing to ask the host.
             HostValues::default()
         } else {
             self.params = ffi::get_launch_security_info(&self.dom).map_err(|e| {
-                Error::Unexpected(libvirt_error(
+                Error::HostCall(libvirt_error(
                     "cannot get the domain's launch security info",
                     &e,
                 ))
@@ -237,9 +159,7 @@ impl Libvirt {
             ],
             ..host
         };
-        let reported = merge_reported("the host", &host, given, debug)?;
-        self.reported = Some(reported);
-        Ok(reported)
+        merge_reported("the host", &host, given)
     }
 
     /// The policy the host reported, if it was asked.
@@ -255,15 +175,29 @@ impl Libvirt {
         self.dom
             .info()
             .map(|i| i.nr_virt_cpu)
-            .map_err(|e| Error::Unexpected(libvirt_error("cannot get the domain info", &e)))
+            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain info", &e)))
     }
 
     /// The host capabilities XML.
     pub fn capabilities(&self) -> Result<xml::Capabilities> {
-        let text = self.conn.capabilities().map_err(|e| {
-            Error::Unexpected(libvirt_error("cannot get the host capabilities", &e))
-        })?;
-        xml::Capabilities::parse(&text)
+        let text = self
+            .conn
+            .capabilities()
+            .map_err(|e| Error::HostCall(libvirt_error("cannot get the host capabilities", &e)))?;
+        Ok(xml::Capabilities::parse(&text)?)
+    }
+
+    /// The host CPU signature from the capabilities, if they report one.
+    fn host_signature(&self) -> Result<Option<u32>> {
+        let caps = self.capabilities()?;
+        caps.signature()
+            .map(|s| cpu::signature(s.family, s.model, s.stepping))
+            .transpose()
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "the host capabilities report a CPU signature that is {e}"
+                ))
+            })
     }
 }
 
@@ -290,9 +224,30 @@ fn lookup(conn: &Connect, id: &str) -> Result<Domain> {
 }
 
 impl LaunchSource for Libvirt {
-    fn reported(&mut self) -> Result<ReportedLaunch> {
-        self.reported
-            .ok_or_else(|| Error::Unexpected("launch state read before it was fetched".into()))
+    fn host_report(&mut self, given: &Given) -> Result<HostReport> {
+        let (launch, overridden) = self.reported_with(given)?;
+        // An SEV-ES guest is measured with one VMSA per vCPU of one signature:
+        // say how many vCPUs run and what CPU the host has.
+        let sev_es = SevPolicy::from_bits_retain(launch.info.policy).contains(SevPolicy::ES);
+        let (host_signature, vcpu_count) = if sev_es {
+            (self.host_signature()?, Some(self.vcpu_count()?))
+        } else {
+            (None, None)
+        };
+        let facts = HostFacts {
+            connection: Some(Connection {
+                uri: self.uri.clone(),
+                remote: self.remote,
+            }),
+            domain: Some(self.domain_xml.clone()),
+            host_signature,
+            vcpu_count,
+            knows_vcpu_signature: true,
+            host_policy: self.host_policy(),
+            overridden,
+            sev_state: None,
+        };
+        Ok(HostReport { launch, facts })
     }
 
     fn inject(&mut self, packet: &SecretPacket) -> Result<()> {
@@ -303,23 +258,28 @@ impl LaunchSource for Libvirt {
             &b64.encode(&packet.payload),
             self.secret_address,
         )
-        .map_err(|e| {
-            let msg = format!(
-                "{}; the domain was not resumed",
-                libvirt_error(
-                    "libvirt refused the secret (virDomainSetLaunchSecurityState)",
-                    &e
-                )
-            );
-            if e.code().is(virt::error::ErrorNumber::OperationInvalid) {
-                Error::State(msg)
-            } else {
-                Error::Unexpected(msg)
+        .map_err(|e| match e {
+            ffi::SetSecretError::Nul(name) => Error::Usage(format!(
+                "the {name} parameter holds a NUL byte, which libvirt cannot carry; nothing was injected"
+            )),
+            ffi::SetSecretError::Libvirt(e) => {
+                let msg = format!(
+                    "{}; the domain was not resumed",
+                    libvirt_error(
+                        "libvirt refused the secret (virDomainSetLaunchSecurityState)",
+                        &e
+                    )
+                );
+                if e.code().is(virt::error::ErrorNumber::OperationInvalid) {
+                    Error::State(msg)
+                } else {
+                    Error::HostCall(msg)
+                }
             }
         })?;
         if self.resume {
             self.dom.resume().map_err(|e| {
-                Error::Unexpected(format!(
+                Error::HostCall(format!(
                     "{}; resume it with 'virsh resume'",
                     libvirt_error(
                         "the secret was injected but the domain could not be resumed",
@@ -334,7 +294,26 @@ impl LaunchSource for Libvirt {
     fn compare_host_files(
         &self,
         owner: &[(&str, [u8; 32])],
-    ) -> Option<std::result::Result<Vec<super::host_files::Comparison>, String>> {
+    ) -> Option<std::result::Result<Vec<Comparison>, String>> {
+        self.compare_over_sftp(owner)
+    }
+
+    fn describe_injection(&self) -> String {
+        if self.resume {
+            "injected through libvirt, domain resumed".into()
+        } else {
+            "injected through libvirt, domain left paused (--no-resume)".into()
+        }
+    }
+}
+
+impl Libvirt {
+    /// Over qemu+ssh, the host's firmware, kernel and initrd compared over SFTP.
+    #[cfg(feature = "ssh")]
+    fn compare_over_sftp(
+        &self,
+        owner: &[(&str, [u8; 32])],
+    ) -> Option<std::result::Result<Vec<Comparison>, String>> {
         let target = super::host_files::ssh_target(&self.uri)?;
         let d = &self.domain_xml;
         let files: Vec<(String, String, [u8; 32])> = owner
@@ -355,50 +334,11 @@ impl LaunchSource for Libvirt {
         Some(super::host_files::compare(&target, &files))
     }
 
-    fn describe_injection(&self) -> String {
-        if self.resume {
-            "injected through libvirt, domain resumed".into()
-        } else {
-            "injected through libvirt, domain left paused (--no-resume)".into()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uri_hosts() {
-        assert_eq!(uri_host("qemu:///system"), None);
-        assert_eq!(
-            uri_host("qemu+ssh://root@host.example/system"),
-            Some("host.example".into())
-        );
-        assert_eq!(
-            uri_host("qemu+ssh://host:2222/system?keyfile=/k"),
-            Some("host".into())
-        );
-        assert_eq!(
-            uri_host("qemu+tcp://[fe80::1]:16509/system"),
-            Some("fe80::1".into())
-        );
-        assert_eq!(uri_host("qemu:///session?socket=/run/x"), None);
-        assert_eq!(uri_host("test:///default"), None);
-        assert_eq!(uri_host("nonsense"), None);
-    }
-
-    #[test]
-    fn locality() {
-        assert!(local_reason("qemu:///system", Some("elsewhere")).is_some());
-        assert!(local_reason("qemu+ssh://127.0.0.1/system", Some("elsewhere")).is_some());
-        assert!(local_reason("qemu+ssh://localhost/system", Some("elsewhere")).is_some());
-        // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
-        assert!(local_reason("qemu+ssh://192.0.2.7/system", Some("elsewhere.example")).is_none());
-        let ours = our_hostname();
-        assert!(local_reason("qemu+ssh://192.0.2.7/system", Some(&ours)).is_some());
-        assert!(same_hostname("host", "host.example.com"));
-        assert!(!same_hostname("host", "other.example.com"));
-        assert!(!same_hostname("", ""));
+    #[cfg(not(feature = "ssh"))]
+    fn compare_over_sftp(
+        &self,
+        _owner: &[(&str, [u8; 32])],
+    ) -> Option<std::result::Result<Vec<Comparison>, String>> {
+        None
     }
 }

@@ -1,18 +1,204 @@
 //! Sources of launch state: where the values the SEV firmware reported come
-//! from, and where packaged secrets go. Offline (the command line) and
-//! libvirt implement the same trait.
+//! from, what the host says about the guest, and where packaged secrets go.
+//!
+//! A [`SourceSpec`] is chosen once from the arguments; [`open`] turns it into
+//! a [`LaunchSource`], whose [`LaunchSource::host_report`] is the one call
+//! that asks the host: it returns the reported launch and the host's facts.
+//!
+//! ```
+//! use sev_validate::source::{self, Given, SourceSpec};
+//!
+//! // Offline: the values `virsh domlaunchsecinfo` printed on the host.
+//! let spec = SourceSpec::Offline { secret_files: None };
+//! let mut src = source::open(&spec).unwrap();
+//! let given = Given {
+//!     measurement: Some("lswbxWxI9gckya16JQvdFtpYmNO4b+3inAPpqsgoBI7DE/q1EcIWsVBbGy6pkDxA"),
+//!     api_major: Some(1),
+//!     api_minor: Some(40),
+//!     build_id: Some(40),
+//!     policy: Some(3),
+//! };
+//! let host = src.host_report(&given).unwrap();
+//! assert_eq!(host.launch.info.build_id, 40);
+//! assert!(host.facts.domain.is_none());
+//! ```
 
+#[cfg(feature = "ssh")]
 pub mod host_files;
 #[cfg(feature = "kds")]
 pub mod kds;
+// The project's only unsafe code: two libvirt calls the `virt` crate does not wrap.
+#[cfg(feature = "libvirt")]
+#[allow(unsafe_code)]
 mod launch_security_ffi;
+#[cfg(feature = "libvirt")]
 pub mod libvirt;
+pub mod locality;
 pub mod offline;
 pub mod qmp;
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
 use crate::core::measurement::{LaunchInfo, Measurement};
 use crate::core::secret::SecretPacket;
-use crate::error::{Error, Result};
+use crate::xml;
+
+/// Why a source could not report or deliver; each variant is one exit code
+/// (see [`crate::Error::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Bad input from the owner or an unusable value from the host (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Refused without `--insecure` (exit 3).
+    #[error("{0}")]
+    Insecure(String),
+    /// The guest is not configured for measuring (exit 4).
+    #[error("{0}")]
+    Config(String),
+    /// The guest is in the wrong state (exit 5).
+    #[error("{0}")]
+    State(String),
+    /// This build or installation lacks the source (exit 7).
+    #[error("{0}")]
+    NotBuilt(String),
+    /// The host failed a libvirt or QEMU call (exit 8).
+    #[error("{0}")]
+    HostCall(String),
+    /// The QMP peer broke the protocol (exit 9).
+    #[error("{0}")]
+    Protocol(String),
+    /// An error of the input layer (XML parsing, files), with its own class.
+    #[error(transparent)]
+    Input(Box<crate::Error>),
+}
+
+impl From<crate::Error> for SourceError {
+    fn from(e: crate::Error) -> SourceError {
+        SourceError::Input(Box::new(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, SourceError>;
+
+/// Which kind of source a run uses; the JSON `source` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Offline,
+    Libvirt,
+    Qmp,
+}
+
+/// Where the launch state comes from, decided once from the arguments.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    /// Values on the command line; secrets written to (header, payload) files.
+    Offline {
+        secret_files: Option<(PathBuf, PathBuf)>,
+    },
+    /// A libvirt domain.
+    Libvirt(LibvirtSpec),
+    /// QEMU's QMP monitor.
+    Qmp(QmpSpec),
+}
+
+#[derive(Debug, Clone)]
+pub struct LibvirtSpec {
+    /// The connection URI (already defaulted, see [`effective_uri`]).
+    pub uri: String,
+    /// Domain ID, name or UUID.
+    pub domain: String,
+    pub insecure: bool,
+    /// Resume the domain after injecting.
+    pub resume: bool,
+    /// `sev-secret-set-address`, when the owner gives one.
+    pub secret_address: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QmpSpec {
+    /// A unix socket path or HOST:PORT.
+    pub endpoint: String,
+    /// The wait for each answer.
+    pub timeout: Duration,
+    pub insecure: bool,
+    /// `cont` after injecting.
+    pub resume: bool,
+    /// Guest physical address of the secret, when the owner gives one.
+    pub secret_address: Option<u64>,
+}
+
+impl SourceSpec {
+    /// The one place a source's kind is decided.
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            SourceSpec::Offline { .. } => SourceKind::Offline,
+            SourceSpec::Libvirt(_) => SourceKind::Libvirt,
+            SourceSpec::Qmp(_) => SourceKind::Qmp,
+        }
+    }
+}
+
+/// The libvirt URI to use: `--connect`, else `LIBVIRT_DEFAULT_URI` (as virsh
+/// does), else `qemu:///system`.
+pub fn effective_uri(connect: Option<&str>) -> String {
+    connect
+        .map(str::to_string)
+        .or_else(|| {
+            std::env::var("LIBVIRT_DEFAULT_URI")
+                .ok()
+                .filter(|u| !u.is_empty())
+        })
+        .unwrap_or_else(|| "qemu:///system".to_string())
+}
+
+/// Opens a source: connects, and checks what must hold before anything is
+/// read (a remote connection unless `--insecure`, a paused guest).
+pub fn open(spec: &SourceSpec) -> Result<Box<dyn LaunchSource>> {
+    match spec {
+        SourceSpec::Offline { secret_files } => Ok(Box::new(offline::Offline {
+            secret_files: secret_files.clone(),
+        })),
+        SourceSpec::Qmp(q) => Ok(Box::new(qmp::Qmp::open(q)?)),
+        SourceSpec::Libvirt(l) => {
+            let open = LIBVIRT.get().ok_or_else(|| {
+                SourceError::NotBuilt(format!(
+                    "--domain is handled by {LIBVIRT_EXECUTABLE}; this program was built without \
+                     the libvirt source, so run that executable (or build with the 'libvirt' feature)"
+                ))
+            })?;
+            open(l)
+        }
+    }
+}
+
+/// Opens a libvirt domain as a source.
+type OpenLibvirt = fn(&LibvirtSpec) -> Result<Box<dyn LaunchSource>>;
+
+/// The libvirt source, once registered. Only the
+/// `virt-qemu-sev-validate-libvirt` executable (and programs that call
+/// [`enable_libvirt`]) reference libvirt: the main executable then does not
+/// load libvirt's ~60 shared libraries (14 MiB, 14 ms) for offline, QMP and
+/// SNP use, and hands `--domain` runs to the libvirt executable instead.
+static LIBVIRT: std::sync::OnceLock<OpenLibvirt> = std::sync::OnceLock::new();
+
+/// Name of the executable that carries the libvirt source.
+pub const LIBVIRT_EXECUTABLE: &str = "virt-qemu-sev-validate-libvirt";
+
+/// Makes [`open`] accept [`SourceSpec::Libvirt`] (links libvirt in).
+#[cfg(feature = "libvirt")]
+pub fn enable_libvirt() {
+    let _ = LIBVIRT.set(|spec| Ok(Box::new(libvirt::Libvirt::open(spec)?)));
+}
+
+/// Whether [`open`] accepts [`SourceSpec::Libvirt`] in this program.
+pub fn libvirt_enabled() -> bool {
+    LIBVIRT.get().is_some()
+}
 
 /// What the SEV firmware reported for the launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,21 +207,87 @@ pub struct ReportedLaunch {
     pub info: LaunchInfo,
 }
 
+/// What the host reported, and what it said about the guest.
+#[derive(Debug, Clone)]
+pub struct HostReport {
+    pub launch: ReportedLaunch,
+    pub facts: HostFacts,
+}
+
+/// What a host says about the guest. Untrusted: the checks use it to find
+/// misconfiguration, and `--insecure` may take values from it.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// The libvirt connection, when there is one.
+    pub connection: Option<Connection>,
+    /// The domain XML (libvirt).
+    pub domain: Option<xml::Domain>,
+    /// The host CPU signature from the capabilities (libvirt, SEV-ES only).
+    pub host_signature: Option<u32>,
+    /// The vCPUs the guest runs (SEV-ES only).
+    pub vcpu_count: Option<u32>,
+    /// Whether the host can say which vCPU signature the guest has (libvirt
+    /// through the XML; QEMU's monitor cannot).
+    pub knows_vcpu_signature: bool,
+    /// The policy the host reported, even where the command line overrode it.
+    pub host_policy: Option<u32>,
+    /// Values the command line gave that differ from the host's.
+    pub overridden: Vec<Overridden>,
+    /// QEMU's SEV state (QMP).
+    pub sev_state: Option<String>,
+}
+
+/// A libvirt connection and whether it reaches another machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub uri: String,
+    pub remote: bool,
+}
+
+/// A launch value the command line gave that differs from the host's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overridden {
+    /// The host's name for the value.
+    pub name: &'static str,
+    /// "the host reported X, command line gives Y (used)".
+    pub message: String,
+}
+
+/// One file compared on the host: its path there, its digest (or why it
+/// could not be read) and the owner's digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub what: String,
+    pub host_path: String,
+    pub host_sha256: std::result::Result<[u8; 32], String>,
+    pub owner_sha256: [u8; 32],
+}
+
+impl Comparison {
+    pub fn differs(&self) -> Option<bool> {
+        self.host_sha256
+            .as_ref()
+            .ok()
+            .map(|h| *h != self.owner_sha256)
+    }
+}
+
 /// One place launch state comes from and secrets go to.
 pub trait LaunchSource {
-    /// The reported measurement, API version, build and policy.
-    fn reported(&mut self) -> Result<ReportedLaunch>;
+    /// The reported measurement, API version, build and policy (each value
+    /// given on the command line wins over the host's), with the host's facts.
+    fn host_report(&mut self, given: &Given) -> Result<HostReport>;
     /// Delivers a packaged secret (and resumes the guest where that applies).
     /// Called only after a successful validation.
     fn inject(&mut self, packet: &SecretPacket) -> Result<()>;
-    /// Describes where the secret went, for --debug.
+    /// Describes where the secret went.
     fn describe_injection(&self) -> String;
     /// On a mismatch: the host's copies of the owner's files (what, owner's
     /// SHA-256) compared where the source can reach them; a diagnosis only.
     fn compare_host_files(
         &self,
         _owner: &[(&str, [u8; 32])],
-    ) -> Option<std::result::Result<Vec<host_files::Comparison>, String>> {
+    ) -> Option<std::result::Result<Vec<Comparison>, String>> {
         None
     }
 }
@@ -73,75 +325,76 @@ pub struct HostValues {
     pub policy: Option<u32>,
 }
 
-/// The launch values used: the command line's where given, else the host's;
-/// `debug` is told of every value where the two differ. `who` names the host
-/// side in messages ("the host", "QEMU").
+/// The launch values used: the command line's where given, else the host's,
+/// with every value where the two differ. `who` names the host side in
+/// messages ("the host", "QEMU").
 pub fn merge_reported(
     who: &str,
     host: &HostValues,
     given: &Given,
-    debug: &dyn Fn(&str, String),
-) -> Result<ReportedLaunch> {
+) -> Result<(ReportedLaunch, Vec<Overridden>)> {
     fn pick<T: PartialEq + std::fmt::Display + Clone>(
         who: &str,
-        name: &str,
+        name: &'static str,
         host: Option<&T>,
         given: Option<&T>,
-        debug: &dyn Fn(&str, String),
+        overridden: &mut Vec<Overridden>,
     ) -> Result<T> {
         if let (Some(h), Some(g)) = (host, given) {
             if h != g {
-                debug(
+                overridden.push(Overridden {
                     name,
-                    format!("{who} reported {h}, command line gives {g} (used)"),
-                );
+                    message: format!("{who} reported {h}, command line gives {g} (used)"),
+                });
             }
         }
         given.or(host).cloned().ok_or_else(|| {
-            Error::Usage(format!(
+            SourceError::Usage(format!(
                 "{who} did not report {name}; give it on the command line"
             ))
         })
     }
+    let mut o = Vec::new();
     let [n_m, n_maj, n_min, n_build, n_policy] = host.names;
+    let given_m = given.measurement.map(str::to_string);
     let m: String = pick(
         who,
         n_m,
         host.measurement.as_ref(),
-        given.measurement.map(str::to_string).as_ref(),
-        debug,
+        given_m.as_ref(),
+        &mut o,
     )?;
-    Ok(ReportedLaunch {
-        measurement: Measurement::from_base64(&m).map_err(Error::Usage)?,
-        info: LaunchInfo {
-            api_major: pick(
-                who,
-                n_maj,
-                host.api_major.as_ref(),
-                given.api_major.as_ref(),
-                debug,
-            )?,
-            api_minor: pick(
-                who,
-                n_min,
-                host.api_minor.as_ref(),
-                given.api_minor.as_ref(),
-                debug,
-            )?,
-            build_id: pick(
-                who,
-                n_build,
-                host.build_id.as_ref(),
-                given.build_id.as_ref(),
-                debug,
-            )?,
-            policy: pick(
-                who,
-                n_policy,
-                host.policy.as_ref(),
-                given.policy.as_ref(),
-                debug,
-            )?,
-        },
-    })
+    let measurement =
+        Measurement::from_base64(&m).map_err(|e| SourceError::Usage(e.to_string()))?;
+    let info = LaunchInfo {
+        api_major: pick(
+            who,
+            n_maj,
+            host.api_major.as_ref(),
+            given.api_major.as_ref(),
+            &mut o,
+        )?,
+        api_minor: pick(
+            who,
+            n_min,
+            host.api_minor.as_ref(),
+            given.api_minor.as_ref(),
+            &mut o,
+        )?,
+        build_id: pick(
+            who,
+            n_build,
+            host.build_id.as_ref(),
+            given.build_id.as_ref(),
+            &mut o,
+        )?,
+        policy: pick(
+            who,
+            n_policy,
+            host.policy.as_ref(),
+            given.policy.as_ref(),
+            &mut o,
+        )?,
+    };
+    Ok((ReportedLaunch { measurement, info }, o))
 }

@@ -6,19 +6,34 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
-use super::{LaunchSource, ReportedLaunch};
+use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource};
+use super::{Result, SourceError as Error};
 use crate::core::secret::SecretPacket;
-use crate::error::{Error, Result};
 
 pub struct Offline {
-    pub reported: ReportedLaunch,
     /// Where to write the base64 header and payload.
     pub secret_files: Option<(PathBuf, PathBuf)>,
 }
 
 impl LaunchSource for Offline {
-    fn reported(&mut self) -> Result<ReportedLaunch> {
-        Ok(self.reported)
+    /// Every value comes from the command line; there is no host to ask.
+    fn host_report(&mut self, given: &Given) -> Result<HostReport> {
+        let names = [
+            "--measurement",
+            "--api-major",
+            "--api-minor",
+            "--build-id",
+            "--policy",
+        ];
+        let host = HostValues {
+            names,
+            ..HostValues::default()
+        };
+        let (launch, _) = merge_reported("the command line", &host, given)?;
+        Ok(HostReport {
+            launch,
+            facts: HostFacts::default(),
+        })
     }
 
     fn inject(&mut self, packet: &SecretPacket) -> Result<()> {

@@ -14,9 +14,10 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{merge_reported, Given, HostValues, LaunchSource, ReportedLaunch};
+use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource, QmpSpec};
+use super::{Result, SourceError as Error};
 use crate::core::secret::SecretPacket;
-use crate::error::{Error, Result};
+use crate::policy::SevPolicy;
 
 /// Longest line accepted from the monitor; QMP replies here are small.
 const MAX_LINE: usize = 1024 * 1024;
@@ -57,7 +58,7 @@ impl Endpoint {
             Endpoint::Tcp(hp) => {
                 let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
                 let host = host.trim_start_matches('[').trim_end_matches(']');
-                super::libvirt::host_is_this_machine(host)
+                super::locality::host_is_this_machine(host)
                     .then(|| format!("'{host}' is an address of this machine"))
             }
         }
@@ -181,14 +182,14 @@ impl Client {
         match c.read_message(deadline)? {
             Message::Greeting { .. } => {}
             other => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Protocol(format!(
                 "the {} is not a QMP monitor: it did not start with a QMP greeting (got {other:?})",
                 c.what
             )))
             }
         }
         c.execute("qmp_capabilities", None)?.map_err(|e| {
-            Error::Usage(format!(
+            Error::Protocol(format!(
                 "the {} refused qmp_capabilities: {}",
                 c.what, e.desc
             ))
@@ -209,22 +210,22 @@ impl Client {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                         self.timed_out()
                     }
-                    _ => Error::Usage(format!("reading from the {} failed: {e}", self.what)),
+                    _ => Error::Protocol(format!("reading from the {} failed: {e}", self.what)),
                 })?;
             if n == 0 {
-                return Err(Error::Usage(format!(
+                return Err(Error::Protocol(format!(
                     "the {} closed the connection before answering; is QEMU still running?",
                     self.what
                 )));
             }
             if line.last() != Some(&b'\n') && line.len() <= MAX_LINE {
-                return Err(Error::Usage(format!(
+                return Err(Error::Protocol(format!(
                     "the {} closed the connection in the middle of a reply; is QEMU still running?",
                     self.what
                 )));
             }
             if line.len() > MAX_LINE {
-                return Err(Error::Usage(format!(
+                return Err(Error::Protocol(format!(
                     "the {} sent a line over {MAX_LINE} bytes",
                     self.what
                 )));
@@ -233,7 +234,7 @@ impl Client {
                 continue;
             }
             return serde_json::from_slice::<Message>(&line).map_err(|_| {
-                Error::Usage(format!(
+                Error::Protocol(format!(
                     "the {} sent something that is not QMP: {:?}",
                     self.what,
                     String::from_utf8_lossy(&line[..line.len().min(200)])
@@ -243,7 +244,7 @@ impl Client {
     }
 
     fn timed_out(&self) -> Error {
-        Error::Usage(format!(
+        Error::Protocol(format!(
             "the {} did not answer within {} s; check that it is QEMU's monitor and not in use by another client (--qmp-timeout sets the wait)",
             self.what,
             self.timeout.as_secs_f32()
@@ -259,19 +260,19 @@ impl Client {
             arguments,
             id,
         })
-        .map_err(|e| Error::Unexpected(format!("cannot encode a QMP command: {e}")))?;
+        .map_err(|e| Error::Protocol(format!("cannot encode a QMP command: {e}")))?;
         text.extend_from_slice(b"\r\n");
         self.reader
             .get_mut()
             .write_all(&text)
-            .map_err(|e| Error::Usage(format!("writing to the {} failed: {e}", self.what)))?;
+            .map_err(|e| Error::Protocol(format!("writing to the {} failed: {e}", self.what)))?;
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.read_message(deadline)? {
                 Message::Return { ret, id: rid } if id_matches(&rid, id) => return Ok(Ok(ret)),
                 Message::Error { error, id: rid } if id_matches(&rid, id) => return Ok(Err(error)),
                 Message::Greeting { .. } => {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Protocol(format!(
                         "the {} sent a second greeting",
                         self.what
                     )))
@@ -306,7 +307,7 @@ fn sev_error(command: &str, e: &QmpError) -> Error {
             "the guest is not in the launch-secret state ({command}: {d}): secrets can only be injected while it is paused before its first 'cont'"
         ))
     } else {
-        Error::Unexpected(format!("QEMU refused {command}: {d} ({})", e.class))
+        Error::HostCall(format!("QEMU refused {command}: {d} ({})", e.class))
     }
 }
 
@@ -315,7 +316,6 @@ pub struct Qmp {
     pub endpoint: Endpoint,
     pub resume: bool,
     pub secret_address: Option<u64>,
-    reported: Option<ReportedLaunch>,
     /// The state query-sev reported.
     pub sev_state: String,
 }
@@ -323,8 +323,9 @@ pub struct Qmp {
 impl Qmp {
     /// Connects, refuses a local monitor unless `insecure`, and checks that
     /// the guest is an SEV guest paused in the launch-secret state.
-    pub fn open(endpoint_text: &str, insecure: bool, timeout: Duration) -> Result<Qmp> {
-        let endpoint = Endpoint::parse(endpoint_text)?;
+    pub fn open(spec: &QmpSpec) -> Result<Qmp> {
+        let insecure = spec.insecure;
+        let endpoint = Endpoint::parse(&spec.endpoint)?;
         if let Some(why) = endpoint.local_reason() {
             if !insecure {
                 return Err(Error::Insecure(format!(
@@ -333,7 +334,7 @@ impl Qmp {
                 )));
             }
         }
-        let mut client = Client::connect(&endpoint, timeout)?;
+        let mut client = Client::connect(&endpoint, spec.timeout)?;
         let sev = client
             .execute("query-sev", None)?
             .map_err(|e| sev_error("query-sev", &e))?;
@@ -365,19 +366,17 @@ impl Qmp {
         Ok(Qmp {
             client,
             endpoint,
-            resume: true,
-            secret_address: None,
-            reported: None,
+            resume: spec.resume,
+            secret_address: spec.secret_address,
             sev_state: state,
         })
     }
 
     /// The guest's values, with any given on the command line winning.
-    pub fn reported_with(
+    fn reported_with(
         &mut self,
         given: &Given,
-        debug: &dyn Fn(&str, String),
-    ) -> Result<ReportedLaunch> {
+    ) -> Result<(super::ReportedLaunch, Vec<super::Overridden>)> {
         let sev = self
             .client
             .execute("query-sev", None)?
@@ -394,7 +393,7 @@ impl Qmp {
                         .and_then(Value::as_str)
                         .map(str::to_string)
                         .ok_or_else(|| {
-                            Error::Usage("query-sev-launch-measure returned no 'data'".into())
+                            Error::Protocol("query-sev-launch-measure returned no 'data'".into())
                         })?,
                 )
             }
@@ -423,9 +422,7 @@ impl Qmp {
             build_id: field("build-id", 255)?.map(|v| v as u8),
             policy: field("policy", u64::from(u32::MAX))?.map(|v| v as u32),
         };
-        let reported = merge_reported("QEMU", &host, given, debug)?;
-        self.reported = Some(reported);
-        Ok(reported)
+        merge_reported("QEMU", &host, given)
     }
 
     /// The number of vCPUs QEMU runs (`query-cpus-fast`).
@@ -433,17 +430,30 @@ impl Qmp {
         let cpus = self
             .client
             .execute("query-cpus-fast", None)?
-            .map_err(|e| Error::Unexpected(format!("QEMU refused query-cpus-fast: {}", e.desc)))?;
+            .map_err(|e| Error::HostCall(format!("QEMU refused query-cpus-fast: {}", e.desc)))?;
         cpus.as_array()
             .map(|a| a.len() as u32)
-            .ok_or_else(|| Error::Usage("query-cpus-fast did not return a list".into()))
+            .ok_or_else(|| Error::Protocol("query-cpus-fast did not return a list".into()))
     }
 }
 
 impl LaunchSource for Qmp {
-    fn reported(&mut self) -> Result<ReportedLaunch> {
-        self.reported
-            .ok_or_else(|| Error::Unexpected("launch state read before it was fetched".into()))
+    fn host_report(&mut self, given: &Given) -> Result<HostReport> {
+        let (launch, overridden) = self.reported_with(given)?;
+        // An SEV-ES guest is measured with one VMSA per vCPU: say how many run.
+        let vcpu_count = if SevPolicy::from_bits_retain(launch.info.policy).contains(SevPolicy::ES)
+        {
+            Some(self.vcpu_count()?)
+        } else {
+            None
+        };
+        let facts = HostFacts {
+            vcpu_count,
+            overridden,
+            sev_state: Some(self.sev_state.clone()),
+            ..HostFacts::default()
+        };
+        Ok(HostReport { launch, facts })
     }
 
     fn inject(&mut self, packet: &SecretPacket) -> Result<()> {
@@ -463,12 +473,12 @@ impl LaunchSource for Qmp {
                 match err {
                     Error::State(_) => Error::State(msg),
                     Error::Config(_) => Error::Config(msg),
-                    _ => Error::Unexpected(msg),
+                    _ => Error::HostCall(msg),
                 }
             })?;
         if self.resume {
             self.client.execute("cont", None)?.map_err(|e| {
-                Error::Unexpected(format!(
+                Error::HostCall(format!(
                     "the secret was injected but QEMU refused 'cont': {}; continue the guest yourself",
                     e.desc
                 ))

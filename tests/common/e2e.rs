@@ -8,6 +8,14 @@
 //! Use from a test file with `#[path = "common/e2e.rs"] mod e2e;` and [`Host::shared`] (one
 //! daemon per test binary, torn down at exit) or [`Host::start`] (torn down on drop).
 //!
+//! Two libvirt/QEMU versions ([`Libvirt`], chosen by `SEV_E2E_LIBVIRT`): the host's own
+//! (Debian 12: libvirt 9.0, QEMU 7.2), or, with `SEV_E2E_LIBVIRT=11`, libvirt 11.3 and QEMU
+//! 10.0 from bookworm-backports in the chroot `scripts/setup-libvirt11.sh` builds. The chroot's
+//! daemon, python3 and QEMU run in a private mount namespace where the temporary directory is
+//! bind-mounted at the same path, so the domain XML's paths, the wrapper script and the socket
+//! mean the same on both sides; clients (virsh, the validators, sshd) stay on the host and
+//! speak libvirt's RPC to the newer daemon.
+//!
 //! Layout of the temporary directory (owned by the daemon's user, `sevtest` when run as root):
 //! ```text
 //! bin/qemu-system-x86_64   generated shell script: SEV_WRAPPER_CONFIG=... exec python3 wrapper
@@ -141,12 +149,127 @@ pub fn processes_started_in(dir: &Path) -> Vec<(i32, String)> {
     found
 }
 
-/// Prints a visible SKIPPED line, or panics when running in CI.
-pub fn skip_or_fail(what: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{what}: {why} (CI must provide it)");
+#[path = "skip.rs"]
+mod skip;
+#[allow(unused_imports)]
+pub use skip::skip_or_fail;
+
+/// Which libvirt daemon and QEMU the harness runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Libvirt {
+    /// The host's own: Debian 12's libvirt 9.0 and QEMU 7.2.
+    V9,
+    /// bookworm-backports' libvirt 11.3 and QEMU 10.0 in the chroot of
+    /// `scripts/setup-libvirt11.sh` ([`libvirt11_root`]).
+    V11,
+}
+
+impl Libvirt {
+    /// `SEV_E2E_LIBVIRT`: unset, empty or `9` for the host's, `11` for the chroot's.
+    pub fn from_env() -> Libvirt {
+        match std::env::var("SEV_E2E_LIBVIRT").as_deref() {
+            Err(_) | Ok("") | Ok("9") => Libvirt::V9,
+            Ok("11") => Libvirt::V11,
+            Ok(other) => {
+                panic!("SEV_E2E_LIBVIRT={other:?}: use 9 (the host's) or 11 (the chroot's)")
+            }
+        }
     }
-    eprintln!("SKIPPED: {what}: {why}");
+
+    /// The root the daemon, python3 and QEMU come from (None: the host's `/`).
+    pub fn root(self) -> Option<PathBuf> {
+        match self {
+            Libvirt::V9 => None,
+            Libvirt::V11 => Some(libvirt11_root()),
+        }
+    }
+
+    /// The major version `virsh version --daemon` must report.
+    pub fn daemon_major(self) -> &'static str {
+        match self {
+            Libvirt::V9 => "9",
+            Libvirt::V11 => "11",
+        }
+    }
+
+    /// The major version of the QEMU that comes with it.
+    pub fn qemu_major(self) -> u64 {
+        match self {
+            Libvirt::V9 => 7,
+            Libvirt::V11 => 10,
+        }
+    }
+}
+
+/// Where `scripts/setup-libvirt11.sh` builds its chroot (same variable, same default).
+pub fn libvirt11_root() -> PathBuf {
+    std::env::var_os("SEV_LIBVIRT11_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/virt-qemu-sev-validate/libvirt11-root"))
+}
+
+/// What is missing to run programs from the libvirt 11 chroot (empty: nothing).
+pub fn libvirt11_missing() -> Vec<String> {
+    let root = libvirt11_root();
+    let mut missing = Vec::new();
+    if unsafe { getuid() } != 0 {
+        missing.push("root (chroot and mount namespaces)".to_string());
+        return missing;
+    }
+    if !root.join(".sev-e2e-ready").exists() {
+        missing.push(format!(
+            "the libvirt 11 chroot {} (run scripts/setup-libvirt11.sh)",
+            root.display()
+        ));
+        return missing;
+    }
+    let ns_ok = Command::new("/usr/bin/unshare")
+        .args(["--mount", "--uts", "--", "/bin/true"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ns_ok {
+        missing.push("mount and UTS namespaces (unshare --mount --uts)".to_string());
+    }
+    missing
+}
+
+/// A command that runs `argv` (paths inside the chroot) chrooted into `root`, in a private
+/// mount namespace (and a UTS namespace with `hostname`, if given) where /proc, /sys, /dev and
+/// a fresh /tmp are mounted and each of `binds` is bind-mounted at its own path. Every program
+/// in the chain execs the next, so the child's pid is the last program's. The mounts vanish
+/// with the namespace's last process: nothing to clean up on the host.
+pub fn chroot_command(
+    root: &Path,
+    binds: &[&Path],
+    hostname: Option<&str>,
+    argv: &[OsString],
+) -> Command {
+    let script = r#"set -e
+host=$1 root=$2 n=$3; shift 3
+[ -z "$host" ] || hostname "$host"
+mount -t proc proc "$root/proc"
+mount --rbind /sys "$root/sys"
+mount --rbind /dev "$root/dev"
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+while [ "$n" -gt 0 ]; do
+  mkdir -p "$root$1"
+  mount --bind "$1" "$root$1"
+  n=$((n - 1)); shift
+done
+exec /usr/sbin/chroot "$root" "$@""#;
+    let mut c = Command::new("/usr/bin/unshare");
+    c.arg("--mount").arg("--propagation").arg("private");
+    if hostname.is_some() {
+        c.arg("--uts");
+    }
+    c.args(["--", "/bin/sh", "-c", script, "chroot_command"])
+        .arg(hostname.unwrap_or(""))
+        .arg(root)
+        .arg(binds.len().to_string())
+        .args(binds)
+        .args(argv);
+    c
 }
 
 /// Output of a command as (exit code, stdout, stderr); -1 when killed.
@@ -452,6 +575,9 @@ pub struct Host {
     kernel: PathBuf,
     initrd: PathBuf,
     hostname: Option<String>,
+    libvirt: Libvirt,
+    /// `virsh version --daemon`'s daemon and hypervisor versions, e.g. ("11.3.0", "QEMU 10.0.2").
+    versions: (String, String),
     domains: Mutex<Vec<String>>,
     sshd: Mutex<Option<Sshd>>,
     torn_down: Mutex<bool>,
@@ -466,7 +592,17 @@ extern "C" fn teardown_shared() {
     }
 }
 
-fn which_missing() -> Vec<String> {
+fn which_missing(libvirt: Libvirt) -> Vec<String> {
+    if libvirt == Libvirt::V11 {
+        // The daemon, QEMU and python3 come from the chroot; virsh and the firmware from here.
+        let mut missing = libvirt11_missing();
+        for p in [VIRSH, DEBIAN_OVMF] {
+            if !Path::new(p).exists() {
+                missing.push(p.to_string());
+            }
+        }
+        return missing;
+    }
     let mut missing = Vec::new();
     for p in [
         LIBVIRTD,
@@ -520,6 +656,37 @@ fn ensure_user() -> (u32, u32) {
     (lookup_id("-u").unwrap(), lookup_id("-g").unwrap())
 }
 
+/// Gives the chroot a passwd and group entry for the daemon's user, so that lookups of its
+/// uid inside (libvirt, python) find the same name as on the host.
+fn ensure_chroot_user(root: &Path, uid: u32, gid: u32) {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _g = LOCK.lock().unwrap();
+    let name = USER;
+    for (file, line, id) in [
+        (
+            "etc/passwd",
+            format!("{name}:x:{uid}:{gid}::/nonexistent:/bin/sh\n"),
+            uid,
+        ),
+        ("etc/group", format!("{name}:x:{gid}:\n"), gid),
+    ] {
+        let p = root.join(file);
+        let cur = fs::read_to_string(&p).unwrap_or_default();
+        let known = cur.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.len() > 2 && (f[0] == name || f[2] == id.to_string())
+        });
+        if !known {
+            use std::io::Write as _;
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            f.write_all(line.as_bytes()).unwrap();
+        }
+    }
+}
+
 fn chown_r(path: &Path, uid: u32, gid: u32) {
     let out = Command::new("chown")
         .arg("-R")
@@ -569,13 +736,19 @@ impl Host {
             .as_ref()
     }
 
-    /// Starts a fresh daemon. None (after a visible SKIPPED line) when libvirtd, QEMU, python3
-    /// with cryptography or Debian's OVMF are missing and CI is unset; panics in CI.
+    /// Starts a fresh daemon of the version `SEV_E2E_LIBVIRT` asks for ([`Libvirt::from_env`]).
     pub fn start() -> Option<Host> {
-        let missing = which_missing();
+        Host::start_with(Libvirt::from_env())
+    }
+
+    /// Starts a fresh daemon of the given version. None (after a visible SKIPPED line) when
+    /// libvirtd, QEMU, python3 with cryptography, Debian's OVMF or (for [`Libvirt::V11`]) the
+    /// chroot are missing and CI is unset; panics in CI.
+    pub fn start_with(libvirt: Libvirt) -> Option<Host> {
+        let missing = which_missing(libvirt);
         if !missing.is_empty() {
             skip_or_fail(
-                "e2e libvirt harness",
+                &format!("e2e libvirt harness ({libvirt:?})"),
                 &format!("missing {}", missing.join(", ")),
             );
             return None;
@@ -652,6 +825,9 @@ impl Host {
         if as_root {
             chown_r(&dir, uid, gid);
         }
+        if let Some(root) = libvirt.root() {
+            ensure_chroot_user(&root, uid, gid);
+        }
 
         // The daemon.
         let socket = dir.join("run/libvirt/libvirt-sock");
@@ -671,11 +847,15 @@ impl Host {
         if as_root && !use_uts {
             eprintln!("e2e: no UTS namespace: the daemon keeps this machine's hostname");
         }
+        let root = libvirt.root();
         // The chain, each program exec'ing the next in place:
         //   unshare --uts (own hostname) -> setpriv (drop to the unprivileged user)
         //   -> python3 REAPER (subreaper, see below) -> libvirtd
+        // With a chroot ([`Libvirt::V11`]), the first step is [`chroot_command`] instead: the
+        // UTS namespace, a mount namespace with the temp dir at its own path, then chroot; the
+        // rest runs inside it (its setpriv, python3 and libvirtd).
         let mut argv: Vec<OsString> = Vec::new();
-        if use_uts {
+        if use_uts && root.is_none() {
             argv.extend(["/usr/bin/unshare", "--uts", "--", "/bin/sh", "-c"].map(OsString::from));
             argv.push("hostname \"$0\" && exec \"$@\"".into());
             argv.push(DAEMON_HOSTNAME.into());
@@ -687,9 +867,16 @@ impl Host {
             argv.push("--clear-groups".into());
         }
         argv.extend([PYTHON, "-c", REAPER, LIBVIRTD].map(OsString::from));
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]);
-        cmd.arg("--pid-file").arg(&pidfile);
+        argv.push("--pid-file".into());
+        argv.push(pidfile.clone().into());
+        let mut cmd = match &root {
+            Some(root) => chroot_command(root, &[&dir], use_uts.then_some(DAEMON_HOSTNAME), &argv),
+            None => {
+                let mut c = Command::new(&argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+        };
         cmd.env_clear()
             .env("HOME", dir.join("home"))
             .env("XDG_RUNTIME_DIR", dir.join("run"))
@@ -725,6 +912,8 @@ impl Host {
             } else {
                 None
             },
+            libvirt,
+            versions: (String::new(), String::new()),
             domains: Mutex::new(Vec::new()),
             sshd: Mutex::new(None),
             torn_down: Mutex::new(false),
@@ -761,12 +950,40 @@ impl Host {
             host.teardown();
             panic!("libvirt does not see SEV through the wrapper (rc {rc}): {err}\n{out}\n{logs}");
         }
-        eprintln!(
-            "e2e: libvirtd (under reaper pid {daemon_pid}) as uid {uid} in {} (socket {:.2?}, probe {:.2?})",
-            dir.display(),
-            t_socket,
-            t0.elapsed()
+        // Which daemon and QEMU answered, once per daemon, on stderr itself (not captured by
+        // the test harness) so that every run's output says which versions it tested.
+        let (rc, out, err) = host.virsh(&["version", "--daemon"]);
+        let field = |k: &str| {
+            out.lines()
+                .find_map(|l| l.split_once(k).map(|(_, v)| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        host.versions = (
+            field("Running against daemon:"),
+            field("Running hypervisor:"),
         );
+        if rc != 0 || host.versions.0.is_empty() {
+            let logs = host.logs();
+            host.teardown();
+            panic!("virsh version --daemon (rc {rc}): {err}\n{out}\n{logs}");
+        }
+        {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "e2e: libvirt daemon {}, {} ({}), libvirtd under reaper pid {daemon_pid} as uid \
+                 {uid} in {} (socket {:.2?}, probe {:.2?})",
+                host.versions.0,
+                host.versions.1,
+                match &root {
+                    Some(r) => format!("chroot {}", r.display()),
+                    None => "host".to_string(),
+                },
+                dir.display(),
+                t_socket,
+                t0.elapsed()
+            );
+        }
         Some(host)
     }
 
@@ -783,7 +1000,8 @@ for f in "$dir"/run/libvirt/qemu/run/*.pid "$dir"/libvirtd.pid "$dir"/run/libvir
   for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null; done
 done
 sleep 0.5
-rm -rf "$dir"
+# SEV_E2E_KEEP (inherited) keeps the logs and records for inspection, as teardown does.
+[ -n "$SEV_E2E_KEEP" ] || rm -rf "$dir"
 "#;
         let _ = Command::new("/bin/sh")
             .args(["-c", script, "watchdog"])
@@ -840,6 +1058,18 @@ rm -rf "$dir"
     }
     pub fn emulator(&self) -> &Path {
         &self.emulator
+    }
+    /// Which libvirt and QEMU this host runs.
+    pub fn libvirt(&self) -> Libvirt {
+        self.libvirt
+    }
+    /// The daemon's version as `virsh version --daemon` reports it (e.g. "11.3.0").
+    pub fn daemon_version(&self) -> &str {
+        &self.versions.0
+    }
+    /// The hypervisor's, e.g. "QEMU 10.0.2".
+    pub fn hypervisor_version(&self) -> &str {
+        &self.versions.1
     }
     /// The daemon's hostname when it runs in its own UTS namespace.
     pub fn daemon_hostname(&self) -> Option<&str> {

@@ -4,30 +4,9 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The public vectors folder: $SEV_VECTORS_DIR, else ../shared/vectors beside
-/// the checkout. `None` (after a visible SKIPPED line) when absent outside CI;
-/// in CI its absence is a failure, because CI always has it.
-pub fn vectors_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SEV_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
-    if dir.join("VECTORS.json").is_file() {
-        return Some(dir);
-    }
-    skip_or_fail(
-        test,
-        &format!("public vectors not found at {}", dir.display()),
-    );
-    None
-}
-
-/// Prints a visible SKIPPED line, or panics when running in CI.
-pub fn skip_or_fail(test: &str, why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {why} (CI must provide it)");
-    }
-    eprintln!("SKIPPED: {test}: {why}");
-}
+mod skip;
+#[allow(unused_imports)]
+pub use skip::{in_ci, skip_or_fail, vectors_dir};
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
@@ -80,21 +59,15 @@ pub fn sev_sp() -> Option<Command> {
 /// u16 length, GUID; the footer (u16 table length, footer GUID) ends 32
 /// bytes before the end of the image.
 pub fn firmware_with(entries: &[(&str, Vec<u8>)], size: usize) -> Vec<u8> {
-    let le = |s: &str| uuid::Uuid::parse_str(s).unwrap().to_bytes_le();
-    let mut table = Vec::new();
-    for (g, d) in entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&le(g));
-    }
-    let total = (table.len() + 18) as u16;
-    table.extend_from_slice(&total.to_le_bytes());
-    table.extend_from_slice(&le("96b582de-1fb2-45f7-baea-a366c55a082d"));
-    let mut fw: Vec<u8> = (0..size - table.len() - 32)
+    let entries: Vec<(uuid::Uuid, Vec<u8>)> = entries
+        .iter()
+        .map(|(g, d)| (uuid::Uuid::parse_str(g).unwrap(), d.clone()))
+        .collect();
+    let tail = sev_validate::core::ovmf::lay_out_footer(&entries);
+    let mut fw: Vec<u8> = (0..size - tail.len())
         .map(|i| (i * 7 % 251) as u8)
         .collect();
-    fw.extend_from_slice(&table);
-    fw.extend_from_slice(&[0u8; 32]);
+    fw.extend_from_slice(&tail);
     fw
 }
 

@@ -1,0 +1,407 @@
+//! The command line's arguments: the options of libvirt's Python
+//! `virt-qemu-sev-validate` with the same long and short forms, its usage
+//! checks, and the one conversion into the run's configuration.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::core::cpu;
+use crate::core::keys::{self, Tek, Tik};
+use crate::core::vmsa::VmsaForm;
+use crate::error::{Error, Result};
+use crate::launch;
+use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
+use crate::policy::Requirements;
+use crate::resolve::{Keys, Options, OwnerInputs, VmsaInput};
+use crate::secrets::SecretSpec;
+use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
+
+const LAUNCH_STATE: &str = "Virtual machine launch state";
+const CONFIG: &str = "Virtual machine config";
+const CONNECTION: &str = "Libvirt guest connection";
+const INJECTION: &str = "Secret injection parameters";
+const QMP: &str = "QEMU monitor (QMP) connection";
+const REQUIREMENTS: &str = "Owner requirements (checked after the measurement matches)";
+
+/// `--vmsa-form`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VmsaFormArg {
+    Legacy,
+    Init2,
+}
+
+impl From<VmsaFormArg> for VmsaForm {
+    fn from(f: VmsaFormArg) -> VmsaForm {
+        match f {
+            VmsaFormArg::Legacy => VmsaForm::Legacy,
+            VmsaFormArg::Init2 => VmsaForm::Init2,
+        }
+    }
+}
+
+/// Validate guest AMD SEV launch measurement.
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-qemu-sev-validate",
+    version,
+    about = "Validate guest AMD SEV launch measurement",
+    long_about = "Validate the launch measurement of an AMD SEV or SEV-ES guest from inputs the guest \
+owner trusts (firmware, kernel, initrd, command line, vCPU state, TIK) and only then release secrets into it.",
+    // argparse accepts unambiguous prefixes of long options; scripts may rely on it.
+    infer_long_args = true
+)]
+pub struct Args {
+    /// Show debug information: every intermediate digest (never the TIK/TEK unless --show-keys)
+    #[arg(short = 'd', long)]
+    pub debug: bool,
+
+    /// Do not display status lines
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print one JSON document on stdout with the verdict, values, digests, checks and findings (never secrets)
+    #[arg(long)]
+    pub json: bool,
+
+    /// With --debug, also print the TIK and TEK in hex (they are secret: use only on a trusted terminal)
+    #[arg(long)]
+    pub show_keys: bool,
+
+    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce)
+    #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
+    pub measurement: Option<String>,
+
+    /// SEV API major version for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub api_major: Option<u8>,
+
+    /// SEV API minor version for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub api_minor: Option<u8>,
+
+    /// SEV build ID for the running domain (0-255)
+    #[arg(long, value_parser = parse_u8, help_heading = LAUNCH_STATE)]
+    pub build_id: Option<u8>,
+
+    /// SEV policy for the running domain (decimal, or hex with 0x)
+    #[arg(long, value_parser = parse_u32, help_heading = LAUNCH_STATE)]
+    pub policy: Option<u32>,
+
+    /// Path to the firmware binary
+    #[arg(short = 'f', long, help_heading = CONFIG)]
+    pub firmware: Option<PathBuf>,
+
+    /// Path to the kernel binary
+    #[arg(short = 'k', long, help_heading = CONFIG)]
+    pub kernel: Option<PathBuf>,
+
+    /// Path to the initrd binary
+    #[arg(short = 'r', long, help_heading = CONFIG)]
+    pub initrd: Option<PathBuf>,
+
+    /// Cmdline string booted with
+    #[arg(short = 'e', long, help_heading = CONFIG)]
+    pub cmdline: Option<String>,
+
+    /// Number of virtual CPUs (SEV-ES)
+    #[arg(short = 'n', long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub num_cpus: Option<u32>,
+
+    /// VMSA state for the boot CPU (4096-byte file)
+    #[arg(short = '0', long, help_heading = CONFIG)]
+    pub vmsa_cpu0: Option<PathBuf>,
+
+    /// VMSA state for the additional CPUs (4096-byte file)
+    #[arg(short = '1', long, help_heading = CONFIG)]
+    pub vmsa_cpu1: Option<PathBuf>,
+
+    /// Hypervisor host CPU family number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_family: Option<u32>,
+
+    /// Hypervisor host CPU model number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_model: Option<u32>,
+
+    /// Hypervisor host CPU stepping number
+    #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
+    pub cpu_stepping: Option<u32>,
+
+    /// Form of the VMSAs built from a CPU SKU: legacy (KVM_SEV_ES_INIT, released QEMU's default) or init2 (KVM_SEV_INIT2: Linux 6.10+ with QEMU legacy-vm-type=off)
+    #[arg(long, value_enum, default_value_t = VmsaFormArg::Legacy, help_heading = CONFIG)]
+    pub vmsa_form: VmsaFormArg,
+
+    /// SEV_FEATURES of the VMSAs built from a CPU SKU (e.g. 0x20 DebugSwap on Linux 6.5-6.7 hosts)
+    #[arg(long, value_parser = parse_u64, default_value = "0", help_heading = CONFIG)]
+    pub sev_features: u64,
+
+    /// TIK file for domain (16 bytes)
+    #[arg(long, help_heading = CONFIG)]
+    pub tik: Option<PathBuf>,
+
+    /// TEK file for domain (16 bytes)
+    #[arg(long, help_heading = CONFIG)]
+    pub tek: Option<PathBuf>,
+
+    /// TEK/TIK combined file for domain (32 bytes: TEK, then TIK)
+    #[arg(long, help_heading = CONFIG)]
+    pub tk: Option<PathBuf>,
+
+    /// libvirt connection URI (default: $LIBVIRT_DEFAULT_URI, else qemu:///system)
+    #[arg(short = 'c', long, help_heading = CONNECTION)]
+    pub connect: Option<String>,
+
+    /// domain ID / Name / UUID
+    #[arg(short = 'o', long, help_heading = CONNECTION)]
+    pub domain: Option<String>,
+
+    /// QEMU's QMP monitor of the guest, instead of libvirt: a unix socket path or HOST:PORT
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "domain", help_heading = QMP)]
+    pub qmp: Option<String>,
+
+    /// Seconds to wait for each QMP answer before giving up
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = parse_u32, help_heading = QMP)]
+    pub qmp_timeout: u32,
+
+    /// Proceed even if usage scenario is insecure
+    #[arg(short = 'i', long, help_heading = CONNECTION)]
+    pub insecure: bool,
+
+    /// Do not attempt to sanity check the guest config
+    #[arg(short = 'g', long, help_heading = CONNECTION)]
+    pub ignore_config: bool,
+
+    /// Require at least this SEV firmware API version (MAJOR.MINOR)
+    #[arg(long, value_name = "MAJOR.MINOR", value_parser = parse_api, help_heading = REQUIREMENTS)]
+    pub min_api: Option<(u8, u8)>,
+
+    /// Allow only these SEV firmware build IDs (repeatable)
+    #[arg(long, value_name = "BUILD", value_parser = parse_u8, help_heading = REQUIREMENTS)]
+    pub allow_build: Vec<u8>,
+
+    /// Require these policy bits to be set (mask, e.g. 0x1 for NODBG)
+    #[arg(long, value_name = "MASK", value_parser = parse_u32, help_heading = REQUIREMENTS)]
+    pub require_policy: Option<u32>,
+
+    /// Require these policy bits to be clear (mask)
+    #[arg(long, value_name = "MASK", value_parser = parse_u32, help_heading = REQUIREMENTS)]
+    pub forbid_policy: Option<u32>,
+
+    /// ALIAS-OR-GUID:PATH file containing secret to inject (repeatable; alias luks-key)
+    #[arg(short = 's', long, help_heading = INJECTION)]
+    pub inject_secret: Vec<String>,
+
+    /// With --domain or --qmp: guest physical address to inject the secret at (default: the firmware's secret area)
+    #[arg(long, value_parser = parse_u64, help_heading = INJECTION)]
+    pub secret_address: Option<u64>,
+
+    /// With --domain: leave the domain paused after injecting (to inject again)
+    #[arg(long, help_heading = INJECTION)]
+    pub no_resume: bool,
+
+    /// Path to file to write secret data payload to (base64)
+    #[arg(long, help_heading = INJECTION)]
+    pub secret_payload: Option<PathBuf>,
+
+    /// Path to file to write secret data header to (base64)
+    #[arg(long, help_heading = INJECTION)]
+    pub secret_header: Option<PathBuf>,
+}
+
+/// The usage checks of the Python tool, in its order, before any work.
+pub fn check_usage(a: &Args) -> Result<()> {
+    let usage = |m: &str| Err(Error::Usage(m.to_string()));
+    if a.tk.is_some() {
+        if a.tik.is_some() || a.tek.is_some() {
+            return usage("--tk is mutually exclusive with --tek/--tik");
+        }
+    } else if a.tik.is_none() || a.tek.is_none() {
+        return usage("Either --tk or both of --tek/--tik are required");
+    }
+    if a.domain.is_none() && a.qmp.is_some() && a.firmware.is_none() {
+        return usage("--qmp needs --firmware: QEMU does not say which firmware it loaded");
+    }
+    if a.domain.is_none() && a.qmp.is_none() {
+        let required = [
+            (a.measurement.is_none(), "--measurement"),
+            (a.api_major.is_none(), "--api-major"),
+            (a.api_minor.is_none(), "--api-minor"),
+            (a.build_id.is_none(), "--build-id"),
+            (a.policy.is_none(), "--policy"),
+            (a.firmware.is_none(), "--firmware"),
+        ];
+        if let Some((_, name)) = required.iter().find(|(missing, _)| *missing) {
+            return usage(&format!("Either {name} or --domain is required"));
+        }
+        if !a.inject_secret.is_empty() {
+            if a.secret_header.is_none() {
+                return usage("Either --secret-header or --domain is required");
+            }
+            if a.secret_payload.is_none() {
+                return usage("Either --secret-payload or --domain is required");
+            }
+        }
+    }
+    if a.kernel.is_none() && (a.initrd.is_some() || a.cmdline.is_some()) {
+        return usage("--initrd/--cmdline require --kernel");
+    }
+    let sku = [a.cpu_family, a.cpu_model, a.cpu_stepping];
+    let given = sku.iter().filter(|v| v.is_some()).count();
+    if given == 0 {
+        if a.vmsa_cpu1.is_some() && a.vmsa_cpu0.is_none() {
+            return usage("VMSA for additional CPU also requires VMSA for boot CPU");
+        }
+    } else {
+        if a.vmsa_cpu0.is_some() || a.vmsa_cpu1.is_some() {
+            return usage("VMSA files are mutually exclusive with CPU SKU");
+        }
+        if given != 3 {
+            return usage("CPU SKU needs family, model and stepping for SEV-ES domain");
+        }
+    }
+    if a.secret_header.is_some() != a.secret_payload.is_some() {
+        return usage("Both --secret-payload and --secret-header are required");
+    }
+    if a.domain.is_none() && a.qmp.is_none() && (a.secret_address.is_some() || a.no_resume) {
+        return usage(
+            "--secret-address and --no-resume need --domain or --qmp (offline, the host injects the files)",
+        );
+    }
+    if a.show_keys && !a.debug {
+        return usage("--show-keys only makes sense with --debug");
+    }
+    Ok(())
+}
+
+/// The TIK and TEK from --tik/--tek or --tk.
+fn load_keys(a: &Args) -> Result<(Tik, Tek)> {
+    if let Some(tk) = &a.tk {
+        let b = launch::read_exact_file("TK file", tk, 2 * keys::KEY_LEN)?;
+        let (tek, tik) = keys::split_tk(&b).ok_or_else(|| Error::Unexpected("TK split".into()))?;
+        return Ok((tik, tek));
+    }
+    let (Some(tik_path), Some(tek_path)) = (&a.tik, &a.tek) else {
+        return Err(Error::Usage(
+            "Either --tk or both of --tek/--tik are required".into(),
+        ));
+    };
+    let tik = launch::read_exact_file("TIK file", tik_path, keys::KEY_LEN)?;
+    let tek = launch::read_exact_file("TEK file", tek_path, keys::KEY_LEN)?;
+    Ok((
+        Tik::from_slice(&tik).ok_or_else(|| Error::Unexpected("TIK length".into()))?,
+        Tek::from_slice(&tek).ok_or_else(|| Error::Unexpected("TEK length".into()))?,
+    ))
+}
+
+/// What a run needs, decided once from the arguments.
+pub struct Config {
+    pub spec: SourceSpec,
+    pub owner: OwnerInputs,
+    pub options: Options,
+    pub requirements: Requirements,
+    pub secrets: Vec<SecretSpec>,
+    pub secret_address: Option<u64>,
+}
+
+impl Config {
+    /// The usage checks, then every argument turned into the stages' types
+    /// (secret files are checked to exist). The key files are read
+    /// separately ([`Args::keys`]).
+    pub fn from_args(a: &Args) -> Result<Config> {
+        check_usage(a)?;
+        let secrets = a
+            .inject_secret
+            .iter()
+            .map(|s| SecretSpec::parse(s))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        // A typo in a secret's path is found before any work.
+        crate::secrets::check_files(&secrets)?;
+        Ok(Config {
+            spec: a.source_spec(),
+            owner: a.owner_inputs()?,
+            options: Options {
+                insecure: a.insecure,
+                ignore_config: a.ignore_config,
+            },
+            requirements: Requirements {
+                min_api: a.min_api,
+                allowed_builds: a.allow_build.clone(),
+                required_bits: a.require_policy.unwrap_or(0),
+                forbidden_bits: a.forbid_policy.unwrap_or(0),
+            },
+            secrets,
+            secret_address: a.secret_address,
+        })
+    }
+}
+
+impl Args {
+    /// The source: `--qmp`, `--domain`, else offline.
+    pub fn source_spec(&self) -> SourceSpec {
+        if let Some(endpoint) = &self.qmp {
+            return SourceSpec::Qmp(QmpSpec {
+                endpoint: endpoint.clone(),
+                timeout: std::time::Duration::from_secs(u64::from(self.qmp_timeout.max(1))),
+                insecure: self.insecure,
+                resume: !self.no_resume,
+                secret_address: self.secret_address,
+            });
+        }
+        if let Some(domain) = &self.domain {
+            return SourceSpec::Libvirt(LibvirtSpec {
+                uri: source::effective_uri(self.connect.as_deref()),
+                domain: domain.clone(),
+                insecure: self.insecure,
+                resume: !self.no_resume,
+                secret_address: self.secret_address,
+            });
+        }
+        SourceSpec::Offline {
+            secret_files: self.secret_header.clone().zip(self.secret_payload.clone()),
+        }
+    }
+
+    /// The launch values the command line gives.
+    pub fn given(&self) -> Given<'_> {
+        Given {
+            measurement: self.measurement.as_deref(),
+            api_major: self.api_major,
+            api_minor: self.api_minor,
+            build_id: self.build_id,
+            policy: self.policy,
+        }
+    }
+
+    fn owner_inputs(&self) -> Result<OwnerInputs> {
+        let vmsa = if let Some(p0) = &self.vmsa_cpu0 {
+            VmsaInput::Files(p0.clone(), self.vmsa_cpu1.clone())
+        } else if let (Some(f), Some(m), Some(s)) =
+            (self.cpu_family, self.cpu_model, self.cpu_stepping)
+        {
+            VmsaInput::Signature(cpu::signature(f, m, s).map_err(|e| Error::Usage(e.to_string()))?)
+        } else {
+            VmsaInput::None
+        };
+        Ok(OwnerInputs {
+            firmware: self.firmware.clone(),
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            cmdline: self.cmdline.clone(),
+            num_cpus: self.num_cpus,
+            vmsa,
+            vmsa_form: self.vmsa_form.into(),
+            sev_features: self.sev_features,
+        })
+    }
+
+    /// The TIK and TEK from --tik/--tek or --tk.
+    pub fn keys(&self) -> Result<Keys> {
+        let (tik, tek) = load_keys(self)?;
+        Ok(Keys {
+            tik,
+            tek,
+            from_tk_file: self.tk.is_some(),
+        })
+    }
+}

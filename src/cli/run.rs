@@ -1,0 +1,173 @@
+//! One run of the main command: the stages in order, each one's result kept
+//! in the run's record, from which the report is built at the end.
+//!
+//! arguments → [`Config`] → source ([`crate::source`]) → resolve
+//! ([`crate::resolve`]) → load → validate ([`crate::validate`]) → secrets
+//! ([`crate::secrets`]) → report ([`crate::report`]).
+
+use zeroize::Zeroizing;
+
+use super::args::{Args, Config};
+use super::output::Output;
+use crate::core::hex;
+use crate::error::Result;
+use crate::report::{Destination, InjectedSecret, Injection, Run};
+use crate::resolve::{self, ExpectedLaunch};
+use crate::secrets;
+use crate::source::{self, HostReport, LaunchSource, SourceKind};
+use crate::validate::{self, Explain, Verdict};
+
+/// Runs the tool, reports the outcome (ERROR/HINT lines, or the JSON
+/// document) and returns the exit code.
+pub fn execute(a: &Args) -> i32 {
+    let out = Output {
+        quiet: a.quiet,
+        debug: a.debug,
+        json: a.json,
+    };
+    let mut run = Run::new(a.source_spec().kind());
+    if let Err(e) = stages(a, &out, &mut run) {
+        run.error = Some(e);
+    }
+    out.finish(&run);
+    run.exit_code()
+}
+
+/// Configuration, keys and the source; then the launch itself.
+fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
+    let cfg = Config::from_args(a)?;
+    let keys = a.keys()?;
+    if a.show_keys {
+        // The hex copies are wiped once printed, like the keys themselves.
+        out.debug(
+            "TIK(hex)",
+            Zeroizing::new(hex(keys.tik.as_bytes())).as_str(),
+        );
+        out.debug(
+            "TEK(hex)",
+            Zeroizing::new(hex(keys.tek.as_bytes())).as_str(),
+        );
+    }
+    out.spec(&cfg.spec);
+    let mut source = source::open(&cfg.spec)?;
+    let host = source.host_report(&a.given())?;
+    out.host(&host);
+    let result = after_host(&cfg, keys, &host, source.as_mut(), out, run);
+    run.host = Some(host);
+    result
+}
+
+/// Resolve and load the expected launch, then validate it.
+fn after_host(
+    cfg: &Config,
+    keys: resolve::Keys,
+    host: &HostReport,
+    source: &mut dyn LaunchSource,
+    out: &Output,
+    run: &mut Run,
+) -> Result<()> {
+    let policy = host.launch.info.policy;
+    let resolved = resolve::resolve(&cfg.owner, &host.facts, policy, cfg.options)?;
+    out.resolved(&resolved);
+    let expected = resolved.load(keys, policy);
+    run.resolved = Some(resolved);
+    let expected = expected?;
+    out.expected(&expected);
+    let result = after_expected(cfg, &expected, host, source, out, run);
+    run.expected = Some(expected);
+    result
+}
+
+/// Validate; after a match only, package and deliver the secrets.
+fn after_expected(
+    cfg: &Config,
+    expected: &ExpectedLaunch,
+    host: &HostReport,
+    source: &mut dyn LaunchSource,
+    out: &Output,
+    run: &mut Run,
+) -> Result<()> {
+    let reported = &host.launch;
+    // The explainer's search is only worth its time when someone reads it.
+    let explain = if !out.quiet || out.json {
+        Explain::Yes
+    } else {
+        Explain::No
+    };
+    let outcome = validate::validate_with(expected, reported, &cfg.requirements, explain)?;
+    out.outcome(&outcome, &reported.measurement.measure);
+    if outcome.verdict == Verdict::Mismatch && explain == Explain::Yes {
+        run.host_files = source.compare_host_files(&owner_digests(expected));
+        if let Some(r) = &run.host_files {
+            out.host_files(r);
+        }
+    }
+    let error = outcome.error();
+    for w in &outcome.warnings {
+        out.warn(w);
+    }
+    run.outcome = Some(outcome);
+    if let Some(e) = error {
+        return Err(e);
+    }
+    out.status("OK: Looks good to me");
+    if cfg.secrets.is_empty() {
+        return Ok(());
+    }
+    inject(cfg, expected, host, source, out, run)
+}
+
+/// The secrets stage.
+fn inject(
+    cfg: &Config,
+    expected: &ExpectedLaunch,
+    host: &HostReport,
+    source: &mut dyn LaunchSource,
+    out: &Output,
+    run: &mut Run,
+) -> Result<()> {
+    if let Some(w) = secrets::area_warning(&expected.firmware, cfg.secret_address) {
+        out.warn(&w);
+        run.warnings.push(w);
+    }
+    let measure = &host.launch.measurement.measure;
+    let packaged = secrets::package(&cfg.secrets, &expected.firmware, &expected.keys, measure)?;
+    out.packaged(&packaged);
+    source.inject(&packaged.packet)?;
+    let detail = source.describe_injection();
+    out.debug("Injection", &detail);
+    run.injection = Some(Injection {
+        destination: match run.source {
+            SourceKind::Offline => Destination::Files,
+            SourceKind::Libvirt => Destination::Libvirt,
+            SourceKind::Qmp => Destination::Qmp,
+        },
+        secrets: packaged
+            .secrets
+            .iter()
+            .map(|(guid, bytes)| InjectedSecret {
+                guid: guid.to_string(),
+                bytes: *bytes,
+            })
+            .collect(),
+        table_bytes: packaged.table_bytes,
+        detail,
+    });
+    out.status(&format!("OK: Injected {} secrets", cfg.secrets.len()));
+    Ok(())
+}
+
+/// The owner's digests of the files a host may hold copies of.
+fn owner_digests(e: &ExpectedLaunch) -> Vec<(&'static str, [u8; 32])> {
+    let mut owner = Vec::new();
+    if let Some(d) = e.firmware.digest_after_firmware.firmware_digest() {
+        owner.push(("firmware", d));
+    }
+    if let Some(k) = &e.kernel {
+        owner.push(("kernel", k.hashes.kernel));
+        if k.initrd.is_some() {
+            owner.push(("initrd", k.hashes.initrd));
+        }
+    }
+    owner
+}

@@ -1,0 +1,576 @@
+//! Resolution: the owner's inputs plus, under `--insecure`, the host's
+//! facts become the launch the owner expects, with where each value came
+//! from. The domain XML checks run here, before any value is taken from it.
+//!
+//! [`resolve`] decides and does no I/O; [`Resolved::load`] then reads and
+//! hashes the files into an [`ExpectedLaunch`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::checks;
+use crate::core::cpu;
+use crate::core::kernel_hashes::KernelHashes;
+use crate::core::keys::{Tek, Tik};
+use crate::core::ovmf::GuestArea;
+use crate::core::vmsa::{VmsaConfig, VmsaForm};
+use crate::error::{Error, Result};
+use crate::launch::{self, Firmware, VmsaSource};
+use crate::policy::SevPolicy;
+use crate::source::HostFacts;
+use crate::xml::Domain;
+
+/// Why the expected launch cannot be decided.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A value is missing and the host cannot give it (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Taking the value from the host needs `--insecure` (exit 3).
+    #[error("{0}")]
+    Insecure(String),
+    /// The domain XML failed a check; the inner error carries its class.
+    #[error(transparent)]
+    DomainXml(Box<Error>),
+}
+
+/// Who gave a value of the expected launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The guest owner (the command line).
+    Owner,
+    /// The host, accepted under `--insecure`.
+    Host,
+}
+
+/// A value and who gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Sourced<T> {
+    pub fn owner(value: T) -> Sourced<T> {
+        Sourced {
+            value,
+            origin: Origin::Owner,
+        }
+    }
+
+    pub fn host(value: T) -> Sourced<T> {
+        Sourced {
+            value,
+            origin: Origin::Host,
+        }
+    }
+}
+
+/// Where the owner's SEV-ES VMSAs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmsaInput {
+    None,
+    Files(PathBuf, Option<PathBuf>),
+    Signature(u32),
+}
+
+/// What the owner gave for the measurement.
+#[derive(Debug, Clone)]
+pub struct OwnerInputs {
+    pub firmware: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    pub num_cpus: Option<u32>,
+    pub vmsa: VmsaInput,
+    pub vmsa_form: VmsaForm,
+    pub sev_features: u64,
+}
+
+/// How strict resolution is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--insecure`: values may come from the host.
+    pub insecure: bool,
+    /// `--ignore-config`: the domain XML is not checked.
+    pub ignore_config: bool,
+}
+
+/// Whether the domain XML checks ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainCheck {
+    /// There is no domain XML (offline, QMP).
+    NotApplicable,
+    Passed,
+    /// `--ignore-config`.
+    Skipped,
+}
+
+/// The expected launch decided, before its files are read.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub firmware: Option<Sourced<PathBuf>>,
+    pub kernel: Option<Sourced<PathBuf>>,
+    pub initrd: Option<Sourced<PathBuf>>,
+    pub cmdline: Option<Sourced<String>>,
+    pub num_cpus: Option<Sourced<u32>>,
+    pub vmsa: Sourced<VmsaInput>,
+    pub vmsa_form: VmsaForm,
+    pub sev_features: u64,
+    /// The host's CPU signature, when it reported one (for the explainer).
+    pub host_signature: Option<u32>,
+    /// Policies the host reported beside the one used (for the explainer).
+    pub other_policies: Vec<(u32, String)>,
+    pub domain_check: DomainCheck,
+}
+
+impl Resolved {
+    /// Every value taken from the host, by name.
+    pub fn from_host(&self) -> Vec<&'static str> {
+        let host = |o: Option<Origin>| o == Some(Origin::Host);
+        [
+            ("firmware", host(self.firmware.as_ref().map(|s| s.origin))),
+            ("kernel", host(self.kernel.as_ref().map(|s| s.origin))),
+            ("initrd", host(self.initrd.as_ref().map(|s| s.origin))),
+            ("cmdline", host(self.cmdline.as_ref().map(|s| s.origin))),
+            ("vCPU count", host(self.num_cpus.as_ref().map(|s| s.origin))),
+            ("vCPU signature", self.vmsa.origin == Origin::Host),
+        ]
+        .into_iter()
+        .filter_map(|(n, h)| h.then_some(n))
+        .collect()
+    }
+}
+
+/// Decides the expected launch for a launch with `policy`: the owner's
+/// inputs, the domain XML checked, and what the owner left out taken from
+/// the host where `--insecure` allows it.
+pub fn resolve(
+    owner: &OwnerInputs,
+    facts: &HostFacts,
+    policy: u32,
+    opts: Options,
+) -> std::result::Result<Resolved, ResolveError> {
+    let mut r = Resolved {
+        firmware: owner.firmware.clone().map(Sourced::owner),
+        kernel: owner.kernel.clone().map(Sourced::owner),
+        initrd: owner.initrd.clone().map(Sourced::owner),
+        cmdline: owner.cmdline.clone().map(Sourced::owner),
+        num_cpus: owner.num_cpus.map(Sourced::owner),
+        vmsa: Sourced::owner(owner.vmsa.clone()),
+        vmsa_form: owner.vmsa_form,
+        sev_features: owner.sev_features,
+        host_signature: facts.host_signature,
+        other_policies: Vec::new(),
+        domain_check: DomainCheck::NotApplicable,
+    };
+    if let Some(hp) = facts.host_policy {
+        r.other_policies
+            .push((hp, "the policy the host reported".into()));
+    }
+    if let Some(d) = &facts.domain {
+        r.domain_check = check_domain(d, owner, facts, policy, opts)?;
+        let remote = facts.connection.as_ref().is_some_and(|c| c.remote);
+        paths_from_domain(&mut r, d, remote, opts.insecure)?;
+    }
+    let sev_es = SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES);
+    if sev_es {
+        vcpus_from_host(&mut r, facts, opts.insecure)?;
+    }
+    Ok(r)
+}
+
+/// The domain XML checks, unless `--ignore-config`.
+fn check_domain(
+    d: &Domain,
+    owner: &OwnerInputs,
+    facts: &HostFacts,
+    policy: u32,
+    opts: Options,
+) -> std::result::Result<DomainCheck, ResolveError> {
+    if opts.ignore_config {
+        return Ok(DomainCheck::Skipped);
+    }
+    let ctx = checks::Context {
+        secure: !opts.insecure,
+        owner_kernel: owner.kernel.is_some(),
+        owner_firmware: owner.firmware.is_some(),
+        policy,
+        vmsa: match owner.vmsa {
+            VmsaInput::None => checks::VmsaKind::None,
+            VmsaInput::Files(..) => checks::VmsaKind::Files,
+            VmsaInput::Signature(s) => checks::VmsaKind::Signature(s),
+        },
+        num_cpus: owner.num_cpus,
+        host_signature: facts.host_signature,
+    };
+    checks::check_domain(d, &ctx).map_err(|e| ResolveError::DomainXml(Box::new(e)))?;
+    Ok(DomainCheck::Passed)
+}
+
+/// A path from the domain XML: only from a local host, and only with `--insecure`.
+fn host_path(
+    what: &str,
+    path: Option<&str>,
+    remote: bool,
+    insecure: bool,
+) -> std::result::Result<Option<Sourced<PathBuf>>, ResolveError> {
+    let Some(p) = path else { return Ok(None) };
+    if remote {
+        return Err(ResolveError::Usage(format!(
+            "Cannot access {what} path remotely: give --{what} with your own copy"
+        )));
+    }
+    if !insecure {
+        return Err(ResolveError::Insecure(format!(
+            "Using {what} path from XML is not secure: give --{what} with your own copy, or pass --insecure"
+        )));
+    }
+    Ok(Some(Sourced::host(PathBuf::from(p))))
+}
+
+/// Firmware, kernel, initrd and cmdline the owner did not give, from the XML.
+fn paths_from_domain(
+    r: &mut Resolved,
+    d: &Domain,
+    remote: bool,
+    insecure: bool,
+) -> std::result::Result<(), ResolveError> {
+    if r.firmware.is_none() {
+        r.firmware = host_path("firmware", d.loader_path(), remote, insecure)?;
+        if r.firmware.is_none() {
+            return Err(ResolveError::Usage(
+                "--firmware not specified and no firmware path found in the domain XML".into(),
+            ));
+        }
+    }
+    // Kernel, initrd and cmdline are measured only with kernelHashes='yes', so
+    // only then are they taken from the host (the Python tool's bug 5).
+    if r.kernel.is_some() || !d.kernel_hashes() {
+        return Ok(());
+    }
+    r.kernel = host_path("kernel", d.kernel(), remote, insecure)?;
+    if r.kernel.is_none() {
+        return Ok(());
+    }
+    if r.initrd.is_none() {
+        r.initrd = host_path("initrd", d.initrd(), remote, insecure)?;
+    }
+    if r.cmdline.is_none() {
+        if let Some(c) = d.cmdline() {
+            if !insecure {
+                return Err(ResolveError::Insecure(
+                    "Using cmdline string from XML is not secure: give --cmdline, or pass --insecure"
+                        .into(),
+                ));
+            }
+            r.cmdline = Some(Sourced::host(c.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The vCPU count and signature of an SEV-ES guest, from the host if the
+/// owner gave none: the one place `--insecure` lets them come from there.
+fn vcpus_from_host(
+    r: &mut Resolved,
+    facts: &HostFacts,
+    insecure: bool,
+) -> std::result::Result<(), ResolveError> {
+    if let (None, Some(n)) = (&r.num_cpus, facts.vcpu_count) {
+        if !insecure {
+            return Err(ResolveError::Insecure(
+                "Using CPU count from guest is not secure: give --num-cpus, or pass --insecure"
+                    .into(),
+            ));
+        }
+        r.num_cpus = Some(Sourced::host(n));
+    }
+    if r.vmsa.value != VmsaInput::None {
+        return Ok(());
+    }
+    match &facts.domain {
+        Some(d) if facts.knows_vcpu_signature => {
+            if !insecure {
+                return Err(ResolveError::Insecure(
+                    "Using CPU SKU from capabilities is not secure: give --vmsa-cpu0/--vmsa-cpu1 or \
+                     --cpu-family/--cpu-model/--cpu-stepping, or pass --insecure"
+                        .into(),
+                ));
+            }
+            let sig = host_cpu_signature(d, facts.host_signature)?;
+            r.vmsa = Sourced::host(VmsaInput::Signature(sig));
+        }
+        _ if facts.vcpu_count.is_some() => {
+            return Err(ResolveError::Usage(
+                "the policy has SEV-ES (bit 2): give --vmsa-cpu0/--vmsa-cpu1 or \
+                 --cpu-family/--cpu-model/--cpu-stepping (QEMU's monitor does not report the vCPU signature)"
+                    .into(),
+            ));
+        }
+        // Offline: the owner gave everything there is; loading says what is missing.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The vCPU signature the guest really gets, from its `<cpu>` element (the
+/// Python tool's bug 1, done right).
+pub fn host_cpu_signature(
+    d: &Domain,
+    host_signature: Option<u32>,
+) -> std::result::Result<u32, ResolveError> {
+    match (d.cpu_mode(), d.cpu_model()) {
+        (Some("host-passthrough") | Some("maximum"), _) => host_signature.ok_or_else(|| {
+            ResolveError::Usage(
+                "Libvirt is too old to report host CPU signature (<capabilities><host><cpu><signature>); give --cpu-family/--cpu-model/--cpu-stepping"
+                    .into(),
+            )
+        }),
+        (Some("custom") | None, Some(model)) => cpu::named_model_signature(model).ok_or_else(|| {
+            ResolveError::Usage(format!(
+                "the signature of CPU model '{model}' is not known; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files"
+            ))
+        }),
+        (mode, _) => Err(ResolveError::Usage(format!(
+            "cannot tell which CPU signature <cpu mode='{}'> gives the guest; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files",
+            mode.unwrap_or("(none)")
+        ))),
+    }
+}
+
+/// The TIK and TEK, and whether they came from one `--tk` file.
+#[derive(Clone)]
+pub struct Keys {
+    pub tik: Tik,
+    pub tek: Tek,
+    pub from_tk_file: bool,
+}
+
+/// The direct-boot inputs as hashed, and where QEMU puts their table.
+#[derive(Clone)]
+pub struct ExpectedKernel {
+    pub hashes: KernelHashes,
+    pub kernel: Sourced<PathBuf>,
+    pub initrd: Option<Sourced<PathBuf>>,
+    pub cmdline: Option<Sourced<String>>,
+    pub area: GuestArea,
+}
+
+/// The VMSAs of an SEV-ES guest.
+#[derive(Clone)]
+pub struct ExpectedVmsa {
+    pub source: VmsaSource,
+    pub num_cpus: Sourced<u32>,
+    pub origin: Origin,
+}
+
+/// The launch the owner expects, hashed: everything the validation stage
+/// needs, with no file left to read.
+#[derive(Clone)]
+pub struct ExpectedLaunch {
+    pub firmware: Firmware,
+    pub firmware_path: Sourced<PathBuf>,
+    pub kernel: Option<ExpectedKernel>,
+    pub vmsa: Option<ExpectedVmsa>,
+    pub keys: Keys,
+    /// The host's CPU signature, when it reported one (for the explainer).
+    pub host_signature: Option<u32>,
+    /// Policies the host reported beside the one used (for the explainer).
+    pub other_policies: Vec<(u32, String)>,
+}
+
+impl Resolved {
+    /// Reads and hashes the files of the expected launch for a guest with
+    /// `policy`; the firmware and the direct-boot inputs are hashed concurrently.
+    pub fn load(&self, keys: Keys, policy: u32) -> Result<ExpectedLaunch> {
+        let firmware_path = self
+            .firmware
+            .clone()
+            .ok_or_else(|| Error::Usage("Either --firmware or --domain is required".into()))?;
+        let path = |s: &Option<Sourced<PathBuf>>| s.as_ref().map(|s| s.value.clone());
+        let (kernel_path, initrd_path) = (path(&self.kernel), path(&self.initrd));
+        let cmdline = self.cmdline.as_ref().map(|c| c.value.as_str());
+        let (firmware, hashes) = std::thread::scope(|scope| {
+            let hashes = scope.spawn(|| {
+                kernel_path
+                    .as_deref()
+                    .map(|k| launch::kernel_hashes(k, initrd_path.as_deref(), cmdline))
+                    .transpose()
+            });
+            let firmware = Firmware::load(&firmware_path.value);
+            let hashes = hashes.join().unwrap_or_else(|_| {
+                Err(Error::Unexpected("the kernel hashing thread failed".into()))
+            });
+            (firmware, hashes)
+        });
+        let firmware = firmware?;
+        let kernel = match (hashes?, &self.kernel) {
+            (Some(hashes), Some(k)) => Some(ExpectedKernel {
+                hashes,
+                kernel: k.clone(),
+                initrd: self.initrd.clone(),
+                cmdline: self.cmdline.clone(),
+                area: firmware.require_kernel_hash_area()?,
+            }),
+            _ => None,
+        };
+        let vmsa = if SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES) {
+            Some(self.load_vmsa(&firmware)?)
+        } else {
+            None
+        };
+        Ok(ExpectedLaunch {
+            firmware,
+            firmware_path,
+            kernel,
+            vmsa,
+            keys,
+            host_signature: self.host_signature,
+            other_policies: self.other_policies.clone(),
+        })
+    }
+
+    fn load_vmsa(&self, firmware: &Firmware) -> Result<ExpectedVmsa> {
+        let num_cpus = self.num_cpus.clone().ok_or_else(|| {
+            Error::Usage(
+                "Number of virtual CPUs must be specified for SEV-ES domain: give --num-cpus"
+                    .into(),
+            )
+        })?;
+        let source = match &self.vmsa.value {
+            VmsaInput::Files(p0, p1) => VmsaSource::Pages {
+                bsp: launch::read_vmsa("VMSA file for the boot CPU", p0)?,
+                ap: p1
+                    .as_deref()
+                    .map(|p1: &Path| launch::read_vmsa("VMSA file for the additional CPUs", p1))
+                    .transpose()?,
+            },
+            VmsaInput::Signature(cpu_signature) => VmsaSource::Built {
+                config: VmsaConfig {
+                    form: self.vmsa_form,
+                    cpu_signature: *cpu_signature,
+                    sev_features: self.sev_features,
+                },
+                ap_reset_addr: firmware.require_sev_es_reset_addr()?,
+            },
+            VmsaInput::None => {
+                return Err(Error::Usage(
+                    "VMSA for boot CPU required for SEV-ES domain: give --vmsa-cpu0 (and --vmsa-cpu1 \
+                     with more than one vCPU), or --cpu-family, --cpu-model and --cpu-stepping of the host"
+                        .into(),
+                ));
+            }
+        };
+        Ok(ExpectedVmsa {
+            source,
+            num_cpus,
+            origin: self.vmsa.origin,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Connection;
+
+    fn owner() -> OwnerInputs {
+        OwnerInputs {
+            firmware: None,
+            kernel: None,
+            initrd: None,
+            cmdline: None,
+            num_cpus: None,
+            vmsa: VmsaInput::None,
+            vmsa_form: VmsaForm::Legacy,
+            sev_features: 0,
+        }
+    }
+
+    fn local_domain(xml: &str) -> HostFacts {
+        HostFacts {
+            connection: Some(Connection {
+                uri: "qemu:///system".into(),
+                remote: false,
+            }),
+            domain: Some(Domain::parse(xml).unwrap()),
+            vcpu_count: Some(3),
+            host_signature: Some(0xa00f11),
+            knows_vcpu_signature: true,
+            ..HostFacts::default()
+        }
+    }
+
+    const XML: &str = "<domain type='kvm'><name>g</name><vcpu>3</vcpu>\
+        <os><loader readonly='yes' type='pflash'>/fw.fd</loader></os>\
+        <cpu mode='host-passthrough'/>\
+        <launchSecurity type='sev'><policy>0x0005</policy><dhCert>x</dhCert><session>y</session></launchSecurity></domain>";
+
+    fn domain(cpu: &str) -> Domain {
+        Domain::parse(&format!("<domain type='kvm'><name>g</name>{cpu}</domain>")).unwrap()
+    }
+
+    #[test]
+    fn vcpu_signature_errors_name_the_options_in_one_readable_line() {
+        let cases = [
+            (
+                domain("<cpu mode='host-passthrough'/>"),
+                "Libvirt is too old",
+            ),
+            (
+                domain("<cpu mode='custom'><model>NoSuchCPU</model></cpu>"),
+                "CPU model 'NoSuchCPU' is not known",
+            ),
+            (
+                domain("<cpu mode='host-model'/>"),
+                "<cpu mode='host-model'>",
+            ),
+        ];
+        for (d, want) in cases {
+            let msg = host_cpu_signature(&d, None).unwrap_err().to_string();
+            assert!(msg.contains(want), "{msg}");
+            assert!(
+                msg.contains("give --cpu-family/--cpu-model/--cpu-stepping"),
+                "{msg}"
+            );
+            assert!(!msg.contains("  ") && !msg.contains('\n'), "{msg:?}");
+        }
+        // With the host's signature, host-passthrough uses it.
+        let d = domain("<cpu mode='host-passthrough'/>");
+        assert_eq!(host_cpu_signature(&d, Some(0xa00f11)).unwrap(), 0xa00f11);
+    }
+
+    #[test]
+    fn insecure_takes_values_from_the_host_and_says_so() {
+        let facts = local_domain(XML);
+        let opts = Options {
+            insecure: true,
+            ignore_config: false,
+        };
+        let r = resolve(&owner(), &facts, 5, opts).unwrap();
+        assert_eq!(r.firmware, Some(Sourced::host(PathBuf::from("/fw.fd"))));
+        assert_eq!(r.num_cpus, Some(Sourced::host(3)));
+        assert_eq!(r.vmsa, Sourced::host(VmsaInput::Signature(0xa00f11)));
+        assert_eq!(r.domain_check, DomainCheck::Passed);
+        assert_eq!(
+            r.from_host(),
+            vec!["firmware", "vCPU count", "vCPU signature"]
+        );
+    }
+
+    #[test]
+    fn without_insecure_the_host_gives_nothing() {
+        let facts = local_domain(XML);
+        let mut o = owner();
+        o.firmware = Some("/mine.fd".into());
+        o.vmsa = VmsaInput::Signature(0xa00f11);
+        let e = resolve(&o, &facts, 5, Options::default()).unwrap_err();
+        assert!(e.to_string().contains("CPU count from guest"), "{e}");
+        o.num_cpus = Some(3);
+        let r = resolve(&o, &facts, 5, Options::default()).unwrap();
+        assert!(r.from_host().is_empty());
+    }
+}
