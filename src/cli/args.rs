@@ -44,7 +44,8 @@ impl From<VmsaFormArg> for VmsaForm {
 #[derive(Debug, Parser)]
 #[command(
     name = "virt-qemu-sev-validate",
-    version,
+    // The version and, built from a checkout, the git commit (build.rs).
+    version = env!("SEV_VALIDATE_VERSION"),
     about = "Validate guest AMD SEV launch measurement",
     long_about = "Validate the launch measurement of an AMD SEV or SEV-ES guest from inputs the guest \
 owner trusts (firmware, kernel, initrd, command line, vCPU state, TIK) and only then release secrets into it.",
