@@ -258,6 +258,12 @@ fn parse_ld(what: &str, s: &str) -> Result<Ld> {
     })
 }
 
+/// The subcommands' parser, for listing them in `--help` and for the shell
+/// completions.
+pub fn command() -> clap::Command {
+    <SnpCli as clap::CommandFactory>::command()
+}
+
 /// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
 /// names one; `None` leaves the command line to the drop-in parser.
 pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
