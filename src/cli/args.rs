@@ -197,7 +197,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_u64, help_heading = INJECTION)]
     pub secret_address: Option<u64>,
 
-    /// With --domain: leave the domain paused after injecting (to inject again)
+    /// With --domain or --qmp: leave the guest paused after injecting (to inject again; resume it with 'virsh resume' or QMP 'cont')
     #[arg(long, help_heading = INJECTION)]
     pub no_resume: bool,
 
