@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long)]
     pub show_keys: bool,
 
-    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce)
+    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce), alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
     #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
     pub measurement: Option<String>,
 
