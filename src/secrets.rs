@@ -97,15 +97,34 @@ pub fn check_files(specs: &[SecretSpec]) -> Result<(), SecretsError> {
     Ok(())
 }
 
-/// The warning for a firmware without a secret area, when no address is given.
-pub fn area_warning(firmware: &Firmware, secret_address: Option<u64>) -> Option<String> {
+/// The warning for a firmware without a secret area, when no address is
+/// given. `offline`: the packet goes to files, and the host injects it.
+pub fn area_warning(
+    firmware: &Firmware,
+    secret_address: Option<u64>,
+    offline: bool,
+) -> Option<String> {
     // QEMU takes the address from this entry; without it the packet
     // lands at guest address 0, where OVMF never looks for secrets.
+    let what = "the firmware has no SEV secret area (OVMF footer entry \
+                4c2eb361-7d9b-4cc3-8081-127c90d3d294 is missing or zero), so";
+    let fix = "use a firmware with a secret area (edk2 AmdSevX64)";
     (firmware.secret_area().is_none() && secret_address.is_none()).then(|| {
-        "the firmware has no SEV secret area (OVMF footer entry 4c2eb361-7d9b-4cc3-8081-127c90d3d294 \
-         is missing or zero), so QEMU will put the secret at guest address 0 where the firmware does \
-         not look for it; use a firmware with a secret area (edk2 AmdSevX64) or give --secret-address"
-            .to_string()
+        if offline {
+            // --secret-address is refused offline: the host chooses the address.
+            format!(
+                "{what} a host that injects this packet without an address puts it at guest \
+                 address 0, where the firmware does not look for it; {fix}, or the host must \
+                 pass the guest address where the secret is expected when it injects the packet \
+                 (virsh domsetlaunchsecstate --set-address, or the gpa of QMP \
+                 sev-inject-launch-secret)"
+            )
+        } else {
+            format!(
+                "{what} QEMU will put the secret at guest address 0 where the firmware does not \
+                 look for it; {fix} or give --secret-address"
+            )
+        }
     })
 }
 

@@ -126,7 +126,8 @@ fn inject(
     out: &Output,
     run: &mut Run,
 ) -> Result<()> {
-    if let Some(w) = secrets::area_warning(&expected.firmware, cfg.secret_address) {
+    let offline = run.source == SourceKind::Offline;
+    if let Some(w) = secrets::area_warning(&expected.firmware, cfg.secret_address, offline) {
         out.warn(&w);
         run.warnings.push(w);
     }
