@@ -209,7 +209,16 @@ fn secrets_decrypt_back_exactly() {
         ]);
         let (code, out, err) = common::run(&a);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out, "OK: Looks good to me\nOK: Injected 2 secrets\n");
+        // "OK: Looks good to me" is the Python tool's line, which scripts
+        // test for; offline nothing is injected yet, and the line says so.
+        assert_eq!(
+            out,
+            format!(
+                "OK: Looks good to me\nOK: Wrote 2 secrets to '{}' (header) and '{}' (payload) for the host to inject\n",
+                l.p("hdr"),
+                l.p("payload")
+            )
+        );
         for f in ["hdr", "payload"] {
             let mode = fs::metadata(l.p(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f} must be private");
@@ -412,4 +421,34 @@ fn offline_warning_for_a_firmware_without_secret_area_is_true_offline() {
     a.extend(["--secret-address", "0x80F000"].map(String::from));
     let (code, _, err) = common::run(&a);
     assert_eq!(code, 2, "{err}");
+}
+
+/// An output file that cannot be written is refused before validating:
+/// no "OK: Looks good to me" first, and the message names the user's path,
+/// never the temporary file beside it.
+#[test]
+fn unwritable_output_is_refused_before_validating() {
+    let Some(l) = launch("1") else { return };
+    fs::write(l.p("secret"), b"s").unwrap();
+    fs::write(l.p("plain-file"), b"not a directory").unwrap();
+    for (hdr, payload) in [
+        (l.p("no-such-dir/hdr"), l.p("payload")),
+        (l.p("hdr"), l.p("plain-file/payload")),
+        (l.p("hdr"), l.dir.path().to_str().unwrap().to_string()),
+    ] {
+        let mut a = l.args("1");
+        a.extend(["--secret-header", &hdr, "--secret-payload", &payload].map(String::from));
+        a.extend(["-s".into(), format!("luks-key:{}", l.p("secret"))]);
+        let (code, out, err) = common::run(&a);
+        assert_eq!(code, 2, "{hdr} {payload}: {out}{err}");
+        assert!(!out.contains("Looks good"), "validated first: {out}");
+        assert!(!err.contains(".sev-secret"), "temporary path shown: {err}");
+        let bad = if hdr.contains("no-such-dir") {
+            &hdr
+        } else {
+            &payload
+        };
+        assert!(err.contains(&format!("cannot write '{bad}'")), "{err}");
+        assert!(!Path::new(&l.p("hdr")).exists(), "half the output written");
+    }
 }

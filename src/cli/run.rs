@@ -154,7 +154,18 @@ fn inject(
         table_bytes: packaged.table_bytes,
         detail,
     });
-    out.status(&format!("OK: Injected {} secrets", cfg.secrets.len()));
+    let n = cfg.secrets.len();
+    match &cfg.spec {
+        // Offline nothing is injected yet: the host injects the files.
+        source::SourceSpec::Offline {
+            secret_files: Some((header, payload)),
+        } => out.status(&format!(
+            "OK: Wrote {n} secrets to '{}' (header) and '{}' (payload) for the host to inject",
+            header.display(),
+            payload.display()
+        )),
+        _ => out.status(&format!("OK: Injected {n} secrets")),
+    }
     Ok(())
 }
 
