@@ -26,7 +26,7 @@ use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
 use crate::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
-use crate::policy::SnpPolicy;
+use crate::policy::PolicyFlags;
 use crate::snp_explain;
 
 /// The subcommands this module answers.
@@ -748,7 +748,7 @@ fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
 
 fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
-    if !SnpPolicy::from_bits_retain(a.policy).contains(SnpPolicy::RESERVED_MBO) {
+    if !PolicyFlags::from_bits_retain(a.policy).contains(PolicyFlags::RESERVED_17) {
         return Err(Error::Usage(format!(
             "--policy {:#x} has bit 17 clear, but the SNP firmware requires it set (reserved, must be one); QEMU's default guest policy is 0x30000",
             a.policy
