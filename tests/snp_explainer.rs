@@ -19,6 +19,8 @@
 
 #[path = "common/rng.rs"]
 mod rng;
+#[path = "common/schema.rs"]
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -681,36 +683,13 @@ fn library_answer_and_its_json_schema() {
     assert!(x.variants_tried > 1);
 
     let json = serde_json::to_string(&x).unwrap();
-    let schema = format!(
-        "{}/schema/snp-explanation.schema.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let script = "import json,sys,jsonschema\n\
-        schema=json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &schema])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(json.as_bytes())
-            .unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    if err.contains("No module named 'jsonschema'") {
+    if !schema::have_jsonschema() {
         skip_or_fail("python3-jsonschema is needed to validate the schema");
         return;
     }
-    assert!(out.status.success(), "schema violation: {err}\n{json}");
+    if let Err(err) = schema::validate_json("snp-explanation.schema.json", &json) {
+        panic!("schema violation: {err}\n{json}");
+    }
 }
 
 fn reported_hex_bytes(m: &str) -> Vec<u8> {

@@ -8,7 +8,6 @@
 mod common;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -28,40 +27,11 @@ fn expected(dir: &Path) -> Value {
 }
 
 fn validate_schema(doc: &str) -> Result<(), String> {
-    let schema = format!(
-        "{}/schema/snp-validate.schema.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let script = "import json,sys,jsonschema\n\
-        schema=json.load(open(sys.argv[1]))\n\
-        jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &schema])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
+    common::schema::validate_json("snp-validate.schema.json", doc)
 }
 
 fn have_jsonschema() -> bool {
-    let ok = Command::new("/usr/bin/python3")
-        .args(["-c", "import jsonschema"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+    let ok = common::schema::have_jsonschema();
     if !ok {
         common::skip_or_fail("snp_validate_cli", "python3-jsonschema is needed");
     }

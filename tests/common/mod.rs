@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod schema;
 mod skip;
 #[allow(unused_imports)]
 pub use skip::{in_ci, skip_or_fail, vectors_dir};
