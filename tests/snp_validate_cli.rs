@@ -32,12 +32,23 @@ fn validate_schema(doc: &str) -> Result<(), String> {
         "{}/schema/snp-validate.schema.json",
         env!("CARGO_MANIFEST_DIR")
     );
+    // The explanation it embeds is schema/snp-explanation.schema.json, by $id.
+    let explanation = format!(
+        "{}/schema/snp-explanation.schema.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    // Debian's jsonschema 4.10 resolves the embedded schema's own '#/$defs'
+    // against the root (a urn: $id is not a base URI it can join), so its
+    // $defs are also given to the root.
     let script = "import json,sys,jsonschema\n\
         schema=json.load(open(sys.argv[1]))\n\
+        ex=json.load(open(sys.argv[2]))\n\
+        schema.setdefault('$defs', {}).update(ex['$defs'])\n\
+        res=jsonschema.RefResolver.from_schema(schema, store={ex['$id']: ex})\n\
         jsonschema.Draft202012Validator.check_schema(schema)\n\
-        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))\n";
+        jsonschema.Draft202012Validator(schema, resolver=res).validate(json.load(sys.stdin))\n";
     let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &schema])
+        .args(["-c", script, &schema, &explanation])
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
