@@ -751,6 +751,32 @@ fn hint(v: &Validation, a: &ValidateArgs, c: &snp_validate::Check) -> Option<Str
     check_field(c.name, a.report_data.is_some()).map(|f| f.comes_from().to_string())
 }
 
+/// `snp-validate --json` on a command line clap refuses: the exit-2
+/// document on stdout, as for every other bad input, so a caller that
+/// parses stdout always gets JSON.
+pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
+    let validate = args.get(1).is_some_and(|a| a == "snp-validate");
+    // After a bare '--' the options are snp-digest's, not ours.
+    let json = args
+        .iter()
+        .skip(2)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if !(validate && json && e.use_stderr()) {
+        return;
+    }
+    // clap's message without its "error: " prefix and usage footer.
+    let text = e.render().to_string();
+    let msg = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ");
+    let doc = json!({"schema_version": 1, "valid": false, "exit_code": ExitCode::UnsupportedUsage as i32, "error": msg});
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
 const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
 
 /// Runs `snp-validate`, prints its result, returns the exit code.

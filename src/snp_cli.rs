@@ -321,6 +321,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            crate::snp_attest_cli::usage_error_json(args, &e);
             return if e.use_stderr() {
                 ExitCode::UnsupportedUsage as i32
             } else {
