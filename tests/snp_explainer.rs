@@ -1013,3 +1013,49 @@ fn snp_validate_says_where_host_data_and_vmpl_come_from() {
         "{out}"
     );
 }
+
+/// A report for another TCB than the VCEK's (the host's firmware moved on,
+/// the VCEK given is stale): the failed binding check says to fetch the VCEK
+/// for this REPORTED_TCB.
+#[test]
+fn snp_validate_says_a_vcek_for_another_tcb_is_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = sim_chain(tmp.path()) else {
+        return;
+    };
+    let m = "cd".repeat(48);
+    let report = tmp.path().join("report.bin");
+    // The chain's VCEK is for bl=3,tee=0,snp=8,ucode=115 (snp_sp.py's default).
+    let tcb = "bl=3,tee=0,snp=9,ucode=115";
+    sim_report(
+        tmp.path(),
+        &report,
+        &m,
+        &[
+            "--reported-tcb",
+            tcb,
+            "--current-tcb",
+            tcb,
+            "--committed-tcb",
+            tcb,
+            "--launch-tcb",
+            tcb,
+        ],
+    );
+    let (code, out, err) = snp_validate(&report, &chain, &["--measurement", &m, "--json"], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["failed"],
+        serde_json::json!(["binding.reported_tcb"]),
+        "{doc:#}"
+    );
+    let hint = check(&doc, "binding.reported_tcb")["hint"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(hint.contains("stale"), "{hint}");
+    assert!(
+        hint.contains("fetch the VCEK for this REPORTED_TCB"),
+        "{hint}"
+    );
+}
