@@ -3,9 +3,10 @@
 //! It starts the end-to-end harness of the tests (tests/common/e2e.rs): a REAL unprivileged
 //! libvirtd driving REAL QEMU (TCG) whose emulator is tests/sim/qemu_sev_wrapper.py, which
 //! plays the AMD SEV firmware on QEMU's QMP monitor. Then, narrating each step, it launches a
-//! paused SEV-ES guest of Debian's OVMF, validates it with our tool through libvirt, injects a
-//! generated disk passphrase, shows that the simulated firmware decrypted exactly that
-//! passphrase and that the guest now runs, shows a tampered launch refused, and tears
+//! paused SEV-ES guest of Debian's OVMF (with its secret area declared, as AmdSev builds
+//! do), validates it with our tool through libvirt, injects a generated disk passphrase,
+//! shows that the simulated firmware decrypted exactly that passphrase in the secret area
+//! and that the guest now runs, shows a tampered launch refused, and tears
 //! everything down.
 //!
 //! The tool is `$SEV_VALIDATE_BIN`, else target/release/virt-qemu-sev-validate. Needs root
@@ -28,6 +29,10 @@ const LUKS_GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
 const POLICY: u32 = 0x5;
 const VCPUS: u32 = 2;
 const CPU_MODEL: &str = "EPYC-Milan";
+/// The SEV secret area declared in the demo's firmware (OVMF footer entry
+/// 4c2eb361-...): where QEMU injects the secret and the firmware looks for it.
+const SECRET_AREA_BASE: u32 = 0x80F000;
+const SECRET_AREA_SIZE: u32 = 0xC00;
 /// EPYC-Milan's family / model / stepping (CPUID signature 0xA00F11), what the owner knows of
 /// the vCPUs the host promised.
 const MILAN_FMS: [&str; 3] = ["25", "1", "1"];
@@ -147,14 +152,32 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
         passphrase: passphrase(),
         passphrase_file: owner_dir.join("disk-passphrase"),
     };
-    copy(Path::new(e2e::DEBIAN_OVMF), &owner.firmware)?;
+    // Debian's OVMF.fd declares its secret area with base and size zero, so
+    // QEMU would put the secret at guest address 0. The demo's image declares
+    // one, as edk2's AmdSevX64 build does, by patching that footer entry the
+    // way the tests patch the kernel hashes area. Host and owner use the same
+    // image.
+    let debian =
+        fs::read(e2e::DEBIAN_OVMF).map_err(|e| format!("read {}: {e}", e2e::DEBIAN_OVMF))?;
+    let image = e2e::patch_area(
+        &debian,
+        e2e::SECRET_AREA_GUID,
+        SECRET_AREA_BASE,
+        SECRET_AREA_SIZE,
+    );
+    let host_firmware = h.file("OVMF-secret-area.fd", &image);
+    write_private(&owner.firmware, &image)?;
     copy(h.tik(), &owner.tik)?;
     copy(h.tek(), &owner.tek)?;
     write_private(&owner.passphrase_file, owner.passphrase.as_bytes())?;
     say(&format!(
         "In {dir} (private to the owner):\n\
-         - OVMF.fd: the owner's own copy of Debian's {fw},\n\
-         \x20 the firmware they expect the guest to boot;\n\
+         - OVMF.fd: the owner's own copy of the firmware they expect the guest to boot:\n\
+         \x20 Debian's {fw} with its SEV secret area declared in its footer\n\
+         \x20 table at guest address {SECRET_AREA_BASE:#x} ({SECRET_AREA_SIZE:#x} bytes). Debian ships that entry zeroed,\n\
+         \x20 so QEMU would inject the secret at address 0, where no firmware looks; the demo\n\
+         \x20 fills it in as edk2's AmdSevX64 build (OVMF.amdsev.fd) declares it. A real guest\n\
+         \x20 needs that build, whose code reserves the area and hands the secrets to Linux;\n\
          - tik.bin, tek.bin: the transport integrity and encryption keys (TIK, TEK). On real\n\
          \x20 hardware the owner generates them and wraps them for the SEV firmware in the\n\
          \x20 launch session blob; the simulated firmware was simply given the same two keys;\n\
@@ -173,10 +196,11 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
     step(3, "the host launches the SEV-ES guest, paused");
     let mut spec = h.spec_sev_es("demo-guest", VCPUS, Cpu::Custom(CPU_MODEL.into()));
     spec.max_vcpus = None;
+    spec.firmware = host_firmware.clone();
     say(&format!(
         "libvirt defines the domain '{}' (launchSecurity type 'sev', policy 0x{:04x},\n\
          {} vCPUs of {CPU_MODEL}, {} MiB, firmware only: the loader is the host's copy of\n\
-         Debian's OVMF.fd, {}),\n\
+         the same firmware, {}),\n\
          and starts it with `virsh start --paused`.\n\
          QEMU loads the firmware and the vCPU state, the SEV firmware measures them, and the\n\
          guest waits, paused, for its secrets.",
@@ -233,9 +257,16 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
     ));
     for inj in &injections {
         say(&format!(
-            "- {}: the header MAC checked out under the TIK and the table decrypted under\n\
-             \x20 the TEK ({} bytes of secret table){}",
+            "- {} at guest address {:#x}{}:\n\
+             \x20 the header MAC checked out under the TIK and the table decrypted under the TEK\n\
+             \x20 ({} bytes of secret table){}",
             if inj.accepted { "accepted" } else { "REFUSED" },
+            inj.gpa,
+            if inj.gpa == u64::from(SECRET_AREA_BASE) {
+                ", the firmware's secret area"
+            } else {
+                ", NOT the firmware's secret area"
+            },
             inj.plaintext.len(),
             match &inj.strict_error {
                 None => ", well-formed".to_string(),
@@ -255,6 +286,14 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
     if got != want {
         return Err(format!(
             "the simulated firmware decrypted {got:?}, expected the passphrase {want:?}"
+        ));
+    }
+    if injections
+        .iter()
+        .any(|i| i.gpa != u64::from(SECRET_AREA_BASE))
+    {
+        return Err(format!(
+            "the secret was not injected into the firmware's secret area at {SECRET_AREA_BASE:#x}"
         ));
     }
     say(&format!(
@@ -281,6 +320,7 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
     ));
     let mut spec = h.spec_sev_es(bad, VCPUS, Cpu::Custom(CPU_MODEL.into()));
     spec.max_vcpus = None;
+    spec.firmware = host_firmware;
     let bad = h.define_and_start_paused(&spec.xml())?;
     let rc = run_tool(h, &bad, &owner, &["--inject-secret", &secret_arg]);
     let injected = h.injections(&bad).len();
@@ -357,27 +397,48 @@ fn main() {
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok());
     let work = host.dir().to_path_buf();
+    let started: Vec<String> = e2e::processes_started_in(&work)
+        .iter()
+        .map(|(pid, name)| format!("{name} (pid {pid})"))
+        .collect();
     host.teardown();
     drop(host);
     drop(owner_dir);
+    // Everything the simulated host started must be gone: the daemon, the
+    // virtlogd it spawned, QEMU. They all carry the work directory in their
+    // environment.
+    let left: Vec<String> = e2e::processes_started_in(&work)
+        .iter()
+        .map(|(pid, name)| format!("{name} (pid {pid})"))
+        .collect();
+    let mut result = result;
     if result.is_ok() {
         let gone = daemon_pid.map_or(true, |p| !Path::new(&format!("/proc/{p}")).exists());
         say(&format!(
-            "libvirtd{} stopped: {}; its work directory removed: {}; owner's files removed.",
+            "Stopped everything the simulated host ran ({}): {}.\n\
+             libvirtd{} stopped: {}; its work directory removed: {}; owner's files removed.",
+            started.join(", "),
+            if left.is_empty() { "yes" } else { "NO" },
             daemon_pid
                 .map(|p| format!(" (pid {p})"))
                 .unwrap_or_default(),
             if gone { "yes" } else { "no" },
             if work.exists() { "no" } else { "yes" },
         ));
+        if !left.is_empty() {
+            result = Err(format!(
+                "still running after the teardown: {}",
+                left.join(", ")
+            ));
+        }
     }
 
     match result {
         Ok(()) => {
             println!(
                 "\n== Done in {:.1} s: the genuine SEV-ES launch was validated through libvirt,\n\
-                 \x20  received its disk passphrase (decrypted intact by the simulated SEV firmware)\n\
-                 \x20  and is running; the tampered launch got nothing.",
+                 \x20  received its disk passphrase in the firmware's secret area (decrypted intact\n\
+                 \x20  by the simulated SEV firmware) and is running; the tampered launch got nothing.",
                 t0.elapsed().as_secs_f64()
             );
         }

@@ -9,8 +9,13 @@
 # QEMU whose emulator (tests/sim/qemu_sev_wrapper.py) plays the AMD SEV firmware, the harness
 # of tests/e2e_libvirt.rs. It launches a paused SEV-ES guest of Debian's OVMF, the tool
 # validates it through libvirt (--insecure: local connection) and injects a generated disk
-# passphrase; the demo shows the simulated firmware decrypted exactly that passphrase, the
-# guest running, a tampered launch refused, and tears everything down.
+# passphrase; the demo shows the simulated firmware decrypted exactly that passphrase in the
+# firmware's secret area, the guest running, a tampered launch refused, and stops everything
+# it started.
+#
+# Both parts use a copy of Debian's OVMF.fd whose SEV secret area entry (zeroed in Debian's
+# build) is filled in, as edk2's AmdSevX64 build (OVMF.amdsev.fd) declares it, so the secret
+# goes where the firmware looks for it. A real guest needs that AmdSev build.
 #
 # Part 2, offline: the host side is played by tests/sim/sev_sp.py, a simulated AMD Secure
 # Processor (an independent implementation): it measures the launch the way the SEV firmware
@@ -42,11 +47,41 @@ if [[ $PART != offline ]]; then
 fi
 
 SP="/usr/bin/python3 $PWD/tests/sim/sev_sp.py"
-FIRMWARE=${FIRMWARE:-/usr/share/ovmf/OVMF.fd}
+DEBIAN_FIRMWARE=${FIRMWARE:-/usr/share/ovmf/OVMF.fd}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sev-demo.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 step() { printf '\n== %s\n' "$*"; }
+
+# The SEV secret area, in the OVMF footer table entry 4c2eb361-7d9b-4cc3-8081-127c90d3d294
+# ({u32 base; u32 size}); Debian's OVMF.fd has it zeroed. Fills it in a copy, as the tests do.
+SECRET_BASE=0x80F000
+SECRET_SIZE=0xC00
+FIRMWARE=$WORK/OVMF-secret-area.fd
+/usr/bin/python3 - "$DEBIAN_FIRMWARE" "$FIRMWARE" "$SECRET_BASE" "$SECRET_SIZE" <<'PY'
+import struct, sys, uuid
+src, dst, base, size = sys.argv[1], sys.argv[2], int(sys.argv[3], 0), int(sys.argv[4], 0)
+fw = bytearray(open(src, "rb").read())
+footer = uuid.UUID("96b582de-1fb2-45f7-baea-a366c55a082d").bytes_le
+secret = uuid.UUID("4c2eb361-7d9b-4cc3-8081-127c90d3d294").bytes_le
+n = len(fw)
+if fw[n - 48:n - 32] != footer:
+    sys.exit(f"demo: {src} has no OVMF footer table")
+start = n - 32 - struct.unpack_from("<H", fw, n - 50)[0]
+pos = n - 50
+while pos >= start + 18:
+    length = struct.unpack_from("<H", fw, pos - 18)[0]
+    if fw[pos - 16:pos] == secret and length >= 26:
+        if struct.unpack_from("<II", fw, pos - 26) == (0, 0):
+            struct.pack_into("<II", fw, pos - 26, base, size)
+        break
+    if length < 18:
+        sys.exit(f"demo: {src}: malformed OVMF footer table")
+    pos -= length
+else:
+    sys.exit(f"demo: {src} has no secret area entry in its footer table")
+open(dst, "wb").write(fw)
+PY
 
 step "Owner: transport keys (TEK then TIK) and a disk key, on the owner's machine"
 head -c 32 /dev/urandom > "$WORK/tk.bin"
@@ -55,7 +90,11 @@ tail -c 16 "$WORK/tk.bin" > "$WORK/tik.bin"
 printf 'demo-disk-passphrase' > "$WORK/disk.key"
 echo "keys in $WORK (private: umask 077)"
 
-step "Host: launch an SEV-ES guest (policy 0x5, 4 vCPUs, EPYC-Milan) of $FIRMWARE; the SEV firmware reports:"
+step "Firmware: a copy of $DEBIAN_FIRMWARE with its secret area declared at $SECRET_BASE ($SECRET_SIZE bytes)"
+echo "as edk2's AmdSevX64 build (OVMF.amdsev.fd) declares it; Debian ships the entry zeroed."
+echo "The host and the owner both use this copy: $FIRMWARE"
+
+step "Host: launch an SEV-ES guest (policy 0x5, 4 vCPUs, EPYC-Milan); the SEV firmware reports:"
 MEASUREMENT=$($SP measure --firmware "$FIRMWARE" --policy 5 --api-major 1 --api-minor 55 --build-id 21 \
     --tik "$WORK/tik.bin" --num-cpus 4 --cpu-signature 0xA00F11)
 echo "measurement $MEASUREMENT, API 1.55, build 21, policy 0x5"
@@ -67,7 +106,7 @@ step "Owner: validate the launch and package the disk key"
     --secret-header "$WORK/secret-header.b64" --secret-payload "$WORK/secret-payload.b64"
 ls -l "$WORK"/secret-*.b64
 
-step "Host: the SEV firmware checks the packet with the TIK, decrypts it with the TEK, and finds:"
+step "Host: injects the packet into the firmware's secret area at $SECRET_BASE; the SEV firmware checks it with the TIK, decrypts it with the TEK, and finds:"
 $SP decrypt-secret --tk "$WORK/tk.bin" --measurement "$MEASUREMENT" \
     --header "$WORK/secret-header.b64" --payload "$WORK/secret-payload.b64" \
     --expect "736869e5-84f0-4973-92ec-06879ce3da0b=$WORK/disk.key"
@@ -86,4 +125,4 @@ set -e
 echo "exit status $rc"
 [[ $rc -eq 1 ]] || { echo "demo: expected exit 1 for the tampered launch" >&2; exit 1; }
 
-step "Done: the genuine launch validated and received its key; the tampered one was refused."
+step "Done: the genuine launch validated and its key was packaged for the firmware's secret area; the tampered one was refused."

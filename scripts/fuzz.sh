@@ -57,10 +57,17 @@ jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "FUZZ_JOBS must be a positive integer"
 sanitizer=${FUZZ_SANITIZER:-address}
 
+# The cargo-fuzz release this script is tested with; `cargo install` puts it
+# in ~/.cargo/bin (about 2 minutes to build, once).
+CARGO_FUZZ_VERSION=0.13.2
+
 command -v cargo >/dev/null || die "cargo not found"
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    note "cargo-fuzz missing; installing it from crates.io"
-    cargo install --locked cargo-fuzz >&2 || die "cargo install cargo-fuzz failed"
+    note "cargo-fuzz missing; installing cargo-fuzz $CARGO_FUZZ_VERSION from crates.io into ~/.cargo/bin"
+    cargo install --locked --version "$CARGO_FUZZ_VERSION" cargo-fuzz >&2 ||
+        die "cargo install --locked --version $CARGO_FUZZ_VERSION cargo-fuzz failed"
+elif [[ $(cargo fuzz --version 2>/dev/null) != "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    note "using $(cargo fuzz --version) (this script is tested with cargo-fuzz $CARGO_FUZZ_VERSION)"
 fi
 if [[ -n ${FUZZ_TOOLCHAIN:-} ]]; then
     cargo_fuzz=(cargo "+$FUZZ_TOOLCHAIN" fuzz)

@@ -37,10 +37,16 @@ if ((${#missing[@]})); then
         echo "setup.sh: need root to install: ${missing[*]}" >&2
         exit 1
     fi
-    echo "setup.sh: installing ${missing[*]}" >&2
+    # apt and dpkg's progress goes to a log file, not into the output of the
+    # demo or the tests; one line says where, and a failure shows its end.
+    log=${SETUP_LOG:-${TMPDIR:-/tmp}/virt-qemu-sev-validate-setup.log}
+    echo "setup.sh: installing ${#missing[@]} Debian packages (${missing[*]}); apt's output: $log" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+        echo "setup.sh: ERROR: installing the packages failed; the end of $log:" >&2
+        tail -n 20 "$log" >&2
+        exit 1
+    fi
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -7,6 +7,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# What the checkout looks like before the tests, to tell their changes from
+# the developer's own.
+before=$(git status --porcelain 2>/dev/null || true)
+
 scripts/setup.sh
 # On a fresh machine the chroot takes about 3 minutes, mostly downloads: built in the
 # background while the lints and the first test run use the CPU.
@@ -63,4 +67,20 @@ echo "== libvirt 11.3 + QEMU 10.0 end-to-end run: $((SECONDS - t0)) s"
 # cargo's own last line is then theirs).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+# The tests must leave the checkout as they found it: a tracked file they
+# rewrite (a lock file) or a file they leave behind is a bug of the tests.
+# CI starts from a clean clone, so there it must end clean.
+echo "== the tests left the checkout as they found it (git status --porcelain)"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    after=$(git status --porcelain)
+    if [[ -n ${CI:-} ]]; then
+        before=""
+    fi
+    if [[ $after != "$before" ]]; then
+        echo "ERROR: the tests changed the checkout; git status --porcelain:" >&2
+        diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | sed -n 's/^> /    /p' >&2
+        git --no-pager diff --stat >&2
+        exit 1
+    fi
+fi
 exit "$status"

@@ -6,10 +6,11 @@
 //! Not part of the library's API: programs use the stages directly.
 
 pub mod args;
+pub mod help;
 pub mod output;
 pub mod run;
 
-use clap::Parser;
+use clap::FromArgMatches;
 
 pub use args::Args;
 pub use run::execute;
@@ -26,13 +27,18 @@ pub fn main_entry(register: Option<fn()>) -> i32 {
         if let Some(r) = register {
             r();
         }
+        let argv: Vec<_> = std::env::args_os().collect();
         // The SEV-SNP subcommands have their own parser; the drop-in options stay as they are.
-        if let Some(code) =
-            crate::snp_cli::main_if_subcommand(&std::env::args_os().collect::<Vec<_>>())
-        {
+        if let Some(code) = crate::snp_cli::main_if_subcommand(&argv) {
             return code;
         }
-        let args = match Args::try_parse() {
+        if let Some(code) = help::main_if_help(&argv) {
+            return code;
+        }
+        let parsed = help::drop_in_command()
+            .try_get_matches_from(&argv)
+            .and_then(|m| Args::from_arg_matches(&m));
+        let args = match parsed {
             Ok(a) => a,
             Err(e) => {
                 // Usage errors exit 2 as with argparse; with --json the document

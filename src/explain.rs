@@ -15,6 +15,7 @@ use crate::core::measurement::{
 };
 use crate::core::vmsa::{self, VmsaConfig, VmsaForm, VMSA_LEN};
 use crate::launch::VmsaSource;
+use crate::policy::SevPolicy;
 
 /// Most vCPU counts tried.
 pub const MAX_VCPUS_TRIED: u32 = 64;
@@ -250,8 +251,28 @@ pub fn explain(k: &Known) -> Explanation {
         ));
     }
     let mut policies: Vec<(Vec<String>, LaunchInfo)> = vec![(vec![], k.info)];
-    for (p, why) in &k.other_policies {
-        if *p != k.info.policy {
+    let es = SevPolicy::ES.bits();
+    let nodbg = SevPolicy::NODBG.bits();
+    let p = k.info.policy;
+    let es_word = |p: u32| if p & es != 0 { "set" } else { "clear" };
+    let nodbg_word = |p: u32| if p & nodbg != 0 { "set" } else { "clear" };
+    // A policy given for another launch: the SEV-ES bit (and NODBG) toggled.
+    let toggled = [
+        (p ^ es, format!("the SEV-ES bit {}", es_word(p ^ es))),
+        (p ^ nodbg, format!("NODBG {}", nodbg_word(p ^ nodbg))),
+        (
+            p ^ es ^ nodbg,
+            format!(
+                "the SEV-ES bit {} and NODBG {}",
+                es_word(p ^ es),
+                nodbg_word(p ^ nodbg)
+            ),
+        ),
+    ];
+    let others = k.other_policies.iter().cloned().chain(toggled);
+    for (p, why) in others {
+        if !policies.iter().any(|(_, i)| i.policy == p) {
+            let p = &p;
             policies.push((
                 vec![format!("matches with policy {p:#x} ({why})")],
                 LaunchInfo {
@@ -263,9 +284,14 @@ pub fn explain(k: &Known) -> Explanation {
     }
     let mut best: Option<Vec<String>> = None;
     let mut tried = 0usize;
-    let mut consider = |ld: &[u8; 32], changes: &[String]| {
+    // `with_vmsa`: whether the LD holds VMSA pages, as it does exactly for a
+    // policy with the ES bit.
+    let mut consider = |ld: &[u8; 32], changes: &[String], with_vmsa: bool| {
         for (kc, tik) in &keys {
             for (pc, info) in &policies {
+                if (info.policy & es != 0) != with_vmsa {
+                    continue;
+                }
                 tried += 1;
                 let n = changes.len() + kc.len() + pc.len();
                 if best.as_ref().is_some_and(|b| b.len() <= n) {
@@ -285,10 +311,7 @@ pub fn explain(k: &Known) -> Explanation {
         if let Some(table) = &t.table {
             after_table.update_kernel_hashes(table);
         }
-        if configs.is_empty() {
-            consider(&after_table.finalize(), &t.changes);
-            continue;
-        }
+        consider(&after_table.clone().finalize(), &t.changes, false);
         for (vc, bsp, ap) in &configs {
             let mut state = after_table.clone();
             state.update_vmsa(bsp);
@@ -308,7 +331,7 @@ pub fn explain(k: &Known) -> Explanation {
                         owner_n.unwrap_or(0)
                     ));
                 }
-                consider(&state.clone().finalize(), &changes);
+                consider(&state.clone().finalize(), &changes, true);
             }
         }
     }

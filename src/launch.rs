@@ -3,9 +3,15 @@
 //!
 //! Files are streamed through the hashers; only the firmware's tail (for
 //! the OVMF footer table) and the VMSA pages are held in memory.
+//!
+//! Any input may be a pipe, a FIFO, /dev/stdin or a /proc file (owners pipe
+//! keys in from a password manager), and those report a size of 0: every
+//! size here is counted while reading, and every limit is enforced by
+//! reading at most one byte more than it allows.
 
+use std::fmt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::core::kernel_hashes::{self, KernelHashes};
@@ -19,7 +25,28 @@ pub const MAX_FIRMWARE_LEN: u64 = 64 * 1024 * 1024;
 /// More vCPUs than any SEV-ES launch has.
 pub const MAX_VCPUS: u32 = 512;
 
+/// The size of an input as far as it is known: counted, or known only to be
+/// over a limit because reading stopped one byte past it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    Exactly(u64),
+    MoreThan(u64),
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Size::Exactly(n) => write!(f, "{n} bytes"),
+            Size::MoreThan(n) => write!(f, "more than {n} bytes"),
+        }
+    }
+}
+
 /// Opens a file the user named, refusing directories with a clear message.
+///
+/// The size returned is what a regular file's metadata says, and 0 for
+/// anything else: a hint for refusing a huge file before reading it, never
+/// the size of what is read (pipes, FIFOs and /proc files say 0).
 pub fn open_input(what: &str, path: &Path) -> Result<(File, u64)> {
     let file = File::open(path).map_err(|e| Error::io(what, path, &e))?;
     let meta = file.metadata().map_err(|e| Error::io(what, path, &e))?;
@@ -29,36 +56,144 @@ pub fn open_input(what: &str, path: &Path) -> Result<(File, u64)> {
             path.display()
         )));
     }
-    Ok((file, meta.len()))
+    Ok((file, if meta.is_file() { meta.len() } else { 0 }))
+}
+
+/// Checks that a file the user named exists and is not a directory, without
+/// opening it when it is a pipe or a FIFO: opening and closing a FIFO would
+/// lose what its writer sends, and the file is read later.
+pub fn check_input(what: &str, path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(what, path, &e))?;
+    if meta.is_file() {
+        open_input(what, path)?;
+    } else if meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "{what} '{}' is a directory; give the path of a file",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads at most `limit + 1` bytes into a buffer allocated once, so no
+/// copy of a secret is left behind by growing it. More than `limit` bytes
+/// read means the input is over the limit.
+pub fn read_limited<R: Read>(
+    reader: R,
+    limit: usize,
+) -> std::io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(limit + 1));
+    reader.take(limit as u64 + 1).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// Reads a small file that must be exactly `len` bytes long.
 pub fn read_exact_file(what: &str, path: &Path, len: usize) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let (file, size) = open_input(what, path)?;
-    if size != len as u64 {
-        return Err(Error::Usage(format!(
-            "{what} '{}' must be exactly {len} bytes, but it is {size} bytes",
+    let (file, hint) = open_input(what, path)?;
+    let wrong = |size: Size| {
+        Error::Usage(format!(
+            "{what} '{}' must be exactly {len} bytes, but it is {size}",
             path.display()
-        )));
+        ))
+    };
+    // A regular file says how much too long it is; a pipe is read to find out.
+    if hint > len as u64 {
+        return Err(wrong(Size::Exactly(hint)));
     }
-    let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(len));
-    file.take(len as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(what, path, &e))?;
-    if buf.len() != len {
-        return Err(Error::Usage(format!(
-            "{what} '{}' must be exactly {len} bytes, but {} bytes were read",
-            path.display(),
-            buf.len()
-        )));
+    let buf = read_limited(file, len).map_err(|e| Error::io(what, path, &e))?;
+    match buf.len() {
+        n if n == len => Ok(buf),
+        n if n > len => Err(wrong(Size::MoreThan(len as u64))),
+        n => Err(wrong(Size::Exactly(n as u64))),
     }
-    Ok(buf)
 }
 
 /// SHA-256 of a file, streamed.
 pub fn sha256_file(what: &str, path: &Path) -> Result<[u8; 32]> {
     let (file, _) = open_input(what, path)?;
     sha256_reader(file).map_err(|e| Error::io(what, path, &e))
+}
+
+/// An input that can be read more than once: a regular file, or, for a
+/// pipe, FIFO or /proc file, its content read into memory under a limit.
+pub enum SeekableInput {
+    File(File),
+    Memory(Cursor<Vec<u8>>),
+}
+
+impl Read for SeekableInput {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            SeekableInput::File(f) => f.read(buf),
+            SeekableInput::Memory(c) => c.read(buf),
+        }
+    }
+}
+
+impl Seek for SeekableInput {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            SeekableInput::File(f) => f.seek(pos),
+            SeekableInput::Memory(c) => c.seek(pos),
+        }
+    }
+}
+
+/// Opens an input that must be read more than once (a firmware image whose
+/// footer is read before its pages are hashed). A regular file is used in
+/// place; anything else is read into memory, at most `limit + 1` bytes, so
+/// its size is what was read. A size over `limit` is returned for the
+/// caller to refuse with its own words.
+pub fn open_seekable(what: &str, path: &Path, limit: u64) -> Result<(SeekableInput, Size)> {
+    let (mut file, hint) = open_input(what, path)?;
+    // Regular files of size 0 include /proc files: read those too.
+    if hint > 0 {
+        return Ok((SeekableInput::File(file), Size::Exactly(hint)));
+    }
+    let mut data = Vec::new();
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(what, path, &e))?;
+    let size = match data.len() as u64 {
+        n if n > limit => Size::MoreThan(limit),
+        n => Size::Exactly(n),
+    };
+    Ok((SeekableInput::Memory(Cursor::new(data)), size))
+}
+
+/// Passes reads through, counting the bytes and keeping the last `keep` of
+/// them: the firmware's footer table is found in its tail after the image
+/// has been hashed in one pass, so a pipe needs no second read.
+struct TailKeeper<R> {
+    inner: R,
+    keep: usize,
+    tail: Vec<u8>,
+    total: u64,
+}
+
+impl<R: Read> Read for TailKeeper<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.total += n as u64;
+        self.tail.extend_from_slice(&buf[..n]);
+        // Trimming only past twice the size keeps the copying linear.
+        if self.tail.len() > 2 * self.keep {
+            let cut = self.tail.len() - self.keep;
+            self.tail.drain(..cut);
+        }
+        Ok(n)
+    }
+}
+
+impl<R> TailKeeper<R> {
+    fn into_tail(mut self) -> (Vec<u8>, u64) {
+        if self.tail.len() > self.keep {
+            let cut = self.tail.len() - self.keep;
+            self.tail.drain(..cut);
+        }
+        (self.tail, self.total)
+    }
 }
 
 /// The firmware image: the launch digest after it, and its footer table.
@@ -72,12 +207,29 @@ pub struct Firmware {
 impl Firmware {
     pub fn load(path: &Path) -> Result<Firmware> {
         const WHAT: &str = "firmware";
-        let (mut file, len) = open_input(WHAT, path)?;
-        if len > MAX_FIRMWARE_LEN {
-            return Err(Error::Usage(format!(
-                "firmware '{}' is {len} bytes; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
+        let too_large = |size: Size| {
+            Error::Usage(format!(
+                "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
                 path.display()
-            )));
+            ))
+        };
+        let (file, hint) = open_input(WHAT, path)?;
+        // A regular file that says it is too large is refused unread.
+        if hint > MAX_FIRMWARE_LEN {
+            return Err(too_large(Size::Exactly(hint)));
+        }
+        // One pass, hashing and keeping the tail, so a pipe works as well as a file.
+        let mut reader = TailKeeper {
+            inner: file.take(MAX_FIRMWARE_LEN + 1),
+            keep: FOOTER_TAIL_LEN,
+            tail: Vec::new(),
+            total: 0,
+        };
+        let digest_after_firmware =
+            LaunchDigest::from_firmware(&mut reader).map_err(|e| Error::io(WHAT, path, &e))?;
+        let (tail, len) = reader.into_tail();
+        if len > MAX_FIRMWARE_LEN {
+            return Err(too_large(Size::MoreThan(MAX_FIRMWARE_LEN)));
         }
         if len == 0 {
             return Err(Error::Usage(format!(
@@ -85,22 +237,12 @@ impl Firmware {
                 path.display()
             )));
         }
-        let tail_len = len.min(FOOTER_TAIL_LEN as u64);
-        let io = |e: std::io::Error| Error::io(WHAT, path, &e);
-        file.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
-        let mut tail = Vec::with_capacity(tail_len as usize);
-        (&mut file)
-            .take(tail_len)
-            .read_to_end(&mut tail)
-            .map_err(io)?;
-        file.seek(SeekFrom::Start(0)).map_err(io)?;
         let footer = if tail.len() < 50 {
             None
         } else {
             FooterTable::parse(&tail)
                 .map_err(|e| Error::Usage(format!("firmware '{}': {e}", path.display())))?
         };
-        let digest_after_firmware = LaunchDigest::from_firmware(file).map_err(io)?;
         Ok(Firmware {
             digest_after_firmware,
             footer,

@@ -39,28 +39,8 @@ impl SevPolicy {
     }
 }
 
-bitflags::bitflags! {
-    /// The SEV-SNP guest policy (SEV-SNP firmware ABI, guest policy). Bits 0-7 and
-    /// 8-15 are the minimum ABI minor and major version, not flags.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct SnpPolicy: u64 {
-        /// Simultaneous multithreading is allowed.
-        const SMT = 1 << 16;
-        /// Reserved, must be one.
-        const RESERVED_MBO = 1 << 17;
-        /// A migration agent may be associated with the guest.
-        const MIGRATE_MA = 1 << 18;
-        /// Debugging is allowed.
-        const DEBUG = 1 << 19;
-        /// The guest may run on one socket only.
-        const SINGLE_SOCKET = 1 << 20;
-    }
-}
-
-impl SnpPolicy {
-    /// What QEMU and the SNP tools default to: SMT allowed, bit 17 set.
-    pub const DEFAULT: SnpPolicy = SnpPolicy::SMT.union(SnpPolicy::RESERVED_MBO);
-}
+/// The SEV-SNP guest policy flags live in the pure core, with the report.
+pub use crate::core::snp_report::PolicyFlags;
 
 /// A decoded policy.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -225,7 +205,7 @@ mod tests {
     #[test]
     fn snp_default_is_the_id_block_default() {
         assert_eq!(
-            SnpPolicy::DEFAULT.bits(),
+            PolicyFlags::DEFAULT.bits(),
             crate::core::id_block::DEFAULT_POLICY
         );
         assert_eq!(SevPolicy::ES.bits(), 4);

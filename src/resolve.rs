@@ -380,6 +380,10 @@ pub struct ExpectedLaunch {
     pub host_signature: Option<u32>,
     /// Policies the host reported beside the one used (for the explainer).
     pub other_policies: Vec<(u32, String)>,
+    /// The VMSAs the owner's SEV-ES options describe, when the policy has no
+    /// ES bit: not part of the expected measurement, only for the explainer
+    /// to try the policy with ES set.
+    pub unused_vmsa: Option<ExpectedVmsa>,
 }
 
 impl Resolved {
@@ -417,10 +421,13 @@ impl Resolved {
             }),
             _ => None,
         };
-        let vmsa = if SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES) {
-            Some(self.load_vmsa(&firmware)?)
+        let (vmsa, unused_vmsa) = if SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES) {
+            (Some(self.load_vmsa(&firmware)?), None)
+        } else if self.num_cpus.is_some() || self.vmsa.value != VmsaInput::None {
+            // Best effort: these inputs only feed the explainer.
+            (None, self.load_vmsa(&firmware).ok())
         } else {
-            None
+            (None, None)
         };
         Ok(ExpectedLaunch {
             firmware,
@@ -430,6 +437,7 @@ impl Resolved {
             keys,
             host_signature: self.host_signature,
             other_policies: self.other_policies.clone(),
+            unused_vmsa,
         })
     }
 

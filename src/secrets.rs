@@ -88,23 +88,43 @@ fn is_guid_string(s: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Checks that every secret file can be opened, before any other work.
+/// Checks that every secret file exists, before any other work. A pipe or
+/// FIFO is not opened here: opening and closing it would lose its data.
 pub fn check_files(specs: &[SecretSpec]) -> Result<(), SecretsError> {
     for s in specs {
-        launch::open_input("secret file", &s.path)?;
+        launch::check_input("secret file", &s.path)?;
     }
     Ok(())
 }
 
-/// The warning for a firmware without a secret area, when no address is given.
-pub fn area_warning(firmware: &Firmware, secret_address: Option<u64>) -> Option<String> {
+/// The warning for a firmware without a secret area, when no address is
+/// given. `offline`: the packet goes to files, and the host injects it.
+pub fn area_warning(
+    firmware: &Firmware,
+    secret_address: Option<u64>,
+    offline: bool,
+) -> Option<String> {
     // QEMU takes the address from this entry; without it the packet
     // lands at guest address 0, where OVMF never looks for secrets.
+    let what = "the firmware has no SEV secret area (OVMF footer entry \
+                4c2eb361-7d9b-4cc3-8081-127c90d3d294 is missing or zero), so";
+    let fix = "use a firmware with a secret area (edk2 AmdSevX64)";
     (firmware.secret_area().is_none() && secret_address.is_none()).then(|| {
-        "the firmware has no SEV secret area (OVMF footer entry 4c2eb361-7d9b-4cc3-8081-127c90d3d294 \
-         is missing or zero), so QEMU will put the secret at guest address 0 where the firmware does \
-         not look for it; use a firmware with a secret area (edk2 AmdSevX64) or give --secret-address"
-            .to_string()
+        if offline {
+            // --secret-address is refused offline: the host chooses the address.
+            format!(
+                "{what} a host that injects this packet without an address puts it at guest \
+                 address 0, where the firmware does not look for it; {fix}, or the host must \
+                 pass the guest address where the secret is expected when it injects the packet \
+                 (virsh domsetlaunchsecstate --set-address, or the gpa of QMP \
+                 sev-inject-launch-secret)"
+            )
+        } else {
+            format!(
+                "{what} QEMU will put the secret at guest address 0 where the firmware does not \
+                 look for it; {fix} or give --secret-address"
+            )
+        }
     })
 }
 
@@ -172,12 +192,13 @@ fn read_secret(
         )));
     }
     // Capacity up front, so growing the buffer leaves no unwiped copies.
-    let mut data = Zeroizing::new(Vec::with_capacity(size as usize + 1));
+    // The size is only a hint (pipes say 0): the limit is enforced while reading.
+    let mut data = Zeroizing::new(Vec::with_capacity(limit + 1));
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
         .map_err(|e| Error::io("secret file", &s.path, &e))?;
     if data.len() > limit {
         return Err(SecretsError::Usage(format!(
-            "secret file '{}' grew past the {limit} bytes {limit_is} while it was read",
+            "secret file '{}' is more than the {limit} bytes {limit_is}",
             s.path.display()
         )));
     }

@@ -11,7 +11,6 @@
 //! line to the drop-in parser.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,9 +24,9 @@ use crate::core::snp::{self, GuestContext, Ld, SnpError, SnpFirmware, SnpLaunch}
 use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
-use crate::launch::{self, MAX_FIRMWARE_LEN};
+use crate::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
-use crate::policy::SnpPolicy;
+use crate::policy::PolicyFlags;
 use crate::snp_explain;
 
 /// The subcommands this module answers.
@@ -306,6 +305,12 @@ pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
     }
 }
 
+/// The subcommands' parser, for listing them in `--help` and for the shell
+/// completions.
+pub fn command() -> clap::Command {
+    <SnpCli as clap::CommandFactory>::command()
+}
+
 /// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
 /// names one; `None` leaves the command line to the drop-in parser.
 pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
@@ -378,19 +383,25 @@ fn firmware_error(path: &Path, e: SnpError) -> Error {
 /// An opened firmware image: its length and its tail.
 struct FirmwareFile {
     path: PathBuf,
-    file: File,
+    file: SeekableInput,
     len: u64,
 }
 
 impl FirmwareFile {
+    /// A pipe, FIFO or /proc file is read into memory (its length must be
+    /// known before its pages are hashed, and its tail read first), bounded by
+    /// the firmware size limit; a regular file is streamed.
     fn open(path: &Path) -> Result<FirmwareFile> {
-        let (file, len) = launch::open_input("firmware", path)?;
-        if len > MAX_FIRMWARE_LEN {
-            return Err(Error::Usage(format!(
-                "firmware '{}' is {len} bytes; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
-                path.display()
-            )));
-        }
+        let (file, size) = launch::open_seekable("firmware", path, MAX_FIRMWARE_LEN)?;
+        let len = match size {
+            Size::Exactly(n) if n <= MAX_FIRMWARE_LEN => n,
+            size => {
+                return Err(Error::Usage(format!(
+                    "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
+                    path.display()
+                )))
+            }
+        };
         snp::firmware_gpa(len).map_err(|e| firmware_error(path, e))?;
         Ok(FirmwareFile {
             path: path.to_path_buf(),
@@ -758,32 +769,35 @@ fn firmware_error_text(path: &Path, e: snp_explain::SnpExplainError) -> Error {
 }
 
 fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
-    let (file, len) = launch::open_input(what, path)?;
-    if len > 64 * 1024 {
-        return Err(Error::Usage(format!(
-            "{what} '{}' is {len} bytes, too large for a PEM private key",
+    const LIMIT: usize = 64 * 1024;
+    let too_large = |size: Size| {
+        Error::Usage(format!(
+            "{what} '{}' is {size}, too large for a PEM private key",
             path.display()
-        )));
+        ))
+    };
+    let (file, hint) = launch::open_input(what, path)?;
+    if hint > LIMIT as u64 {
+        return Err(too_large(Size::Exactly(hint)));
     }
-    let mut text = String::new();
-    file.take(64 * 1024)
-        .read_to_string(&mut text)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidData {
-                Error::Usage(format!(
-                    "{what} '{}' is not a PEM file (it is not text); convert a DER key with: openssl pkey -in KEY.der -inform DER -out KEY.pem",
-                    path.display()
-                ))
-            } else {
-                Error::io(what, path, &e)
-            }
-        })?;
-    SnpKey::from_pem(&text).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
+    // Read whole (a pipe from a password manager has no size) into a buffer
+    // that is wiped: it holds the private key.
+    let pem = launch::read_limited(file, LIMIT).map_err(|e| Error::io(what, path, &e))?;
+    if pem.len() > LIMIT {
+        return Err(too_large(Size::MoreThan(LIMIT as u64)));
+    }
+    let text = std::str::from_utf8(&pem).map_err(|_| {
+        Error::Usage(format!(
+            "{what} '{}' is not a PEM file (it is not text); convert a DER key with: openssl pkey -in KEY.der -inform DER -out KEY.pem",
+            path.display()
+        ))
+    })?;
+    SnpKey::from_pem(text).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
 }
 
 fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
-    if !SnpPolicy::from_bits_retain(a.policy).contains(SnpPolicy::RESERVED_MBO) {
+    if !PolicyFlags::from_bits_retain(a.policy).contains(PolicyFlags::RESERVED_17) {
         return Err(Error::Usage(format!(
             "--policy {:#x} has bit 17 clear, but the SNP firmware requires it set (reserved, must be one); QEMU's default guest policy is 0x30000",
             a.policy

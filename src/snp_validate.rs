@@ -31,8 +31,8 @@ use std::sync::Mutex;
 use crate::core::hex;
 use crate::core::snp_cert::{self, CaRole, Certificate, KeyKind, TrustAnchors};
 use crate::core::snp_report::{
-    AttestationReport, PlatformInfo, PolicyFlags, Product, SigningKey, TcbVersion,
-    SIG_ALGO_ECDSA_P384_SHA384,
+    AttestationReport, GuestPolicy, KeyInfo, PlatformInfo, PolicyFlags, Product, SigningKey,
+    TcbLayout, TcbVersion, SIG_ALGO_ECDSA_P384_SHA384,
 };
 
 /// The VEK that signed the report and the CA certificates that came with it.
@@ -254,6 +254,27 @@ fn tcb_text(t: &TcbVersion) -> String {
     t.to_string()
 }
 
+/// What the sections of [`validate`] read: its inputs and the fields every
+/// section decodes the same way.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    report: &'a AttestationReport,
+    product: Product,
+    endorsement: &'a Endorsement,
+    anchors: &'a TrustAnchors,
+    expect: &'a Expectations,
+    now: u64,
+    cache: Option<&'a ChainCache>,
+    layout: TcbLayout,
+    vek: &'a Certificate,
+    is_vlek: bool,
+    ca_role: CaRole,
+    ki: KeyInfo,
+    pol: GuestPolicy,
+    reported: TcbVersion,
+    current: TcbVersion,
+}
+
 /// Validates `report` against its endorsement, the trust anchors and the
 /// owner's expectations at time `now` (seconds since the epoch). Every check
 /// runs; none stops the others.
@@ -271,7 +292,48 @@ pub fn validate(
     let vek = &endorsement.vek;
     let is_vlek = report.key_info.signing_key == SigningKey::Vlek;
     let ca_role = if is_vlek { CaRole::Asvk } else { CaRole::Ask };
+    let cx = Ctx {
+        report,
+        product,
+        endorsement,
+        anchors,
+        expect,
+        now,
+        cache,
+        layout,
+        vek,
+        is_vlek,
+        ca_role,
+        ki: report.key_info,
+        pol: report.policy,
+        reported: TcbVersion::decode(report.reported_tcb, layout),
+        current: TcbVersion::decode(report.current_tcb, layout),
+    };
+    format_checks(&mut c, &cx);
+    format_reserved_checks(&mut c, &cx);
+    signature_check(&mut c, &cx);
+    chain_checks(&mut c, &cx);
+    binding_checks(&mut c, &cx);
+    chip_id_check(&mut c, &cx);
+    default_policy_checks(&mut c, &cx);
+    max_policy_check(&mut c, &cx);
+    provisional_firmware_check(&mut c, &cx);
+    report_data_check(&mut c, &cx);
+    exact_value_checks(&mut c, &cx);
+    minimum_version_checks(&mut c, &cx);
+    platform_info_check(&mut c, &cx);
+    vmpl_check(&mut c, &cx);
+    id_key_checks(&mut c, &cx);
+    mitigation_vector_checks(&mut c, &cx);
+    Outcome {
+        product,
+        checks: c.0,
+    }
+}
 
+/// VERSION, SIGNATURE_ALGO and the signer info.
+fn format_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, ki, .. } = *cx;
     // 1. Format.
     c.push(
         "format.version",
@@ -293,7 +355,6 @@ pub fn validate(
             ))
         },
     );
-    let ki = report.key_info;
     c.result(
         "format.signer_info",
         if ki.raw >> 5 != 0 {
@@ -322,7 +383,11 @@ pub fn validate(
             }
         },
     );
-    let pol = report.policy;
+}
+
+/// The bits and bytes the ABI reserves: POLICY bit 17 set, the rest zero.
+fn format_reserved_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, pol, .. } = *cx;
     c.result(
         "format.policy",
         if !pol.flags().contains(PolicyFlags::RESERVED_17) {
@@ -355,7 +420,11 @@ pub fn validate(
             ))
         },
     );
+}
 
+/// The report's ECDSA signature by the VEK.
+fn signature_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, vek, .. } = *cx;
     // 2. Signature.
     c.result(
         "signature",
@@ -366,7 +435,17 @@ pub fn validate(
             )
         }),
     );
+}
 
+/// The ARK, AS(V)K and VEK chain, from the trust anchors.
+fn chain_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        product,
+        endorsement,
+        anchors,
+        ca_role,
+        ..
+    } = *cx;
     // 3. Chain.
     let ark = anchors.get(product, CaRole::Ark);
     let ask = anchors.get(product, ca_role);
@@ -412,6 +491,25 @@ pub fn validate(
             },
         );
     }
+    chain_signature_checks(c, cx, ark, ask, whose);
+    chain_certificate_checks(c, cx, ark, ask, whose);
+}
+
+/// The three chain signatures, each verified once per chain with `cache`.
+fn chain_signature_checks(
+    c: &mut Checks,
+    cx: &Ctx,
+    ark: Option<&Certificate>,
+    ask: Option<&Certificate>,
+    whose: &str,
+) {
+    let Ctx {
+        product,
+        cache,
+        vek,
+        ca_role,
+        ..
+    } = *cx;
     match (ark, ask) {
         (Some(ark), Some(ask)) => {
             let v = chain_verdict(vek, ask, ark, cache);
@@ -441,6 +539,39 @@ pub fn validate(
                         )
                     }),
             );
+        }
+        _ => {
+            let m = format!("{whose} hold no ARK and {} for {product}", ca_role.name());
+            for n in [
+                "chain.ark_self_signed",
+                "chain.ask_signed_by_ark",
+                "chain.vek_signed_by_ask",
+            ] {
+                c.push(n, Status::Fail, m.clone());
+            }
+        }
+    }
+}
+
+/// Key types, validity at `now` and names of the chain's certificates.
+fn chain_certificate_checks(
+    c: &mut Checks,
+    cx: &Ctx,
+    ark: Option<&Certificate>,
+    ask: Option<&Certificate>,
+    whose: &str,
+) {
+    let Ctx {
+        report,
+        product,
+        now,
+        vek,
+        is_vlek,
+        ca_role,
+        ..
+    } = *cx;
+    match (ark, ask) {
+        (Some(ark), Some(ask)) => {
             let mut bad = Vec::new();
             for (what, cert, want) in [
                 ("ARK", ark, KeyKind::Rsa(4096)),
@@ -488,22 +619,24 @@ pub fn validate(
         }
         _ => {
             let m = format!("{whose} hold no ARK and {} for {product}", ca_role.name());
-            for n in [
-                "chain.ark_self_signed",
-                "chain.ask_signed_by_ark",
-                "chain.vek_signed_by_ask",
-                "chain.key_types",
-                "chain.validity",
-                "chain.names",
-            ] {
+            for n in ["chain.key_types", "chain.validity", "chain.names"] {
                 c.push(n, Status::Fail, m.clone());
             }
         }
     }
+}
 
+/// The report's TCB against the VEK's.
+fn binding_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        product,
+        layout,
+        vek,
+        reported,
+        current,
+        ..
+    } = *cx;
     // 4. Binding of the report to the VEK.
-    let reported = TcbVersion::decode(report.reported_tcb, layout);
-    let current = TcbVersion::decode(report.current_tcb, layout);
     let vek_tcb = vek.amd.tcb(layout);
     match vek_tcb {
         None => {
@@ -548,6 +681,17 @@ pub fn validate(
             );
         }
     }
+}
+
+/// CHIP_ID against the VCEK's hwid.
+fn chip_id_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        report,
+        vek,
+        is_vlek,
+        ki,
+        ..
+    } = *cx;
     if is_vlek {
         c.skip(
             "binding.chip_id",
@@ -576,7 +720,11 @@ pub fn validate(
             },
         );
     }
+}
 
+/// DEBUG and MIGRATE_MA, refused unless allowed.
+fn default_policy_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx { expect, pol, .. } = *cx;
     // 5/6. The owner's expectations and the safe defaults.
     let flags = pol.flags();
     let max_flags = expect.max_policy.map(PolicyFlags::from_bits_truncate);
@@ -619,6 +767,12 @@ pub fn validate(
             );
         }
     }
+}
+
+/// POLICY within the most permissive one accepted.
+fn max_policy_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { expect, pol, .. } = *cx;
+    let flags = pol.flags();
     match expect.max_policy {
         None => c.skip("policy.maximum", "no --max-policy given"),
         Some(maxp) => {
@@ -671,6 +825,17 @@ pub fn validate(
             );
         }
     }
+}
+
+/// Provisional (uncommitted) firmware, refused unless allowed.
+fn provisional_firmware_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        report,
+        expect,
+        layout,
+        current,
+        ..
+    } = *cx;
     let committed = TcbVersion::decode(report.committed_tcb, layout);
     let provisional =
         committed.raw != current.raw || report.committed_version != report.current_version;
@@ -709,6 +874,11 @@ pub fn validate(
             ))
         },
     );
+}
+
+/// REPORT_DATA, the owner's nonce: required unless waived.
+fn report_data_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
     match (&expect.report_data, expect.waive_report_data) {
         (None, true) => c.skip(
             "expect.report_data",
@@ -720,7 +890,7 @@ pub fn validate(
             "no REPORT_DATA expected: give --report-data with the nonce you gave the guest (so a replayed report fails), or waive the check with --no-report-data-check",
         ),
         (Some(w), _) => exact(
-            &mut c,
+            c,
             "expect.report_data",
             "REPORT_DATA",
             &report.report_data,
@@ -728,8 +898,13 @@ pub fn validate(
             " (the guest's request: not the nonce given, or a replayed report)",
         ),
     }
+}
+
+/// The fields the owner gives exact values or minimums for.
+fn exact_value_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
     exact(
-        &mut c,
+        c,
         "expect.measurement",
         "MEASUREMENT",
         &report.measurement,
@@ -737,7 +912,7 @@ pub fn validate(
         " (the launch digest: firmware, vCPUs, VMSA features, kernel hashes differ)",
     );
     exact(
-        &mut c,
+        c,
         "expect.host_data",
         "HOST_DATA",
         &report.host_data,
@@ -745,7 +920,7 @@ pub fn validate(
         " (set by the host from <hostData> / host-data; all zero when absent)",
     );
     exact(
-        &mut c,
+        c,
         "expect.family_id",
         "FAMILY_ID",
         &report.family_id,
@@ -753,7 +928,7 @@ pub fn validate(
         " (from the ID block, <idBlock>; zero without one)",
     );
     exact(
-        &mut c,
+        c,
         "expect.image_id",
         "IMAGE_ID",
         &report.image_id,
@@ -761,7 +936,7 @@ pub fn validate(
         " (from the ID block, <idBlock>; zero without one)",
     );
     exact(
-        &mut c,
+        c,
         "expect.report_id",
         "REPORT_ID",
         &report.report_id,
@@ -769,7 +944,7 @@ pub fn validate(
         "",
     );
     exact(
-        &mut c,
+        c,
         "expect.report_id_ma",
         "REPORT_ID_MA",
         &report.report_id_ma,
@@ -777,7 +952,7 @@ pub fn validate(
         "",
     );
     exact(
-        &mut c,
+        c,
         "expect.chip_id",
         "CHIP_ID",
         &report.chip_id,
@@ -785,7 +960,7 @@ pub fn validate(
         " (another machine, or the host masked it)",
     );
     ge(
-        &mut c,
+        c,
         "expect.guest_svn",
         "GUEST_SVN",
         report.guest_svn,
@@ -793,13 +968,25 @@ pub fn validate(
         " (from the ID block)",
     );
     ge(
-        &mut c,
+        c,
         "expect.build",
         "CURRENT_BUILD",
         report.current_version.build.into(),
         expect.min_build.map(u32::from),
         "",
     );
+}
+
+/// The firmware version and the TCBs against minimums.
+fn minimum_version_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        report,
+        product,
+        expect,
+        layout,
+        reported,
+        ..
+    } = *cx;
     match expect.min_version {
         None => c.skip("expect.version", "no minimum firmware version given"),
         Some((maj, min)) => c.result(
@@ -854,6 +1041,11 @@ pub fn validate(
             }
         }
     }
+}
+
+/// PLATFORM_INFO within the most permissive one accepted.
+fn platform_info_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
     let pi = report.platform_info;
     let unknown_pi = pi & !PlatformInfo::all().bits();
     match expect.max_platform_info {
@@ -903,6 +1095,11 @@ pub fn validate(
             );
         }
     }
+}
+
+/// The VMPL the report was asked for.
+fn vmpl_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
     match expect.vmpl {
         None => c.skip("expect.vmpl", "no --vmpl given"),
         Some(v) => c.result(
@@ -917,6 +1114,13 @@ pub fn validate(
             },
         ),
     }
+}
+
+/// The ID key or author key that signed the ID block.
+fn id_key_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx {
+        report, expect, ki, ..
+    } = *cx;
     let author_trusted = ki.author_key_en
         && expect
             .trusted_author_keys
@@ -960,6 +1164,11 @@ pub fn validate(
             },
         );
     }
+}
+
+/// The mitigation vectors against minimums.
+fn mitigation_vector_checks(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
     for (name, field, got, min) in [
         (
             "expect.launch_mit_vector",
@@ -996,10 +1205,6 @@ pub fn validate(
                 );
             }
         }
-    }
-    Outcome {
-        product,
-        checks: c.0,
     }
 }
 

@@ -135,6 +135,7 @@ pub enum Explain {
 ///     },
 ///     host_signature: None,
 ///     other_policies: vec![],
+///     unused_vmsa: None,
 /// };
 /// let reported = ReportedLaunch {
 ///     measurement: Measurement::from_bytes(&[0; 48]).unwrap(),
@@ -228,6 +229,7 @@ fn explain_mismatch(
         vmsa: expected
             .vmsa
             .as_ref()
+            .or(expected.unused_vmsa.as_ref())
             .map(|v| (&v.source, v.num_cpus.value)),
         ap_reset_addr: firmware
             .footer
@@ -251,7 +253,7 @@ fn explain_mismatch(
         ),
         None => format!(
             "none of {} variants of the inputs (TIK/TEK, kernel hashes, cmdline whitespace, initrd, \
-             vCPU counts, VMSA forms and CPU signatures) reproduces the reported measurement, so the \
+             vCPU counts, VMSA forms, CPU signatures, policy ES and NODBG bits) reproduces the reported measurement, so the \
              firmware image or the TIK is most likely wrong, or the values come from another launch; \
              compare the firmware SHA-256 {} and the launch digest {} with the host's",
             x.tried,

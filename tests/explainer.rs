@@ -273,3 +273,48 @@ fn quiet_skips_the_explainer() {
     assert_eq!((code, out.as_str()), (1, ""));
     assert!(!err.contains("HINT"), "{err}");
 }
+
+/// `--policy 1` for a launch the Secure Processor measured with policy 5
+/// (SEV-ES), `-n 4` given: the SEV-ES options are not silently ignored, and
+/// the explainer names the policy with the ES bit set instead of blaming the
+/// firmware or the TIK. The same for NODBG.
+#[test]
+fn names_a_policy_with_the_es_bit_or_nodbg_toggled() {
+    let s = Setup::new();
+    let Some(m) = s.measure(|_| {}) else { return };
+    let mut a = s.owner(&m);
+    set(&mut a, "--policy", "1");
+    let (code, _, err) = common::run(&a);
+    assert_eq!(code, 1, "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("WARNING: ") && l.contains("no SEV-ES bit"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(
+        warning.contains("--num-cpus") && warning.contains("--cpu-family"),
+        "{warning}"
+    );
+    let h = hint(&a);
+    assert!(
+        h.contains("policy 0x5") && h.contains("SEV-ES bit set"),
+        "{h}"
+    );
+    assert!(!h.contains("firmware image or the TIK"), "{h}");
+
+    // Measured with NODBG clear (policy 4), given as 5.
+    let Some(m) = s.measure(|a| set(a, "--policy", "4")) else {
+        return;
+    };
+    let h = hint(&s.owner(&m));
+    assert!(h.contains("policy 0x4") && h.contains("NODBG clear"), "{h}");
+
+    // Measured as plain SEV (policy 1), given as SEV-ES 5: the ES bit clear.
+    let Some(m) = s.measure(|a| set(a, "--policy", "1")) else {
+        return;
+    };
+    let h = hint(&s.owner(&m));
+    assert!(
+        h.contains("policy 0x1") && h.contains("SEV-ES bit clear"),
+        "{h}"
+    );
+}

@@ -249,6 +249,35 @@ fn exit_status_lists_every_code() {
     );
 }
 
+/// FILES says every file the program writes, including the temporary file
+/// each output is staged in, under the prefix the code uses.
+#[test]
+fn files_names_the_temporary_files_written() {
+    let roff = man_source();
+    let body = normalise(section(&roff, "FILES"));
+    let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    let code = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/source/offline.rs"),
+    )
+    .unwrap();
+    assert!(
+        code.contains(".prefix(\".sev-secret-\")"),
+        "src/source/offline.rs no longer stages outputs as .sev-secret-*: update this test and FILES"
+    );
+    for needle in [
+        "temporary file created beside it",
+        ".sev-secret-",
+        "renamed over the path given",
+        "a pipe, a FIFO",
+    ] {
+        assert!(
+            body.contains(needle),
+            "FILES in {} does not say {needle:?}:\n{body}",
+            man_path().display()
+        );
+    }
+}
+
 #[test]
 fn normalise_reads_roff_option_names() {
     assert_eq!(normalise(r"\fB\-\-api\-major\fR"), "--api-major");
@@ -259,4 +288,93 @@ fn normalise_reads_roff_option_names() {
     assert!(mentions("use -s, --show-keys", "-s"));
     assert!(!mentions("use --show-keys", "-s"));
     assert!(!mentions("use --tks", "--tk"));
+}
+
+/// The options an option's description says it needs ("With --domain or
+/// --qmp: ..."): the options named before the first ':' or ','.
+fn scope(desc: &str) -> Option<Vec<String>> {
+    let d = desc.trim_start();
+    let rest = d
+        .strip_prefix("With ")
+        .or_else(|| d.strip_prefix("Together with "))?;
+    let head = &rest[..rest.find([':', ',']).unwrap_or(rest.len())];
+    let mut opts: Vec<String> = head
+        .split(|c: char| !is_option_char(c))
+        .filter(|w| w.starts_with("--"))
+        .map(str::to_string)
+        .collect();
+    opts.sort();
+    Some(opts)
+}
+
+/// Each long option's description in `--help`, joined into one line.
+fn help_descriptions() -> Vec<(String, String)> {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        if t.starts_with('-') && indent <= 6 {
+            let long = t
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .map(|w| w.trim_end_matches(',').to_string());
+            if let Some(long) = long {
+                let long: String = long.chars().take_while(|c| is_option_char(*c)).collect();
+                found.push((long, String::new()));
+            }
+        } else if indent > 6 {
+            if let Some((_, d)) = found.last_mut() {
+                d.push_str(t);
+                d.push(' ');
+            }
+        }
+    }
+    found
+}
+
+/// The text of the man page's `.TP` entry for `option`, roff removed.
+fn man_entry(man: &[String], option: &str) -> Option<String> {
+    let i = man.windows(2).position(|w| {
+        w[0] == ".TP"
+            && w[1]
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|o| o.trim_matches('"') == option)
+    })?;
+    let body: Vec<&str> = man[i + 2..]
+        .iter()
+        .take_while(|l| !l.starts_with(".TP") && !l.starts_with(".SH"))
+        .map(|l| {
+            l.split_once(' ')
+                .filter(|_| l.starts_with('.'))
+                .map_or(l.as_str(), |(_, r)| r)
+        })
+        .collect();
+    Some(body.join(" ").replace('"', ""))
+}
+
+/// "With --domain: ..." in --help and "With --domain or --qmp: ..." in the
+/// man page told a new user two things: the options an option works with
+/// must be the same in both.
+#[test]
+fn option_scopes_agree_with_the_man_page() {
+    let man: Vec<String> = normalise(&man_source()).lines().map(String::from).collect();
+    let mut checked = 0;
+    for (option, desc) in help_descriptions() {
+        let Some(entry) = man_entry(&man, &option) else {
+            continue;
+        };
+        let (h, m) = (scope(&desc), scope(&entry));
+        if h.is_none() && m.is_none() {
+            continue;
+        }
+        assert_eq!(
+            h, m,
+            "{option}: --help says {desc:?}, the man page says {entry:?}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} scoped options found");
 }

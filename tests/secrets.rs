@@ -20,10 +20,15 @@ fn s(p: &Path) -> String {
 
 /// The simulated SEV firmware measures an SEV launch of `fw` with a kernel.
 fn launch(policy: &str) -> Option<Launch> {
+    launch_of(policy, common::amdsev_like_firmware())
+}
+
+/// The same with a firmware image of the caller's.
+fn launch_of(policy: &str, firmware: Vec<u8>) -> Option<Launch> {
     let mut sp = common::sev_sp()?;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::write(d.join("fw.fd"), common::amdsev_like_firmware()).unwrap();
+    fs::write(d.join("fw.fd"), firmware).unwrap();
     fs::write(d.join("tik"), [0x5a; 16]).unwrap();
     fs::write(d.join("tek"), [0xa5; 16]).unwrap();
     fs::write(d.join("vmlinuz"), b"not really a kernel").unwrap();
@@ -204,7 +209,16 @@ fn secrets_decrypt_back_exactly() {
         ]);
         let (code, out, err) = common::run(&a);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(out, "OK: Looks good to me\nOK: Injected 2 secrets\n");
+        // "OK: Looks good to me" is the Python tool's line, which scripts
+        // test for; offline nothing is injected yet, and the line says so.
+        assert_eq!(
+            out,
+            format!(
+                "OK: Looks good to me\nOK: Wrote 2 secrets to '{}' (header) and '{}' (payload) for the host to inject\n",
+                l.p("hdr"),
+                l.p("payload")
+            )
+        );
         for f in ["hdr", "payload"] {
             let mode = fs::metadata(l.p(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{f} must be private");
@@ -368,5 +382,73 @@ fn debug_shows_every_intermediate_digest() {
         "Measurement computed(hex)",
     ] {
         assert!(err.contains(label), "--debug lacks {label}: {err}");
+    }
+}
+
+/// Offline, --secret-address is refused (the host picks the address when it
+/// injects), so the warning for a firmware without a secret area must not
+/// recommend it: it says what the host has to do instead.
+#[test]
+fn offline_warning_for_a_firmware_without_secret_area_is_true_offline() {
+    let area = |base: u32, size: u32| [base.to_le_bytes(), size.to_le_bytes()].concat();
+    let fw = common::firmware_with(
+        &[
+            (common::RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
+            (common::HASH_AREA, area(0x80FC00, 0x400)),
+        ],
+        64 * 1024,
+    );
+    let Some(l) = launch_of("1", fw) else { return };
+    fs::write(l.p("secret"), b"s").unwrap();
+    let mut a = l.args("1");
+    a.extend(
+        [
+            "--secret-header",
+            &l.p("hdr"),
+            "--secret-payload",
+            &l.p("payload"),
+            "-s",
+        ]
+        .map(String::from),
+    );
+    a.push(format!("luks-key:{}", l.p("secret")));
+    let (code, out, err) = common::run(&a);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("has no SEV secret area"), "{err}");
+    assert!(!err.contains("--secret-address"), "{err}");
+    assert!(err.contains("--set-address"), "{err}");
+    // The advice it gave before is refused offline: it must stay refused.
+    a.extend(["--secret-address", "0x80F000"].map(String::from));
+    let (code, _, err) = common::run(&a);
+    assert_eq!(code, 2, "{err}");
+}
+
+/// An output file that cannot be written is refused before validating:
+/// no "OK: Looks good to me" first, and the message names the user's path,
+/// never the temporary file beside it.
+#[test]
+fn unwritable_output_is_refused_before_validating() {
+    let Some(l) = launch("1") else { return };
+    fs::write(l.p("secret"), b"s").unwrap();
+    fs::write(l.p("plain-file"), b"not a directory").unwrap();
+    for (hdr, payload) in [
+        (l.p("no-such-dir/hdr"), l.p("payload")),
+        (l.p("hdr"), l.p("plain-file/payload")),
+        (l.p("hdr"), l.dir.path().to_str().unwrap().to_string()),
+    ] {
+        let mut a = l.args("1");
+        a.extend(["--secret-header", &hdr, "--secret-payload", &payload].map(String::from));
+        a.extend(["-s".into(), format!("luks-key:{}", l.p("secret"))]);
+        let (code, out, err) = common::run(&a);
+        assert_eq!(code, 2, "{hdr} {payload}: {out}{err}");
+        assert!(!out.contains("Looks good"), "validated first: {out}");
+        assert!(!err.contains(".sev-secret"), "temporary path shown: {err}");
+        let bad = if hdr.contains("no-such-dir") {
+            &hdr
+        } else {
+            &payload
+        };
+        assert!(err.contains(&format!("cannot write '{bad}'")), "{err}");
+        assert!(!Path::new(&l.p("hdr")).exists(), "half the output written");
     }
 }

@@ -70,6 +70,7 @@ fn expected(dir: &Path, v: &Value, tik: Tik) -> ExpectedLaunch {
         },
         host_signature: None,
         other_policies: vec![],
+        unused_vmsa: None,
     }
 }
 

@@ -331,3 +331,76 @@ fn cli_accepts_sevctl_measurements() {
         1
     );
 }
+
+/// A measurement pasted as `virsh domlaunchsecinfo` prints it (libvirt's
+/// virsh formats each field as "%-15s: %s", so `sev-measurement: <base64>`)
+/// validates like the bare value; a different field or several lines are
+/// refused with what to remove.
+#[test]
+fn cli_accepts_the_virsh_measurement_line() {
+    let Some(dir) = common::vectors_dir("cli_accepts_the_virsh_measurement_line") else {
+        return;
+    };
+    let s = |p: &str| dir.join(p).into_os_string().into_string().unwrap();
+    let fw = s("sevctl/OVMF.amdsev.fd_trimmed_edk2-ovmf-20220126gitbb1bba3d77-4.el9");
+    let (tik, tek) = (
+        s("sevctl/measurement_tik1.bin"),
+        s("sevctl/secret_tek1.bin"),
+    );
+    let (kernel, initrd) = (
+        s("sevctl/measurement_vmlinuz-fake"),
+        s("sevctl/measurement_initrd-fake"),
+    );
+    let b64 = "h3auYbWQnVW7EGLWN4Hf9SN0oEYMPU2sK4bLnefWPwvDE/q1EcIWsVBbGy6pkDxA";
+    let run = |m: &str| {
+        common::run([
+            "-m",
+            m,
+            "--api-major",
+            "1",
+            "--api-minor",
+            "40",
+            "--build-id",
+            "40",
+            "--policy",
+            "3",
+            "-f",
+            &fw,
+            "-k",
+            &kernel,
+            "-r",
+            &initrd,
+            "-e",
+            "foo bar baz fake kernel=cmdline",
+            "--tik",
+            &tik,
+            "--tek",
+            &tek,
+        ])
+    };
+    for pasted in [
+        format!("sev-measurement: {b64}"),
+        format!("sev-measurement: {b64}\n"),
+        format!("  sev-measurement : {b64}  "),
+    ] {
+        let (code, out, err) = run(&pasted);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "OK: Looks good to me\n"),
+            "{pasted:?}: {err}"
+        );
+    }
+    let (code, _, err) = run(&format!("sev-policy     : {b64}"));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("remove 'sev-policy:'"), "{err}");
+    let whole = format!(
+        "sev-measurement: {b64}\nsev-api-major  : 1\nsev-api-minor  : 40\nsev-build-id   : 40\nsev-policy     : 3\n"
+    );
+    let (code, _, err) = run(&whole);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("give only the base64 after 'sev-measurement:'"),
+        "{err}"
+    );
+    assert!(!err.contains("Invalid symbol"), "{err}");
+}

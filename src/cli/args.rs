@@ -44,7 +44,8 @@ impl From<VmsaFormArg> for VmsaForm {
 #[derive(Debug, Parser)]
 #[command(
     name = "virt-qemu-sev-validate",
-    version,
+    // The version and, built from a checkout, the git commit (build.rs).
+    version = env!("SEV_VALIDATE_VERSION"),
     about = "Validate guest AMD SEV launch measurement",
     long_about = "Validate the launch measurement of an AMD SEV or SEV-ES guest from inputs the guest \
 owner trusts (firmware, kernel, initrd, command line, vCPU state, TIK) and only then release secrets into it.",
@@ -68,7 +69,7 @@ pub struct Args {
     #[arg(long)]
     pub show_keys: bool,
 
-    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce)
+    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce), alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
     #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
     pub measurement: Option<String>,
 
@@ -196,7 +197,7 @@ pub struct Args {
     #[arg(long, value_parser = parse_u64, help_heading = INJECTION)]
     pub secret_address: Option<u64>,
 
-    /// With --domain: leave the domain paused after injecting (to inject again)
+    /// With --domain or --qmp: leave the guest paused after injecting (to inject again; resume it with 'virsh resume' or QMP 'cont')
     #[arg(long, help_heading = INJECTION)]
     pub no_resume: bool,
 

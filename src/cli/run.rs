@@ -67,6 +67,10 @@ fn after_host(
     run: &mut Run,
 ) -> Result<()> {
     let policy = host.launch.info.policy;
+    if let Some(w) = unused_es_options(es_options_given(cfg), policy) {
+        out.warn(&w);
+        run.warnings.push(w);
+    }
     let resolved = resolve::resolve(&cfg.owner, &host.facts, policy, cfg.options)?;
     out.resolved(&resolved);
     let expected = resolved.load(keys, policy);
@@ -126,7 +130,8 @@ fn inject(
     out: &Output,
     run: &mut Run,
 ) -> Result<()> {
-    if let Some(w) = secrets::area_warning(&expected.firmware, cfg.secret_address) {
+    let offline = run.source == SourceKind::Offline;
+    if let Some(w) = secrets::area_warning(&expected.firmware, cfg.secret_address, offline) {
         out.warn(&w);
         run.warnings.push(w);
     }
@@ -153,8 +158,48 @@ fn inject(
         table_bytes: packaged.table_bytes,
         detail,
     });
-    out.status(&format!("OK: Injected {} secrets", cfg.secrets.len()));
+    let n = cfg.secrets.len();
+    match &cfg.spec {
+        // Offline nothing is injected yet: the host injects the files.
+        source::SourceSpec::Offline {
+            secret_files: Some((header, payload)),
+        } => out.status(&format!(
+            "OK: Wrote {n} secrets to '{}' (header) and '{}' (payload) for the host to inject",
+            header.display(),
+            payload.display()
+        )),
+        _ => out.status(&format!("OK: Injected {n} secrets")),
+    }
     Ok(())
+}
+
+/// The SEV-ES options the owner gave.
+fn es_options_given(cfg: &Config) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if cfg.owner.num_cpus.is_some() {
+        given.push("--num-cpus");
+    }
+    match cfg.owner.vmsa {
+        resolve::VmsaInput::Files(..) => given.push("--vmsa-cpu0/--vmsa-cpu1"),
+        resolve::VmsaInput::Signature(_) => given.push("--cpu-family/--cpu-model/--cpu-stepping"),
+        resolve::VmsaInput::None => {}
+    }
+    given
+}
+
+/// SEV-ES options given for a launch whose policy has no ES bit are not
+/// measured: say so, rather than ignore them silently.
+fn unused_es_options(given: Vec<&'static str>, policy: u32) -> Option<String> {
+    use crate::policy::SevPolicy;
+    if given.is_empty() || SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES) {
+        return None;
+    }
+    Some(format!(
+        "{} given, but the policy {policy:#x} has no SEV-ES bit (0x4), so they are not used: an SEV \
+         launch measures no vCPU state. If the guest runs SEV-ES, give its policy (e.g. {:#x})",
+        given.join(", "),
+        policy | SevPolicy::ES.bits()
+    ))
 }
 
 /// The owner's digests of the files a host may hold copies of.

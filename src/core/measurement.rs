@@ -100,6 +100,14 @@ pub enum MeasurementError {
     #[error("the measurement '{text}' is not valid base64 ({reason})")]
     NotBase64 { text: String, reason: String },
     #[error(
+        "the measurement '{text}' has more than one line; give only the base64 after 'sev-measurement:' (one line of 'virsh domlaunchsecinfo', or that line alone)"
+    )]
+    SeveralLines { text: String },
+    #[error(
+        "the measurement '{text}' starts with the field name '{field}:'; remove '{field}:' and give only the base64 value after it"
+    )]
+    OtherField { text: String, field: String },
+    #[error(
         "the measurement decodes to {0} bytes, but a SEV launch measurement is {MEASUREMENT_LEN} bytes (32-byte MEASURE and 16-byte nonce)"
     )]
     WrongLength(usize),
@@ -117,12 +125,35 @@ impl Measurement {
     /// 48 bytes of standard base64 is refused.
     pub fn from_base64(s: &str) -> Result<Measurement, MeasurementError> {
         let raw = base64::engine::general_purpose::STANDARD
-            .decode(s.trim())
+            .decode(Self::value_of_line(s)?)
             .map_err(|e| MeasurementError::NotBase64 {
                 text: s.to_string(),
                 reason: e.to_string(),
             })?;
         Measurement::from_bytes(&raw).ok_or(MeasurementError::WrongLength(raw.len()))
+    }
+
+    /// The base64 in `s`: the value alone, or the line `virsh
+    /// domlaunchsecinfo` prints for it (`sev-measurement: <base64>`, the
+    /// name padded to 15 columns), as owners paste it. Any other field name
+    /// is refused with what to remove.
+    fn value_of_line(s: &str) -> Result<&str, MeasurementError> {
+        let t = s.trim();
+        if t.lines().count() > 1 {
+            return Err(MeasurementError::SeveralLines { text: s.into() });
+        }
+        let Some((name, value)) = t.split_once(':') else {
+            return Ok(t);
+        };
+        let name = name.trim();
+        if name == "sev-measurement" {
+            return Ok(value.trim());
+        }
+        // Base64 has no ':', so anything before one is a field name.
+        Err(MeasurementError::OtherField {
+            text: s.into(),
+            field: name.into(),
+        })
     }
 
     pub fn from_bytes(raw: &[u8]) -> Option<Measurement> {

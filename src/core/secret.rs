@@ -48,6 +48,14 @@ impl SecretTable {
         self.entries.len()
     }
 
+    /// The length of the secret given for `guid`, as read.
+    pub fn secret_len(&self, guid: &Uuid) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(g, _)| g == guid)
+            .map(|(_, d)| d.len())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -269,21 +269,37 @@ impl fmt::Display for TcbVersion {
 }
 
 bitflags::bitflags! {
-    /// The flag bits of the guest POLICY (bits 0..15 are the ABI version).
+    /// The flag bits of the SEV-SNP guest POLICY (SEV-SNP firmware ABI, guest
+    /// policy). Bits 0-7 and 8-15 are the minimum ABI minor and major
+    /// version, not flags.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct PolicyFlags: u64 {
+        /// Simultaneous multithreading is allowed.
         const SMT = 1 << 16;
-        /// Reserved, must be 1.
+        /// Reserved, must be one.
         const RESERVED_17 = 1 << 17;
+        /// A migration agent may be associated with the guest.
         const MIGRATE_MA = 1 << 18;
+        /// Debugging is allowed.
         const DEBUG = 1 << 19;
+        /// The guest may run on one socket only.
         const SINGLE_SOCKET = 1 << 20;
+        /// CXL may be populated with devices or memory.
         const CXL_ALLOW = 1 << 21;
+        /// AES-256-XTS memory encryption is required.
         const MEM_AES_256_XTS = 1 << 22;
+        /// Running Average Power Limit (RAPL) must be disabled.
         const RAPL_DIS = 1 << 23;
+        /// Ciphertext hiding (DRAM) must be enabled.
         const CIPHERTEXT_HIDING = 1 << 24;
+        /// Page swapping of the guest is disabled (defined with report version 5).
         const PAGE_SWAP_DISABLE = 1 << 25;
     }
+}
+
+impl PolicyFlags {
+    /// What QEMU and the SNP tools default to: SMT allowed, bit 17 set.
+    pub const DEFAULT: PolicyFlags = PolicyFlags::SMT.union(PolicyFlags::RESERVED_17);
 }
 
 /// Bits 26..63 of the policy must be zero.

@@ -160,9 +160,15 @@ pub fn effective_uri(connect: Option<&str>) -> String {
 /// read (a remote connection unless `--insecure`, a paused guest).
 pub fn open(spec: &SourceSpec) -> Result<Box<dyn LaunchSource>> {
     match spec {
-        SourceSpec::Offline { secret_files } => Ok(Box::new(offline::Offline {
-            secret_files: secret_files.clone(),
-        })),
+        SourceSpec::Offline { secret_files } => {
+            if let Some((header, payload)) = secret_files {
+                offline::check_writable(header)?;
+                offline::check_writable(payload)?;
+            }
+            Ok(Box::new(offline::Offline {
+                secret_files: secret_files.clone(),
+            }))
+        }
         SourceSpec::Qmp(q) => Ok(Box::new(qmp::Qmp::open(q)?)),
         SourceSpec::Libvirt(l) => {
             let open = LIBVIRT.get().ok_or_else(|| {

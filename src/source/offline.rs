@@ -64,23 +64,58 @@ impl LaunchSource for Offline {
     }
 }
 
-/// Writes `data` to a new temporary file (mode 0600) beside `path`.
-fn stage(path: &Path, data: &[u8]) -> Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
+/// The directory an output file goes to.
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
-    };
-    let fail = |e: std::io::Error| Error::Usage(format!("cannot write '{}': {e}", path.display()));
+    }
+}
+
+/// The system's reason alone: tempfile's errors name the temporary file,
+/// which the user never gave and would look for in vain.
+fn reason(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code).to_string(),
+        None => e.kind().to_string(),
+    }
+}
+
+fn cannot_write(path: &Path, e: &std::io::Error) -> Error {
+    Error::Usage(format!(
+        "cannot write '{}' (in the directory '{}'): {}",
+        path.display(),
+        dir_of(path).display(),
+        reason(e)
+    ))
+}
+
+/// Checks, before anything is validated, that `path` can be written the way
+/// [`Offline::inject`] writes it: a temporary file created (and removed
+/// again) in its directory. Otherwise a run would say "OK: Looks good to
+/// me" and only then fail.
+pub fn check_writable(path: &Path) -> Result<()> {
     if path.is_dir() {
         return Err(Error::Usage(format!(
             "cannot write '{}': it is a directory; give a file path",
             path.display()
         )));
     }
+    tempfile::Builder::new()
+        .prefix(".sev-secret-")
+        .tempfile_in(dir_of(path))
+        .map(drop)
+        .map_err(|e| cannot_write(path, &e))
+}
+
+/// Writes `data` to a new temporary file (mode 0600) beside `path`.
+fn stage(path: &Path, data: &[u8]) -> Result<tempfile::NamedTempFile> {
+    check_writable(path)?;
+    let fail = |e: std::io::Error| cannot_write(path, &e);
     // tempfile creates the file with mode 0600 on Unix.
     let mut tmp = tempfile::Builder::new()
         .prefix(".sev-secret-")
-        .tempfile_in(dir)
+        .tempfile_in(dir_of(path))
         .map_err(fail)?;
     tmp.write_all(data).map_err(fail)?;
     tmp.as_file().sync_all().map_err(fail)?;
@@ -90,6 +125,6 @@ fn stage(path: &Path, data: &[u8]) -> Result<tempfile::NamedTempFile> {
 /// Renames the staged file over `path` in one step.
 fn commit(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
     tmp.persist(path)
-        .map_err(|e| Error::Usage(format!("cannot write '{}': {}", path.display(), e.error)))?;
+        .map_err(|e| cannot_write(path, &e.error))?;
     Ok(())
 }

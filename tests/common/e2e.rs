@@ -73,6 +73,8 @@ pub const CMDLINE: &str = "console=ttyS0 root=/dev/vda1 quiet";
 pub const HASH_AREA_BASE: u32 = 0x80FC00;
 pub const HASH_AREA_SIZE: u32 = 0x400;
 const HASH_AREA_GUID: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
+/// The OVMF footer entry of the SEV secret area, `{u32 base; u32 size}`.
+pub const SECRET_AREA_GUID: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
 const FOOTER_GUID: &str = "96b582de-1fb2-45f7-baea-a366c55a082d";
 
 /// Runs its arguments as a child and reaps every orphan that is reparented to it. libvirt
@@ -113,6 +115,39 @@ extern "C" {
 }
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
+
+/// Processes still running that a host with work directory `dir` started:
+/// libvirtd, the virtlogd it spawns, QEMU and whatever they run all inherit
+/// HOME and XDG_RUNTIME_DIR under `dir`, a fresh temporary directory, so
+/// their environment names it. As (pid, command name).
+pub fn processes_started_in(dir: &Path) -> Vec<(i32, String)> {
+    let needle = dir.to_string_lossy().into_owned().into_bytes();
+    let me = unsafe { getpid() };
+    let mut found = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        let ours = env.split(|&b| b == 0).any(|var| {
+            let value = var.splitn(2, |&b| b == b'=').nth(1).unwrap_or(&[]);
+            value.starts_with(&needle)
+        });
+        if ours {
+            let comm = fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            found.push((pid, comm.trim().to_string()));
+        }
+    }
+    found
+}
 
 #[path = "skip.rs"]
 mod skip;
@@ -316,6 +351,12 @@ fn guid_le(s: &str) -> [u8; 16] {
 
 /// Copy of `src` with the OVMF footer entry `HASH_AREA_GUID` set to (base, size).
 pub fn patch_hash_area(src: &[u8], base: u32, size: u32) -> Vec<u8> {
+    patch_area(src, HASH_AREA_GUID, base, size)
+}
+
+/// Copy of `src` with the OVMF footer entry `guid` (a `{u32 base; u32 size}`
+/// area: kernel hashes or secret) set to (base, size).
+pub fn patch_area(src: &[u8], guid: &str, base: u32, size: u32) -> Vec<u8> {
     let mut fw = src.to_vec();
     let n = fw.len();
     assert_eq!(
@@ -326,11 +367,11 @@ pub fn patch_hash_area(src: &[u8], base: u32, size: u32) -> Vec<u8> {
     let table_len = u16::from_le_bytes([fw[n - 50], fw[n - 49]]) as usize;
     let start = n - 32 - table_len;
     let mut pos = n - 50; // end of the last real entry
-    let want = guid_le(HASH_AREA_GUID);
+    let want = guid_le(guid);
     while pos >= start + 18 {
         let len = u16::from_le_bytes([fw[pos - 18], fw[pos - 17]]) as usize;
         if fw[pos - 16..pos] == want {
-            assert!(len >= 26, "hash area entry too short");
+            assert!(len >= 26, "area entry {guid} too short");
             let d = pos - 18 - 8;
             fw[d..d + 4].copy_from_slice(&base.to_le_bytes());
             fw[d + 4..d + 8].copy_from_slice(&size.to_le_bytes());
@@ -342,7 +383,7 @@ pub fn patch_hash_area(src: &[u8], base: u32, size: u32) -> Vec<u8> {
         );
         pos -= len;
     }
-    panic!("firmware has no kernel hashes area entry");
+    panic!("firmware has no footer entry {guid}");
 }
 
 fn random_bytes(n: usize) -> Vec<u8> {
@@ -954,7 +995,7 @@ impl Host {
 me=$1; dir=$2
 while kill -0 "$me" 2>/dev/null; do sleep 1; done
 [ -d "$dir" ] || exit 0
-for f in "$dir"/run/libvirt/qemu/run/*.pid "$dir"/libvirtd.pid "$dir"/ssh/sshd.pid "$dir"/pids; do
+for f in "$dir"/run/libvirt/qemu/run/*.pid "$dir"/libvirtd.pid "$dir"/run/libvirt/virtlogd.pid "$dir"/ssh/sshd.pid "$dir"/pids; do
   [ -f "$f" ] || continue
   for p in $(cat "$f"); do kill -9 "$p" 2>/dev/null; done
 done
@@ -1409,6 +1450,32 @@ sleep 0.5
             ))
         };
 
+        // The child execs nsenter, then unshare, which makes the new network
+        // namespace, then sshd. Wait for the namespace: a veth peer moved to
+        // the child's pid before then lands in this namespace, and the steps
+        // below fail with "Cannot find device" (seen under load).
+        let own_ns = fs::read_link("/proc/self/ns/net").ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ns = fs::read_link(format!("/proc/{}/ns/net", child.id())).ok();
+            if ns.is_some() && ns != own_ns {
+                break;
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                return fail(
+                    &mut child,
+                    format!("sshd exited ({st}) before it had a network namespace"),
+                );
+            }
+            if Instant::now() > deadline {
+                return fail(
+                    &mut child,
+                    "sshd got no network namespace of its own in 10 s".into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+
         // veth pair: test side 198.18.N.1/30, sshd side 198.18.N.2/30.
         let tag: String = rnd.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let (veth, peer) = (format!("sve{}a", &tag[..6]), format!("sve{}b", &tag[..6]));
@@ -1618,6 +1685,32 @@ sleep 0.5
                 }
             }
         }
+        // The session virtlogd libvirtd spawned outlives libvirtd: stop it (and
+        // anything else left but the daemon) first, while the reaper above the
+        // daemon is still there to reap it, so no zombie is left behind.
+        let daemon_pid = self.daemon_pid;
+        let others = || -> Vec<i32> {
+            processes_started_in(&self.dir)
+                .into_iter()
+                .filter(|(p, name)| *p != daemon_pid && name != "libvirtd")
+                .map(|(p, _)| p)
+                .collect()
+        };
+        let stopping = others();
+        for p in &stopping {
+            unsafe {
+                kill(*p, SIGTERM);
+            }
+        }
+        // Gone from /proc, not only exited: reaped, not a zombie.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && stopping
+                .iter()
+                .any(|p| Path::new(&format!("/proc/{p}")).exists())
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let child = self.daemon.lock().unwrap().take();
         unsafe {
             kill(self.daemon_pid, SIGTERM);
@@ -1634,6 +1727,24 @@ sleep 0.5
                     }
                     _ => std::thread::sleep(Duration::from_millis(20)),
                 }
+            }
+        }
+        // Anything still running with this host's directory in its
+        // environment (only processes this host started carry it).
+        let mut left = processes_started_in(&self.dir);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for sig in [SIGTERM, SIGKILL] {
+            for (pid, _) in &left {
+                unsafe {
+                    kill(*pid, sig);
+                }
+            }
+            while !left.is_empty() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+                left = processes_started_in(&self.dir);
+            }
+            if left.is_empty() {
+                break;
             }
         }
         if keep {
