@@ -19,6 +19,7 @@ use crate::core::snp_report::{
     TcbVersion, MAX_INPUT_LEN,
 };
 use crate::error::{Error, ExitCode, Result};
+use crate::snp_explain::{ReportField, SnpExplanation};
 use crate::snp_validate::{self, Endorsement, Expectations, MinTcb, Outcome, Status};
 
 const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
@@ -605,6 +606,9 @@ struct Validation {
     product_source: &'static str,
     sources: Vec<(String, String)>,
     custom_anchors: bool,
+    /// When MEASUREMENT differs from the digest of the launch options
+    /// given: the explainer's answer and how long its search took.
+    explanation: Option<(SnpExplanation, Duration)>,
 }
 
 fn run_validate(a: &ValidateArgs) -> Result<Validation> {
@@ -642,8 +646,14 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         &anchors_owned
     };
     let mut expect = expectations(a)?;
-    if !a.launch.is_empty() {
-        expect.measurement = Some(crate::snp_cli::launch_digest_from_options(&a.launch)?);
+    // Hashed once: the digest, and the state the explainer searches from.
+    let launch = if a.launch.is_empty() {
+        None
+    } else {
+        Some(crate::snp_cli::launch_from_options(&a.launch)?)
+    };
+    if let Some(l) = &launch {
+        expect.measurement = Some(l.ld);
     }
     let now = a.now.unwrap_or_else(|| {
         SystemTime::now()
@@ -669,13 +679,102 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         ark: found.ark.map(|x| x.0),
     };
     let outcome = snp_validate::validate(r, product, &endorsement, anchors, &expect, now, None);
+    let measurement_failed = outcome
+        .get("expect.measurement")
+        .is_some_and(|c| c.status == Status::Fail);
+    let explanation = match &launch {
+        Some(l) if measurement_failed => {
+            let started = std::time::Instant::now();
+            let x = l.explain(&r.measurement)?;
+            Some((x, started.elapsed()))
+        }
+        _ => None,
+    };
     Ok(Validation {
         input,
         outcome,
         product_source: source.describe(),
         sources,
         custom_anchors: custom,
+        explanation,
     })
+}
+
+/// The report field a failed check is about, for where its value comes
+/// from; `None` for checks whose message already says all there is.
+fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
+    Some(match name {
+        "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
+        "expect.host_data" => ReportField::HostData,
+        "expect.id_key" => ReportField::IdKeyDigest,
+        "expect.author_key" => ReportField::AuthorKeyDigest,
+        "expect.family_id" => ReportField::FamilyId,
+        "expect.image_id" => ReportField::ImageId,
+        "expect.guest_svn" => ReportField::GuestSvn,
+        "expect.vmpl" => ReportField::Vmpl,
+        // Without --report-data the message asks for it; no value to explain.
+        "expect.report_data" if expect_report_data => ReportField::ReportData,
+        "binding.reported_tcb" => ReportField::ReportedTcb,
+        "binding.chip_id" | "expect.chip_id" => ReportField::ChipId,
+        "firmware.provisional" => ReportField::CommittedTcb,
+        _ => return None,
+    })
+}
+
+/// The explainer's answer in one line, for beside the failed check.
+fn explanation_hint(x: &SnpExplanation) -> String {
+    match &x.changes {
+        Some(c) if c.len() == 1 => c[0].to_string(),
+        Some(c) => format!(
+            "the host's launch differs in {} inputs: {} (with all of these snp-digest computes the reported value)",
+            c.len(),
+            c.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ),
+        None => format!(
+            "none of {} variants of the launch options reproduces the reported value ({}): most likely another firmware build (the expected image's OVMF hash is {}; compare snp-ovmf-hash --ovmf of the host's image), another kernel or initrd, or the report comes from another guest",
+            x.variants_tried,
+            x.searched,
+            hex(&x.ovmf_hash)
+        ),
+    }
+}
+
+/// What to print beside a failed check: the explainer's answer for
+/// MEASUREMENT, where the value comes from for the other fields.
+fn hint(v: &Validation, a: &ValidateArgs, c: &snp_validate::Check) -> Option<String> {
+    if c.status != Status::Fail {
+        return None;
+    }
+    if c.name == "expect.measurement" {
+        return v.explanation.as_ref().map(|(x, _)| explanation_hint(x));
+    }
+    check_field(c.name, a.report_data.is_some()).map(|f| f.comes_from().to_string())
+}
+
+/// `snp-validate --json` on a command line clap refuses: the exit-2
+/// document on stdout, as for every other bad input, so a caller that
+/// parses stdout always gets JSON.
+pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
+    let validate = args.get(1).is_some_and(|a| a == "snp-validate");
+    // After a bare '--' the options are snp-digest's, not ours.
+    let json = args
+        .iter()
+        .skip(2)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if !(validate && json && e.use_stderr()) {
+        return;
+    }
+    // clap's message without its "error: " prefix and usage footer.
+    let text = e.render().to_string();
+    let msg = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ");
+    let doc = json!({"schema_version": 1, "valid": false, "exit_code": ExitCode::UnsupportedUsage as i32, "error": msg});
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
 
 const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
@@ -706,7 +805,17 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
                     .outcome
                     .checks
                     .iter()
-                    .map(|c| json!({"name": c.name, "status": c.status.name(), "message": c.message}))
+                    .map(|c| {
+                        let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
+                        if let Some(h) = hint(&v, a, c) {
+                            o["hint"] = h.into();
+                        }
+                        if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
+                            o["explanation"] = serde_json::to_value(x).unwrap_or(Value::Null);
+                            o["explanation_seconds"] = t.as_secs_f64().into();
+                        }
+                        o
+                    })
                     .collect();
                 let doc = json!({
                     "schema_version": 1,
@@ -766,6 +875,18 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
                         Status::Skip => "skip",
                     };
                     let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
+                    if let Some(h) = hint(&v, a, c) {
+                        let _ = writeln!(s, "        {:width$}  HINT: {h}", "");
+                    }
+                    if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
+                        let _ = writeln!(
+                            s,
+                            "        {:width$}  ({} variants of the launch options tried in {:.3} s)",
+                            "",
+                            x.variants_tried,
+                            t.as_secs_f64()
+                        );
+                    }
                 }
                 let failed: Vec<_> = v.outcome.failures().map(|c| c.name).collect();
                 if failed.is_empty() {

@@ -270,10 +270,10 @@ fn parse_ld(what: &str, s: &str) -> Result<Ld> {
     })
 }
 
-/// The launch digest `snp-digest` computes from `options` (its command line
-/// after the subcommand name): how `snp-validate ... -- OPTIONS` gets the
-/// expected MEASUREMENT from the same inputs.
-pub fn launch_digest_from_options(options: &[OsString]) -> Result<Ld> {
+/// The launch `snp-digest` computes from `options` (its command line after
+/// the subcommand name): how `snp-validate ... -- OPTIONS` gets the expected
+/// MEASUREMENT from the same inputs, and the explainer its hashed state.
+pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
     let mut argv = vec![
         OsString::from("virt-qemu-sev-validate"),
         "snp-digest".into(),
@@ -281,10 +281,14 @@ pub fn launch_digest_from_options(options: &[OsString]) -> Result<Ld> {
     argv.extend(options.iter().cloned());
     match SnpCli::try_parse_from(&argv) {
         Ok(SnpCli {
-            command: SnpCommand::Digest(mut a),
+            command: SnpCommand::Digest(a),
         }) => {
-            a.output_format = OutputFormat::Hex;
-            parse_ld("snp-digest", &snp_digest(&a)?)
+            if a.measurement.is_some() {
+                return Err(Error::Usage(
+                    "the snp-digest options after '--' take no --measurement: snp-validate compares the report's own".into(),
+                ));
+            }
+            compute_launch(&a)
         }
         Ok(_) => Err(Error::Unexpected(
             "snp-digest options parsed as another command".into(),
@@ -322,6 +326,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            crate::snp_attest_cli::usage_error_json(args, &e);
             return if e.use_stderr() {
                 ExitCode::UnsupportedUsage as i32
             } else {
@@ -516,7 +521,57 @@ fn named_signature(name: &str) -> Result<u32> {
     )))
 }
 
-fn snp_digest(a: &DigestArgs) -> Result<String> {
+/// The launch digest of `snp-digest`'s inputs, with the inputs as hashed:
+/// what the explainer searches from when a report's MEASUREMENT differs,
+/// so no file is read or hashed twice.
+pub struct ComputedLaunch {
+    /// The launch digest (the expected MEASUREMENT).
+    pub ld: Ld,
+    ovmf: PathBuf,
+    ovmf_hash: Ld,
+    firmware: SnpFirmware,
+    vcpus: u32,
+    vmm: VmmType,
+    vmsa: VmsaConfig,
+    signature_given: bool,
+    kernel: Option<KernelHashes>,
+    append: Option<String>,
+    initrd: bool,
+}
+
+impl ComputedLaunch {
+    /// The owner's launch in the explainer's terms.
+    pub fn owner(&self) -> snp_explain::OwnerLaunch<'_> {
+        snp_explain::OwnerLaunch {
+            ovmf_hash: self.ovmf_hash,
+            firmware: &self.firmware,
+            vcpus: self.vcpus,
+            vmm: self.vmm,
+            vmsa: self.vmsa,
+            signature_given: self.signature_given,
+            kernel: self.kernel.map(|hashes| snp_explain::DirectBoot {
+                hashes,
+                cmdline: self.append.as_deref(),
+                initrd: self.initrd,
+            }),
+        }
+    }
+
+    /// Which input the host changed to launch with `reported`: the
+    /// explainer's search from the hashed state.
+    pub fn explain(&self, reported: &Ld) -> Result<snp_explain::SnpExplanation> {
+        let x = snp_explain::explain(&self.owner(), reported)
+            .map_err(|e| firmware_error_text(&self.ovmf, e))?;
+        if x.computed != self.ld {
+            return Err(Error::Unexpected(
+                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
+            ));
+        }
+        Ok(x)
+    }
+}
+
+fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
     let vmm = VmmType::from(a.vmm_type);
     let profile = vmm.profile();
     let sig = vcpu_signature(a)?;
@@ -561,11 +616,6 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
         .ovmf_hash
         .as_deref()
         .map(|s| parse_ld("--ovmf-hash", s))
-        .transpose()?;
-    let reported = a
-        .measurement
-        .as_deref()
-        .map(|s| parse_ld("--measurement", s))
         .transpose()?;
 
     let mut fw = FirmwareFile::open(&a.ovmf)?;
@@ -667,41 +717,40 @@ fn snp_digest(a: &DigestArgs) -> Result<String> {
             info.ap_reset_eip.unwrap_or(0)
         );
     }
-    let printed = format!("{}\n", format_ld(&ld, a.output_format));
-    let Some(reported) = reported else {
-        return Ok(printed);
-    };
-    let owner = snp_explain::OwnerLaunch {
+    Ok(ComputedLaunch {
+        ld,
+        ovmf: a.ovmf.clone(),
         ovmf_hash: ovmf_ld,
-        firmware: &info,
+        firmware: info,
         vcpus: a.vcpus,
         vmm,
         vmsa,
         signature_given: sig.is_some(),
-        kernel: kernel.map(|hashes| snp_explain::DirectBoot {
-            hashes,
-            cmdline: a.append.as_deref(),
-            initrd: a.initrd.is_some(),
-        }),
+        kernel,
+        append: a.append.clone(),
+        initrd: a.initrd.is_some(),
+    })
+}
+
+fn snp_digest(a: &DigestArgs) -> Result<String> {
+    // A bad --measurement is refused before anything is hashed.
+    let reported = a
+        .measurement
+        .as_deref()
+        .map(|s| parse_ld("--measurement", s))
+        .transpose()?;
+    let launch = compute_launch(a)?;
+    let printed = format!("{}\n", format_ld(&launch.ld, a.output_format));
+    let Some(reported) = reported else {
+        return Ok(printed);
     };
-    compare_with_report(&a.ovmf, &owner, &reported, &ld, printed)
+    compare_with_report(&launch, &reported, printed)
 }
 
 /// `snp-digest --measurement`: the verdict, and on a mismatch the explainer's answer.
-fn compare_with_report(
-    ovmf: &Path,
-    owner: &snp_explain::OwnerLaunch,
-    reported: &Ld,
-    computed: &Ld,
-    printed: String,
-) -> Result<String> {
+fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) -> Result<String> {
     let started = std::time::Instant::now();
-    let x = snp_explain::explain(owner, reported).map_err(|e| firmware_error_text(ovmf, e))?;
-    if x.computed != *computed {
-        return Err(Error::Unexpected(
-            "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
-        ));
-    }
+    let x = launch.explain(reported)?;
     if x.matches() {
         return Ok(format!("{printed}OK: {x}\n"));
     }

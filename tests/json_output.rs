@@ -251,3 +251,14 @@ fn config_error_through_libvirt() {
         "{v}"
     );
 }
+
+/// The schema check itself can fail: a document missing the required fields,
+/// and one with a verdict the schema does not name, are refused.
+#[test]
+fn the_schema_refuses_a_document_it_does_not_describe() {
+    if !have_validator() {
+        return;
+    }
+    assert!(validate("{}").is_err());
+    assert!(validate(r#"{"verdict": "probably", "exit_code": 0}"#).is_err());
+}

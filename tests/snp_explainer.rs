@@ -12,6 +12,11 @@
 //! tested the other way round: the owner expects `--vmsa-form legacy` and
 //! the host (sev-snp-measure) used INIT2.
 //!
+//! The same one-input changes then go through `snp-validate`: the simulated
+//! SNP firmware (tests/sim/snp_sp.py, python3-cryptography) signs a report
+//! holding sev-snp-measure's MEASUREMENT for the host's launch, and the
+//! failed `expect.measurement` check must carry the change as its hint.
+//!
 //! Prerequisite: sev-snp-measure in /opt/sev-snp-measure (scripts/setup.sh),
 //! or `$SEV_SNP_MEASURE`. Missing: a SKIPPED line, or a failure when `CI` is
 //! set. Knobs: `SNP_EXPLAIN_SEED` (printed on every run), `SNP_EXPLAIN_CASES`
@@ -21,6 +26,8 @@
 mod rng;
 #[path = "common/schema.rs"]
 mod schema;
+#[path = "common/snp_sim.rs"]
+mod snp_sim;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -696,4 +703,338 @@ fn reported_hex_bytes(m: &str) -> Vec<u8> {
     (0..m.len() / 2)
         .map(|i| u8::from_str_radix(&m[2 * i..2 * i + 2], 16).unwrap())
         .collect()
+}
+
+/// The nonce the owner gave the guest (REPORT_DATA), 64 bytes in hex.
+const NONCE: &str = "6f776e65722d6e6f6e63652d666f722d736e702d76616c6964617465000000000000000000000000000000000000000000000000000000000000000000000000";
+
+/// A test chain from the simulated SNP firmware, and the options that make
+/// `snp-validate` trust it.
+fn sim_chain(dir: &Path) -> Option<Vec<String>> {
+    snp_sim::chain("milan", dir, &[])?;
+    let p = |n: &str| dir.join(n).display().to_string();
+    Some(vec![
+        "--trust-anchors".into(),
+        p("ark.pem"),
+        "--trust-anchors".into(),
+        p("ask.pem"),
+        "--vcek".into(),
+        p("vcek.der"),
+    ])
+}
+
+/// A report signed by the simulated firmware with this MEASUREMENT (and
+/// REPORT_DATA the owner's nonce) plus `extra` report options.
+fn sim_report(chain: &Path, out: &Path, measurement: &str, extra: &[&str]) {
+    let mut a = vec!["--measurement", measurement, "--report-data", NONCE];
+    a.extend_from_slice(extra);
+    let m = snp_sim::report(chain, out, &a).expect("the simulator ran before");
+    assert_eq!(m, measurement, "the simulator signs the MEASUREMENT given");
+}
+
+/// `snp-validate REPORT --report-data NONCE CHAIN EXTRA [-- LAUNCH]`.
+fn snp_validate(
+    report: &Path,
+    chain: &[String],
+    extra: &[&str],
+    launch: Option<Vec<String>>,
+) -> (i32, String, String) {
+    let mut a = vec![
+        "snp-validate".to_string(),
+        report.display().to_string(),
+        "--report-data".into(),
+        NONCE.into(),
+    ];
+    a.extend(chain.iter().cloned());
+    a.extend(extra.iter().map(|s| s.to_string()));
+    if let Some(l) = launch {
+        a.push("--".into());
+        a.extend(l);
+    }
+    run(ours(), &a)
+}
+
+/// `snp-validate --json` against its schema, which takes the explanation
+/// from schema/snp-explanation.schema.json by $id (python3-jsonschema).
+fn snp_validate_schema(doc: &str) -> Result<(), String> {
+    use std::io::Write as _;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+    // Debian's jsonschema 4.10 resolves the embedded schema's own '#/$defs'
+    // against the root (a urn: $id is not a base URI it can join), so its
+    // $defs are also given to the root.
+    let script = "import json,sys,jsonschema\n\
+        schema=json.load(open(sys.argv[1]))\n\
+        ex=json.load(open(sys.argv[2]))\n\
+        schema.setdefault('$defs', {}).update(ex['$defs'])\n\
+        res=jsonschema.RefResolver.from_schema(schema, store={ex['$id']: ex})\n\
+        jsonschema.Draft202012Validator(schema, resolver=res).validate(json.load(sys.stdin))\n";
+    let mut child = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir.join("snp-validate.schema.json"))
+        .arg(dir.join("snp-explanation.schema.json"))
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        Ok(())
+    } else if err.contains("No module named 'jsonschema'") {
+        skip_or_fail("python3-jsonschema is needed to validate the schema");
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+fn check<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {doc:#}"))
+}
+
+#[test]
+fn snp_validate_names_the_changed_input() {
+    let Some(ssm) = oracle() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = sim_chain(tmp.path()) else {
+        return;
+    };
+    let seed = env_u64("SNP_EXPLAIN_SEED").unwrap_or(DEFAULT_SEED) ^ 0x5A11;
+    let cases = env_u64("SNP_VALIDATE_EXPLAIN_CASES").map_or(30, |n| n as usize);
+    eprintln!("snp_validate explainer: seed {seed:#x}, {cases} cases");
+    let f = files(seed);
+    let next = AtomicUsize::new(0);
+    let failures = Mutex::new(Vec::new());
+    let named = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= cases {
+                    break;
+                }
+                let mut r = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let kind = KINDS[i % KINDS.len()];
+                let owner = random_owner(&mut r);
+                let (owner, host, expect) = one_change(&mut r, kind, owner);
+                let m = reported(&ssm, &f, &f.fw, &host);
+                let report = tmp.path().join(format!("report-{i}.bin"));
+                sim_report(tmp.path(), &report, &m, &[]);
+                let launch = owner.args(&f, &f.fw, false);
+                let (code, out, err) =
+                    snp_validate(&report, &chain, &["--json"], Some(launch.clone()));
+                let mut problems = Vec::new();
+                if code != 1 {
+                    problems.push(format!("exit {code}, not 1"));
+                }
+                let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+                if doc["failed"] != serde_json::json!(["expect.measurement"]) {
+                    problems.push(format!("failed checks {}", doc["failed"]));
+                }
+                let c = if doc.is_object() {
+                    check(&doc, "expect.measurement").clone()
+                } else {
+                    serde_json::Value::Null
+                };
+                let hint = c["hint"].as_str().unwrap_or_default();
+                for e in &expect {
+                    if !hint.contains(e.as_str()) {
+                        problems.push(format!("hint lacks {e:?}"));
+                    }
+                }
+                if c["explanation"]["changes"].as_array().map(Vec::len) != Some(1) {
+                    problems.push("the explanation names not exactly one change".into());
+                }
+                if i == 0 {
+                    if let Err(e) = snp_validate_schema(&out) {
+                        problems.push(format!("schema/snp-validate.schema.json: {e}"));
+                    }
+                }
+                if c["explanation"]["reported"] != m.as_str() {
+                    problems.push("the explanation's reported value is not the report's".into());
+                }
+                // Every fifth case: the human output too, the hint under the check.
+                if i % 5 == 0 {
+                    let (code, out, _) = snp_validate(&report, &chain, &[], Some(launch));
+                    let line = out
+                        .lines()
+                        .skip_while(|l| !l.contains("FAIL  expect.measurement"))
+                        .nth(1)
+                        .unwrap_or_default();
+                    if code != 1 || !line.trim_start().starts_with("HINT: ") {
+                        problems.push(format!("human output: exit {code}, no HINT line"));
+                    }
+                    for e in &expect {
+                        if !line.contains(e.as_str()) {
+                            problems.push(format!("human HINT lacks {e:?}"));
+                        }
+                    }
+                }
+                if problems.is_empty() {
+                    named.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    failures.lock().unwrap().push(format!(
+                        "case {i} ({kind}): {}\n  owner {owner:?}\n  host  {host:?}\n  stdout: {out}\n  stderr: {err}",
+                        problems.join("; ")
+                    ));
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(cases < 30 || named.load(Ordering::SeqCst) >= 30);
+    eprintln!(
+        "snp_validate explainer: {} of {cases} one-input changes named",
+        named.load(Ordering::SeqCst)
+    );
+}
+
+#[test]
+fn snp_validate_matching_launch_passes_without_a_search() {
+    let Some(ssm) = oracle() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = sim_chain(tmp.path()) else {
+        return;
+    };
+    let f = files(DEFAULT_SEED ^ 8);
+    let owner = base_launch();
+    let report = tmp.path().join("report.bin");
+    sim_report(tmp.path(), &report, &reported(&ssm, &f, &f.fw, &owner), &[]);
+    let (code, out, err) = snp_validate(
+        &report,
+        &chain,
+        &["--json"],
+        Some(owner.args(&f, &f.fw, false)),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = check(&doc, "expect.measurement");
+    assert_eq!(c["status"], "pass", "{c:#}");
+    assert!(
+        c.get("hint").is_none() && c.get("explanation").is_none(),
+        "{c:#}"
+    );
+}
+
+/// HOST_DATA and VMPL differ: each failed check says where the value comes
+/// from (snp-attestation.md section 6): libvirt's <hostData>, the VMPL the
+/// guest asked the report for.
+#[test]
+fn snp_validate_says_where_host_data_and_vmpl_come_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = sim_chain(tmp.path()) else {
+        return;
+    };
+    let m = "ab".repeat(48);
+    let report = tmp.path().join("report.bin");
+    sim_report(
+        tmp.path(),
+        &report,
+        &m,
+        &["--host-data", &"11".repeat(32), "--vmpl", "1"],
+    );
+    let extra = [
+        "--measurement",
+        m.as_str(),
+        "--host-data",
+        &"22".repeat(32),
+        "--vmpl",
+        "0",
+    ];
+    let (code, out, err) = snp_validate(&report, &chain, &[&extra[..], &["--json"]].concat(), None);
+    assert_eq!(code, 1, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["failed"],
+        serde_json::json!(["expect.host_data", "expect.vmpl"]),
+        "{doc:#}"
+    );
+    let host_data = check(&doc, "expect.host_data")["hint"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(host_data.contains("<hostData>"), "{host_data}");
+    assert!(host_data.contains("host-data="), "{host_data}");
+    let vmpl = check(&doc, "expect.vmpl")["hint"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        vmpl.contains("the guest asked for the report from"),
+        "{vmpl}"
+    );
+    // Passed and skipped checks carry no hint.
+    for c in doc["checks"].as_array().unwrap() {
+        assert_eq!(c.get("hint").is_some(), c["status"] == "fail", "{c:#}");
+    }
+    let (code, out, _) = snp_validate(&report, &chain, &extra, None);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("HINT: HOST_DATA is whatever the host gave at launch (libvirt <hostData>"),
+        "{out}"
+    );
+    assert!(
+        out.contains("HINT: VMPL is the level the guest asked for the report from"),
+        "{out}"
+    );
+}
+
+/// A report for another TCB than the VCEK's (the host's firmware moved on,
+/// the VCEK given is stale): the failed binding check says to fetch the VCEK
+/// for this REPORTED_TCB.
+#[test]
+fn snp_validate_says_a_vcek_for_another_tcb_is_stale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = sim_chain(tmp.path()) else {
+        return;
+    };
+    let m = "cd".repeat(48);
+    let report = tmp.path().join("report.bin");
+    // The chain's VCEK is for bl=3,tee=0,snp=8,ucode=115 (snp_sp.py's default).
+    let tcb = "bl=3,tee=0,snp=9,ucode=115";
+    sim_report(
+        tmp.path(),
+        &report,
+        &m,
+        &[
+            "--reported-tcb",
+            tcb,
+            "--current-tcb",
+            tcb,
+            "--committed-tcb",
+            tcb,
+            "--launch-tcb",
+            tcb,
+        ],
+    );
+    let (code, out, err) = snp_validate(&report, &chain, &["--measurement", &m, "--json"], None);
+    assert_eq!(code, 1, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["failed"],
+        serde_json::json!(["binding.reported_tcb"]),
+        "{doc:#}"
+    );
+    let hint = check(&doc, "binding.reported_tcb")["hint"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(hint.contains("stale"), "{hint}");
+    assert!(
+        hint.contains("fetch the VCEK for this REPORTED_TCB"),
+        "{hint}"
+    );
 }

@@ -27,7 +27,12 @@ fn expected(dir: &Path) -> Value {
 }
 
 fn validate_schema(doc: &str) -> Result<(), String> {
-    common::schema::validate_json("snp-validate.schema.json", doc)
+    // The explanation it embeds is schema/snp-explanation.schema.json, by $id.
+    common::schema::validate_json_with(
+        "snp-validate.schema.json",
+        &["snp-explanation.schema.json"],
+        doc,
+    )
 }
 
 fn have_jsonschema() -> bool {
@@ -675,4 +680,60 @@ fn a_vcek_not_given_comes_from_the_kds_then_the_cache() {
     let (code, _, err) = common::run(&args);
     assert_eq!(code, 2);
     assert!(err.contains(e["kds_vcek_url"].as_str().unwrap()), "{err}");
+}
+
+/// A command line clap refuses (unknown option, bad value, missing report)
+/// still gives one JSON document with --json, valid against the schema, and
+/// exit status 2; without --json, or with --json only after '--' (where it
+/// is an snp-digest option), stdout stays empty.
+#[test]
+fn usage_errors_give_json_with_json() {
+    let json_ok = have_jsonschema();
+    for args in [
+        &["snp-validate", "report.bin", "--json", "--no-such-option"][..],
+        &["snp-validate", "--json", "report.bin", "--vmpl", "7"],
+        &["snp-validate", "--json"],
+        &[
+            "snp-validate",
+            "report.bin",
+            "--json",
+            "--measurement",
+            "abcd",
+        ],
+    ] {
+        let (code, out, err) = common::run(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        let doc: Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        assert_eq!(doc["valid"], false);
+        assert_eq!(doc["exit_code"], 2);
+        let msg = doc["error"].as_str().unwrap();
+        assert!(!msg.is_empty() && !msg.starts_with("error:"), "{msg}");
+        assert!(!msg.contains("Usage:"), "{msg}");
+        assert!(
+            err.contains("error:"),
+            "clap's message stays on stderr: {err}"
+        );
+        if json_ok {
+            validate_schema(&out).unwrap_or_else(|m| panic!("{args:?}: {m}"));
+        }
+    }
+    for args in [
+        &["snp-validate", "report.bin", "--no-such-option"][..],
+        &["snp-validate", "report.bin", "--bogus", "--", "--json"],
+    ] {
+        let (code, out, _) = common::run(args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+}
+
+/// The schema check (with the embedded explanation schema) can fail.
+#[test]
+fn the_snp_validate_schema_refuses_a_document_it_does_not_describe() {
+    if !have_jsonschema() {
+        return;
+    }
+    assert!(validate_schema("{}").is_err());
+    assert!(validate_schema("[1, 2]").is_err());
 }
