@@ -575,6 +575,69 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
     let vmm = VmmType::from(a.vmm_type);
     let profile = vmm.profile();
     let sig = vcpu_signature(a)?;
+    let cpu_signature = check_digest_args(a, vmm, sig)?;
+    let seed = a
+        .ovmf_hash
+        .as_deref()
+        .map(|s| parse_ld("--ovmf-hash", s))
+        .transpose()?;
+
+    let mut fw = FirmwareFile::open(&a.ovmf)?;
+    let info = fw.snp_info()?;
+    let vmsa = VmsaConfig {
+        form: match a.vmsa_form {
+            FormArg::Init2 => VmsaForm::Init2,
+            FormArg::Legacy => VmsaForm::Legacy,
+        },
+        cpu_signature,
+        sev_features: a.guest_features,
+    };
+    // Refuse what QEMU refuses before hashing anything.
+    let placeholder = KernelHashes {
+        kernel: [0; 32],
+        initrd: [0; 32],
+        cmdline: [0; 32],
+    };
+    let probe = SnpLaunch {
+        vcpus: a.vcpus,
+        vmm: profile,
+        vmsa,
+        kernel: a.kernel.as_ref().map(|_| &placeholder),
+    };
+    snp::check_launch(&info, &probe).map_err(|e| match e {
+        SnpError::Vcpus(_) => Error::Usage(e.to_string()),
+        e => firmware_error(&a.ovmf, e),
+    })?;
+
+    let (ovmf_ld, kernel) = hash_inputs(a, &mut fw, seed)?;
+    let launch = SnpLaunch {
+        kernel: kernel.as_ref(),
+        ..probe
+    };
+    let ld = snp::launch_digest(ovmf_ld, &info, &launch).map_err(|e| firmware_error(&a.ovmf, e))?;
+
+    if a.verbose {
+        print_launch(a, fw.len, seed.is_some(), ovmf_ld, &info, vmm, &launch);
+    }
+    Ok(ComputedLaunch {
+        ld,
+        ovmf: a.ovmf.clone(),
+        ovmf_hash: ovmf_ld,
+        firmware: info,
+        vcpus: a.vcpus,
+        vmm,
+        vmsa,
+        signature_given: sig.is_some(),
+        kernel,
+        append: a.append.clone(),
+        initrd: a.initrd.is_some(),
+    })
+}
+
+/// The vCPU signature the VMSA gets, after refusing the option
+/// combinations the VMM would refuse and warning of those it ignores.
+fn check_digest_args(a: &DigestArgs, vmm: VmmType, sig: Option<u32>) -> Result<u32> {
+    let profile = vmm.profile();
     let cpu_signature = match (profile.rdx, sig) {
         (Rdx::CpuSignature, Some(s)) => s,
         (Rdx::CpuSignature, None) => {
@@ -612,39 +675,15 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
             a.vcpus
         )));
     }
-    let seed = a
-        .ovmf_hash
-        .as_deref()
-        .map(|s| parse_ld("--ovmf-hash", s))
-        .transpose()?;
+    Ok(cpu_signature)
+}
 
-    let mut fw = FirmwareFile::open(&a.ovmf)?;
-    let info = fw.snp_info()?;
-    let vmsa = VmsaConfig {
-        form: match a.vmsa_form {
-            FormArg::Init2 => VmsaForm::Init2,
-            FormArg::Legacy => VmsaForm::Legacy,
-        },
-        cpu_signature,
-        sev_features: a.guest_features,
-    };
-    // Refuse what QEMU refuses before hashing anything.
-    let placeholder = KernelHashes {
-        kernel: [0; 32],
-        initrd: [0; 32],
-        cmdline: [0; 32],
-    };
-    let probe = SnpLaunch {
-        vcpus: a.vcpus,
-        vmm: profile,
-        vmsa,
-        kernel: a.kernel.as_ref().map(|_| &placeholder),
-    };
-    snp::check_launch(&info, &probe).map_err(|e| match e {
-        SnpError::Vcpus(_) => Error::Usage(e.to_string()),
-        e => firmware_error(&a.ovmf, e),
-    })?;
-
+/// The OVMF hash (or the `--ovmf-hash` seed) and the kernel hashes table.
+fn hash_inputs(
+    a: &DigestArgs,
+    fw: &mut FirmwareFile,
+    seed: Option<Ld>,
+) -> Result<(Ld, Option<KernelHashes>)> {
     // The kernel and initrd hash on their own threads while the firmware's
     // pages are hashed here, on the cores they leave free: the kernel's
     // SHA-256 is one sequential stream, the longest job, and a page hashing
@@ -666,70 +705,62 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
         });
         (ovmf_ld, kernel.transpose())
     });
-    let (ovmf_ld, kernel) = (ovmf_ld?, kernel?);
-    let launch = SnpLaunch {
-        kernel: kernel.as_ref(),
-        ..probe
-    };
-    let ld = snp::launch_digest(ovmf_ld, &info, &launch).map_err(|e| firmware_error(&a.ovmf, e))?;
+    Ok((ovmf_ld?, kernel?))
+}
 
-    if a.verbose {
+/// `--verbose`: what went into the digest, on stderr.
+fn print_launch(
+    a: &DigestArgs,
+    fw_len: u64,
+    seed_given: bool,
+    ovmf_ld: Ld,
+    info: &SnpFirmware,
+    vmm: VmmType,
+    launch: &SnpLaunch,
+) {
+    let (profile, vmsa, cpu_signature) = (launch.vmm, launch.vmsa, launch.vmsa.cpu_signature);
+    eprintln!(
+        "firmware: {} ({} bytes, GPA {:#x})",
+        a.ovmf.display(),
+        fw_len,
+        snp::firmware_gpa(fw_len).unwrap_or(0)
+    );
+    eprintln!(
+        "OVMF hash{}: {}",
+        if seed_given { " (given)" } else { "" },
+        hex(&ovmf_ld)
+    );
+    for s in &info.sections {
         eprintln!(
-            "firmware: {} ({} bytes, GPA {:#x})",
-            a.ovmf.display(),
-            fw.len,
-            snp::firmware_gpa(fw.len).unwrap_or(0)
-        );
-        eprintln!(
-            "OVMF hash{}: {}",
-            if seed.is_some() { " (given)" } else { "" },
-            hex(&ovmf_ld)
-        );
-        for s in &info.sections {
-            eprintln!(
-                "metadata section: gpa {:#010x} size {:#x} type {:#x}",
-                s.gpa, s.size, s.kind
-            );
-        }
-        if let Some(area) = info.kernel_hash_area {
-            eprintln!(
-                "kernel hashes area: base {:#x} size {:#x}",
-                area.base, area.size
-            );
-        }
-        if let Some(k) = &kernel {
-            eprintln!("kernel hashes table: {}", hex(&k.padded_table()));
-        }
-        eprintln!(
-            "VMSA: vmm {}, {} vCPU(s), RDX {:#x}, SEV_FEATURES {:#x}, FPU fields {}, AP reset EIP {:#x}",
-            vmm.name(),
-            a.vcpus,
-            match profile.rdx {
-                Rdx::CpuSignature => cpu_signature,
-                Rdx::Fixed(v) => v,
-            },
-            a.guest_features,
-            if profile.fpu_from_form && vmsa.form == VmsaForm::Init2 {
-                "MXCSR 0x1f80 FCW 0x37f (KVM_SEV_INIT2)"
-            } else {
-                "zero"
-            },
-            info.ap_reset_eip.unwrap_or(0)
+            "metadata section: gpa {:#010x} size {:#x} type {:#x}",
+            s.gpa, s.size, s.kind
         );
     }
-    Ok(ComputedLaunch {
-        ld,
-        ovmf: a.ovmf.clone(),
-        ovmf_hash: ovmf_ld,
-        firmware: info,
-        vcpus: a.vcpus,
-        vmm,
-        vmsa,
-        signature_given: sig.is_some(),
-        kernel,
-        append: a.append.clone(),
-        initrd: a.initrd.is_some(),
-    })
+    if let Some(area) = info.kernel_hash_area {
+        eprintln!(
+            "kernel hashes area: base {:#x} size {:#x}",
+            area.base, area.size
+        );
+    }
+    if let Some(k) = launch.kernel {
+        eprintln!("kernel hashes table: {}", hex(&k.padded_table()));
+    }
+    eprintln!(
+        "VMSA: vmm {}, {} vCPU(s), RDX {:#x}, SEV_FEATURES {:#x}, FPU fields {}, AP reset EIP {:#x}",
+        vmm.name(),
+        a.vcpus,
+        match profile.rdx {
+            Rdx::CpuSignature => cpu_signature,
+            Rdx::Fixed(v) => v,
+        },
+        a.guest_features,
+        if profile.fpu_from_form && vmsa.form == VmsaForm::Init2 {
+            "MXCSR 0x1f80 FCW 0x37f (KVM_SEV_INIT2)"
+        } else {
+            "zero"
+        },
+        info.ap_reset_eip.unwrap_or(0)
+    );
 }
 
 fn snp_digest(a: &DigestArgs) -> Result<String> {
