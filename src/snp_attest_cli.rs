@@ -630,20 +630,11 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         a.product.map(Product::from),
     )
     .map_err(|e| Error::Usage(e.to_string()))?;
-    let custom;
-    let anchors_owned;
-    let anchors: &TrustAnchors = if a.trust_anchors.is_empty() {
-        custom = false;
-        TrustAnchors::builtin()
-    } else {
-        let mut files = Vec::new();
-        for p in &a.trust_anchors {
-            files.push(read_limited("trust anchors", p)?);
-        }
-        anchors_owned = TrustAnchors::from_files(&files)
-            .map_err(|e: CertError| Error::Usage(format!("--trust-anchors: {e}")))?;
-        custom = true;
-        &anchors_owned
+    let anchors_owned = custom_anchors(a)?;
+    let custom = anchors_owned.is_some();
+    let anchors: &TrustAnchors = match &anchors_owned {
+        Some(t) => t,
+        None => TrustAnchors::builtin(),
     };
     let mut expect = expectations(a)?;
     // Hashed once: the digest, and the state the explainer searches from.
@@ -661,18 +652,7 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
             .unwrap_or(Duration::ZERO)
             .as_secs()
     });
-    let mut sources = vec![("VEK".to_string(), vek_from)];
-    let ca = if r.key_info.signing_key == SigningKey::Vlek {
-        "ASVK"
-    } else {
-        "ASK"
-    };
-    if let Some((_, f)) = &found.ask {
-        sources.push((ca.into(), f.clone()));
-    }
-    if let Some((_, f)) = &found.ark {
-        sources.push(("ARK".into(), f.clone()));
-    }
+    let sources = chain_sources(r, vek_from, &found.ask, &found.ark);
     let endorsement = Endorsement {
         vek,
         ask: found.ask.map(|x| x.0),
@@ -698,6 +678,42 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         custom_anchors: custom,
         explanation,
     })
+}
+
+/// The trust anchors given with `--trust-anchors`; `None` for AMD's.
+fn custom_anchors(a: &ValidateArgs) -> Result<Option<TrustAnchors>> {
+    if a.trust_anchors.is_empty() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for p in &a.trust_anchors {
+        files.push(read_limited("trust anchors", p)?);
+    }
+    TrustAnchors::from_files(&files)
+        .map(Some)
+        .map_err(|e: CertError| Error::Usage(format!("--trust-anchors: {e}")))
+}
+
+/// Where the VEK, ASK (or ASVK) and ARK came from, for the verdict.
+fn chain_sources(
+    r: &AttestationReport,
+    vek_from: String,
+    ask: &Option<(Certificate, String)>,
+    ark: &Option<(Certificate, String)>,
+) -> Vec<(String, String)> {
+    let mut sources = vec![("VEK".to_string(), vek_from)];
+    let ca = if r.key_info.signing_key == SigningKey::Vlek {
+        "ASVK"
+    } else {
+        "ASK"
+    };
+    if let Some((_, f)) = ask {
+        sources.push((ca.into(), f.clone()));
+    }
+    if let Some((_, f)) = ark {
+        sources.push(("ARK".into(), f.clone()));
+    }
+    sources
 }
 
 /// The report field a failed check is about, for where its value comes
@@ -799,106 +815,118 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
             } else {
                 ExitCode::AttestationFailed
             } as i32;
-            let r = &v.input.report;
             if a.json {
-                let checks: Vec<Value> = v
-                    .outcome
-                    .checks
-                    .iter()
-                    .map(|c| {
-                        let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
-                        if let Some(h) = hint(&v, a, c) {
-                            o["hint"] = h.into();
-                        }
-                        if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
-                            o["explanation"] = serde_json::to_value(x).unwrap_or(Value::Null);
-                            o["explanation_seconds"] = t.as_secs_f64().into();
-                        }
-                        o
-                    })
-                    .collect();
-                let doc = json!({
-                    "schema_version": 1,
-                    "valid": v.outcome.passed(),
-                    "exit_code": code,
-                    "container": v.input.container.name(),
-                    "version": r.version,
-                    "product": v.outcome.product.name(),
-                    "product_source": v.product_source,
-                    "signer": r.key_info.signing_key.name(),
-                    "trust_anchors": if v.custom_anchors { "custom" } else { "builtin" },
-                    "sources": v.sources.iter().map(|(k, f)| json!({"role": k, "from": f})).collect::<Vec<_>>(),
-                    "measurement": hex(&r.measurement),
-                    "checks": checks,
-                    "failed": v.outcome.failures().map(|c| c.name).collect::<Vec<_>>(),
-                });
+                let doc = validation_json(a, &v, code);
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                let mut s = String::new();
-                let _ = writeln!(
-                    s,
-                    "Report:  {} ({})",
-                    a.report.display(),
-                    v.input.container.name()
-                );
-                let _ = writeln!(
-                    s,
-                    "Product: {} (from {}), version {} report signed by the {}",
-                    v.outcome.product,
-                    v.product_source,
-                    r.version,
-                    r.key_info.signing_key.name()
-                );
-                for (k, f) in &v.sources {
-                    let _ = writeln!(s, "{k}: {f}");
-                }
-                let _ = writeln!(
-                    s,
-                    "Trust anchors: {}",
-                    if v.custom_anchors {
-                        "given with --trust-anchors"
-                    } else {
-                        "AMD's, built in"
-                    }
-                );
-                let width = v
-                    .outcome
-                    .checks
-                    .iter()
-                    .map(|c| c.name.len())
-                    .max()
-                    .unwrap_or(0);
-                for c in &v.outcome.checks {
-                    let tag = match c.status {
-                        Status::Pass => "PASS",
-                        Status::Fail => "FAIL",
-                        Status::Skip => "skip",
-                    };
-                    let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
-                    if let Some(h) = hint(&v, a, c) {
-                        let _ = writeln!(s, "        {:width$}  HINT: {h}", "");
-                    }
-                    if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
-                        let _ = writeln!(
-                            s,
-                            "        {:width$}  ({} variants of the launch options tried in {:.3} s)",
-                            "",
-                            x.variants_tried,
-                            t.as_secs_f64()
-                        );
-                    }
-                }
-                let failed: Vec<_> = v.outcome.failures().map(|c| c.name).collect();
-                if failed.is_empty() {
-                    let _ = writeln!(s, "VALID: every check passed");
-                } else {
-                    let _ = writeln!(s, "INVALID: {} failed: {}", failed.len(), failed.join(", "));
-                }
+                let s = validation_text(a, &v);
                 print!("{s}");
             }
             code
         }
     }
+}
+
+/// `snp-validate --json`: the verdict, its sources and every check.
+fn validation_json(a: &ValidateArgs, v: &Validation, code: i32) -> Value {
+    let r = &v.input.report;
+    let checks: Vec<Value> = v
+        .outcome
+        .checks
+        .iter()
+        .map(|c| {
+            let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
+            if let Some(h) = hint(v, a, c) {
+                o["hint"] = h.into();
+            }
+            if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
+                o["explanation"] = serde_json::to_value(x).unwrap_or(Value::Null);
+                o["explanation_seconds"] = t.as_secs_f64().into();
+            }
+            o
+        })
+        .collect();
+    json!({
+        "schema_version": 1,
+        "valid": v.outcome.passed(),
+        "exit_code": code,
+        "container": v.input.container.name(),
+        "version": r.version,
+        "product": v.outcome.product.name(),
+        "product_source": v.product_source,
+        "signer": r.key_info.signing_key.name(),
+        "trust_anchors": if v.custom_anchors { "custom" } else { "builtin" },
+        "sources": v.sources.iter().map(|(k, f)| json!({"role": k, "from": f})).collect::<Vec<_>>(),
+        "measurement": hex(&r.measurement),
+        "checks": checks,
+        "failed": v.outcome.failures().map(|c| c.name).collect::<Vec<_>>(),
+    })
+}
+
+/// `snp-validate`'s text: where each input came from, then every check.
+fn validation_text(a: &ValidateArgs, v: &Validation) -> String {
+    let r = &v.input.report;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Report:  {} ({})",
+        a.report.display(),
+        v.input.container.name()
+    );
+    let _ = writeln!(
+        s,
+        "Product: {} (from {}), version {} report signed by the {}",
+        v.outcome.product,
+        v.product_source,
+        r.version,
+        r.key_info.signing_key.name()
+    );
+    for (k, f) in &v.sources {
+        let _ = writeln!(s, "{k}: {f}");
+    }
+    let _ = writeln!(
+        s,
+        "Trust anchors: {}",
+        if v.custom_anchors {
+            "given with --trust-anchors"
+        } else {
+            "AMD's, built in"
+        }
+    );
+    let width = v
+        .outcome
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
+    for c in &v.outcome.checks {
+        let tag = match c.status {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        };
+        let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
+        if let Some(h) = hint(v, a, c) {
+            let _ = writeln!(s, "        {:width$}  HINT: {h}", "");
+        }
+        if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
+            let _ = writeln!(
+                s,
+                "        {:width$}  ({} variants of the launch options tried in {:.3} s)",
+                "",
+                x.variants_tried,
+                t.as_secs_f64()
+            );
+        }
+    }
+    let failed: Vec<_> = v.outcome.failures().map(|c| c.name).collect();
+    if failed.is_empty() {
+        let _ = writeln!(s, "VALID: every check passed");
+    } else {
+        let _ = writeln!(s, "INVALID: {} failed: {}", failed.len(), failed.join(", "));
+    }
+    s
 }
 
 fn tcb_json(t: &TcbVersion) -> Value {
