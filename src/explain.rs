@@ -239,49 +239,9 @@ fn vmsa_changes(
 /// Evaluates the variants; the first with the fewest changes wins.
 pub fn explain(k: &Known) -> Explanation {
     let reported = &k.reported;
-    let mut keys: Vec<(Vec<String>, Tik)> = vec![(vec![], k.tik.clone())];
-    if let Some(t) = Tik::from_slice(k.tek.as_bytes()) {
-        keys.push((
-            vec![if k.tk_file {
-                "matches with the TK file's halves the other way round (TIK first, then TEK)".into()
-            } else {
-                "matches if TIK and TEK are swapped (the TEK file holds the TIK)".into()
-            }],
-            t,
-        ));
-    }
-    let mut policies: Vec<(Vec<String>, LaunchInfo)> = vec![(vec![], k.info)];
+    let keys = key_variants(k);
+    let policies = policy_variants(k);
     let es = SevPolicy::ES.bits();
-    let nodbg = SevPolicy::NODBG.bits();
-    let p = k.info.policy;
-    let es_word = |p: u32| if p & es != 0 { "set" } else { "clear" };
-    let nodbg_word = |p: u32| if p & nodbg != 0 { "set" } else { "clear" };
-    // A policy given for another launch: the SEV-ES bit (and NODBG) toggled.
-    let toggled = [
-        (p ^ es, format!("the SEV-ES bit {}", es_word(p ^ es))),
-        (p ^ nodbg, format!("NODBG {}", nodbg_word(p ^ nodbg))),
-        (
-            p ^ es ^ nodbg,
-            format!(
-                "the SEV-ES bit {} and NODBG {}",
-                es_word(p ^ es),
-                nodbg_word(p ^ nodbg)
-            ),
-        ),
-    ];
-    let others = k.other_policies.iter().cloned().chain(toggled);
-    for (p, why) in others {
-        if !policies.iter().any(|(_, i)| i.policy == p) {
-            let p = &p;
-            policies.push((
-                vec![format!("matches with policy {p:#x} ({why})")],
-                LaunchInfo {
-                    policy: *p,
-                    ..k.info
-                },
-            ));
-        }
-    }
     let mut best: Option<Vec<String>> = None;
     let mut tried = 0usize;
     // `with_vmsa`: whether the LD holds VMSA pages, as it does exactly for a
@@ -339,6 +299,59 @@ pub fn explain(k: &Known) -> Explanation {
         matched: best,
         tried,
     }
+}
+
+/// The owner's TIK, and the TEK in its place when the two were swapped.
+fn key_variants(k: &Known) -> Vec<(Vec<String>, Tik)> {
+    let mut keys: Vec<(Vec<String>, Tik)> = vec![(vec![], k.tik.clone())];
+    if let Some(t) = Tik::from_slice(k.tek.as_bytes()) {
+        keys.push((
+            vec![if k.tk_file {
+                "matches with the TK file's halves the other way round (TIK first, then TEK)".into()
+            } else {
+                "matches if TIK and TEK are swapped (the TEK file holds the TIK)".into()
+            }],
+            t,
+        ));
+    }
+    keys
+}
+
+/// The owner's policy, then each other policy the host may have launched with.
+fn policy_variants(k: &Known) -> Vec<(Vec<String>, LaunchInfo)> {
+    let mut policies: Vec<(Vec<String>, LaunchInfo)> = vec![(vec![], k.info)];
+    let es = SevPolicy::ES.bits();
+    let nodbg = SevPolicy::NODBG.bits();
+    let p = k.info.policy;
+    let es_word = |p: u32| if p & es != 0 { "set" } else { "clear" };
+    let nodbg_word = |p: u32| if p & nodbg != 0 { "set" } else { "clear" };
+    // A policy given for another launch: the SEV-ES bit (and NODBG) toggled.
+    let toggled = [
+        (p ^ es, format!("the SEV-ES bit {}", es_word(p ^ es))),
+        (p ^ nodbg, format!("NODBG {}", nodbg_word(p ^ nodbg))),
+        (
+            p ^ es ^ nodbg,
+            format!(
+                "the SEV-ES bit {} and NODBG {}",
+                es_word(p ^ es),
+                nodbg_word(p ^ nodbg)
+            ),
+        ),
+    ];
+    let others = k.other_policies.iter().cloned().chain(toggled);
+    for (p, why) in others {
+        if !policies.iter().any(|(_, i)| i.policy == p) {
+            let p = &p;
+            policies.push((
+                vec![format!("matches with policy {p:#x} ({why})")],
+                LaunchInfo {
+                    policy: *p,
+                    ..k.info
+                },
+            ));
+        }
+    }
+    policies
 }
 
 /// "matches if X, with Y and with Z" from the explainer's changes.
