@@ -1058,34 +1058,41 @@ pub fn report_main(a: &ReportArgs) -> Result<String> {
         let Some(v) = m.get(*k) else {
             continue;
         };
-        let text = match v {
-            Value::String(t) => t.clone(),
-            Value::Null => "-".into(),
-            Value::Object(o) => ["fmc", "bl", "tee", "snp", "ucode", "raw"]
-                .iter()
-                .filter_map(|k| o.get(*k).map(|v| (k.to_string(), v)))
-                .chain(
-                    o.iter()
-                        .filter(|(k, _)| {
-                            !["fmc", "bl", "tee", "snp", "ucode", "raw"].contains(&k.as_str())
-                        })
-                        .map(|(k, v)| (k.clone(), v)),
-                )
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        v.as_str()
-                            .map(String::from)
-                            .unwrap_or_else(|| v.to_string())
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            other => other.to_string(),
-        };
+        let text = field_text(v);
         let _ = writeln!(s, "{:<20} {text}", k.to_ascii_uppercase());
     }
     Ok(s)
+}
+
+/// One field of `snp-report`'s text: a string as is, null as "-", an
+/// object (a TCB, KEY_INFO) as key=value pairs with the TCB parts first,
+/// anything else as JSON.
+fn field_text(v: &Value) -> String {
+    match v {
+        Value::String(t) => t.clone(),
+        Value::Null => "-".into(),
+        Value::Object(o) => ["fmc", "bl", "tee", "snp", "ucode", "raw"]
+            .iter()
+            .filter_map(|k| o.get(*k).map(|v| (k.to_string(), v)))
+            .chain(
+                o.iter()
+                    .filter(|(k, _)| {
+                        !["fmc", "bl", "tee", "snp", "ucode", "raw"].contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), v)),
+            )
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    v.as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
