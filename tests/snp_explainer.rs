@@ -472,6 +472,40 @@ const FEATURE_NAMES: &[&str] = &[
     "SmtProt",
 ];
 
+/// The one-change cases' outcome: how many were named, and what went wrong
+/// in the others (all listed at the end, not only the first).
+#[derive(Default)]
+struct Tally {
+    named: AtomicUsize,
+    failures: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    /// Counts a case as named when it has no problems; otherwise keeps
+    /// `describe(problems)`, the case and what went wrong with it.
+    fn record(&self, problems: &[String], describe: impl FnOnce(&str) -> String) {
+        if problems.is_empty() {
+            self.named.fetch_add(1, Ordering::SeqCst);
+        } else {
+            let text = describe(&problems.join("; "));
+            self.failures.lock().unwrap().push(text);
+        }
+    }
+
+    fn finish(self, what: &str, cases: usize) {
+        let failures = self.failures.into_inner().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} of {cases} cases failed:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        let named = self.named.load(Ordering::SeqCst);
+        assert!(cases < 30 || named >= 30);
+        eprintln!("{what}: {named} of {cases} one-input changes named");
+    }
+}
+
 #[test]
 fn one_changed_input_is_named() {
     let Some(ssm) = oracle() else { return };
@@ -480,8 +514,7 @@ fn one_changed_input_is_named() {
     eprintln!("snp_explainer: SNP_EXPLAIN_SEED={seed:#x} SNP_EXPLAIN_CASES={cases}");
     let f = files(seed);
     let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
-    let named = AtomicUsize::new(0);
+    let tally = Tally::default();
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
@@ -507,29 +540,13 @@ fn one_changed_input_is_named() {
                         problems.push(format!("missing {e:?}"));
                     }
                 }
-                if problems.is_empty() {
-                    named.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    failures.lock().unwrap().push(format!(
-                        "case {i} ({kind}): {}\n  owner {owner:?}\n  host  {host:?}\n  stdout: {out}\n  stderr: {err}",
-                        problems.join("; ")
-                    ));
-                }
+                tally.record(&problems, |p| {
+                    format!("case {i} ({kind}): {p}\n  owner {owner:?}\n  host  {host:?}\n  stdout: {out}\n  stderr: {err}")
+                });
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(cases < 30 || named.load(Ordering::SeqCst) >= 30);
-    eprintln!(
-        "snp_explainer: {} of {cases} one-input changes named",
-        named.load(Ordering::SeqCst)
-    );
+    tally.finish("snp_explainer", cases);
 }
 
 fn base_launch() -> Launch {
@@ -757,42 +774,15 @@ fn snp_validate(
 /// `snp-validate --json` against its schema, which takes the explanation
 /// from schema/snp-explanation.schema.json by $id (python3-jsonschema).
 fn snp_validate_schema(doc: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
-    // Debian's jsonschema 4.10 resolves the embedded schema's own '#/$defs'
-    // against the root (a urn: $id is not a base URI it can join), so its
-    // $defs are also given to the root.
-    let script = "import json,sys,jsonschema\n\
-        schema=json.load(open(sys.argv[1]))\n\
-        ex=json.load(open(sys.argv[2]))\n\
-        schema.setdefault('$defs', {}).update(ex['$defs'])\n\
-        res=jsonschema.RefResolver.from_schema(schema, store={ex['$id']: ex})\n\
-        jsonschema.Draft202012Validator(schema, resolver=res).validate(json.load(sys.stdin))\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(script)
-        .arg(dir.join("snp-validate.schema.json"))
-        .arg(dir.join("snp-explanation.schema.json"))
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(doc.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    if out.status.success() {
-        Ok(())
-    } else if err.contains("No module named 'jsonschema'") {
+    if !schema::have_jsonschema() {
         skip_or_fail("python3-jsonschema is needed to validate the schema");
-        Ok(())
-    } else {
-        Err(err)
+        return Ok(());
     }
+    schema::validate_json_with(
+        "snp-validate.schema.json",
+        &["snp-explanation.schema.json"],
+        doc,
+    )
 }
 
 fn check<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -814,8 +804,7 @@ fn snp_validate_names_the_changed_input() {
     eprintln!("snp_validate explainer: seed {seed:#x}, {cases} cases");
     let f = files(seed);
     let next = AtomicUsize::new(0);
-    let failures = Mutex::new(Vec::new());
-    let named = AtomicUsize::new(0);
+    let tally = Tally::default();
     std::thread::scope(|s| {
         for _ in 0..2 {
             s.spawn(|| loop {
@@ -880,29 +869,13 @@ fn snp_validate_names_the_changed_input() {
                         }
                     }
                 }
-                if problems.is_empty() {
-                    named.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    failures.lock().unwrap().push(format!(
-                        "case {i} ({kind}): {}\n  owner {owner:?}\n  host  {host:?}\n  stdout: {out}\n  stderr: {err}",
-                        problems.join("; ")
-                    ));
-                }
+                tally.record(&problems, |p| {
+                    format!("case {i} ({kind}): {p}\n  owner {owner:?}\n  host  {host:?}\n  stdout: {out}\n  stderr: {err}")
+                });
             });
         }
     });
-    let failures = failures.into_inner().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} of {cases} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(cases < 30 || named.load(Ordering::SeqCst) >= 30);
-    eprintln!(
-        "snp_validate explainer: {} of {cases} one-input changes named",
-        named.load(Ordering::SeqCst)
-    );
+    tally.finish("snp_validate explainer", cases);
 }
 
 #[test]
