@@ -142,6 +142,30 @@ pub struct Check {
     pub message: String,
 }
 
+impl Check {
+    pub fn pass(name: &'static str, message: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Pass,
+            message: message.into(),
+        }
+    }
+    pub fn fail(name: &'static str, message: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Fail,
+            message: message.into(),
+        }
+    }
+    pub fn skip(name: &'static str, message: impl Into<String>) -> Check {
+        Check {
+            name,
+            status: Status::Skip,
+            message: message.into(),
+        }
+    }
+}
+
 /// Every check, in order.
 #[derive(Debug, Clone)]
 pub struct Outcome {
