@@ -24,6 +24,7 @@ mod e2e;
 #[path = "common/snp_sim.rs"]
 mod snp_sim;
 
+use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,9 +32,11 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use base64::Engine as _;
-use e2e::{DomainSpec, Host};
+use e2e::{DomainSpec, Host, Side};
 
 const POLICY: u64 = 0x30000;
+/// REPORT_DATA of the guest reports: the owner's nonce.
+const NONCE: &str = "736e702d6532652d6e6f6e63652d66726f6d2d7468652d6f776e657200000000000000000000000000000000000000000000000000000000000000000000000000";
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -257,6 +260,102 @@ fn snp_spec(h: &Host, prefix: &str, idb: Option<&IdBlock>) -> DomainSpec {
     spec
 }
 
+// ------------------------------------------------------------------------ running the tool
+
+/// How the tool reaches the daemon.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    /// The daemon's own socket, on the hypervisor host: needs --insecure.
+    Local,
+    /// qemu+ssh:// from elsewhere (another hostname and network namespace).
+    Ssh,
+}
+
+/// The owner's command line for `dom`: connection, firmware, kernel, initrd, command line,
+/// vCPU count and signature (EPYC-Milan 25/1/1), policy and trusted keys, then `extra`.
+fn owner_args(h: &Host, via: Via, dom: &str, extra: &[&str]) -> Option<Vec<OsString>> {
+    let o = owner(h);
+    let uri = match via {
+        Via::Local => h.uri(),
+        Via::Ssh => h.ssh_uri()?,
+    };
+    let mut v: Vec<OsString> = vec![
+        "--connect".into(),
+        uri.into(),
+        "--domain".into(),
+        dom.into(),
+    ];
+    if via == Via::Local {
+        v.push("--insecure".into());
+    }
+    v.extend(
+        [
+            "--firmware".into(),
+            h.firmware_snp().into(),
+            "--kernel".into(),
+            h.kernel().into(),
+            "--initrd".into(),
+            h.initrd().into(),
+            "--cmdline".into(),
+            e2e::CMDLINE.into(),
+            "--num-cpus".into(),
+            "1".into(),
+            "--cpu-family".into(),
+            "25".into(),
+            "--cpu-model".into(),
+            "1".into(),
+            "--cpu-stepping".into(),
+            "1".into(),
+            "--policy".into(),
+            format!("{POLICY:#x}").into(),
+            "--trusted-id-key-digest".into(),
+            o.right.id_key_digest.clone().into(),
+            "--trusted-author-key-digest".into(),
+            o.right.author_key_digest.clone().into(),
+        ]
+        .into_iter()
+        .map(|s: OsString| s),
+    );
+    v.extend(extra.iter().map(OsString::from));
+    Some(v)
+}
+
+/// Runs the tool: on the hypervisor host for a local URI, elsewhere for qemu+ssh://.
+fn run(h: &Host, argv: &[OsString]) -> (i32, String, String) {
+    let remote = argv
+        .iter()
+        .any(|a| a.to_string_lossy().starts_with("qemu+ssh://"));
+    let side = if remote {
+        Side::Elsewhere
+    } else {
+        Side::OnHost
+    };
+    let t0 = Instant::now();
+    let refs: Vec<&std::ffi::OsStr> = argv.iter().map(|s| s.as_os_str()).collect();
+    let r = h.our_validator(side, &refs);
+    eprintln!(
+        "tool ({side:?}, {:.2?}) {argv:?}\n  -> exit {}\n  stdout: {}\n  stderr: {}",
+        t0.elapsed(),
+        r.0,
+        r.1.trim(),
+        r.2.trim()
+    );
+    assert!(!r.2.contains("panicked"), "{}", r.2);
+    r
+}
+
+#[track_caller]
+fn expect(h: &Host, argv: &[OsString], code: i32) -> String {
+    let (rc, out, err) = run(h, argv);
+    assert_eq!(
+        rc,
+        code,
+        "exit {rc}, expected {code}\nstdout: {out}\nstderr: {err}\n{}",
+        h.tail_logs()
+    );
+    format!("{out}{err}")
+}
+
 // ============================================================================ the harness
 
 #[test]
@@ -422,4 +521,241 @@ fn harness_launch_finish_refuses_an_id_block_for_two_vcpus() {
         "{log}"
     );
     assert_eq!(h.state(&dom.name), "shut off");
+}
+
+// ============================================================================ the tool
+
+/// Runs the owner's command line for `dom` on each transport (the ssh one only when the
+/// harness can run sshd) and checks the exit code; returns the outputs.
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn on_both(h: &Host, dom: &str, extra: &[&str], code: i32) -> Vec<(Via, String)> {
+    let mut outs = Vec::new();
+    for via in [Via::Local, Via::Ssh] {
+        if let Some(argv) = owner_args(h, via, dom, extra) {
+            outs.push((via, expect(h, &argv, code)));
+        }
+    }
+    outs
+}
+
+/// The right domain passes before it ever started, paused, and running, locally (with
+/// --insecure) and over qemu+ssh://; then a report from the guest, signed by the test chain
+/// with MEASUREMENT = sev-snp-measure's digest of what QEMU got, validates against the domain,
+/// and reports with other HOST_DATA or from another launch fail, named.
+#[test]
+fn ours_passes_the_right_domain_and_validates_its_report() {
+    let Some(h) = host("ours_passes_the_right_domain_and_validates_its_report") else {
+        return;
+    };
+    let o = owner(h);
+    let dom = define(h, &snp_spec(h, "snp-right", Some(&o.right)));
+    let ok = |state: &str| {
+        for (via, out) in on_both(h, &dom.name, &[], 0) {
+            assert!(
+                out.contains("OK: the ID block matches the launch"),
+                "{state}, {via:?}: {out}"
+            );
+        }
+    };
+    ok("defined, never started");
+    start_paused(&dom);
+    ok("paused");
+    h.resume(&dom.name)
+        .unwrap_or_else(|e| panic!("{e}\n{}", h.tail_logs()));
+    assert_eq!(h.state(&dom.name), "running");
+    let fin = h.launch_finishes(&dom.name);
+    assert_eq!(fin.last().map(|f| &f["ok"]), Some(&serde_json::json!(true)));
+    ok("running");
+
+    // The guest's report.
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = tmp.path().join("chain");
+    std::fs::create_dir(&chain).unwrap();
+    if snp_sim::chain("milan", &chain, &[]).is_none() {
+        return;
+    }
+    let launch = h.launches(&dom.name).pop().expect("launch recorded");
+    let measurement = measure_recorded(&launch);
+    assert_eq!(
+        measurement, o.ld,
+        "the wrapper launched what the domain says"
+    );
+    let report = |name: &str, host_data: &str, measurement: &str| -> PathBuf {
+        let out = tmp.path().join(name);
+        snp_sim::report(
+            &chain,
+            &out,
+            &[
+                "--measurement",
+                measurement,
+                "--host-data",
+                host_data,
+                "--id-key-digest",
+                &o.right.id_key_digest,
+                "--author-key-digest",
+                &o.right.author_key_digest,
+                "--author-key-en",
+                "--policy",
+                "0x30000",
+                "--report-data",
+                NONCE,
+            ],
+        )
+        .expect("report");
+        out
+    };
+    let (vcek, ark, ask) = (
+        chain.join("vcek.der"),
+        chain.join("ark.pem"),
+        chain.join("ask.pem"),
+    );
+    let with_report = |r: &Path| -> Vec<String> {
+        [
+            "--report",
+            &r.to_string_lossy(),
+            "--vcek",
+            &vcek.to_string_lossy(),
+            "--trust-anchors",
+            &ark.to_string_lossy(),
+            "--trust-anchors",
+            &ask.to_string_lossy(),
+            "--report-data",
+            NONCE,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let host_data = hex::encode(o.host_data);
+
+    let right = report("right.bin", &host_data, &measurement);
+    for (via, out) in on_both(h, &dom.name, &refs(&with_report(&right)), 0) {
+        assert!(
+            out.contains("OK: the report matches the domain"),
+            "{via:?}: {out}"
+        );
+    }
+
+    let other_host_data = report("hostdata.bin", &hex::encode([0x5a; 32]), &measurement);
+    let argv = owner_args(
+        h,
+        Via::Local,
+        &dom.name,
+        &refs(&with_report(&other_host_data)),
+    );
+    let out = expect(h, &argv.unwrap(), 1);
+    assert!(out.contains("expect.host_data"), "{out}");
+    assert!(!out.contains("expect.measurement: FAIL"), "{out}");
+
+    let ld2 = measure(h, 2, "0x1", e2e::CMDLINE);
+    let other_launch = report("launch.bin", &host_data, &ld2);
+    let argv = owner_args(h, Via::Local, &dom.name, &refs(&with_report(&other_launch)));
+    let out = expect(h, &argv.unwrap(), 1);
+    assert!(out.contains("expect.measurement"), "{out}");
+    assert!(
+        out.contains("2 vCPUs"),
+        "the explainer names the change: {out}"
+    );
+}
+
+/// ID blocks made for another launch, each caught before the domain ever starts (exit 1, the
+/// change named), and refused by the simulated SNP_LAUNCH_FINISH when the domain is started
+/// anyway: the tool's verdict and the firmware's agree in every case.
+#[test]
+fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
+    let Some(h) = host("ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them")
+    else {
+        return;
+    };
+    let o = owner(h);
+    let cases: [(&str, String, u64, &[&str], u64); 4] = [
+        (
+            "vcpus",
+            measure(h, 2, "0x1", e2e::CMDLINE),
+            POLICY,
+            &["id-block-ld", "2 vCPUs"],
+            11,
+        ),
+        (
+            "features",
+            measure(h, 1, "0x21", e2e::CMDLINE),
+            POLICY,
+            &["id-block-ld", "0x21"],
+            11,
+        ),
+        (
+            "cmdline",
+            measure(h, 1, "0x1", "console=ttyS0 root=/dev/vda2"),
+            POLICY,
+            &["id-block-ld", "command line"],
+            11,
+        ),
+        (
+            "policy",
+            o.ld.clone(),
+            0x20000,
+            &["id-block-policy", "0x20000"],
+            7,
+        ),
+    ];
+    for (i, (what, ld, policy, words, fw_error)) in cases.iter().enumerate() {
+        let idb = id_block(h, ld, *policy);
+        let dom = define(h, &snp_spec(h, &format!("snp-{what}"), Some(&idb)));
+        // Both transports, alternately.
+        let via = if i % 2 == 0 { Via::Local } else { Via::Ssh };
+        let argv = owner_args(h, via, &dom.name, &[])
+            .or_else(|| owner_args(h, Via::Local, &dom.name, &[]));
+        let out = expect(h, &argv.unwrap(), 1);
+        for w in *words {
+            assert!(out.contains(w), "{what}: no {w:?} in {out}");
+        }
+        // The firmware's verdict on the same domain.
+        start_paused(&dom);
+        assert!(h.resume(&dom.name).is_err(), "{what}: resume must fail");
+        let fin = h.launch_finishes(&dom.name);
+        assert_eq!(fin.len(), 1, "{what}: {fin:?}");
+        assert_eq!(
+            fin[0]["ok"], false,
+            "{what}: the tool refused, the firmware accepted"
+        );
+        assert_eq!(fin[0]["fw_error"], *fw_error, "{what}: {}", fin[0]);
+        assert!(
+            h.domain_log(&dom.name).contains("SNP_LAUNCH_FINISH ret=-5"),
+            "{what}"
+        );
+    }
+}
+
+/// QEMU's SNP needs ROM firmware (-bios): a pflash loader is an XML finding.
+#[test]
+fn ours_refuses_a_pflash_snp_domain() {
+    let Some(h) = host("ours_refuses_a_pflash_snp_domain") else {
+        return;
+    };
+    let mut spec = snp_spec(h, "snp-pflash", Some(&owner(h).right));
+    spec.loader_type = "pflash".into();
+    let dom = define(h, &spec);
+    let argv = owner_args(h, Via::Local, &dom.name, &[]).unwrap();
+    let out = expect(h, &argv, 4);
+    assert!(out.contains("pflash"), "{out}");
+}
+
+/// Secrets are not injected into SNP guests: a usage error that says what to do instead.
+#[test]
+fn ours_refuses_to_inject_a_secret_into_an_snp_domain() {
+    let Some(h) = host("ours_refuses_to_inject_a_secret_into_an_snp_domain") else {
+        return;
+    };
+    let dom = define(h, &snp_spec(h, "snp-inject", Some(&owner(h).right)));
+    let secret = h.file("secret.txt", b"MY-LUKS-PASSPHRASE");
+    let spec = format!("luks-key:{}", secret.display());
+    let argv = owner_args(h, Via::Local, &dom.name, &["--inject-secret", &spec]).unwrap();
+    let out = expect(h, &argv, 2);
+    assert!(
+        out.contains("SEV-SNP guests have no LAUNCH_SECRET"),
+        "{out}"
+    );
+    assert!(out.contains("--report"), "{out}");
 }
