@@ -520,7 +520,50 @@ fn harness_launch_finish_refuses_an_id_block_for_two_vcpus() {
         log.contains("SNP_LAUNCH_FINISH ret=-5 fw_error=11 'Bad measurement'"),
         "{log}"
     );
+    // libvirt notices QEMU's end through the monitor's EOF, shortly after resume returns.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while h.state(&dom.name) != "shut off" && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(h.state(&dom.name), "shut off");
+}
+
+/// `auth` (base64 ID auth) with one byte of the signature at `offset` changed: 0x40 is in
+/// ID_BLOCK_SIG (the ID key's over the ID block), 0x680 in ID_KEY_SIG (the author key's over
+/// the ID key).
+fn corrupt_signature(auth: &str, offset: usize) -> String {
+    let mut a = unb64(auth);
+    a[offset] ^= 0x01;
+    b64(&a)
+}
+
+/// The ID auth signatures are checked as the firmware does: the right LD with either
+/// signature broken is refused at LAUNCH_FINISH with "Bad signature" (fw_error 10).
+#[test]
+fn harness_launch_finish_checks_the_id_auth_signatures() {
+    let Some(h) = host("harness_launch_finish_checks_the_id_auth_signatures") else {
+        return;
+    };
+    let o = owner(h);
+    for (what, offset, check) in [
+        ("idsig", 0x40, "id_block_signature"),
+        ("authorsig", 0x680, "id_key_signature"),
+    ] {
+        let mut spec = snp_spec(h, &format!("snp-{what}"), Some(&o.right));
+        spec.snp.as_mut().unwrap().id_auth = Some(corrupt_signature(&o.right.auth, offset));
+        let dom = define(h, &spec);
+        start_paused(&dom);
+        assert!(h.resume(&dom.name).is_err(), "{what}: resume must fail");
+        let fin = h.launch_finishes(&dom.name);
+        assert_eq!(fin.len(), 1, "{what}: {fin:?}");
+        assert_eq!(fin[0]["fw_error"], 10, "{what}: {}", fin[0]);
+        assert_eq!(fin[0]["checks"][check], false, "{what}: {}", fin[0]);
+        assert!(
+            h.domain_log(&dom.name)
+                .contains("SNP_LAUNCH_FINISH ret=-5 fw_error=10 'Bad signature'"),
+            "{what}"
+        );
+    }
 }
 
 // ============================================================================ the tool
@@ -725,6 +768,26 @@ fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
             h.domain_log(&dom.name).contains("SNP_LAUNCH_FINISH ret=-5"),
             "{what}"
         );
+    }
+}
+
+/// Broken ID auth signatures (the same as in harness_launch_finish_checks_the_id_auth_signatures,
+/// where the firmware refuses them): caught before start, the check named.
+#[test]
+fn ours_catches_broken_id_auth_signatures_before_start() {
+    let Some(h) = host("ours_catches_broken_id_auth_signatures_before_start") else {
+        return;
+    };
+    let o = owner(h);
+    for (what, offset, check) in [
+        ("idsig", 0x40, "id-block-signature"),
+        ("authorsig", 0x680, "id-key-signature"),
+    ] {
+        let mut spec = snp_spec(h, &format!("snp-tool-{what}"), Some(&o.right));
+        spec.snp.as_mut().unwrap().id_auth = Some(corrupt_signature(&o.right.auth, offset));
+        let dom = define(h, &spec);
+        let out = expect(h, &owner_args(h, Via::Local, &dom.name, &[]).unwrap(), 1);
+        assert!(out.contains(check), "{what}: no {check} in {out}");
     }
 }
 
