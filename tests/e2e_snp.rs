@@ -718,21 +718,27 @@ fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
             "vcpus",
             measure(h, 2, "0x1", e2e::CMDLINE),
             POLICY,
-            &["id-block-ld", "2 vCPUs"],
+            &[
+                "id-block-ld",
+                "the ID block was made for 2 vCPUs; the domain has 1",
+            ],
             11,
         ),
         (
             "features",
             measure(h, 1, "0x21", e2e::CMDLINE),
             POLICY,
-            &["id-block-ld", "0x21"],
+            &[
+                "id-block-ld",
+                "the ID block was made for guest features 0x21",
+            ],
             11,
         ),
         (
             "cmdline",
-            measure(h, 1, "0x1", "console=ttyS0 root=/dev/vda2"),
+            measure(h, 1, "0x1", &format!("{}\n", e2e::CMDLINE)),
             POLICY,
-            &["id-block-ld", "command line"],
+            &["id-block-ld", "command line that ends with a newline"],
             11,
         ),
         (
