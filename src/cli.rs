@@ -9,6 +9,7 @@ pub mod args;
 pub mod help;
 pub mod output;
 pub mod run;
+pub mod snp;
 
 use clap::FromArgMatches;
 

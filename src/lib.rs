@@ -80,7 +80,9 @@ pub mod secrets;
 pub mod snp_attest_cli;
 #[doc(hidden)]
 pub mod snp_cli;
+pub mod snp_domain;
 pub mod snp_explain;
+pub mod snp_run;
 pub mod snp_validate;
 pub mod source;
 pub mod validate;

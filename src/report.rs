@@ -13,7 +13,9 @@ use crate::core::hex;
 use crate::error::Error;
 use crate::policy;
 use crate::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
-use crate::source::{Comparison, HostReport, SourceKind};
+use crate::snp_run::SnpRun;
+use crate::snp_validate::Status;
+use crate::source::{Comparison, GuestKind, HostReport, SourceKind};
 use crate::validate::{Outcome, Verdict};
 
 /// Schema version of the document; bumped on incompatible changes.
@@ -22,6 +24,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// What one run produced, stage by stage; `None` where a stage did not run.
 pub struct Run {
     pub source: SourceKind,
+    /// The guest's kind, once the source said it.
+    pub guest: Option<GuestKind>,
+    /// The stages of an SEV-SNP guest (instead of the SEV ones below).
+    pub snp: Option<SnpRun>,
     pub host: Option<HostReport>,
     pub resolved: Option<Resolved>,
     pub expected: Option<ExpectedLaunch>,
@@ -38,6 +44,8 @@ impl Run {
     pub fn new(source: SourceKind) -> Run {
         Run {
             source,
+            guest: None,
+            snp: None,
             host: None,
             resolved: None,
             expected: None,
@@ -112,6 +120,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub source: SourceKind,
+    /// "sev" or "sev-snp", once the source said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestKind>,
+    /// An SEV-SNP guest's launch, ID block and report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snp: Option<SnpSection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported: Option<Reported>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,6 +295,8 @@ impl Report {
             exit_code: 0,
             error: None,
             source,
+            guest: None,
+            snp: None,
             reported: None,
             computed: None,
             policy: None,
@@ -300,6 +316,11 @@ impl From<&Run> for Report {
         let mut r = Report::empty(run.source);
         r.exit_code = run.exit_code();
         r.error = run.error.as_ref().map(|e| e.to_string());
+        r.guest = run.guest;
+        if let Some(snp) = &run.snp {
+            snp_report(&mut r, run, snp);
+            return r;
+        }
         r.verdict = match (&run.error, run.outcome.as_ref().map(|o| o.verdict)) {
             (None, _) => ReportVerdict::Validated,
             (Some(_), Some(Verdict::Mismatch)) => ReportVerdict::Mismatch,
@@ -470,4 +491,161 @@ fn host_file(c: &Comparison) -> HostFile {
         same: c.differs().map(|d| !d),
         error: c.host_sha256.as_ref().err().cloned(),
     }
+}
+
+/// An SEV-SNP guest's part of the document.
+#[derive(Debug, Default, Serialize)]
+pub struct SnpSection {
+    /// The domain's state ("shut off", "paused", "running") or QEMU's SEV state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The guest policy (the domain's `<policy>`, or QEMU's `snp-policy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// What the domain XML states of the launch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<SnpDomainValues>,
+    /// The expected launch digest (MEASUREMENT), and how to recompute it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_measurement: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snp_digest_options: Option<Vec<String>>,
+    /// Values taken from the host under --insecure.
+    pub from_host: Vec<String>,
+    /// On an ID block made for another launch: the explainer's answer
+    /// (schema/snp-explanation.schema.json) and its words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_block_explanation: Option<crate::snp_explain::SnpExplanation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_block_hint: Option<String>,
+    /// The report's validation, as `snp-validate --json` gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
+    /// What the host could not say, and why.
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SnpDomainValues {
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_block: Option<SnpIdBlockValues>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_key_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_key_digest: Option<String>,
+    pub author_key_enabled: bool,
+    pub vcek_disabled: bool,
+    pub kernel_hashes: bool,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SnpIdBlockValues {
+    pub ld: String,
+    pub family_id: String,
+    pub image_id: String,
+    pub guest_svn: u32,
+    pub policy: String,
+}
+
+fn snp_check(c: &crate::snp_validate::Check) -> Check {
+    check(
+        c.name,
+        match c.status {
+            Status::Pass => CheckResult::Passed,
+            Status::Fail => CheckResult::Failed,
+            Status::Skip => CheckResult::Skipped,
+        },
+        c.message.clone(),
+    )
+}
+
+/// The document of an SEV-SNP run: verdict, checks in the order they ran
+/// (connection, domain XML, ID block, report), and the SNP section.
+fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
+    r.verdict = match &run.error {
+        None => ReportVerdict::Validated,
+        Some(_) if snp.mismatch() => ReportVerdict::Mismatch,
+        Some(Error::AttestationFailed(_)) => ReportVerdict::RequirementFailed,
+        Some(_) => ReportVerdict::Error,
+    };
+    r.warnings = snp.warnings.clone();
+    let host = snp.host.as_ref();
+    if let Some(c) = host.and_then(|h| h.connection.as_ref()) {
+        let msg = if c.remote {
+            format!("{} is a remote connection", c.uri)
+        } else {
+            format!("{} is a local connection, allowed by --insecure", c.uri)
+        };
+        r.checks.push(check("connection", CheckResult::Passed, msg));
+    }
+    match snp.domain_check {
+        Some(DomainCheck::Passed) => r.checks.push(check(
+            "domain-xml",
+            CheckResult::Passed,
+            "the domain XML passed every SEV-SNP check",
+        )),
+        Some(DomainCheck::Skipped) => r.checks.push(check(
+            "domain-xml",
+            CheckResult::Skipped,
+            "skipped: --ignore-config",
+        )),
+        Some(DomainCheck::NotApplicable) => {}
+        None => {
+            if let (Some(e), Some(_)) = (&run.error, host.and_then(|h| h.domain.as_ref())) {
+                r.checks
+                    .push(check("domain-xml", CheckResult::Failed, e.to_string()));
+            }
+        }
+    }
+    r.checks
+        .extend(snp.prelaunch.iter().flatten().map(snp_check));
+    if let Some(v) = &snp.validation {
+        r.checks.extend(v.outcome.checks.iter().map(snp_check));
+    }
+    let d = snp.domain.as_ref();
+    r.snp = Some(SnpSection {
+        state: host.and_then(|h| h.state.clone()),
+        policy: snp.launch.as_ref().map(|l| format!("{:#x}", l.policy)),
+        domain: d.map(|d| SnpDomainValues {
+            policy: format!("{:#x}", d.policy),
+            host_data: d.host_data.map(|h| hex(&h)),
+            id_block: d.id_block.map(|b| SnpIdBlockValues {
+                ld: hex(&b.ld),
+                family_id: hex(&b.family_id),
+                image_id: hex(&b.image_id),
+                guest_svn: b.guest_svn,
+                policy: format!("{:#x}", b.policy),
+            }),
+            id_key_digest: d.id_key_digest().map(|k| hex(&k)),
+            author_key_digest: d.author_key_digest().map(|k| hex(&k)),
+            author_key_enabled: d.author_key_enabled,
+            vcek_disabled: d.vcek_disabled,
+            kernel_hashes: d.kernel_hashes,
+        }),
+        expected_measurement: snp.computed.as_ref().map(|c| hex(&c.ld)),
+        snp_digest_options: snp.launch.as_ref().map(|l| {
+            l.digest_options()
+                .iter()
+                .map(|o| o.to_string_lossy().into_owned())
+                .collect()
+        }),
+        from_host: snp
+            .launch
+            .as_ref()
+            .map(|l| l.from_host().iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default(),
+        id_block_hint: snp
+            .id_block_explanation
+            .as_ref()
+            .map(crate::snp_run::id_block_answer),
+        id_block_explanation: snp.id_block_explanation.clone(),
+        report: snp.validation.as_ref().map(|v| {
+            let code = if v.outcome.passed() { 0 } else { 1 };
+            crate::snp_attest_cli::validation_json(v, code)
+        }),
+        notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
+    });
 }

@@ -70,45 +70,8 @@ pub struct ValidateArgs {
     #[arg(value_name = "REPORT")]
     report: PathBuf,
 
-    /// The VCEK that signed the report (DER or PEM)
-    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
-    vcek: Option<PathBuf>,
-
-    /// The VLEK that signed the report (DER or PEM)
-    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
-    vlek: Option<PathBuf>,
-
-    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
-    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
-    certs: Option<PathBuf>,
-
-    /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages)
-    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
-    cert_table: Option<PathBuf>,
-
-    /// Replace AMD's built-in ARK/ASK/ASVK with these certificates (PEM or DER; repeatable): for private deployments and tests only, warned on every run
-    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
-    trust_anchors: Vec<PathBuf>,
-
-    /// Product, when a v2 report and its VEK do not say (v3+ reports name it in CPUID)
-    #[arg(long, value_enum, help_heading = ENDORSEMENT)]
-    product: Option<ProductArg>,
-
-    /// AMD KDS base URL, or a mirror's: where a VCEK not given is fetched from
-    #[arg(long, value_name = "URL", default_value = snp_report::KDS_BASE, help_heading = ENDORSEMENT)]
-    kds_url: String,
-
-    /// Cache directory for VCEKs fetched from the KDS (default: $XDG_CACHE_HOME/virt-qemu-sev-validate/kds)
-    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
-    kds_cache: Option<PathBuf>,
-
-    /// Never touch the network: a VCEK not given must already be in the KDS cache
-    #[arg(long, help_heading = ENDORSEMENT)]
-    offline: bool,
-
-    /// Check certificate validity at this time (RFC 3339, e.g. 2025-06-01T00:00:00Z) instead of now
-    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = ENDORSEMENT)]
-    now: Option<u64>,
+    #[command(flatten)]
+    pub endorsement: EndorsementArgs,
 
     /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
     #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
@@ -122,14 +85,6 @@ pub struct ValidateArgs {
     )]
     launch: Vec<std::ffi::OsString>,
 
-    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
-    #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
-    report_data: Option<[u8; 64]>,
-
-    /// Do not require --report-data (a replayed report then passes)
-    #[arg(long, help_heading = DEFAULTS, conflicts_with = "report_data")]
-    no_report_data_check: bool,
-
     /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
     #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
     host_data: Option<[u8; 32]>,
@@ -142,93 +97,154 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
     image_id: Option<[u8; 16]>,
 
-    /// Expected REPORT_ID (64 hex digits)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
-    report_id: Option<[u8; 32]>,
-
-    /// Expected REPORT_ID_MA (64 hex digits)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
-    report_id_ma: Option<[u8; 32]>,
-
-    /// Expected CHIP_ID (128 hex digits; Turin: 16, zero-padded)
-    #[arg(long, value_name = "HEX", value_parser = hex_chip_id, help_heading = EXPECT)]
-    chip_id: Option<[u8; 64]>,
-
-    /// The most permissive guest POLICY accepted (go-sev-guest -guest_policy)
-    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = EXPECT)]
-    max_policy: Option<u64>,
-
-    /// Minimum GUEST_SVN
-    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = EXPECT)]
-    min_guest_svn: Option<u32>,
-
-    /// Minimum CURRENT_BUILD
-    #[arg(long, value_name = "N", value_parser = parse_u8, help_heading = EXPECT)]
-    min_build: Option<u8>,
-
-    /// Minimum firmware version MAJOR.MINOR
-    #[arg(long, value_name = "MAJ.MIN", value_parser = parse_version, help_heading = EXPECT)]
-    min_version: Option<(u8, u8)>,
-
-    /// Minimum REPORTED_TCB: a raw TCB_VERSION (0x...) or bl=N,tee=N,snp=N,ucode=N[,fmc=N]
-    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
-    min_tcb: Option<MinTcb>,
-
-    /// Minimum LAUNCH_TCB, in the same forms as --min-tcb
-    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
-    min_launch_tcb: Option<MinTcb>,
-
-    /// The most permissive PLATFORM_INFO accepted (go-sev-guest -platform_info)
-    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
-    max_platform_info: Option<u64>,
-
-    /// Expected VMPL (0-3) the guest asked the report for
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=3), help_heading = EXPECT)]
-    vmpl: Option<u32>,
-
-    /// A trusted ID public key (PEM public or private key; repeatable): ID_KEY_DIGEST must be one
-    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
-    trusted_id_key: Vec<PathBuf>,
-
-    /// A trusted ID key digest (96 hex digits, SHA-384 of the 0x404-byte SNP public key; repeatable)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
-    trusted_id_key_digest: Vec<[u8; 48]>,
-
-    /// A trusted author public key (PEM; repeatable)
-    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
-    trusted_author_key: Vec<PathBuf>,
-
-    /// A trusted author key digest (96 hex digits; repeatable)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
-    trusted_author_key_digest: Vec<[u8; 48]>,
-
-    /// Require AUTHOR_KEY_EN and a trusted AUTHOR_KEY_DIGEST
-    #[arg(long, help_heading = EXPECT)]
-    require_author_key: bool,
-
-    /// Bits LAUNCH_MIT_VECTOR must have
-    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
-    min_launch_mit_vector: Option<u64>,
-
-    /// Bits CURRENT_MIT_VECTOR must have
-    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
-    min_current_mit_vector: Option<u64>,
-
-    /// Accept DEBUG in the guest policy (the host can read the guest's memory)
-    #[arg(long, help_heading = DEFAULTS)]
-    allow_debug: bool,
-
-    /// Accept MIGRATE_MA in the guest policy
-    #[arg(long, help_heading = DEFAULTS)]
-    allow_migrate_ma: bool,
-
-    /// Accept provisional firmware (COMMITTED_TCB below CURRENT_TCB)
-    #[arg(long, help_heading = DEFAULTS)]
-    allow_provisional_firmware: bool,
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
 
     /// Print one JSON document (schema/snp-validate.schema.json)
     #[arg(long)]
     json: bool,
+}
+
+/// Where the VCEK or VLEK and its chain come from: `snp-validate`'s options,
+/// and the main command's with `--report` on an SNP guest.
+#[derive(Debug, Clone, Args)]
+pub struct EndorsementArgs {
+    /// The VCEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
+    pub vcek: Option<PathBuf>,
+
+    /// The VLEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub vlek: Option<PathBuf>,
+
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    pub certs: Option<PathBuf>,
+
+    /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub cert_table: Option<PathBuf>,
+
+    /// Replace AMD's built-in ARK/ASK/ASVK with these certificates (PEM or DER; repeatable): for private deployments and tests only, warned on every run
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub trust_anchors: Vec<PathBuf>,
+
+    /// Product, when a v2 report and its VEK do not say (v3+ reports name it in CPUID)
+    #[arg(long, value_enum, help_heading = ENDORSEMENT)]
+    pub product: Option<ProductArg>,
+
+    /// AMD KDS base URL, or a mirror's: where a VCEK not given is fetched from
+    #[arg(long, value_name = "URL", default_value = snp_report::KDS_BASE, help_heading = ENDORSEMENT)]
+    pub kds_url: String,
+
+    /// Cache directory for VCEKs fetched from the KDS (default: $XDG_CACHE_HOME/virt-qemu-sev-validate/kds)
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    pub kds_cache: Option<PathBuf>,
+
+    /// Never touch the network: a VCEK not given must already be in the KDS cache
+    #[arg(long, help_heading = ENDORSEMENT)]
+    pub offline: bool,
+
+    /// Check certificate validity at this time (RFC 3339, e.g. 2025-06-01T00:00:00Z) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = ENDORSEMENT)]
+    pub now: Option<u64>,
+}
+
+/// What the owner requires of a report beyond the launch itself (nonce,
+/// keys, TCB, the safe defaults): shared like [`EndorsementArgs`].
+#[derive(Debug, Clone, Args)]
+pub struct RequirementArgs {
+    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
+    #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
+    pub report_data: Option<[u8; 64]>,
+
+    /// Do not require --report-data (a replayed report then passes)
+    #[arg(long, help_heading = DEFAULTS, conflicts_with = "report_data")]
+    pub no_report_data_check: bool,
+
+    /// Expected REPORT_ID (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    pub report_id: Option<[u8; 32]>,
+
+    /// Expected REPORT_ID_MA (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    pub report_id_ma: Option<[u8; 32]>,
+
+    /// Expected CHIP_ID (128 hex digits; Turin: 16, zero-padded)
+    #[arg(long, value_name = "HEX", value_parser = hex_chip_id, help_heading = EXPECT)]
+    pub chip_id: Option<[u8; 64]>,
+
+    /// The most permissive guest POLICY accepted (go-sev-guest -guest_policy)
+    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = EXPECT)]
+    pub max_policy: Option<u64>,
+
+    /// Minimum GUEST_SVN
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = EXPECT)]
+    pub min_guest_svn: Option<u32>,
+
+    /// Minimum CURRENT_BUILD
+    #[arg(long, value_name = "N", value_parser = parse_u8, help_heading = EXPECT)]
+    pub min_build: Option<u8>,
+
+    /// Minimum firmware version MAJOR.MINOR
+    #[arg(long, value_name = "MAJ.MIN", value_parser = parse_version, help_heading = EXPECT)]
+    pub min_version: Option<(u8, u8)>,
+
+    /// Minimum REPORTED_TCB: a raw TCB_VERSION (0x...) or bl=N,tee=N,snp=N,ucode=N[,fmc=N]
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    pub min_tcb: Option<MinTcb>,
+
+    /// Minimum LAUNCH_TCB, in the same forms as --min-tcb
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    pub min_launch_tcb: Option<MinTcb>,
+
+    /// The most permissive PLATFORM_INFO accepted (go-sev-guest -platform_info)
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub max_platform_info: Option<u64>,
+
+    /// Expected VMPL (0-3) the guest asked the report for
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=3), help_heading = EXPECT)]
+    pub vmpl: Option<u32>,
+
+    /// A trusted ID public key (PEM public or private key; repeatable): ID_KEY_DIGEST must be one
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    pub trusted_id_key: Vec<PathBuf>,
+
+    /// A trusted ID key digest (96 hex digits, SHA-384 of the 0x404-byte SNP public key; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    pub trusted_id_key_digest: Vec<[u8; 48]>,
+
+    /// A trusted author public key (PEM; repeatable)
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    pub trusted_author_key: Vec<PathBuf>,
+
+    /// A trusted author key digest (96 hex digits; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    pub trusted_author_key_digest: Vec<[u8; 48]>,
+
+    /// Require AUTHOR_KEY_EN and a trusted AUTHOR_KEY_DIGEST
+    #[arg(long, help_heading = EXPECT)]
+    pub require_author_key: bool,
+
+    /// Bits LAUNCH_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub min_launch_mit_vector: Option<u64>,
+
+    /// Bits CURRENT_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub min_current_mit_vector: Option<u64>,
+
+    /// Accept DEBUG in the guest policy (the host can read the guest's memory)
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_debug: bool,
+
+    /// Accept MIGRATE_MA in the guest policy
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_migrate_ma: bool,
+
+    /// Accept provisional firmware (COMMITTED_TCB below CURRENT_TCB)
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_provisional_firmware: bool,
 }
 
 fn parse_int(s: &str) -> std::result::Result<u64, String> {
@@ -421,7 +437,7 @@ fn dir_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
     })
 }
 
-fn gather(a: &ValidateArgs, input: &ReportInput) -> Result<Found> {
+fn gather(a: &EndorsementArgs, input: &ReportInput) -> Result<Found> {
     let mut f = Found::default();
     if let Some(p) = a.vcek.as_ref().or(a.vlek.as_ref()) {
         let what = if a.vcek.is_some() { "VCEK" } else { "VLEK" };
@@ -512,46 +528,53 @@ fn key_digest(what: &str, path: &Path) -> Result<[u8; 48]> {
     )))
 }
 
-fn expectations(a: &ValidateArgs) -> Result<Expectations> {
-    let mut ids = a.trusted_id_key_digest.clone();
-    for p in &a.trusted_id_key {
-        ids.push(key_digest("trusted ID key", p)?);
+impl RequirementArgs {
+    /// The owner's expectations these options give (trusted key files read
+    /// and digested); the launch's own values are added by the caller.
+    pub fn expectations(&self) -> Result<Expectations> {
+        let a = self;
+        let mut ids = a.trusted_id_key_digest.clone();
+        for p in &a.trusted_id_key {
+            ids.push(key_digest("trusted ID key", p)?);
+        }
+        let mut authors = a.trusted_author_key_digest.clone();
+        for p in &a.trusted_author_key {
+            authors.push(key_digest("trusted author key", p)?);
+        }
+        Ok(Expectations {
+            measurement: None,
+            report_data: a.report_data,
+            waive_report_data: a.no_report_data_check,
+            host_data: None,
+            family_id: None,
+            image_id: None,
+            report_id: a.report_id,
+            report_id_ma: a.report_id_ma,
+            chip_id: a.chip_id,
+            max_policy: a.max_policy,
+            allow_debug: a.allow_debug,
+            allow_migrate_ma: a.allow_migrate_ma,
+            allow_provisional_firmware: a.allow_provisional_firmware,
+            min_guest_svn: a.min_guest_svn,
+            min_build: a.min_build,
+            min_version: a.min_version,
+            min_tcb: a.min_tcb,
+            min_launch_tcb: a.min_launch_tcb,
+            max_platform_info: a.max_platform_info,
+            vmpl: a.vmpl,
+            trusted_id_keys: ids,
+            trusted_author_keys: authors,
+            require_author_key: a.require_author_key,
+            min_launch_mit_vector: a.min_launch_mit_vector,
+            min_current_mit_vector: a.min_current_mit_vector,
+            policy: None,
+            signing_key: None,
+        })
     }
-    let mut authors = a.trusted_author_key_digest.clone();
-    for p in &a.trusted_author_key {
-        authors.push(key_digest("trusted author key", p)?);
-    }
-    Ok(Expectations {
-        measurement: a.measurement,
-        report_data: a.report_data,
-        waive_report_data: a.no_report_data_check,
-        host_data: a.host_data,
-        family_id: a.family_id,
-        image_id: a.image_id,
-        report_id: a.report_id,
-        report_id_ma: a.report_id_ma,
-        chip_id: a.chip_id,
-        max_policy: a.max_policy,
-        allow_debug: a.allow_debug,
-        allow_migrate_ma: a.allow_migrate_ma,
-        allow_provisional_firmware: a.allow_provisional_firmware,
-        min_guest_svn: a.min_guest_svn,
-        min_build: a.min_build,
-        min_version: a.min_version,
-        min_tcb: a.min_tcb,
-        min_launch_tcb: a.min_launch_tcb,
-        max_platform_info: a.max_platform_info,
-        vmpl: a.vmpl,
-        trusted_id_keys: ids,
-        trusted_author_keys: authors,
-        require_author_key: a.require_author_key,
-        min_launch_mit_vector: a.min_launch_mit_vector,
-        min_current_mit_vector: a.min_current_mit_vector,
-    })
 }
 
 /// The KDS URL of this report's VCEK, or why there is none.
-fn kds_url(a: &ValidateArgs, r: &AttestationReport) -> std::result::Result<String, String> {
+fn kds_url(a: &EndorsementArgs, r: &AttestationReport) -> std::result::Result<String, String> {
     let product = match a.product {
         Some(p) => Product::from(p),
         None => {
@@ -566,7 +589,7 @@ fn kds_url(a: &ValidateArgs, r: &AttestationReport) -> std::result::Result<Strin
 /// The one place a VCEK comes from AMD's KDS (or a mirror, or the cache):
 /// when no file or certificate table gave a VEK.
 #[cfg(feature = "kds")]
-fn fetch_vcek(a: &ValidateArgs, url: &str) -> std::result::Result<Certificate, String> {
+fn fetch_vcek(a: &EndorsementArgs, url: &str) -> std::result::Result<Certificate, String> {
     use crate::source::kds;
     let options = kds::Options {
         base_url: a.kds_url.clone(),
@@ -578,13 +601,13 @@ fn fetch_vcek(a: &ValidateArgs, url: &str) -> std::result::Result<Certificate, S
 }
 
 #[cfg(not(feature = "kds"))]
-fn fetch_vcek(_: &ValidateArgs, _: &str) -> std::result::Result<Certificate, String> {
+fn fetch_vcek(_: &EndorsementArgs, _: &str) -> std::result::Result<Certificate, String> {
     Err("this build has no KDS fetching (feature kds)".into())
 }
 
 /// The message when no VEK is at hand: every way to give one, why the KDS
 /// did not give it, and the KDS URL of this report's VCEK.
-fn no_endorsement(a: &ValidateArgs, r: &AttestationReport, why: &str) -> Error {
+fn no_endorsement(a: &EndorsementArgs, r: &AttestationReport, why: &str) -> Error {
     let url = match kds_url(a, r) {
         Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
         Err(e) => format!("\n{e}"),
@@ -599,54 +622,74 @@ fn no_endorsement(a: &ValidateArgs, r: &AttestationReport, why: &str) -> Error {
     ))
 }
 
-/// What `snp-validate` found, ready to print.
-struct Validation {
-    input: ReportInput,
-    outcome: Outcome,
-    product_source: &'static str,
-    sources: Vec<(String, String)>,
-    custom_anchors: bool,
+/// What a report's validation found, ready to print.
+pub struct Validation {
+    /// The report file, as given.
+    pub path: PathBuf,
+    pub input: ReportInput,
+    pub outcome: Outcome,
+    pub product_source: &'static str,
+    pub sources: Vec<(String, String)>,
+    pub custom_anchors: bool,
+    /// The owner gave the nonce (a REPORT_DATA failure is then a value to explain).
+    pub report_data_given: bool,
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
-    explanation: Option<(SnpExplanation, Duration)>,
+    pub explanation: Option<(SnpExplanation, Duration)>,
 }
 
 fn run_validate(a: &ValidateArgs) -> Result<Validation> {
-    let input = read_report(&a.report)?;
-    let r = &input.report;
-    let found = gather(a, &input)?;
-    let (vek, vek_from) = match found.vek {
-        Some(v) => v,
-        // No file or table gave a VEK: the VCEK from the KDS, or its cache.
-        None => {
-            let url = kds_url(a, r).map_err(|_| no_endorsement(a, r, ""))?;
-            let vcek = fetch_vcek(a, &url).map_err(|e| no_endorsement(a, r, &format!(" ({e})")))?;
-            (vcek, format!("KDS {url}"))
-        }
-    };
-    let (product, source) = snp_report::resolve_product(
-        r,
-        vek.amd.product_name.as_deref(),
-        a.product.map(Product::from),
-    )
-    .map_err(|e| Error::Usage(e.to_string()))?;
-    let anchors_owned = custom_anchors(a)?;
-    let custom = anchors_owned.is_some();
-    let anchors: &TrustAnchors = match &anchors_owned {
-        Some(t) => t,
-        None => TrustAnchors::builtin(),
-    };
-    let mut expect = expectations(a)?;
+    let mut expect = a.requirements.expectations()?;
+    expect.measurement = a.measurement;
+    expect.host_data = a.host_data;
+    expect.family_id = a.family_id;
+    expect.image_id = a.image_id;
     // Hashed once: the digest, and the state the explainer searches from.
     let launch = if a.launch.is_empty() {
         None
     } else {
         Some(crate::snp_cli::launch_from_options(&a.launch)?)
     };
-    if let Some(l) = &launch {
+    validate_report(&a.report, &a.endorsement, expect, launch.as_ref())
+}
+
+/// Reads the report at `path`, finds its VEK and chain, and runs every check
+/// against `expect` (whose MEASUREMENT is `launch`'s digest when given; on a
+/// mismatch the explainer then searches from `launch`).
+pub fn validate_report(
+    path: &Path,
+    e: &EndorsementArgs,
+    mut expect: Expectations,
+    launch: Option<&crate::snp_cli::ComputedLaunch>,
+) -> Result<Validation> {
+    let input = read_report(path)?;
+    let r = &input.report;
+    let found = gather(e, &input)?;
+    let (vek, vek_from) = match found.vek {
+        Some(v) => v,
+        // No file or table gave a VEK: the VCEK from the KDS, or its cache.
+        None => {
+            let url = kds_url(e, r).map_err(|_| no_endorsement(e, r, ""))?;
+            let vcek = fetch_vcek(e, &url).map_err(|x| no_endorsement(e, r, &format!(" ({x})")))?;
+            (vcek, format!("KDS {url}"))
+        }
+    };
+    let (product, source) = snp_report::resolve_product(
+        r,
+        vek.amd.product_name.as_deref(),
+        e.product.map(Product::from),
+    )
+    .map_err(|x| Error::Usage(x.to_string()))?;
+    let anchors_owned = custom_anchors(e)?;
+    let custom = anchors_owned.is_some();
+    let anchors: &TrustAnchors = match &anchors_owned {
+        Some(t) => t,
+        None => TrustAnchors::builtin(),
+    };
+    if let Some(l) = launch {
         expect.measurement = Some(l.ld);
     }
-    let now = a.now.unwrap_or_else(|| {
+    let now = e.now.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -662,7 +705,7 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
-    let explanation = match &launch {
+    let explanation = match launch {
         Some(l) if measurement_failed => {
             let started = std::time::Instant::now();
             let x = l.explain(&r.measurement)?;
@@ -671,17 +714,19 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         _ => None,
     };
     Ok(Validation {
+        path: path.to_path_buf(),
         input,
         outcome,
         product_source: source.describe(),
         sources,
         custom_anchors: custom,
+        report_data_given: expect.report_data.is_some(),
         explanation,
     })
 }
 
 /// The trust anchors given with `--trust-anchors`; `None` for AMD's.
-fn custom_anchors(a: &ValidateArgs) -> Result<Option<TrustAnchors>> {
+fn custom_anchors(a: &EndorsementArgs) -> Result<Option<TrustAnchors>> {
     if a.trust_anchors.is_empty() {
         return Ok(None);
     }
@@ -720,7 +765,9 @@ fn chain_sources(
 /// from; `None` for checks whose message already says all there is.
 fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
     Some(match name {
-        "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
+        "policy.debug" | "policy.migrate_ma" | "policy.maximum" | "expect.policy" => {
+            ReportField::Policy
+        }
         "expect.host_data" => ReportField::HostData,
         "expect.id_key" => ReportField::IdKeyDigest,
         "expect.author_key" => ReportField::AuthorKeyDigest,
@@ -757,14 +804,14 @@ fn explanation_hint(x: &SnpExplanation) -> String {
 
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
-fn hint(v: &Validation, a: &ValidateArgs, c: &snp_validate::Check) -> Option<String> {
+pub fn hint(v: &Validation, c: &snp_validate::Check) -> Option<String> {
     if c.status != Status::Fail {
         return None;
     }
     if c.name == "expect.measurement" {
         return v.explanation.as_ref().map(|(x, _)| explanation_hint(x));
     }
-    check_field(c.name, a.report_data.is_some()).map(|f| f.comes_from().to_string())
+    check_field(c.name, v.report_data_given).map(|f| f.comes_from().to_string())
 }
 
 /// `snp-validate --json` on a command line clap refuses: the exit-2
@@ -816,10 +863,10 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
                 ExitCode::AttestationFailed
             } as i32;
             if a.json {
-                let doc = validation_json(a, &v, code);
+                let doc = validation_json(&v, code);
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
-                let s = validation_text(a, &v);
+                let s = validation_text(&v);
                 print!("{s}");
             }
             code
@@ -828,7 +875,7 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
 }
 
 /// `snp-validate --json`: the verdict, its sources and every check.
-fn validation_json(a: &ValidateArgs, v: &Validation, code: i32) -> Value {
+pub fn validation_json(v: &Validation, code: i32) -> Value {
     let r = &v.input.report;
     let checks: Vec<Value> = v
         .outcome
@@ -836,7 +883,7 @@ fn validation_json(a: &ValidateArgs, v: &Validation, code: i32) -> Value {
         .iter()
         .map(|c| {
             let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
-            if let Some(h) = hint(v, a, c) {
+            if let Some(h) = hint(v, c) {
                 o["hint"] = h.into();
             }
             if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
@@ -864,13 +911,13 @@ fn validation_json(a: &ValidateArgs, v: &Validation, code: i32) -> Value {
 }
 
 /// `snp-validate`'s text: where each input came from, then every check.
-fn validation_text(a: &ValidateArgs, v: &Validation) -> String {
+pub fn validation_text(v: &Validation) -> String {
     let r = &v.input.report;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "Report:  {} ({})",
-        a.report.display(),
+        v.path.display(),
         v.input.container.name()
     );
     let _ = writeln!(
@@ -907,7 +954,7 @@ fn validation_text(a: &ValidateArgs, v: &Validation) -> String {
             Status::Skip => "skip",
         };
         let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
-        if let Some(h) = hint(v, a, c) {
+        if let Some(h) = hint(v, c) {
             let _ = writeln!(s, "        {:width$}  HINT: {h}", "");
         }
         if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {

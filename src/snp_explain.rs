@@ -209,6 +209,19 @@ fn feature_name(bit: u32) -> String {
     name.to_string()
 }
 
+/// The set SEV_FEATURES bits by name: "SNPActive and DebugSwap", or "none".
+fn feature_list(f: u64) -> String {
+    let names: Vec<String> = (0..64)
+        .filter(|b| f & (1 << b) != 0)
+        .map(feature_name)
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(" and ")
+    }
+}
+
 fn vmm_words(v: VmmType) -> &'static str {
     match v {
         VmmType::Qemu => "QEMU/KVM",
@@ -326,6 +339,62 @@ impl Change {
                 format!("the host's kernel command line {}", how.describe())
             }
             Change::NoInitrd => "the host booted the kernel without the initrd".into(),
+        }
+    }
+
+    /// The change in the words of an ID block that does not match its
+    /// domain: here `expected` is the domain's launch and `host` the launch
+    /// the ID block was made for ("the ID block was made for 4 vCPUs; the
+    /// domain has 2").
+    pub fn id_block_words(&self) -> String {
+        let made = "the ID block was made for";
+        match self {
+            Change::Vcpus { expected, host } => format!(
+                "{made} {host} vCPU{}; the domain has {expected}",
+                if *host == 1 { "" } else { "s" }
+            ),
+            Change::VcpuSignature { expected, host } => {
+                let made_for = match model_name(*host) {
+                    Some(n) => format!("{made} vCPU model {n}"),
+                    None => format!("{made} vCPU signature {host:#X}"),
+                };
+                match expected {
+                    Some(e) => match model_name(*e) {
+                        Some(n) => format!("{made_for}; the domain's is {n}"),
+                        None => format!("{made_for}; the domain's is signature {e:#X}"),
+                    },
+                    None => made_for,
+                }
+            }
+            Change::Vmm { expected, host } => format!(
+                "{made} a launch by {}; the domain is launched by {}",
+                vmm_words(*host),
+                vmm_words(*expected)
+            ),
+            Change::GuestFeatures { expected, host } => format!(
+                "{made} guest features {host:#x} ({}); the domain is launched with {expected:#x} ({})",
+                feature_list(*host),
+                feature_list(*expected)
+            ),
+            Change::VmsaForm { expected, host } => format!(
+                "{made} {}; the domain's launch is computed {}",
+                match host {
+                    VmsaForm::Legacy => "a host without KVM_SEV_INIT2 (VMSAs with no FPU control words)",
+                    VmsaForm::Init2 => "a host with KVM_SEV_INIT2 (VMSAs with the FPU control words)",
+                },
+                match expected {
+                    VmsaForm::Legacy => "for the legacy VMSA form (--vmsa-form legacy)",
+                    VmsaForm::Init2 => "for KVM_SEV_INIT2 (--vmsa-form init2)",
+                }
+            ),
+            Change::NoKernelHashes => format!(
+                "{made} a launch without kernel hashes; the domain measures its kernel, initrd and \
+                 command line (kernelHashes='yes')"
+            ),
+            Change::Cmdline { how, .. } => {
+                format!("{made} a kernel command line that {}", how.describe())
+            }
+            Change::NoInitrd => format!("{made} a kernel booted without an initrd; the domain has one"),
         }
     }
 
@@ -925,6 +994,107 @@ mod tests {
             host: " it's".into(),
         };
         assert_eq!(c.option(), r"--append ' it'\''s'");
+    }
+
+    #[test]
+    fn id_block_words_for_each_kind() {
+        let cases: Vec<(Change, &str)> = vec![
+            (
+                Change::Vcpus {
+                    expected: 2,
+                    host: 4,
+                },
+                "the ID block was made for 4 vCPUs; the domain has 2",
+            ),
+            (
+                Change::Vcpus {
+                    expected: 2,
+                    host: 1,
+                },
+                "the ID block was made for 1 vCPU; the domain has 2",
+            ),
+            (
+                Change::VcpuSignature {
+                    expected: Some(0x800F12),
+                    host: 0xA00F11,
+                },
+                "the ID block was made for vCPU model EPYC-Milan; the domain's is EPYC",
+            ),
+            (
+                Change::VcpuSignature {
+                    expected: Some(0xA00F12),
+                    host: 0xA00F11,
+                },
+                "the ID block was made for vCPU model EPYC-Milan; the domain's is signature 0xA00F12",
+            ),
+            (
+                Change::VcpuSignature {
+                    expected: None,
+                    host: 0xB10F00,
+                },
+                "the ID block was made for vCPU signature 0xB10F00",
+            ),
+            (
+                Change::GuestFeatures {
+                    expected: 0x1,
+                    host: 0x21,
+                },
+                "the ID block was made for guest features 0x21 (SNPActive and DebugSwap); the domain is launched with 0x1 (SNPActive)",
+            ),
+            (
+                Change::GuestFeatures {
+                    expected: 0x0,
+                    host: 0x201,
+                },
+                "the ID block was made for guest features 0x201 (SNPActive and SecureTSC); the domain is launched with 0x0 (none)",
+            ),
+            (
+                Change::Vmm {
+                    expected: VmmType::Qemu,
+                    host: VmmType::Ec2,
+                },
+                "the ID block was made for a launch by Amazon EC2's VMM; the domain is launched by QEMU/KVM",
+            ),
+            (
+                Change::VmsaForm {
+                    expected: VmsaForm::Init2,
+                    host: VmsaForm::Legacy,
+                },
+                "the ID block was made for a host without KVM_SEV_INIT2 (VMSAs with no FPU control words); the domain's launch is computed for KVM_SEV_INIT2 (--vmsa-form init2)",
+            ),
+            (
+                Change::VmsaForm {
+                    expected: VmsaForm::Legacy,
+                    host: VmsaForm::Init2,
+                },
+                "the ID block was made for a host with KVM_SEV_INIT2 (VMSAs with the FPU control words); the domain's launch is computed for the legacy VMSA form (--vmsa-form legacy)",
+            ),
+            (
+                Change::NoKernelHashes,
+                "the ID block was made for a launch without kernel hashes; the domain measures its kernel, initrd and command line (kernelHashes='yes')",
+            ),
+            (
+                Change::Cmdline {
+                    how: CmdlineChange::TrailingNewline,
+                    host: "console=ttyS0\n".into(),
+                },
+                "the ID block was made for a kernel command line that ends with a newline",
+            ),
+            (
+                Change::Cmdline {
+                    how: CmdlineChange::Empty,
+                    host: String::new(),
+                },
+                "the ID block was made for a kernel command line that is empty (no -append)",
+            ),
+            (
+                Change::NoInitrd,
+                "the ID block was made for a kernel booted without an initrd; the domain has one",
+            ),
+        ];
+        for (c, words) in cases {
+            assert_eq!(c.id_block_words(), words, "{c:?}");
+        }
     }
 
     #[test]

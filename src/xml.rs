@@ -80,8 +80,26 @@ pub struct LaunchSecurity {
     pub sec_type: Option<String>,
     #[serde(rename = "@kernelHashes", default)]
     pub kernel_hashes: Option<String>,
+    /// SEV-SNP: `authorKey='yes'` (QEMU `author-key-enabled`).
+    #[serde(rename = "@authorKey", default)]
+    pub author_key: Option<String>,
+    /// SEV-SNP: `vcek='no'` (QEMU `vcek-disabled`): the report is signed by a VLEK.
+    #[serde(rename = "@vcek", default)]
+    pub vcek: Option<String>,
     #[serde(default)]
     pub policy: Option<Text>,
+    /// SEV-SNP, base64 of 16 bytes.
+    #[serde(rename = "guestVisibleWorkarounds", default)]
+    pub guest_visible_workarounds: Option<Text>,
+    /// SEV-SNP, base64 of the 96-byte ID block.
+    #[serde(rename = "idBlock", default)]
+    pub id_block: Option<Text>,
+    /// SEV-SNP, base64 of the 4096-byte ID authentication information structure.
+    #[serde(rename = "idAuth", default)]
+    pub id_auth: Option<Text>,
+    /// SEV-SNP, base64 of 32 bytes (HOST_DATA in the report).
+    #[serde(rename = "hostData", default)]
+    pub host_data: Option<Text>,
     #[serde(rename = "dhCert", default)]
     pub dh_cert: Vec<Text>,
     #[serde(default)]
@@ -137,9 +155,30 @@ impl Domain {
         (sev.len() == 1).then(|| sev[0])
     }
 
-    /// `kernelHashes='yes'` on the SEV launch security element.
+    /// The one `<launchSecurity type='sev-snp'>`, if exactly one.
+    pub fn snp(&self) -> Option<&LaunchSecurity> {
+        let snp: Vec<_> = self
+            .launch_security
+            .iter()
+            .filter(|l| l.sec_type.as_deref() == Some("sev-snp"))
+            .collect();
+        (snp.len() == 1).then(|| snp[0])
+    }
+
+    /// Any `<launchSecurity type='sev-snp'>`: the domain is meant to be an
+    /// SEV-SNP guest (whether its XML is usable is for the SNP checks to say).
+    pub fn is_snp(&self) -> bool {
+        self.launch_security
+            .iter()
+            .any(|l| l.sec_type.as_deref() == Some("sev-snp"))
+    }
+
+    /// `kernelHashes='yes'` on the SEV (or else SEV-SNP) launch security element.
     pub fn kernel_hashes(&self) -> bool {
-        self.sev().and_then(|l| l.kernel_hashes.as_deref()) == Some("yes")
+        self.sev()
+            .or_else(|| self.snp())
+            .and_then(|l| l.kernel_hashes.as_deref())
+            == Some("yes")
     }
 
     pub fn loader_path(&self) -> Option<&str> {

@@ -15,6 +15,8 @@ use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
 use crate::policy::Requirements;
 use crate::resolve::{Keys, Options, OwnerInputs, VmsaInput};
 use crate::secrets::SecretSpec;
+use crate::snp_attest_cli::{EndorsementArgs, RequirementArgs};
+use crate::snp_run::SnpOwner;
 use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
@@ -23,6 +25,7 @@ const CONNECTION: &str = "Libvirt guest connection";
 const INJECTION: &str = "Secret injection parameters";
 const QMP: &str = "QEMU monitor (QMP) connection";
 const REQUIREMENTS: &str = "Owner requirements (checked after the measurement matches)";
+const SNP: &str = "SEV-SNP guests (with --domain or --qmp)";
 
 /// `--vmsa-form`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -129,13 +132,13 @@ pub struct Args {
     #[arg(long, value_parser = parse_u32, help_heading = CONFIG)]
     pub cpu_stepping: Option<u32>,
 
-    /// Form of the VMSAs built from a CPU SKU: legacy (KVM_SEV_ES_INIT, released QEMU's default) or init2 (KVM_SEV_INIT2: Linux 6.10+ with QEMU legacy-vm-type=off)
-    #[arg(long, value_enum, default_value_t = VmsaFormArg::Legacy, help_heading = CONFIG)]
-    pub vmsa_form: VmsaFormArg,
+    /// Form of the VMSAs built from a CPU SKU: legacy (KVM_SEV_ES_INIT, released QEMU's default) or init2 (KVM_SEV_INIT2: Linux 6.10+ with QEMU legacy-vm-type=off) [default: legacy for SEV-ES, init2 for SEV-SNP]
+    #[arg(long, value_enum, help_heading = CONFIG)]
+    pub vmsa_form: Option<VmsaFormArg>,
 
-    /// SEV_FEATURES of the VMSAs built from a CPU SKU (e.g. 0x20 DebugSwap on Linux 6.5-6.7 hosts)
-    #[arg(long, value_parser = parse_u64, default_value = "0", help_heading = CONFIG)]
-    pub sev_features: u64,
+    /// SEV_FEATURES of the VMSAs built from a CPU SKU (e.g. 0x20 DebugSwap on Linux 6.5-6.7 hosts) [default: 0 for SEV-ES, 0x1 (SNPActive) for SEV-SNP]
+    #[arg(long, value_parser = parse_u64, help_heading = CONFIG)]
+    pub sev_features: Option<u64>,
 
     /// TIK file for domain (16 bytes)
     #[arg(long, help_heading = CONFIG)]
@@ -208,17 +211,28 @@ pub struct Args {
     /// Path to file to write secret data header to (base64)
     #[arg(long, help_heading = INJECTION)]
     pub secret_header: Option<PathBuf>,
+
+    /// With --domain or --qmp on an SEV-SNP guest: the attestation report the guest obtained (raw, an SNP_GET_REPORT response, or followed by its certificate table), validated against the domain and the owner's files
+    #[arg(long, value_name = "REPORT", help_heading = SNP)]
+    pub report: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub endorsement: EndorsementArgs,
+
+    #[command(flatten)]
+    pub snp_requirements: RequirementArgs,
 }
 
 /// The usage checks of the Python tool, in its order, before any work.
 pub fn check_usage(a: &Args) -> Result<()> {
     let usage = |m: &str| Err(Error::Usage(m.to_string()));
-    if a.tk.is_some() {
-        if a.tik.is_some() || a.tek.is_some() {
-            return usage("--tk is mutually exclusive with --tek/--tik");
-        }
-    } else if a.tik.is_none() || a.tek.is_none() {
-        return usage("Either --tk or both of --tek/--tik are required");
+    if a.tk.is_some() && (a.tik.is_some() || a.tek.is_some()) {
+        return usage("--tk is mutually exclusive with --tek/--tik");
+    }
+    // With --domain or --qmp the guest may be SEV-SNP, which has no TIK:
+    // the keys are required once the source says the guest is SEV.
+    if a.domain.is_none() && a.qmp.is_none() {
+        check_keys_given(a)?;
     }
     if a.domain.is_none() && a.qmp.is_some() && a.firmware.is_none() {
         return usage("--qmp needs --firmware: QEMU does not say which firmware it loaded");
@@ -271,6 +285,16 @@ pub fn check_usage(a: &Args) -> Result<()> {
     }
     if a.show_keys && !a.debug {
         return usage("--show-keys only makes sense with --debug");
+    }
+    Ok(())
+}
+
+/// An SEV guest is validated with its TIK: --tk, or --tik and --tek.
+pub fn check_keys_given(a: &Args) -> Result<()> {
+    if a.tk.is_none() && (a.tik.is_none() || a.tek.is_none()) {
+        return Err(Error::Usage(
+            "Either --tk or both of --tek/--tik are required".into(),
+        ));
     }
     Ok(())
 }
@@ -391,8 +415,8 @@ impl Args {
             cmdline: self.cmdline.clone(),
             num_cpus: self.num_cpus,
             vmsa,
-            vmsa_form: self.vmsa_form.into(),
-            sev_features: self.sev_features,
+            vmsa_form: self.vmsa_form.unwrap_or(VmsaFormArg::Legacy).into(),
+            sev_features: self.sev_features.unwrap_or(0),
         })
     }
 
@@ -404,5 +428,118 @@ impl Args {
             tek,
             from_tk_file: self.tk.is_some(),
         })
+    }
+}
+
+impl Args {
+    /// The options of an SEV-SNP guest's owner, after refusing those that
+    /// only SEV has (an SNP guest has no LAUNCH_MEASURE and no LAUNCH_SECRET).
+    pub fn snp_owner(&self) -> Result<SnpOwner> {
+        self.check_snp_usage()?;
+        let vcpu_signature = match (self.cpu_family, self.cpu_model, self.cpu_stepping) {
+            (Some(f), Some(m), Some(s)) => {
+                Some(cpu::signature(f, m, s).map_err(|e| Error::Usage(e.to_string()))?)
+            }
+            _ => None,
+        };
+        Ok(SnpOwner {
+            firmware: self.firmware.clone(),
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            cmdline: self.cmdline.clone(),
+            num_cpus: self.num_cpus,
+            vcpu_signature,
+            sev_features: self.sev_features,
+            vmsa_form: self.vmsa_form.map(VmsaForm::from),
+            policy: self.policy.map(u64::from),
+            insecure: self.insecure,
+            ignore_config: self.ignore_config,
+            expectations: self.snp_requirements.expectations()?,
+            report: self.report.clone(),
+            endorsement: self.endorsement.clone(),
+        })
+    }
+
+    /// The options an SEV-SNP guest cannot use, each with what to do instead.
+    fn check_snp_usage(&self) -> Result<()> {
+        let usage = |m: String| Err(Error::Usage(m));
+        if !self.inject_secret.is_empty()
+            || self.secret_header.is_some()
+            || self.secret_payload.is_some()
+            || self.secret_address.is_some()
+        {
+            return usage(
+                "the guest is SEV-SNP, which has no LAUNCH_SECRET: libvirt and QEMU refuse to inject \
+                 secrets into it. An SNP guest's secrets are released after its attestation report is \
+                 validated (give --report), by the guest owner or a key broker, not injected by the host; \
+                 drop --inject-secret, --secret-header, --secret-payload and --secret-address"
+                    .into(),
+            );
+        }
+        let sev_launch = [
+            (self.measurement.is_some(), "--measurement"),
+            (self.api_major.is_some(), "--api-major"),
+            (self.api_minor.is_some(), "--api-minor"),
+            (self.build_id.is_some(), "--build-id"),
+        ];
+        if let Some((_, name)) = sev_launch.iter().find(|(given, _)| *given) {
+            return usage(format!(
+                "{name} is an SEV launch value, but the guest is SEV-SNP, which has no LAUNCH_MEASURE: \
+                 its launch is proven by its attestation report (--report); drop {name}"
+            ));
+        }
+        if self.vmsa_cpu0.is_some() || self.vmsa_cpu1.is_some() {
+            return usage(
+                "--vmsa-cpu0/--vmsa-cpu1 are SEV-ES VMSA files; an SEV-SNP guest's VMSAs are built from \
+                 the vCPU signature: give --cpu-family, --cpu-model and --cpu-stepping instead"
+                    .into(),
+            );
+        }
+        let sev_requirements = [
+            (self.min_api.is_some(), "--min-api", "--min-version"),
+            (!self.allow_build.is_empty(), "--allow-build", "--min-build"),
+            (
+                self.require_policy.is_some(),
+                "--require-policy",
+                "--policy",
+            ),
+            (
+                self.forbid_policy.is_some(),
+                "--forbid-policy",
+                "--max-policy",
+            ),
+        ];
+        if let Some((_, name, instead)) = sev_requirements.iter().find(|(given, ..)| *given) {
+            return usage(format!(
+                "{name} is a requirement on the SEV firmware or policy, but the guest is SEV-SNP: use {instead} (checked against its report)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The SEV-SNP options an SEV guest cannot use.
+    pub fn check_sev_usage(&self) -> Result<()> {
+        let r = &self.snp_requirements;
+        let snp_only = [
+            (self.report.is_some(), "--report"),
+            (r.report_data.is_some(), "--report-data"),
+            (
+                !r.trusted_id_key.is_empty() || !r.trusted_id_key_digest.is_empty(),
+                "--trusted-id-key",
+            ),
+            (
+                !r.trusted_author_key.is_empty() || !r.trusted_author_key_digest.is_empty(),
+                "--trusted-author-key",
+            ),
+            (r.allow_debug, "--allow-debug"),
+            (r.allow_migrate_ma, "--allow-migrate-ma"),
+        ];
+        if let Some((_, name)) = snp_only.iter().find(|(given, _)| *given) {
+            return Err(Error::Usage(format!(
+                "{name} is for SEV-SNP guests, but this guest is SEV: its launch is validated from the \
+                 measurement with the TIK; drop {name}"
+            )));
+        }
+        check_keys_given(self)
     }
 }

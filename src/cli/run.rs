@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::report::{Destination, InjectedSecret, Injection, Run};
 use crate::resolve::{self, ExpectedLaunch};
 use crate::secrets;
-use crate::source::{self, HostReport, LaunchSource, SourceKind};
+use crate::source::{self, GuestKind, HostReport, LaunchSource, SourceKind};
 use crate::validate::{self, Explain, Verdict};
 
 /// Runs the tool, reports the outcome (ERROR/HINT lines, or the JSON
@@ -33,10 +33,27 @@ pub fn execute(a: &Args) -> i32 {
     run.exit_code()
 }
 
-/// Configuration, keys and the source; then the launch itself.
+/// Configuration, the source and the guest's kind; then, for an SEV guest,
+/// the keys and the launch itself.
 fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let cfg = Config::from_args(a)?;
-    let keys = a.keys()?;
+    // Offline the guest is SEV: a missing key file is found before anything else.
+    let offline_keys = match cfg.spec {
+        source::SourceSpec::Offline { .. } => Some(a.keys()?),
+        _ => None,
+    };
+    out.spec(&cfg.spec);
+    let mut source = source::open(&cfg.spec)?;
+    let kind = source.guest_kind();
+    run.guest = Some(kind);
+    if kind == GuestKind::SevSnp {
+        return super::snp::stages(a, source.as_mut(), out, run);
+    }
+    a.check_sev_usage()?;
+    let keys = match offline_keys {
+        Some(k) => k,
+        None => a.keys()?,
+    };
     if a.show_keys {
         // The hex copies are wiped once printed, like the keys themselves.
         out.debug(
@@ -48,8 +65,6 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
             Zeroizing::new(hex(keys.tek.as_bytes())).as_str(),
         );
     }
-    out.spec(&cfg.spec);
-    let mut source = source::open(&cfg.spec)?;
     let host = source.host_report(&a.given())?;
     out.host(&host);
     let result = after_host(&cfg, keys, &host, source.as_mut(), out, run);

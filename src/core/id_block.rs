@@ -40,6 +40,13 @@ const AUTH_ID_KEY: usize = 0x240;
 const AUTH_ID_KEY_SIG: usize = 0x680;
 const AUTH_AUTHOR_KEY: usize = 0x880;
 
+/// Why 96 bytes are not an ID block this firmware accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdBlockError {
+    #[error("its VERSION (bytes 0x50..0x54) is {0}, but the only ID block version the SNP firmware accepts is 1")]
+    Version(u32),
+}
+
 /// Why a key or signature cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -101,6 +108,32 @@ impl IdBlock {
         b[0x54..0x58].copy_from_slice(&self.guest_svn.to_le_bytes());
         b[0x58..0x60].copy_from_slice(&self.policy.to_le_bytes());
         b
+    }
+
+    /// Reads an ID block (a libvirt `<idBlock>` or QEMU `id-block=`). VERSION
+    /// must be 1, so [`IdBlock::to_bytes`] gives back exactly these bytes, which
+    /// is what the ID key signed.
+    pub fn from_bytes(b: &[u8; ID_BLOCK_LEN]) -> Result<IdBlock, IdBlockError> {
+        let u32_at = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let version = u32_at(0x50);
+        if version != 1 {
+            return Err(IdBlockError::Version(version));
+        }
+        let mut ld = [0u8; 48];
+        ld.copy_from_slice(&b[0x00..0x30]);
+        let mut family_id = [0u8; 16];
+        family_id.copy_from_slice(&b[0x30..0x40]);
+        let mut image_id = [0u8; 16];
+        image_id.copy_from_slice(&b[0x40..0x50]);
+        let mut policy = [0u8; 8];
+        policy.copy_from_slice(&b[0x58..0x60]);
+        Ok(IdBlock {
+            ld,
+            family_id,
+            image_id,
+            guest_svn: u32_at(0x54),
+            policy: u64::from_le_bytes(policy),
+        })
     }
 }
 
@@ -263,7 +296,7 @@ impl SnpKey {
 
     /// SHA-384 of the public key structure: ID_KEY_DIGEST or AUTHOR_KEY_DIGEST.
     pub fn public_key_digest(&self) -> [u8; 48] {
-        Sha384::digest(self.public_key()).into()
+        key_digest(&self.public_key())
     }
 
     /// Signs `msg` (ECDSA P-384, SHA-384) into a signature structure.
@@ -309,6 +342,12 @@ fn le72_to_be48(b: &[u8]) -> Option<[u8; SCALAR_LEN]> {
         out[i] = b[SCALAR_LEN - 1 - i];
     }
     Some(out)
+}
+
+/// SHA-384 of a public key structure: the ID_KEY_DIGEST or AUTHOR_KEY_DIGEST
+/// a report carries for it.
+pub fn key_digest(public_key: &[u8; PUBLIC_KEY_LEN]) -> [u8; 48] {
+    Sha384::digest(public_key).into()
 }
 
 /// The verifying key in a public key structure.
@@ -418,11 +457,16 @@ impl IdAuth {
         }
     }
 
+    /// Whether the structure holds an author key (an all-zero AUTHOR_KEY is none).
+    pub fn has_author_key(&self) -> bool {
+        self.author_key.iter().any(|&b| b != 0)
+    }
+
     /// Checks both signatures as the firmware does: the ID block against the
     /// ID key and, when an author key is present, the ID key against it.
     pub fn verify(&self, block: &IdBlock) -> Result<(), KeyError> {
         verify(&self.id_key, &block.to_bytes(), &self.id_block_sig)?;
-        if self.author_key.iter().any(|&b| b != 0) {
+        if self.has_author_key() {
             verify(&self.author_key, &self.id_key, &self.id_key_sig)?;
         }
         Ok(())
@@ -459,6 +503,55 @@ ptbX9uv7aM4zDh5ZOU77cICIPdxpNks=
             &bytes[0x50..0x60],
             &[1, 0, 0, 0, 1, 2, 3, 4, 0, 0, 3, 0, 0, 0, 0, 0]
         );
+    }
+
+    #[test]
+    fn id_block_from_bytes_round_trips() {
+        let mut b = IdBlock::new([0x5A; 48]);
+        b.family_id = [3; 16];
+        b.image_id = [4; 16];
+        b.guest_svn = 0xDEAD_BEEF;
+        b.policy = 0x0013_0000;
+        let bytes = b.to_bytes();
+        assert_eq!(IdBlock::from_bytes(&bytes), Ok(b));
+        // Every byte of a version-1 block comes back as it was.
+        let mut any = [0u8; ID_BLOCK_LEN];
+        for (i, x) in any.iter_mut().enumerate() {
+            *x = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        any[0x50..0x54].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(IdBlock::from_bytes(&any).unwrap().to_bytes(), any);
+    }
+
+    #[test]
+    fn id_block_from_bytes_reads_the_public_vector() {
+        // measurement.md §8.6: sev-snp-measure's test_id_block.py ID block.
+        use base64::Engine as _;
+        let b64 = "B28FLQi9p6cAqipgjFyqawDrrSl7bWioWkWx5mmlWLZ+G5HShKMB/mPE+gdQRn7tAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAAAAAwAAAAAA";
+        let ld_b64 = "B28FLQi9p6cAqipgjFyqawDrrSl7bWioWkWx5mmlWLZ+G5HShKMB/mPE+gdQRn7t";
+        let engine = base64::engine::general_purpose::STANDARD;
+        let bytes: [u8; ID_BLOCK_LEN] = engine.decode(b64).unwrap().try_into().unwrap();
+        let block = IdBlock::from_bytes(&bytes).unwrap();
+        assert_eq!(block.ld.to_vec(), engine.decode(ld_b64).unwrap());
+        assert_eq!(block.policy, 0x30000);
+        assert_eq!(
+            (block.guest_svn, block.family_id, block.image_id),
+            (0, [0; 16], [0; 16])
+        );
+        assert_eq!(block.to_bytes(), bytes);
+    }
+
+    #[test]
+    fn id_block_version_other_than_1_is_refused() {
+        for v in [0u32, 2, u32::MAX] {
+            let mut bytes = IdBlock::new([1; 48]).to_bytes();
+            bytes[0x50..0x54].copy_from_slice(&v.to_le_bytes());
+            let e = IdBlock::from_bytes(&bytes).unwrap_err();
+            assert_eq!(e, IdBlockError::Version(v));
+            assert!(e
+                .to_string()
+                .contains(&format!("VERSION (bytes 0x50..0x54) is {v}")));
+        }
     }
 
     #[test]

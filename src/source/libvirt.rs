@@ -9,7 +9,8 @@ use virt::domain::{Domain, DomainState};
 use super::launch_security_ffi::{self as ffi, ParamValue};
 use super::locality::local_reason;
 use super::{merge_reported, Comparison, Connection, Given, HostFacts, HostReport, HostValues};
-use super::{LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Result, SourceError as Error};
+use super::{GuestKind, LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Result};
+use super::{SnpHostReport, SourceError as Error};
 use crate::core::cpu;
 use crate::core::secret::SecretPacket;
 use crate::policy::SevPolicy;
@@ -27,6 +28,8 @@ pub struct Libvirt {
     pub domain_xml: xml::Domain,
     /// Raw launch-security parameters as the host reported them.
     pub params: Vec<(String, ParamValue)>,
+    /// From the domain XML's `<launchSecurity type=...>`.
+    pub kind: GuestKind,
     /// Resume the domain after injecting.
     pub resume: bool,
     /// `sev-secret-set-address`, when the owner gives one.
@@ -59,29 +62,20 @@ impl Libvirt {
             }
         }
         let dom = lookup(&conn, &spec.domain)?;
-        if !dom
-            .is_active()
-            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?
-        {
-            return Err(Error::State(
-                "Domain must be running to validate measurement: start it paused (virsh start --paused)".into(),
-            ));
-        }
-        let (state, _) = dom
-            .state()
-            .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?;
-        if !state.is(DomainState::Paused) && !insecure {
-            return Err(Error::State(
-                "Domain must be paused to validate measurement: a running guest has already been \
-                 given control, so its launch can no longer be trusted for secrets; start it with \
-                 virsh start --paused, or pass --insecure"
-                    .into(),
-            ));
-        }
+        // The XML first: an SNP domain is checked from it and the owner's
+        // files alone, in any state; an SEV domain must be paused.
         let text = dom
             .xml_desc(0)
             .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain XML", &e)))?;
-        let domain_xml = xml::Domain::parse(&text).map_err(super::SourceError::from)?;
+        let parsed = xml::Domain::parse(&text);
+        let kind = match &parsed {
+            Ok(d) if is_snp(d) => GuestKind::SevSnp,
+            _ => GuestKind::Sev,
+        };
+        if kind == GuestKind::Sev {
+            check_sev_state(&dom, insecure)?;
+        }
+        let domain_xml = parsed.map_err(super::SourceError::from)?;
         Ok(Libvirt {
             uri: uri.to_string(),
             conn,
@@ -89,6 +83,7 @@ impl Libvirt {
             remote: local.is_none(),
             domain_xml,
             params: Vec::new(),
+            kind,
             resume: spec.resume,
             secret_address: spec.secret_address,
         })
@@ -201,6 +196,64 @@ impl Libvirt {
     }
 }
 
+/// `<launchSecurity type='sev-snp'>` in the domain XML.
+fn is_snp(d: &xml::Domain) -> bool {
+    d.launch_security
+        .iter()
+        .any(|l| l.sec_type.as_deref() == Some("sev-snp"))
+}
+
+/// An SEV domain must be running and, unless `insecure`, paused before its
+/// first resume: only then can its launch be trusted with secrets.
+fn check_sev_state(dom: &Domain, insecure: bool) -> Result<()> {
+    if !dom
+        .is_active()
+        .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?
+    {
+        return Err(Error::State(
+            "Domain must be running to validate measurement: start it paused (virsh start --paused)".into(),
+        ));
+    }
+    let (state, _) = dom
+        .state()
+        .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?;
+    if !state.is(DomainState::Paused) && !insecure {
+        return Err(Error::State(
+            "Domain must be paused to validate measurement: a running guest has already been \
+             given control, so its launch can no longer be trusted for secrets; start it with \
+             virsh start --paused, or pass --insecure"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The domain's state in `virsh domstate`'s words ("shut off" for a domain
+/// defined but not running).
+fn state_words(dom: &Domain) -> Result<String> {
+    let (state, _) = dom
+        .state()
+        .map_err(|e| Error::HostCall(libvirt_error("cannot get the domain state", &e)))?;
+    let words = if state.is(DomainState::Running) {
+        "running"
+    } else if state.is(DomainState::Paused) {
+        "paused"
+    } else if state.is(DomainState::Shutoff) {
+        "shut off"
+    } else if state.is(DomainState::Shutdown) {
+        "shutting down"
+    } else if state.is(DomainState::Crashed) {
+        "crashed"
+    } else if state.is(DomainState::PMSuspended) {
+        "pmsuspended"
+    } else if state.is(DomainState::Blocked) {
+        "idle"
+    } else {
+        "no state"
+    };
+    Ok(words.to_string())
+}
+
 /// Looks a domain up as the Python tool does: digits are an ID, a UUID is a
 /// UUID, anything else a name; an ID or UUID that finds nothing is tried as a name.
 fn lookup(conn: &Connect, id: &str) -> Result<Domain> {
@@ -224,6 +277,57 @@ fn lookup(conn: &Connect, id: &str) -> Result<Domain> {
 }
 
 impl LaunchSource for Libvirt {
+    fn guest_kind(&self) -> GuestKind {
+        self.kind
+    }
+
+    fn snp_host_report(&mut self) -> Result<SnpHostReport> {
+        let mut notes = Vec::new();
+        let state = state_words(&self.dom)?;
+        let mut reported_policy = None;
+        if state == "shut off" {
+            notes.push(
+                "the domain is not running, so libvirt has no launch security info: the policy comes from the domain XML".to_string(),
+            );
+        } else {
+            // libvirt asks QEMU for the SEV measurement first, which QEMU has
+            // not for SNP guests: the call fails for every SNP domain (libvirt
+            // 10.5 to 11.3 at least). Expected; the XML has the policy.
+            match ffi::get_launch_security_info(&self.dom) {
+                Ok(params) => {
+                    self.params = params;
+                    reported_policy = self
+                        .uint_param("sev-snp-policy", u64::MAX)
+                        .ok()
+                        .flatten();
+                }
+                Err(e) => notes.push(format!(
+                    "libvirt gives no launch security info for SEV-SNP domains ({}): the policy comes from the domain XML",
+                    e.message()
+                )),
+            }
+        }
+        let host_signature = match self.host_signature() {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("no host CPU signature from the capabilities: {e}"));
+                None
+            }
+        };
+        Ok(SnpHostReport {
+            connection: Some(Connection {
+                uri: self.uri.clone(),
+                remote: self.remote,
+            }),
+            domain: Some(self.domain_xml.clone()),
+            state: Some(state),
+            reported_policy,
+            host_signature,
+            notes,
+            ..SnpHostReport::default()
+        })
+    }
+
     fn host_report(&mut self, given: &Given) -> Result<HostReport> {
         let (launch, overridden) = self.reported_with(given)?;
         // An SEV-ES guest is measured with one VMSA per vCPU of one signature:

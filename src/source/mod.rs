@@ -278,8 +278,63 @@ impl Comparison {
     }
 }
 
+/// The kind of guest a source reports on, known before anything else is
+/// asked: SEV and SEV-ES guests are measured by LAUNCH_MEASURE; SEV-SNP
+/// guests by their launch digest, ID block and attestation report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuestKind {
+    Sev,
+    SevSnp,
+}
+
+/// What QEMU's `query-sev` says of an SNP guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuerySevSnp {
+    pub policy: u64,
+    pub api_major: u8,
+    pub api_minor: u8,
+    pub build_id: u8,
+    /// `launch-update` while paused before its first `cont`, then `running`.
+    pub state: String,
+}
+
+/// What a host says about an SEV-SNP guest. Untrusted like [`HostFacts`]:
+/// the checks use it to find misconfiguration, the owner's files decide.
+#[derive(Debug, Clone, Default)]
+pub struct SnpHostReport {
+    /// The libvirt connection, when there is one.
+    pub connection: Option<Connection>,
+    /// The domain XML (libvirt).
+    pub domain: Option<xml::Domain>,
+    /// The domain's state: "defined" (never started), "paused", "running", ...
+    pub state: Option<String>,
+    /// QEMU's `query-sev` (QMP; libvirt gives none for SNP).
+    pub query_sev: Option<QuerySevSnp>,
+    /// libvirt's `sev-snp-policy`, should its launch security info answer.
+    pub reported_policy: Option<u64>,
+    /// The host CPU signature from the capabilities (libvirt).
+    pub host_signature: Option<u32>,
+    /// The vCPUs QEMU runs (QMP `query-cpus-fast`).
+    pub vcpu_count: Option<u32>,
+    /// What the host could not say and why, once each (for `--debug`).
+    pub notes: Vec<String>,
+}
+
 /// One place launch state comes from and secrets go to.
 pub trait LaunchSource {
+    /// The guest's kind; sources that know only SEV say [`GuestKind::Sev`].
+    fn guest_kind(&self) -> GuestKind {
+        GuestKind::Sev
+    }
+    /// What the host says about an SEV-SNP guest (after [`LaunchSource::guest_kind`]
+    /// said [`GuestKind::SevSnp`]).
+    fn snp_host_report(&mut self) -> Result<SnpHostReport> {
+        Err(SourceError::Usage(
+            "this source has no SEV-SNP guest (offline values are SEV's; check an SNP report with snp-validate)"
+                .into(),
+        ))
+    }
     /// The reported measurement, API version, build and policy (each value
     /// given on the command line wins over the host's), with the host's facts.
     fn host_report(&mut self, given: &Given) -> Result<HostReport>;

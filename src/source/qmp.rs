@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource, QmpSpec};
-use super::{Result, SourceError as Error};
+use super::{GuestKind, QuerySevSnp, Result, SnpHostReport, SourceError as Error};
 use crate::core::secret::SecretPacket;
 use crate::policy::SevPolicy;
 
@@ -318,6 +318,30 @@ pub struct Qmp {
     pub secret_address: Option<u64>,
     /// The state query-sev reported.
     pub sev_state: String,
+    /// What query-sev said of an SEV-SNP guest.
+    pub snp: Option<QuerySevSnp>,
+}
+
+/// `query-sev` of an SNP guest, as QEMU 9.1+ answers it:
+/// `{"enabled":true,"api-major":1,"api-minor":55,"build-id":24,"state":"launch-update","sev-type":"sev-snp","snp-policy":196608}`.
+fn query_sev_snp(sev: &Value, state: &str) -> Result<QuerySevSnp> {
+    let field = |name: &str, max: u64| -> Result<u64> {
+        let v = sev.get(name).ok_or_else(|| {
+            Error::Protocol(format!("query-sev of an SEV-SNP guest has no '{name}'"))
+        })?;
+        v.as_u64().filter(|x| *x <= max).ok_or_else(|| {
+            Error::Protocol(format!(
+                "query-sev reported {name} = {v}, not a value the SEV-SNP firmware reports"
+            ))
+        })
+    };
+    Ok(QuerySevSnp {
+        policy: field("snp-policy", u64::MAX)?,
+        api_major: field("api-major", 255)? as u8,
+        api_minor: field("api-minor", 255)? as u8,
+        build_id: field("build-id", 255)? as u8,
+        state: state.to_string(),
+    })
 }
 
 impl Qmp {
@@ -345,19 +369,18 @@ impl Qmp {
                     .into(),
             ));
         }
-        if sev.get("sev-type").and_then(Value::as_str) == Some("sev-snp") {
-            return Err(Error::Config(
-                "this is an SEV-SNP guest, which has no LAUNCH_MEASURE or LAUNCH_SECRET; verify an SNP \
-                 attestation report from inside the guest instead"
-                    .into(),
-            ));
-        }
         let state = sev
             .get("state")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if state != "launch-secret" && !insecure {
+        // QEMU 9.1+ names the type; an SNP guest is checked in any state.
+        let snp = if sev.get("sev-type").and_then(Value::as_str) == Some("sev-snp") {
+            Some(query_sev_snp(&sev, &state)?)
+        } else {
+            None
+        };
+        if snp.is_none() && state != "launch-secret" && !insecure {
             return Err(Error::State(format!(
                 "the guest's SEV state is '{state}', not 'launch-secret': it must be paused before its \
                  first 'cont' (start QEMU with -S), or pass --insecure"
@@ -369,6 +392,7 @@ impl Qmp {
             resume: spec.resume,
             secret_address: spec.secret_address,
             sev_state: state,
+            snp,
         })
     }
 
@@ -438,6 +462,27 @@ impl Qmp {
 }
 
 impl LaunchSource for Qmp {
+    fn guest_kind(&self) -> GuestKind {
+        if self.snp.is_some() {
+            GuestKind::SevSnp
+        } else {
+            GuestKind::Sev
+        }
+    }
+
+    fn snp_host_report(&mut self) -> Result<SnpHostReport> {
+        let vcpu_count = Some(self.vcpu_count()?);
+        Ok(SnpHostReport {
+            state: Some(self.sev_state.clone()),
+            query_sev: self.snp.clone(),
+            vcpu_count,
+            notes: vec![
+                "QEMU's monitor has no domain XML: the ID block, host data and vCPU model are not known to the checks".to_string(),
+            ],
+            ..SnpHostReport::default()
+        })
+    }
+
     fn host_report(&mut self, given: &Given) -> Result<HostReport> {
         let (launch, overridden) = self.reported_with(given)?;
         // An SEV-ES guest is measured with one VMSA per vCPU: say how many run.

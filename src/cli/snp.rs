@@ -1,0 +1,125 @@
+//! The main command on an SEV-SNP guest: its stages ([`crate::snp_run`])
+//! and what a person sees of them.
+
+use super::args::Args;
+use super::output::Output;
+use crate::core::hex;
+use crate::error::Result;
+use crate::report::Run;
+use crate::snp_run::{self, SnpRun};
+use crate::snp_validate::Status;
+use crate::source::LaunchSource;
+
+/// Runs the SNP stages and prints what each found, whether or not the run
+/// failed: the owner sees how far it got.
+pub fn stages(a: &Args, source: &mut dyn LaunchSource, out: &Output, run: &mut Run) -> Result<()> {
+    if a.tk.is_some() || a.tik.is_some() || a.tek.is_some() {
+        let w = "--tk/--tik/--tek ignored: an SEV-SNP guest has no TIK or TEK (its report is signed by the AMD Secure Processor)".to_string();
+        out.warn(&w);
+        run.warnings.push(w);
+    }
+    let owner = a.snp_owner()?;
+    let host = source.snp_host_report()?;
+    let snp = run.snp.insert(SnpRun {
+        warnings: run.warnings.clone(),
+        ..SnpRun::default()
+    });
+    let result = snp_run::run(&owner, host, snp);
+    print(out, snp, owner.report.is_some());
+    result?;
+    Ok(())
+}
+
+/// The record of an SNP run, stage by stage.
+fn print(out: &Output, snp: &SnpRun, report_given: bool) {
+    if let Some(h) = &snp.host {
+        if let Some(c) = &h.connection {
+            out.debug("Connection", if c.remote { "remote" } else { "local" });
+        }
+        if let Some(s) = &h.state {
+            out.debug("Guest", format!("SEV-SNP, {s}"));
+        }
+        if let Some(q) = &h.query_sev {
+            out.debug(
+                "query-sev",
+                format!(
+                    "SNP firmware {}.{} build {}, policy {:#x}",
+                    q.api_major, q.api_minor, q.build_id, q.policy
+                ),
+            );
+        }
+        for n in &h.notes {
+            out.debug("Host", n);
+        }
+    }
+    if let Some(d) = &snp.domain {
+        out.debug("SNP policy", format!("{:#x}", d.policy));
+    }
+    if let Some(l) = &snp.launch {
+        let from_host = l.from_host();
+        if !from_host.is_empty() {
+            out.note(&format!(
+                "taken from the host (--insecure), not from you: {}",
+                from_host.join(", ")
+            ));
+        }
+        let options: Vec<String> = l
+            .digest_options()
+            .iter()
+            .map(|o| o.to_string_lossy().into_owned())
+            .collect();
+        out.debug("Same as", format!("snp-digest {}", options.join(" ")));
+    }
+    if let Some(c) = &snp.computed {
+        out.status(&format!("Expected launch digest: {}", hex(&c.ld)));
+    }
+    print_prelaunch(out, snp, report_given);
+    if let Some(v) = &snp.validation {
+        if v.custom_anchors {
+            out.warn("--trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots");
+        }
+        for line in crate::snp_attest_cli::validation_text(v).lines() {
+            out.status(line);
+        }
+        if v.outcome.passed() {
+            out.status("OK: the guest's attestation report matches the domain");
+        }
+    }
+}
+
+/// The ID block's checks, and what its absence means.
+fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
+    let has_xml = snp.host.as_ref().is_some_and(|h| h.domain.is_some());
+    match &snp.prelaunch {
+        Some(checks) => {
+            for c in checks {
+                let tag = match c.status {
+                    Status::Pass => "PASS",
+                    Status::Fail => "FAIL",
+                    Status::Skip => "skip",
+                };
+                out.status(&format!("  {tag}  {}  {}", c.name, c.message));
+            }
+            if let Some(x) = &snp.id_block_explanation {
+                out.status(&format!("  HINT: {}", snp_run::id_block_answer(x)));
+            }
+            if checks.iter().all(|c| c.status != Status::Fail) {
+                out.status("OK: the ID block matches the launch: SNP_LAUNCH_FINISH will accept it");
+            }
+        }
+        None if snp.computed.is_some() && has_xml => out.note(
+            "the domain has no ID block, so the firmware starts whatever launch the host makes; only the guest's attestation report proves what it runs",
+        ),
+        None => {}
+    }
+    if snp.computed.is_none() || report_given {
+        return;
+    }
+    if snp.prelaunch.is_some() {
+        out.note("no --report given: the running guest is attested only by its report (give --report with the report the guest obtains)");
+    } else if has_xml {
+        out.status("OK: the domain's configuration matches the launch you expect; nothing about the guest is attested until its report is checked (--report)");
+    } else {
+        out.status("OK: the guest's policy is the one you expect; nothing about the guest is attested until its report is checked (--report)");
+    }
+}

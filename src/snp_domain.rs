@@ -1,0 +1,699 @@
+//! SEV-SNP domains: the `<launchSecurity type='sev-snp'>` of a libvirt domain
+//! decoded ([`decode`]), checked for the mistakes that make a launch fail or
+//! leave it unattestable ([`check`]), and its ID block judged before launch
+//! ([`prelaunch`]): would SNP_LAUNCH_FINISH accept it for the launch the
+//! owner expects? Without this the owner learns of a wrong ID block only when
+//! the guest fails to start ("Bad measurement", fw_error 11), with no word on
+//! which input was wrong.
+//!
+//! Pure: no I/O, no printing. The XML comes from the host, so the checks catch
+//! misconfiguration; they never make a host value trusted.
+
+use base64::Engine as _;
+
+use crate::core::cpu;
+use crate::core::hex;
+use crate::core::id_block::{
+    self, IdAuth, IdBlock, ALGO_ECDSA_P384_SHA384, ID_AUTH_LEN, ID_BLOCK_LEN,
+};
+use crate::core::snp_report::{PolicyFlags, SigningKey};
+use crate::error::{Error, Result};
+use crate::snp_validate::{Check, Status};
+use crate::xml::{Domain, LaunchSecurity};
+
+/// The policy QEMU's `sev-snp-guest` uses when libvirt passes none.
+pub const QEMU_DEFAULT_POLICY: u64 = 0x30000;
+
+/// What an SNP domain's XML says about its launch, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnpDomain {
+    /// `<policy>` (libvirt writes it in hex); QEMU's 0x30000 when absent.
+    pub policy: u64,
+    /// `<guestVisibleWorkarounds>`, 16 bytes.
+    pub guest_visible_workarounds: Option<[u8; 16]>,
+    /// `<idBlock>`, 96 bytes, VERSION 1.
+    pub id_block: Option<IdBlock>,
+    /// `<idAuth>`, 4096 bytes.
+    pub id_auth: Option<Box<IdAuth>>,
+    /// `<hostData>`, 32 bytes (HOST_DATA in the report; zero when absent).
+    pub host_data: Option<[u8; 32]>,
+    /// `authorKey='yes'`.
+    pub author_key_enabled: bool,
+    /// `vcek='no'`: the firmware signs the report with a VLEK.
+    pub vcek_disabled: bool,
+    /// `kernelHashes='yes'`.
+    pub kernel_hashes: bool,
+    /// `<os><loader>` path.
+    pub loader: Option<String>,
+    /// vCPUs online at boot and the maximum (`<vcpu current=..>max</vcpu>`).
+    pub vcpus: Option<(u32, u32)>,
+    /// `<cpu mode=...>`.
+    pub cpu_mode: Option<String>,
+    /// `<cpu><model>`.
+    pub cpu_model: Option<String>,
+    /// The signature of `<cpu><model>` when the guest gets that named model
+    /// (mode 'custom' or none) and the model is known.
+    pub model_signature: Option<u32>,
+}
+
+impl SnpDomain {
+    /// The key the report must be signed with, when the XML decides it:
+    /// `vcek='no'` means a VLEK. `None`: the firmware signs with the VCEK,
+    /// or with a VLEK if the host loaded one; either is acceptable.
+    pub fn signing_key(&self) -> Option<SigningKey> {
+        self.vcek_disabled.then_some(SigningKey::Vlek)
+    }
+
+    /// The policy as flags (DEBUG, MIGRATE_MA, ...).
+    pub fn policy_flags(&self) -> PolicyFlags {
+        PolicyFlags::from_bits_truncate(self.policy)
+    }
+
+    /// The digest of the ID key in `<idAuth>` (ID_KEY_DIGEST in the report).
+    pub fn id_key_digest(&self) -> Option<[u8; 48]> {
+        self.id_auth
+            .as_ref()
+            .map(|a| id_block::key_digest(&a.id_key))
+    }
+
+    /// The digest of the author key in `<idAuth>`, if it holds one
+    /// (AUTHOR_KEY_DIGEST in the report when `authorKey='yes'`).
+    pub fn author_key_digest(&self) -> Option<[u8; 48]> {
+        self.id_auth
+            .as_ref()
+            .filter(|a| a.has_author_key())
+            .map(|a| id_block::key_digest(&a.author_key))
+    }
+}
+
+// ----------------------------------------------------------------- decode ----
+
+/// The one `<launchSecurity type='sev-snp'>`, or why there is none.
+fn snp_element(d: &Domain) -> Result<&LaunchSecurity> {
+    if d.launch_security.len() > 1 {
+        return Err(Error::Config(format!(
+            "the domain has {} <launchSecurity> elements; libvirt allows one: keep exactly one \
+             <launchSecurity type='sev-snp'>",
+            d.launch_security.len()
+        )));
+    }
+    d.snp().ok_or_else(|| {
+        Error::Config(
+            "Domain is not configured with SEV-SNP launch security: the XML needs exactly one \
+             <launchSecurity type='sev-snp'> element"
+                .into(),
+        )
+    })
+}
+
+/// The base64 text of `<launchSecurity><NAME>`, decoded to exactly `N` bytes.
+fn base64_exact<const N: usize>(
+    name: &str,
+    what: &str,
+    text: Option<&crate::xml::Text>,
+) -> Result<Option<[u8; N]>> {
+    let Some(t) = text else { return Ok(None) };
+    // libvirt keeps the text as written; line breaks inside it are not data.
+    let compact: String = t
+        .text
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|e| {
+            Error::Config(format!(
+                "<launchSecurity><{name}> is not base64 ({e}): it must hold {what}, {N} bytes in \
+                 base64; make it again (e.g. with snp-id-block) and paste its base64 unchanged"
+            ))
+        })?;
+    let len = bytes.len();
+    bytes.try_into().map(Some).map_err(|_| {
+        Error::Config(format!(
+            "<launchSecurity><{name}> decodes to {len} bytes, but {what} is exactly {N} bytes \
+             (libvirt and QEMU refuse any other length); give the {N}-byte value in base64"
+        ))
+    })
+}
+
+/// `<policy>` as libvirt writes it: hex, with or without 0x.
+fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
+    let Some(text) = ls.policy.as_ref().map(|p| p.text.as_deref().unwrap_or("")) else {
+        return Ok(QEMU_DEFAULT_POLICY);
+    };
+    let t = text.trim();
+    let hex = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    u64::from_str_radix(hex, 16).map_err(|_| {
+        Error::Config(format!(
+            "<launchSecurity type='sev-snp'><policy>{text}</policy> is not a 64-bit hex number \
+             (libvirt writes e.g. 0x00030000); fix the domain's policy"
+        ))
+    })
+}
+
+/// `'yes'` / `'no'` / absent attribute, anything else refused.
+fn yes_no(attr: &str, v: Option<&str>, default: bool) -> Result<bool> {
+    match v.map(str::trim) {
+        None => Ok(default),
+        Some("yes") => Ok(true),
+        Some("no") => Ok(false),
+        Some(other) => Err(Error::Config(format!(
+            "<launchSecurity type='sev-snp' {attr}='{other}'>: libvirt takes only 'yes' or 'no'"
+        ))),
+    }
+}
+
+/// Decodes the SNP parts of a domain: the launch security element's
+/// attributes and base64 children with their exact lengths, and the vCPU,
+/// CPU model and loader. Every error is exit 4 and names the element.
+pub fn decode(d: &Domain) -> Result<SnpDomain> {
+    let ls = snp_element(d)?;
+    let policy = decode_policy(ls)?;
+    let id_block = base64_exact::<ID_BLOCK_LEN>("idBlock", "an ID block", ls.id_block.as_ref())?
+        .map(|b| {
+            IdBlock::from_bytes(&b).map_err(|e| {
+                Error::Config(format!(
+                    "<launchSecurity><idBlock> is not an ID block the SNP firmware accepts: {e}; \
+                     make it again (e.g. with snp-id-block)"
+                ))
+            })
+        })
+        .transpose()?;
+    let id_auth = base64_exact::<ID_AUTH_LEN>(
+        "idAuth",
+        "an ID authentication information structure",
+        ls.id_auth.as_ref(),
+    )?
+    .map(|b| Box::new(IdAuth::from_bytes(&b)));
+    let model_signature = match d.cpu_mode() {
+        Some("custom") | None => d.cpu_model().and_then(cpu::named_model_signature),
+        Some(_) => None,
+    };
+    Ok(SnpDomain {
+        policy,
+        guest_visible_workarounds: base64_exact(
+            "guestVisibleWorkarounds",
+            "the guest-visible workarounds field",
+            ls.guest_visible_workarounds.as_ref(),
+        )?,
+        id_block,
+        id_auth,
+        host_data: base64_exact("hostData", "HOST_DATA", ls.host_data.as_ref())?,
+        author_key_enabled: yes_no("authorKey", ls.author_key.as_deref(), false)?,
+        vcek_disabled: !yes_no("vcek", ls.vcek.as_deref(), true)?,
+        kernel_hashes: yes_no("kernelHashes", ls.kernel_hashes.as_deref(), false)?,
+        loader: d.loader_path().map(str::to_string),
+        vcpus: d.vcpus()?,
+        cpu_mode: d.cpu_mode().map(str::to_string),
+        cpu_model: d.cpu_model().map(str::to_string),
+        model_signature,
+    })
+}
+
+// ------------------------------------------------------------------ check ----
+
+/// What the owner gave, for the checks.
+#[derive(Debug, Clone, Default)]
+pub struct SnpContext {
+    /// Refuse insecure configurations (no --insecure).
+    pub secure: bool,
+    /// `--ignore-config`: only the owner's requirements on the policy are
+    /// checked (DEBUG, MIGRATE_MA, --policy), not the form of the domain.
+    pub ignore_config: bool,
+    /// The owner gave --firmware.
+    pub owner_firmware: bool,
+    /// The owner gave --kernel (and maybe --initrd/--cmdline).
+    pub owner_kernel: bool,
+    /// `--policy`: the SNP policy the owner expects.
+    pub owner_policy: Option<u64>,
+    /// `--num-cpus`.
+    pub num_cpus: Option<u32>,
+    /// The vCPU signature the owner gave (--cpu-family/--cpu-model/--cpu-stepping).
+    pub vcpu_signature: Option<u32>,
+    /// `--allow-debug`.
+    pub allow_debug: bool,
+    /// `--allow-migrate-ma`.
+    pub allow_migrate_ma: bool,
+}
+
+/// Runs every check of an SNP domain; the first finding is returned as an
+/// error with its exit code (4 configuration, 3 insecure, 2 usage).
+pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    check_policy_requirements(s, ctx)?;
+    if ctx.ignore_config {
+        return Ok(());
+    }
+    check_firmware(d, ctx)?;
+    check_kernel_hashes(d, s, ctx)?;
+    check_policy_form(s)?;
+    check_vcpus(s, ctx)?;
+    check_cpu_model(s, ctx)?;
+    check_id_block_pair(s)?;
+    check_author_key(s)
+}
+
+/// The owner's requirements on the policy: DEBUG and MIGRATE_MA only when
+/// allowed, and the policy the owner expects.
+fn check_policy_requirements(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    let flags = s.policy_flags();
+    if flags.contains(PolicyFlags::DEBUG) && !ctx.allow_debug {
+        return Err(Error::Insecure(format!(
+            "<launchSecurity type='sev-snp'><policy> is {:#x}, with DEBUG (bit 19) set: the host \
+             can read and change the guest's memory with the firmware's debug commands; clear bit \
+             19 in the domain, or pass --allow-debug if a debuggable guest is what you want",
+            s.policy
+        )));
+    }
+    if flags.contains(PolicyFlags::MIGRATE_MA) && !ctx.allow_migrate_ma {
+        return Err(Error::Insecure(format!(
+            "<launchSecurity type='sev-snp'><policy> is {:#x}, with MIGRATE_MA (bit 18) set: a \
+             migration agent may be bound to the guest and export its memory; clear bit 18 in the \
+             domain, or pass --allow-migrate-ma if you run a migration agent you trust",
+            s.policy
+        )));
+    }
+    if let Some(p) = ctx.owner_policy {
+        if p != s.policy {
+            return Err(Error::Config(format!(
+                "<launchSecurity type='sev-snp'><policy> is {:#x}, but --policy is {p:#x}: the \
+                 guest is not launched with the policy you expect; fix the domain's <policy> or \
+                 --policy",
+                s.policy
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// ROM firmware the owner names: QEMU's SNP guests boot `-bios`, with no
+/// flash and no variable store.
+fn check_firmware(d: &Domain, ctx: &SnpContext) -> Result<()> {
+    let os = d.os.as_ref();
+    if os.is_some_and(|o| !o.nvram.is_empty()) {
+        return Err(Error::Config(
+            "<os><nvram> on an SEV-SNP domain: QEMU boots SNP guests from ROM firmware (-bios) \
+             with no firmware variable store, so libvirt cannot start it; remove <nvram> and use \
+             <loader type='rom'> with an SNP-capable OVMF"
+                .into(),
+        ));
+    }
+    let autoselect = os.and_then(|o| o.firmware.as_deref());
+    if autoselect.is_some() && !ctx.owner_firmware {
+        return Err(Error::Config(
+            "<os firmware='...'> lets the host choose the firmware, so there is no firmware path to \
+             trust: give --firmware with the exact image you expect the guest to run"
+                .into(),
+        ));
+    }
+    let loaders = os.map(|o| o.loader.as_slice()).unwrap_or_default();
+    if loaders.is_empty() && autoselect.is_some() {
+        // The owner's --firmware is what is measured; libvirt fills the loader at start.
+        return Ok(());
+    }
+    if loaders.len() != 1 {
+        return Err(Error::Config(format!(
+            "Domain must have one firmware path: the XML has {} <os><loader> elements; give \
+             exactly one <loader type='rom'>",
+            loaders.len()
+        )));
+    }
+    if loaders[0].loader_type.as_deref() == Some("pflash") {
+        return Err(Error::Config(
+            "<loader type='pflash'> on an SEV-SNP domain: QEMU's SNP guests need the firmware as \
+             ROM (-bios); set <loader type='rom'> with an SNP-capable OVMF (e.g. OVMF.fd)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// kernelHashes='yes' exactly when there is direct kernel boot.
+fn check_kernel_hashes(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    let direct_boot = d.kernel().is_some();
+    if s.kernel_hashes {
+        if !direct_boot {
+            return Err(Error::Config(
+                "kernelHashes='yes' on <launchSecurity type='sev-snp'> but no direct kernel boot: \
+                 there is no <os><kernel> to measure; remove kernelHashes or add the kernel"
+                    .into(),
+            ));
+        }
+        return Ok(());
+    }
+    if ctx.owner_kernel {
+        return Err(Error::Usage(
+            "kernel/initrd/cmdline provided but kernel measurement not enabled: the domain's \
+             <launchSecurity type='sev-snp'> lacks kernelHashes='yes', so QEMU does not measure \
+             them; drop --kernel/--initrd/--cmdline or set kernelHashes='yes'"
+                .into(),
+        ));
+    }
+    if direct_boot && ctx.secure {
+        return Err(Error::Insecure(
+            "direct kernel boot present without measurement: <os><kernel> is set but \
+             <launchSecurity type='sev-snp'> lacks kernelHashes='yes', so the host can boot any \
+             kernel; set kernelHashes='yes' or pass --insecure"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Bit 17 of the SNP policy must be one: the firmware refuses the launch otherwise.
+fn check_policy_form(s: &SnpDomain) -> Result<()> {
+    if !s.policy_flags().contains(PolicyFlags::RESERVED_17) {
+        return Err(Error::Config(format!(
+            "<launchSecurity type='sev-snp'><policy> is {:#x}, with bit 17 clear: the SNP \
+             firmware refuses a policy whose bit 17 is not 1 (SNP_LAUNCH_START fails); use e.g. \
+             {:#x}",
+            s.policy,
+            s.policy | PolicyFlags::RESERVED_17.bits()
+        )));
+    }
+    Ok(())
+}
+
+/// The vCPUs the guest starts with, each measured as one VMSA, against --num-cpus.
+fn check_vcpus(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    if let (Some(n), Some((current, max))) = (ctx.num_cpus, s.vcpus) {
+        if n != current {
+            let vcpu = if current == max {
+                format!("<vcpu>{max}</vcpu>")
+            } else {
+                format!("<vcpu current='{current}'>{max}</vcpu>")
+            };
+            return Err(Error::Config(format!(
+                "{vcpu} starts {current} vCPUs, each measured as one VMSA, but --num-cpus is {n}; \
+                 give --num-cpus {current} or fix the domain"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The named CPU model's signature, loaded into every VMSA, against the owner's.
+fn check_cpu_model(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    if let (Some(sig), Some(msig), Some(model)) = (
+        ctx.vcpu_signature,
+        s.model_signature,
+        s.cpu_model.as_deref(),
+    ) {
+        if msig != sig {
+            return Err(Error::Config(format!(
+                "<cpu><model>{model}</model> has signature {msig:#x}, but the VMSAs are built for \
+                 {sig:#x}; give the family/model/stepping of {model} or fix the domain"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An ID block is checked with its ID auth: one without the other is refused.
+fn check_id_block_pair(s: &SnpDomain) -> Result<()> {
+    match (s.id_block.is_some(), s.id_auth.is_some()) {
+        (true, false) => Err(Error::Config(
+            "<launchSecurity type='sev-snp'> has <idBlock> but no <idAuth>: the firmware needs \
+             the ID key's signature of the ID block; add the <idAuth> made with the block"
+                .into(),
+        )),
+        (false, true) => Err(Error::Config(
+            "<launchSecurity type='sev-snp'> has <idAuth> but no <idBlock>: the signatures sign \
+             nothing; add the <idBlock> made with it, or remove <idAuth>"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `authorKey='yes'` exactly when `<idAuth>` holds an author key.
+fn check_author_key(s: &SnpDomain) -> Result<()> {
+    let has_author = s.id_auth.as_ref().is_some_and(|a| a.has_author_key());
+    match (s.author_key_enabled, has_author) {
+        (true, false) if s.id_auth.is_none() => Err(Error::Config(
+            "authorKey='yes' on <launchSecurity type='sev-snp'> but there is no <idAuth>: the \
+             author key is in the ID auth; add <idBlock> and <idAuth>, or remove authorKey"
+                .into(),
+        )),
+        (true, false) => Err(Error::Config(
+            "authorKey='yes' on <launchSecurity type='sev-snp'> but <idAuth> holds no author key \
+             (AUTHOR_KEY is zero): SNP_LAUNCH_FINISH would fail; make the ID auth with an author \
+             key, or remove authorKey"
+                .into(),
+        )),
+        (false, true) => Err(Error::Config(
+            "<idAuth> holds an author key but <launchSecurity type='sev-snp'> lacks \
+             authorKey='yes': the firmware ignores the key and the report carries no \
+             AUTHOR_KEY_DIGEST; set authorKey='yes', or make the ID auth without an author key"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+// -------------------------------------------------------------- prelaunch ----
+
+/// The owner's ID and author keys, as SHA-384 digests of the SNP public key structure.
+#[derive(Debug, Clone, Default)]
+pub struct IdKeys {
+    pub trusted_id_keys: Vec<[u8; 48]>,
+    pub trusted_author_keys: Vec<[u8; 48]>,
+    /// `--require-author-key`.
+    pub require_author_key: bool,
+}
+
+/// Whether SNP_LAUNCH_FINISH would accept the domain's ID block for the
+/// launch whose digest is `expected_ld`, and whether its keys are the
+/// owner's: the named checks `id-block-ld`, `id-block-policy`,
+/// `id-block-signature`, `id-key-signature`, `id-key-trusted`,
+/// `author-key-trusted` and `author-key-enabled`. `None` when the domain has
+/// no ID block.
+pub fn prelaunch(s: &SnpDomain, expected_ld: &[u8; 48], keys: &IdKeys) -> Option<Vec<Check>> {
+    let block = s.id_block.as_ref()?;
+    let auth = s.id_auth.as_deref();
+    let id_sig = id_block_signature(block, auth);
+    let author_sig = id_key_signature(auth);
+    let author_ok = author_sig.status == Status::Pass;
+    Some(vec![
+        id_block_ld(block, expected_ld),
+        id_block_policy(block, s.policy),
+        id_sig,
+        author_sig,
+        id_key_trusted(auth, author_ok, keys),
+        author_key_trusted(s, auth, author_ok, keys),
+        author_key_enabled(s, auth),
+    ])
+}
+
+fn id_block_ld(block: &IdBlock, expected_ld: &[u8; 48]) -> Check {
+    if &block.ld == expected_ld {
+        Check::pass(
+            "id-block-ld",
+            format!(
+                "the ID block's LD {} is the launch digest of the domain",
+                hex(&block.ld)
+            ),
+        )
+    } else {
+        Check::fail(
+            "id-block-ld",
+            format!(
+                "the ID block's LD is {}, but the domain's launch measures {}: SNP_LAUNCH_FINISH \
+                 would refuse the guest (Bad measurement, fw_error 11)",
+                hex(&block.ld),
+                hex(expected_ld)
+            ),
+        )
+    }
+}
+
+fn id_block_policy(block: &IdBlock, policy: u64) -> Check {
+    if block.policy == policy {
+        Check::pass(
+            "id-block-policy",
+            format!("the ID block's POLICY {policy:#x} is the domain's <policy>"),
+        )
+    } else {
+        Check::fail(
+            "id-block-policy",
+            format!(
+                "the ID block's POLICY is {:#x}, but the domain's <policy> is {policy:#x}: \
+                 SNP_LAUNCH_FINISH would refuse the guest; make the ID block for policy \
+                 {policy:#x} or fix the domain's <policy>",
+                block.policy
+            ),
+        )
+    }
+}
+
+fn id_block_signature(block: &IdBlock, auth: Option<&IdAuth>) -> Check {
+    const NAME: &str = "id-block-signature";
+    let Some(auth) = auth else {
+        return Check::fail(NAME, "there is no <idAuth> holding the ID key's signature");
+    };
+    if auth.id_key_algo != ALGO_ECDSA_P384_SHA384 {
+        return Check::fail(
+            NAME,
+            format!(
+                "ID_KEY_ALGO is {}, not 1 (ECDSA P-384 with SHA-384), the only algorithm the \
+                 firmware knows",
+                auth.id_key_algo
+            ),
+        );
+    }
+    match id_block::verify(&auth.id_key, &block.to_bytes(), &auth.id_block_sig) {
+        Ok(()) => Check::pass(
+            NAME,
+            format!(
+                "the ID key {} signs the ID block",
+                hex(&id_block::key_digest(&auth.id_key))
+            ),
+        ),
+        Err(e) => Check::fail(
+            NAME,
+            format!(
+                "the ID block's signature in <idAuth> does not verify with the ID key {}: {e}; \
+                 SNP_LAUNCH_FINISH would refuse the guest",
+                hex(&id_block::key_digest(&auth.id_key))
+            ),
+        ),
+    }
+}
+
+fn id_key_signature(auth: Option<&IdAuth>) -> Check {
+    const NAME: &str = "id-key-signature";
+    let Some(auth) = auth.filter(|a| a.has_author_key()) else {
+        return Check::skip(NAME, "<idAuth> holds no author key");
+    };
+    if auth.auth_key_algo != ALGO_ECDSA_P384_SHA384 {
+        return Check::fail(
+            NAME,
+            format!(
+                "AUTH_KEY_ALGO is {}, not 1 (ECDSA P-384 with SHA-384), the only algorithm the \
+                 firmware knows",
+                auth.auth_key_algo
+            ),
+        );
+    }
+    let author = hex(&id_block::key_digest(&auth.author_key));
+    match id_block::verify(&auth.author_key, &auth.id_key, &auth.id_key_sig) {
+        Ok(()) => Check::pass(NAME, format!("the author key {author} signs the ID key")),
+        Err(e) => Check::fail(
+            NAME,
+            format!("the ID key's signature in <idAuth> does not verify with the author key {author}: {e}"),
+        ),
+    }
+}
+
+/// The ID key is one the owner trusts, or is signed by a trusted author key
+/// (the rule of snp-validate's `expect.id_key`).
+fn id_key_trusted(auth: Option<&IdAuth>, author_ok: bool, keys: &IdKeys) -> Check {
+    const NAME: &str = "id-key-trusted";
+    if keys.trusted_id_keys.is_empty() && keys.trusted_author_keys.is_empty() {
+        return Check::skip(NAME, "no trusted ID or author key given");
+    }
+    let Some(auth) = auth else {
+        return Check::fail(NAME, "there is no <idAuth>, so no ID key");
+    };
+    let id = id_block::key_digest(&auth.id_key);
+    let author = id_block::key_digest(&auth.author_key);
+    if keys.trusted_id_keys.contains(&id) {
+        Check::pass(NAME, format!("the ID key {} is a trusted ID key", hex(&id)))
+    } else if author_ok && keys.trusted_author_keys.contains(&author) {
+        Check::pass(
+            NAME,
+            format!(
+                "the ID key {} is signed by the trusted author key {}",
+                hex(&id),
+                hex(&author)
+            ),
+        )
+    } else {
+        Check::fail(
+            NAME,
+            format!(
+                "the ID key {} is not a trusted ID key{}",
+                hex(&id),
+                if auth.has_author_key() {
+                    " and is not signed by a trusted author key"
+                } else {
+                    ""
+                }
+            ),
+        )
+    }
+}
+
+fn author_key_trusted(
+    s: &SnpDomain,
+    auth: Option<&IdAuth>,
+    author_ok: bool,
+    keys: &IdKeys,
+) -> Check {
+    const NAME: &str = "author-key-trusted";
+    if keys.trusted_author_keys.is_empty() && !keys.require_author_key {
+        return Check::skip(NAME, "no trusted author key given");
+    }
+    let Some(auth) = auth.filter(|a| a.has_author_key()) else {
+        return Check::fail(
+            NAME,
+            "<idAuth> holds no author key, and an author key is required",
+        );
+    };
+    let author = id_block::key_digest(&auth.author_key);
+    if !keys.trusted_author_keys.contains(&author) {
+        return Check::fail(
+            NAME,
+            format!(
+                "the author key {} is not a trusted author key",
+                hex(&author)
+            ),
+        );
+    }
+    if !author_ok {
+        return Check::fail(
+            NAME,
+            format!(
+                "the author key {} is trusted but does not sign the ID key (see id-key-signature)",
+                hex(&author)
+            ),
+        );
+    }
+    if keys.require_author_key && !s.author_key_enabled {
+        return Check::fail(
+            NAME,
+            format!(
+                "the author key {} is trusted, but without authorKey='yes' the report carries no \
+                 AUTHOR_KEY_DIGEST, and an author key is required",
+                hex(&author)
+            ),
+        );
+    }
+    Check::pass(NAME, format!("the author key {} is trusted", hex(&author)))
+}
+
+fn author_key_enabled(s: &SnpDomain, auth: Option<&IdAuth>) -> Check {
+    const NAME: &str = "author-key-enabled";
+    let has_author = auth.is_some_and(|a| a.has_author_key());
+    match (s.author_key_enabled, has_author) {
+        (true, true) => Check::pass(
+            NAME,
+            "authorKey='yes' and <idAuth> holds the author key: the report will carry its digest",
+        ),
+        (false, false) => Check::pass(NAME, "no authorKey and no author key in <idAuth>"),
+        (true, false) => Check::fail(
+            NAME,
+            "authorKey='yes' but <idAuth> holds no author key: SNP_LAUNCH_FINISH would refuse the \
+             guest; make the ID auth with an author key, or remove authorKey",
+        ),
+        (false, true) => Check::fail(
+            NAME,
+            "<idAuth> holds an author key but authorKey is not 'yes': the firmware ignores the key \
+             and the report carries no AUTHOR_KEY_DIGEST; set authorKey='yes'",
+        ),
+    }
+}

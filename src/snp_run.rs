@@ -1,0 +1,498 @@
+//! The main command on an SEV-SNP guest (`--domain` or `--qmp` found
+//! `sev-snp`): the stages after the source, in order, each result kept in
+//! the run's record ([`SnpRun`]) from which the CLI prints and the JSON
+//! document is built.
+//!
+//! resolve (the owner's inputs, the domain's launch) → the launch digest
+//! (as `snp-digest` computes it) → the ID block before launch
+//! ([`crate::snp_domain::prelaunch`], with the explainer on an LD mismatch)
+//! → the guest's attestation report, when given ([`crate::snp_validate`]).
+//!
+//! An SNP guest has no LAUNCH_MEASURE and no LAUNCH_SECRET: what proves its
+//! launch is its report, signed by the AMD Secure Processor; the ID block
+//! lets the firmware refuse a wrong launch before the guest runs.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::core::hex;
+use crate::core::vmsa::VmsaForm;
+use crate::error::{Error, Result};
+use crate::resolve::{DomainCheck, Origin, Sourced};
+use crate::snp_attest_cli::{EndorsementArgs, Validation};
+use crate::snp_cli::ComputedLaunch;
+use crate::snp_domain::{self, IdKeys, SnpContext, SnpDomain};
+use crate::snp_explain::SnpExplanation;
+use crate::snp_validate::{Check, Expectations, Status};
+use crate::source::SnpHostReport;
+
+/// SEV_FEATURES of an SNP guest's VMSAs on upstream KVM: SNPActive alone.
+pub const DEFAULT_SEV_FEATURES: u64 = 0x1;
+
+/// What the owner gave for an SNP guest, from the command line.
+#[derive(Debug, Clone)]
+pub struct SnpOwner {
+    pub firmware: Option<PathBuf>,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub cmdline: Option<String>,
+    pub num_cpus: Option<u32>,
+    /// CPUID(1).EAX of every vCPU (--cpu-family/--cpu-model/--cpu-stepping).
+    pub vcpu_signature: Option<u32>,
+    /// SEV_FEATURES (default [`DEFAULT_SEV_FEATURES`]).
+    pub sev_features: Option<u64>,
+    /// The VMSA form (default INIT2: every upstream SNP host).
+    pub vmsa_form: Option<VmsaForm>,
+    /// The SNP policy the owner expects.
+    pub policy: Option<u64>,
+    pub insecure: bool,
+    pub ignore_config: bool,
+    /// The owner's requirements of the report and the ID keys (their
+    /// launch values are filled from the domain).
+    pub expectations: Expectations,
+    /// The guest's attestation report.
+    pub report: Option<PathBuf>,
+    pub endorsement: EndorsementArgs,
+}
+
+/// The launch the domain will have, each value with who gave it: the
+/// inputs of the expected launch digest.
+#[derive(Debug, Clone)]
+pub struct SnpLaunchInputs {
+    pub firmware: Sourced<PathBuf>,
+    pub kernel: Option<Sourced<PathBuf>>,
+    pub initrd: Option<Sourced<PathBuf>>,
+    pub cmdline: Option<Sourced<String>>,
+    pub vcpus: Sourced<u32>,
+    pub vcpu_signature: Sourced<u32>,
+    pub sev_features: u64,
+    pub vmsa_form: VmsaForm,
+    /// From the domain XML, or QEMU's query-sev.
+    pub policy: u64,
+}
+
+impl SnpLaunchInputs {
+    /// The same launch as `snp-digest` options (`NAME=VALUE`, so no value is
+    /// read as an option): computed by the same code, and printed for the
+    /// owner to rerun.
+    pub fn digest_options(&self) -> Vec<OsString> {
+        let mut o = Vec::new();
+        let mut opt = |name: &str, value: &std::ffi::OsStr| {
+            let mut s = OsString::from(format!("--{name}="));
+            s.push(value);
+            o.push(s);
+        };
+        opt("ovmf", self.firmware.value.as_os_str());
+        opt("vcpus", self.vcpus.value.to_string().as_ref());
+        opt(
+            "vcpu-sig",
+            format!("{:#x}", self.vcpu_signature.value).as_ref(),
+        );
+        opt(
+            "guest-features",
+            format!("{:#x}", self.sev_features).as_ref(),
+        );
+        opt(
+            "vmsa-form",
+            match self.vmsa_form {
+                VmsaForm::Init2 => "init2",
+                VmsaForm::Legacy => "legacy",
+            }
+            .as_ref(),
+        );
+        if let Some(k) = &self.kernel {
+            opt("kernel", k.value.as_os_str());
+        }
+        if let Some(i) = &self.initrd {
+            opt("initrd", i.value.as_os_str());
+        }
+        if let Some(c) = &self.cmdline {
+            opt("append", c.value.as_ref());
+        }
+        o
+    }
+
+    /// Which values came from the host (under `--insecure`).
+    pub fn from_host(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let host = |o: Origin| o == Origin::Host;
+        if host(self.firmware.origin) {
+            v.push("firmware");
+        }
+        if self.kernel.as_ref().is_some_and(|k| host(k.origin)) {
+            v.push("kernel");
+        }
+        if self.initrd.as_ref().is_some_and(|k| host(k.origin)) {
+            v.push("initrd");
+        }
+        if self.cmdline.as_ref().is_some_and(|k| host(k.origin)) {
+            v.push("cmdline");
+        }
+        if host(self.vcpus.origin) {
+            v.push("vCPU count");
+        }
+        if host(self.vcpu_signature.origin) {
+            v.push("vCPU signature");
+        }
+        v
+    }
+}
+
+/// What one SNP run produced, stage by stage; `None` where a stage did not run.
+#[derive(Default)]
+pub struct SnpRun {
+    pub host: Option<SnpHostReport>,
+    pub domain: Option<SnpDomain>,
+    pub domain_check: Option<DomainCheck>,
+    pub launch: Option<SnpLaunchInputs>,
+    pub computed: Option<ComputedLaunch>,
+    /// The ID block's checks (None without an ID block).
+    pub prelaunch: Option<Vec<Check>>,
+    /// On an ID block made for another launch: which input differs.
+    pub id_block_explanation: Option<SnpExplanation>,
+    pub validation: Option<Validation>,
+    pub warnings: Vec<String>,
+}
+
+impl SnpRun {
+    /// Whether a launch digest was found to differ (the ID block's LD or the
+    /// report's MEASUREMENT): the run's verdict is then a mismatch.
+    pub fn mismatch(&self) -> bool {
+        let failed = |c: &Check, name: &str| c.name == name && c.status == Status::Fail;
+        self.prelaunch
+            .iter()
+            .flatten()
+            .any(|c| failed(c, "id-block-ld"))
+            || self
+                .validation
+                .iter()
+                .flat_map(|v| v.outcome.checks.iter())
+                .any(|c| failed(c, "expect.measurement"))
+    }
+}
+
+/// Runs the SNP stages on what the host said, filling `run`.
+pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()> {
+    let domain = host.domain.as_ref().map(snp_domain::decode).transpose()?;
+    run.domain = domain.clone();
+    let domain = match domain {
+        Some(d) => d,
+        // QEMU's monitor: only the policy is known.
+        None => qmp_domain(&host)?,
+    };
+    run.domain_check = Some(check(owner, &host, &domain)?);
+    let launch = resolve(owner, &host, &domain)?;
+    run.host = Some(host);
+    let computed = crate::snp_cli::launch_from_options(&launch.digest_options())?;
+    run.launch = Some(launch);
+    let (checks, explanation, verdict) = prelaunch(owner, &domain, &computed);
+    run.computed = Some(computed);
+    run.prelaunch = checks;
+    run.id_block_explanation = explanation;
+    verdict?;
+    if let Some(path) = &owner.report {
+        let expect = report_expectations(owner, &domain, run.host.as_ref());
+        let v = crate::snp_attest_cli::validate_report(
+            path,
+            &owner.endorsement,
+            expect,
+            run.computed.as_ref(),
+        )?;
+        let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
+        let passed = failed.is_empty();
+        let failed = failed.join(", ");
+        run.validation = Some(v);
+        if !passed {
+            return Err(Error::AttestationFailed(format!(
+                "the guest's attestation report does not match the domain and the owner's expectations: {failed} failed"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The SNP launch QEMU's monitor describes: its policy, nothing else.
+fn qmp_domain(host: &SnpHostReport) -> Result<SnpDomain> {
+    let q = host.query_sev.as_ref().ok_or_else(|| {
+        Error::Unexpected("an SNP guest with neither a domain XML nor query-sev".into())
+    })?;
+    Ok(SnpDomain {
+        policy: q.policy,
+        guest_visible_workarounds: None,
+        id_block: None,
+        id_auth: None,
+        host_data: None,
+        author_key_enabled: false,
+        vcek_disabled: false,
+        kernel_hashes: false,
+        loader: None,
+        vcpus: None,
+        cpu_mode: None,
+        cpu_model: None,
+        model_signature: None,
+    })
+}
+
+/// The domain's checks (the policy alone for QEMU's monitor).
+fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<DomainCheck> {
+    let ctx = SnpContext {
+        secure: !owner.insecure,
+        ignore_config: owner.ignore_config || host.domain.is_none(),
+        owner_firmware: owner.firmware.is_some(),
+        owner_kernel: owner.kernel.is_some(),
+        owner_policy: owner.policy,
+        num_cpus: owner.num_cpus,
+        vcpu_signature: owner.vcpu_signature,
+        allow_debug: owner.expectations.allow_debug,
+        allow_migrate_ma: owner.expectations.allow_migrate_ma,
+    };
+    let empty = crate::xml::Domain::default();
+    snp_domain::check(host.domain.as_ref().unwrap_or(&empty), domain, &ctx)?;
+    if let (Some(p), Some(_)) = (host.reported_policy, &host.domain) {
+        if p != domain.policy {
+            return Err(Error::Config(format!(
+                "libvirt reports the guest runs with policy {p:#x}, but its <launchSecurity><policy> is {:#x}: the domain XML does not describe the running guest",
+                domain.policy
+            )));
+        }
+    }
+    Ok(match (&host.domain, owner.ignore_config) {
+        (None, _) => DomainCheck::NotApplicable,
+        (Some(_), true) => DomainCheck::Skipped,
+        (Some(_), false) => DomainCheck::Passed,
+    })
+}
+
+/// A file path from the domain XML: only from this machine, and only with `--insecure`.
+fn host_path(
+    what: &str,
+    option: &str,
+    path: Option<&str>,
+    host: &SnpHostReport,
+    insecure: bool,
+) -> Result<Option<Sourced<PathBuf>>> {
+    let Some(p) = path else { return Ok(None) };
+    let remote = host.connection.as_ref().is_some_and(|c| c.remote);
+    if remote || !insecure {
+        return Err(Error::Insecure(format!(
+            "the domain boots the {what} '{p}' on the host; give --{option} with your own copy of it \
+             (taking the host's path needs --insecure, and works only on the host itself)"
+        )));
+    }
+    Ok(Some(Sourced {
+        value: PathBuf::from(p),
+        origin: Origin::Host,
+    }))
+}
+
+/// The launch the owner expects, the host's values only under `--insecure`.
+fn resolve(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<SnpLaunchInputs> {
+    let xml = host.domain.as_ref();
+    let firmware = match &owner.firmware {
+        Some(f) => Sourced::owner(f.clone()),
+        None => host_path(
+            "firmware",
+            "firmware",
+            d.loader.as_deref(),
+            host,
+            owner.insecure,
+        )?
+        .ok_or_else(|| {
+            Error::Usage(
+                "--firmware is needed: give the OVMF image you expect the guest to boot".into(),
+            )
+        })?,
+    };
+    let (kernel, initrd, cmdline) = match &owner.kernel {
+        Some(k) => (
+            Some(Sourced::owner(k.clone())),
+            owner.initrd.clone().map(Sourced::owner),
+            owner.cmdline.clone().map(Sourced::owner),
+        ),
+        None if d.kernel_hashes => {
+            let x =
+                xml.ok_or_else(|| Error::Unexpected("kernel hashes without a domain XML".into()))?;
+            let cmdline = match x.cmdline() {
+                Some(c) if owner.insecure => Some(Sourced {
+                    value: c.to_string(),
+                    origin: Origin::Host,
+                }),
+                Some(_) => {
+                    return Err(Error::Insecure(
+                        "Using cmdline string from XML is not secure: give --cmdline, or pass --insecure".into(),
+                    ))
+                }
+                None => None,
+            };
+            (
+                host_path("kernel", "kernel", x.kernel(), host, owner.insecure)?,
+                host_path("initrd", "initrd", x.initrd(), host, owner.insecure)?,
+                cmdline,
+            )
+        }
+        None => (None, None, None),
+    };
+    Ok(SnpLaunchInputs {
+        firmware,
+        kernel,
+        initrd,
+        cmdline,
+        vcpus: vcpus(owner, host, d)?,
+        vcpu_signature: vcpu_signature(owner, host, d)?,
+        sev_features: owner.sev_features.unwrap_or(DEFAULT_SEV_FEATURES),
+        vmsa_form: owner.vmsa_form.unwrap_or(VmsaForm::Init2),
+        policy: d.policy,
+    })
+}
+
+/// Every vCPU is measured as one VMSA: the owner's count, or the host's
+/// under `--insecure`.
+fn vcpus(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<Sourced<u32>> {
+    if let Some(n) = owner.num_cpus {
+        return Ok(Sourced::owner(n));
+    }
+    let from_host = d.vcpus.map(|(current, _)| current).or(host.vcpu_count);
+    match from_host {
+        Some(n) if owner.insecure => Ok(Sourced {
+            value: n,
+            origin: Origin::Host,
+        }),
+        Some(_) => Err(Error::Insecure(
+            "Using CPU count from guest is not secure: give --num-cpus (each vCPU is measured as one VMSA), or pass --insecure".into(),
+        )),
+        None => Err(Error::Usage(
+            "the host does not say how many vCPUs the guest has: give --num-cpus".into(),
+        )),
+    }
+}
+
+/// Every VMSA holds the vCPU signature: the owner's, or under `--insecure`
+/// the domain's named CPU model or, for host-passthrough, the host's.
+fn vcpu_signature(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<Sourced<u32>> {
+    if let Some(s) = owner.vcpu_signature {
+        return Ok(Sourced::owner(s));
+    }
+    let passthrough = matches!(
+        d.cpu_mode.as_deref(),
+        Some("host-passthrough") | Some("host-model") | Some("maximum")
+    );
+    let from_host = if passthrough {
+        host.host_signature
+    } else {
+        d.model_signature
+    };
+    match from_host {
+        Some(s) if owner.insecure => Ok(Sourced {
+            value: s,
+            origin: Origin::Host,
+        }),
+        Some(_) => Err(Error::Insecure(
+            "Using the vCPU signature from the host is not secure: give --cpu-family, --cpu-model and --cpu-stepping of the CPU the guest sees (every VMSA holds it), or pass --insecure".into(),
+        )),
+        None => Err(Error::Usage(format!(
+            "give --cpu-family, --cpu-model and --cpu-stepping of the CPU the guest sees (every VMSA holds its signature){}",
+            match d.cpu_model.as_deref() {
+                Some(m) => format!("; the domain's CPU model '{m}' is not one whose signature this tool knows"),
+                None => String::new(),
+            }
+        ))),
+    }
+}
+
+/// The owner's trusted ID and author keys.
+fn id_keys(owner: &SnpOwner) -> IdKeys {
+    IdKeys {
+        trusted_id_keys: owner.expectations.trusted_id_keys.clone(),
+        trusted_author_keys: owner.expectations.trusted_author_keys.clone(),
+        require_author_key: owner.expectations.require_author_key,
+    }
+}
+
+/// The ID block's checks, the explainer's answer on an LD mismatch, and
+/// the verdict.
+type Prelaunch = (Option<Vec<Check>>, Option<SnpExplanation>, Result<()>);
+
+/// The ID block before launch: would SNP_LAUNCH_FINISH accept it?
+fn prelaunch(owner: &SnpOwner, domain: &SnpDomain, computed: &ComputedLaunch) -> Prelaunch {
+    let Some(checks) = snp_domain::prelaunch(domain, &computed.ld, &id_keys(owner)) else {
+        return (None, None, Ok(()));
+    };
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.name)
+        .collect();
+    if failed.is_empty() {
+        return (Some(checks), None, Ok(()));
+    }
+    let failed = failed.join(", ");
+    let ld_failed = checks
+        .iter()
+        .any(|c| c.name == "id-block-ld" && c.status == Status::Fail);
+    let explanation = match (&domain.id_block, ld_failed) {
+        (Some(block), true) => match computed.explain(&block.ld) {
+            Ok(x) => Some(x),
+            Err(e) => return (Some(checks), None, Err(e)),
+        },
+        _ => None,
+    };
+    let answer = explanation
+        .as_ref()
+        .map(|x| format!(": {}", id_block_answer(x)))
+        .unwrap_or_default();
+    let verdict = Err(Error::AttestationFailed(format!(
+        "the domain's ID block would be refused at launch (SNP_LAUNCH_FINISH fails with 'Bad measurement'): {failed} failed{answer}"
+    )));
+    (Some(checks), explanation, verdict)
+}
+
+/// The explainer's answer in ID-block words.
+pub fn id_block_answer(x: &SnpExplanation) -> String {
+    match &x.changes {
+        Some(c) if c.is_empty() => "the ID block's LD is the expected launch digest".into(),
+        Some(c) => c
+            .iter()
+            .map(|c| c.id_block_words())
+            .collect::<Vec<_>>()
+            .join("; "),
+        None => format!(
+            "the ID block's LD {} is not the digest of this launch nor of any of {} variants of it ({}): it was made for another firmware, kernel or initrd",
+            hex(&x.reported),
+            x.variants_tried,
+            x.searched
+        ),
+    }
+}
+
+/// The report's expected values: the domain's launch, plus the owner's requirements.
+fn report_expectations(
+    owner: &SnpOwner,
+    d: &SnpDomain,
+    host: Option<&SnpHostReport>,
+) -> Expectations {
+    let mut e = owner.expectations.clone();
+    e.policy = Some(d.policy);
+    let has_xml = host.is_some_and(|h| h.domain.is_some());
+    if has_xml {
+        // The firmware copies these from the launch: zero when absent.
+        e.host_data = Some(d.host_data.unwrap_or([0; 32]));
+        e.family_id = Some(d.id_block.map_or([0; 16], |b| b.family_id));
+        e.image_id = Some(d.id_block.map_or([0; 16], |b| b.image_id));
+        if let Some(b) = &d.id_block {
+            e.min_guest_svn = Some(e.min_guest_svn.unwrap_or(0).max(b.guest_svn));
+        }
+        // The owner's keys decide; without them the report must at least
+        // carry the domain's (a guest launched without its ID block fails).
+        if e.trusted_id_keys.is_empty() {
+            e.trusted_id_keys.extend(d.id_key_digest());
+        }
+        if d.author_key_enabled {
+            e.require_author_key = true;
+            if e.trusted_author_keys.is_empty() {
+                e.trusted_author_keys.extend(d.author_key_digest());
+            }
+        }
+        e.signing_key = d.signing_key();
+    }
+    e
+}
