@@ -36,7 +36,7 @@ use e2e::{DomainSpec, Host, Side};
 
 const POLICY: u64 = 0x30000;
 /// REPORT_DATA of the guest reports: the owner's nonce.
-const NONCE: &str = "736e702d6532652d6e6f6e63652d66726f6d2d7468652d6f776e657200000000000000000000000000000000000000000000000000000000000000000000000000";
+const NONCE: &str = "736e702d6532652d6e6f6e63652d66726f6d2d7468652d6f776e6572000000000000000000000000000000000000000000000000000000000000000000000000";
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -675,10 +675,7 @@ fn ours_passes_the_right_domain_and_validates_its_report() {
 
     let right = report("right.bin", &host_data, &measurement);
     for (via, out) in on_both(h, &dom.name, &refs(&with_report(&right)), 0) {
-        assert!(
-            out.contains("OK: the report matches the domain"),
-            "{via:?}: {out}"
-        );
+        assert!(out.contains("report matches the domain"), "{via:?}: {out}");
     }
 
     let other_host_data = report("hostdata.bin", &hex::encode([0x5a; 32]), &measurement);
@@ -823,8 +820,8 @@ fn ours_refuses_to_inject_a_secret_into_an_snp_domain() {
     let argv = owner_args(h, Via::Local, &dom.name, &["--inject-secret", &spec]).unwrap();
     let out = expect(h, &argv, 2);
     assert!(
-        out.contains("SEV-SNP guests have no LAUNCH_SECRET"),
+        out.contains("SEV-SNP") && out.contains("no LAUNCH_SECRET"),
         "{out}"
     );
-    assert!(out.contains("--report"), "{out}");
+    assert!(out.contains("give --report"), "{out}");
 }

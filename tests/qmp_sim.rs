@@ -930,9 +930,12 @@ fn snp_guest_recognised_from_query_sev() {
     let key = s.file("luks.key", b"correct horse battery staple\n");
     let inject = format!("luks-key:{}", key.display());
     let (out, err) = expect(&g, plus(owner, &["--inject-secret", &inject]), 2);
+    let all = format!("{out}{err}");
     assert!(
-        format!("{out}{err}").contains("SEV-SNP guests have no LAUNCH_SECRET"),
-        "{out}{err}"
+        all.contains("SEV-SNP")
+            && all.contains("no LAUNCH_SECRET")
+            && all.contains("give --report"),
+        "{all}"
     );
     assert!(s.injections("snp").is_empty());
 }
