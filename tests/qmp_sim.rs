@@ -117,6 +117,10 @@ struct Sim {
     fw: PathBuf,
     /// The same with the kernel hashes area patched to 0x80FC00 / 0x400.
     fw_hashes: PathBuf,
+    /// The same with an SNP_KERNEL_HASHES metadata section too (SEV-SNP direct boot).
+    fw_snp: PathBuf,
+    /// Why SNP guests cannot be simulated here (no sev-snp-measure to copy), or None.
+    snp_missing: Option<String>,
     kernel: PathBuf,
     initrd: PathBuf,
 }
@@ -144,6 +148,7 @@ impl Sim {
             e2e::patch_hash_area(&ovmf, e2e::HASH_AREA_BASE, e2e::HASH_AREA_SIZE),
         )
         .unwrap();
+        std::fs::write(p("OVMF-snp.fd"), e2e::snp_kernel_hashes_firmware(&ovmf)).unwrap();
         std::fs::write(p("vmlinuz"), random_bytes(8192 + 123)).unwrap();
         std::fs::write(p("initrd.img"), random_bytes(4096 + 77)).unwrap();
         std::fs::create_dir(p("run")).unwrap();
@@ -153,6 +158,7 @@ impl Sim {
         for f in ["qemu_sev_wrapper.py", "sev_sp.py"] {
             std::fs::copy(sim_src.join(f), p("sim").join(f)).unwrap();
         }
+        let snp_missing = e2e::copy_sevsnpmeasure(&p("sim")).err();
         let config = json!({
             "real_qemu": e2e::REAL_QEMU,
             "tik": p("tik.bin"), "tek": p("tek.bin"),
@@ -169,6 +175,8 @@ impl Sim {
             record: p("record.json"),
             fw: p("OVMF.fd"),
             fw_hashes: p("OVMF-hashes.fd"),
+            fw_snp: p("OVMF-snp.fd"),
+            snp_missing,
             kernel: p("vmlinuz"),
             initrd: p("initrd.img"),
             dir,
@@ -190,10 +198,16 @@ impl Sim {
     /// its monitor is there.
     fn start(&self, spec: Spec) -> Guest {
         let name = spec.name.to_string();
-        let mut sev = format!(
-            "sev-guest,id=sev0,policy={:#x},cbitpos=51,reduced-phys-bits=1",
-            spec.policy
-        );
+        let mut sev = match spec.snp {
+            Some(extra) => format!(
+                "sev-snp-guest,id=sev0,policy={:#x},cbitpos=51,reduced-phys-bits=1{extra}",
+                spec.policy
+            ),
+            None => format!(
+                "sev-guest,id=sev0,policy={:#x},cbitpos=51,reduced-phys-bits=1",
+                spec.policy
+            ),
+        };
         if spec.kernel {
             sev.push_str(",kernel-hashes=on");
         }
@@ -394,6 +408,8 @@ struct Spec<'a> {
     smp: u32,
     cpu: Option<&'a str>,
     monitor: Monitor,
+    /// A `sev-snp-guest` object instead of `sev-guest`, with these more `,key=value` options.
+    snp: Option<&'a str>,
 }
 
 impl<'a> Spec<'a> {
@@ -406,6 +422,7 @@ impl<'a> Spec<'a> {
             smp: 1,
             cpu: None,
             monitor: Monitor::Qmp,
+            snp: None,
         }
     }
 }
@@ -825,4 +842,100 @@ fn other_monitor_forms() {
     let (out, _) = expect(&g, plus(s.owner(&g, &s.fw), &["--insecure"]), 0);
     assert!(out.contains("OK: Looks good to me"), "{out}");
     g.assert_paused();
+}
+
+/// SEV-SNP run by hand (`-object sev-snp-guest,...`) on QEMU 10.0: the simulated monitor
+/// answers as QEMU 10.0 does for an SNP guest (query-sev sev-type sev-snp with snp-policy, no
+/// launch measurement), and the tool recognises the guest as SNP from `query-sev` and runs its
+/// SNP flow: the expected MEASUREMENT (the wrapper's sev-snp-measure digest of what QEMU got)
+/// is printed, the guest is left paused, and a secret is refused as a usage error. QEMU 7.2
+/// (libvirt 9.0's) predates SNP: a SKIPPED line there.
+#[test]
+fn snp_guest_recognised_from_query_sev() {
+    if e2e::Libvirt::from_env() == e2e::Libvirt::V9 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: snp_guest_recognised_from_query_sev: QEMU 7.2 has no SEV-SNP; this runs \
+             with SEV_E2E_LIBVIRT=11 (scripts/test.sh)"
+        );
+        return;
+    }
+    let Some(s) = Sim::new("snp_guest_recognised_from_query_sev") else {
+        return;
+    };
+    if let Some(why) = &s.snp_missing {
+        skip_or_fail("snp_guest_recognised_from_query_sev", why);
+        return;
+    }
+    let host_data = random_bytes(32);
+    let extra = format!(
+        ",host-data={}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &host_data)
+    );
+    let g = s.start(Spec {
+        policy: 0x30000,
+        kernel: true,
+        cpu: Some("EPYC-Milan"),
+        snp: Some(&extra),
+        ..Spec::sev("snp", &s.fw_snp)
+    });
+    let launch = s.launch("snp").unwrap();
+    assert_eq!(launch["sev_type"], "sev-snp", "{launch}");
+    assert_eq!(launch["signature"], 0xA00F11, "{launch}");
+    let ld = launch["ld_hex"].as_str().unwrap().to_string();
+    let r = g.qmp(&["query-sev", "query-sev-launch-measure", "query-status"]);
+    assert_eq!(
+        r[0],
+        json!({"enabled": true, "api-major": 1, "api-minor": 55, "build-id": 24,
+               "state": "launch-update", "sev-type": "sev-snp", "snp-policy": 0x30000}),
+        "{}",
+        g.logs()
+    );
+    assert_eq!(
+        r[1]["error"]["desc"], "SEV launch measurement is not available",
+        "{}",
+        r[1]
+    );
+    assert_eq!(r[2]["status"], "prelaunch");
+
+    let mut owner = vec![
+        "--qmp".to_string(),
+        g.endpoint.text(),
+        "--insecure".into(),
+        "--firmware".into(),
+        s.fw_snp.display().to_string(),
+        "--kernel".into(),
+        s.kernel.display().to_string(),
+        "--initrd".into(),
+        s.initrd.display().to_string(),
+        "--cmdline".into(),
+        e2e::CMDLINE.into(),
+        "--num-cpus".into(),
+        "1".into(),
+        "--policy".into(),
+        "0x30000".into(),
+    ];
+    owner.extend(MILAN.map(String::from));
+    let (out, err) = expect(&g, owner.clone(), 0);
+    assert!(
+        out.contains(&ld) || err.contains(&ld),
+        "the expected MEASUREMENT {ld}: {out}{err}"
+    );
+    assert_eq!(g.qmp(&["query-status"])[0]["status"], "prelaunch");
+    assert!(
+        s.conts("snp").is_empty(),
+        "the tool must not continue the guest"
+    );
+
+    let key = s.file("luks.key", b"correct horse battery staple\n");
+    let inject = format!("luks-key:{}", key.display());
+    let (out, err) = expect(&g, plus(owner, &["--inject-secret", &inject]), 2);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("SEV-SNP")
+            && all.contains("no LAUNCH_SECRET")
+            && all.contains("give --report"),
+        "{all}"
+    );
+    assert!(s.injections("snp").is_empty());
 }

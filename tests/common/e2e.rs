@@ -386,6 +386,116 @@ pub fn patch_area(src: &[u8], guid: &str, base: u32, size: u32) -> Vec<u8> {
     panic!("firmware has no footer entry {guid}");
 }
 
+/// The OVMF footer entry of the SEV metadata (`{u32 offset from the end of the image}`).
+const SEV_METADATA_GUID: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
+/// SEV metadata section type of the page that holds the SNP kernel hash table.
+pub const SNP_KERNEL_HASHES_SECTION: u32 = 0x10;
+/// Where [`snp_kernel_hashes_firmware`] writes the new SEV metadata: this many bytes before
+/// the end of Debian's OVMF.fd, in free space of the last firmware volume (all 0xFF).
+const SNP_METADATA_FROM_END: usize = 0x2000;
+
+/// (start, length) of the data of the OVMF footer entry `guid`.
+fn footer_entry(fw: &[u8], guid: &str) -> Option<(usize, usize)> {
+    let n = fw.len();
+    if n < 50 || fw[n - 48..n - 32] != guid_le(FOOTER_GUID) {
+        return None;
+    }
+    let table_len = u16::from_le_bytes([fw[n - 50], fw[n - 49]]) as usize;
+    let start = (n - 32).checked_sub(table_len)?;
+    let want = guid_le(guid);
+    let mut pos = n - 50;
+    while pos >= start + 18 {
+        let len = u16::from_le_bytes([fw[pos - 18], fw[pos - 17]]) as usize;
+        if len < 18 || pos < start + len {
+            return None;
+        }
+        if fw[pos - 16..pos] == want {
+            return Some((pos - len, len - 18));
+        }
+        pos -= len;
+    }
+    None
+}
+
+/// Copy of Debian's OVMF.fd (`src`) an SNP guest can boot with kernel hashes: the hash area
+/// at [`HASH_AREA_BASE`] / [`HASH_AREA_SIZE`] as for SEV, and SEV metadata with an
+/// SNP_KERNEL_HASHES section for the hash area's page (Debian's build has none: only the
+/// AmdSev build does). The page is cut out of the SNP_SEC_MEM section that covers it; the new
+/// metadata goes into free space near the end of the image and the footer entry points
+/// there. QEMU under TCG never reads the metadata; QEMU on SNP hardware, sev-snp-measure and
+/// the tool measure the image by it.
+pub fn snp_kernel_hashes_firmware(src: &[u8]) -> Vec<u8> {
+    let mut fw = patch_hash_area(src, HASH_AREA_BASE, HASH_AREA_SIZE);
+    let n = fw.len();
+    let (at, len) = footer_entry(&fw, SEV_METADATA_GUID).expect("no SEV metadata footer entry");
+    assert!(len >= 4);
+    let off = u32::from_le_bytes(fw[at..at + 4].try_into().unwrap()) as usize;
+    let hdr = n - off;
+    assert_eq!(&fw[hdr..hdr + 4], b"ASEV", "no SEV metadata header");
+    let count = u32::from_le_bytes(fw[hdr + 12..hdr + 16].try_into().unwrap()) as usize;
+    let page = HASH_AREA_BASE & !0xFFF;
+    let mut sections: Vec<[u32; 3]> = Vec::new();
+    for i in 0..count {
+        let e = hdr + 16 + 12 * i;
+        let w = |k: usize| u32::from_le_bytes(fw[e + 4 * k..e + 4 * k + 4].try_into().unwrap());
+        let (gpa, size, kind) = (w(0), w(1), w(2));
+        if gpa <= page && page < gpa + size && kind != SNP_KERNEL_HASHES_SECTION {
+            if gpa < page {
+                sections.push([gpa, page - gpa, kind]);
+            }
+            sections.push([page, 0x1000, SNP_KERNEL_HASHES_SECTION]);
+            if page + 0x1000 < gpa + size {
+                sections.push([page + 0x1000, gpa + size - page - 0x1000, kind]);
+            }
+        } else {
+            sections.push([gpa, size, kind]);
+        }
+    }
+    assert!(
+        sections.iter().any(|s| s[2] == SNP_KERNEL_HASHES_SECTION),
+        "no SEV metadata section covers the hash area's page 0x{page:x}"
+    );
+    let mut meta = Vec::new();
+    meta.extend_from_slice(b"ASEV");
+    meta.extend_from_slice(&(16 + 12 * sections.len() as u32).to_le_bytes());
+    meta.extend_from_slice(&1u32.to_le_bytes());
+    meta.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    for s in &sections {
+        for w in s {
+            meta.extend_from_slice(&w.to_le_bytes());
+        }
+    }
+    let new = n - SNP_METADATA_FROM_END;
+    assert!(
+        fw[new..new + meta.len()].iter().all(|&b| b == 0xFF),
+        "no free space for the SEV metadata at 0x{new:x}"
+    );
+    fw[new..new + meta.len()].copy_from_slice(&meta);
+    fw[at..at + 4].copy_from_slice(&(SNP_METADATA_FROM_END as u32).to_le_bytes());
+    fw
+}
+
+/// Where PyPI sev-snp-measure's `sevsnpmeasure` package is (scripts/setup.sh installs it in
+/// a venv). The SNP simulation of the wrapper imports a copy of it from the run's `sim/`
+/// (the chroot's python3 cannot see /opt).
+pub const SEVSNPMEASURE_PKG: &str =
+    "/opt/sev-snp-measure/lib/python3.11/site-packages/sevsnpmeasure";
+
+/// Copies the `sevsnpmeasure` package into `sim_dir` (no byte-code).
+pub fn copy_sevsnpmeasure(sim_dir: &Path) -> Result<(), String> {
+    let src = Path::new(SEVSNPMEASURE_PKG);
+    let dst = sim_dir.join("sevsnpmeasure");
+    let rd = fs::read_dir(src).map_err(|e| format!("{}: {e} (scripts/setup.sh)", src.display()))?;
+    fs::create_dir_all(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    for e in rd.flatten() {
+        let name = e.file_name();
+        if Path::new(&name).extension() == Some(OsStr::new("py")) {
+            fs::copy(e.path(), dst.join(&name)).map_err(|e| format!("copy sevsnpmeasure: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut f = fs::File::open("/dev/urandom").expect("/dev/urandom");
     let mut v = vec![0u8; n];
@@ -414,6 +524,20 @@ pub enum Cpu {
     HostPassthrough,
 }
 
+/// `<launchSecurity type='sev-snp'>` of a domain template (libvirt >= 10.5); the base64
+/// values go into the XML as they are.
+#[derive(Clone, Debug, Default)]
+pub struct SnpSpec {
+    pub policy: u64,
+    /// `authorKey` and `vcek` attributes: None = absent.
+    pub author_key: Option<bool>,
+    pub vcek: Option<bool>,
+    pub id_block: Option<String>,
+    pub id_auth: Option<String>,
+    pub host_data: Option<String>,
+    pub guest_visible_workarounds: Option<String>,
+}
+
 /// A domain XML template; [`DomainSpec::xml`] renders it.
 #[derive(Clone, Debug)]
 pub struct DomainSpec {
@@ -437,6 +561,9 @@ pub struct DomainSpec {
     /// Whether `<dhCert>` and `<session>` are present (the validators require them).
     pub dh_session: bool,
     pub memory_mib: u32,
+    /// An SNP domain: `<launchSecurity type='sev-snp'>` instead of `type='sev'` (the
+    /// `policy` and `dh_session` fields are then unused).
+    pub snp: Option<SnpSpec>,
 }
 
 impl DomainSpec {
@@ -505,7 +632,36 @@ impl DomainSpec {
             "  <devices><emulator>{}</emulator></devices>",
             e(&self.emulator)
         );
-        if self.launch_security {
+        if let Some(snp) = &self.snp {
+            let yes_no = |name: &str, v: Option<bool>| match v {
+                Some(true) => format!(" {name}='yes'"),
+                Some(false) => format!(" {name}='no'"),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                x,
+                "  <launchSecurity type='sev-snp'{}{}{}>",
+                yes_no("kernelHashes", self.kernel_hashes),
+                yes_no("authorKey", snp.author_key),
+                yes_no("vcek", snp.vcek)
+            );
+            let _ = writeln!(
+                x,
+                "    <cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits>"
+            );
+            let _ = writeln!(x, "    <policy>0x{:08x}</policy>", snp.policy);
+            for (tag, v) in [
+                ("guestVisibleWorkarounds", &snp.guest_visible_workarounds),
+                ("idBlock", &snp.id_block),
+                ("idAuth", &snp.id_auth),
+                ("hostData", &snp.host_data),
+            ] {
+                if let Some(v) = v {
+                    let _ = writeln!(x, "    <{tag}>{v}</{tag}>");
+                }
+            }
+            let _ = writeln!(x, "  </launchSecurity>");
+        } else if self.launch_security {
             let kh = match self.kernel_hashes {
                 Some(true) => " kernelHashes='yes'",
                 Some(false) => " kernelHashes='no'",
@@ -572,6 +728,10 @@ pub struct Host {
     record: PathBuf,
     fw_plain: PathBuf,
     fw_hashes: PathBuf,
+    /// [`snp_kernel_hashes_firmware`] of Debian's OVMF.fd.
+    fw_snp: PathBuf,
+    /// Why SNP domains cannot run on this host (None: they can).
+    snp_missing: Option<String>,
     kernel: PathBuf,
     initrd: PathBuf,
     hostname: Option<String>,
@@ -775,6 +935,12 @@ impl Host {
         for f in ["qemu_sev_wrapper.py", "sev_sp.py"] {
             fs::copy(sim_src.join(f), dir.join("sim").join(f)).expect("copy simulator");
         }
+        // SEV-SNP: libvirt >= 10.5 only, and the wrapper measures with sev-snp-measure.
+        let snp_missing = if libvirt == Libvirt::V9 {
+            Some("libvirt 9.0 has no SEV-SNP (run with SEV_E2E_LIBVIRT=11)".to_string())
+        } else {
+            copy_sevsnpmeasure(&dir.join("sim")).err()
+        };
 
         // Keys: the owner's TIK and TEK (the firmware would unwrap them from the session blob).
         let tik = dir.join("tik.bin");
@@ -795,6 +961,8 @@ impl Host {
             &patch_hash_area(&ovmf, HASH_AREA_BASE, HASH_AREA_SIZE),
             0o644,
         );
+        let fw_snp = dir.join("fw/OVMF-snp.fd");
+        write_file(&fw_snp, &snp_kernel_hashes_firmware(&ovmf), 0o644);
         let kernel = dir.join("fw/vmlinuz");
         let initrd = dir.join("fw/initrd.img");
         write_file(&kernel, &random_bytes(8192 + 123), 0o644);
@@ -905,6 +1073,8 @@ impl Host {
             record,
             fw_plain,
             fw_hashes,
+            fw_snp,
+            snp_missing,
             kernel,
             initrd,
             hostname: if use_uts {
@@ -1050,6 +1220,15 @@ sleep 0.5
     pub fn firmware_hashes(&self) -> &Path {
         &self.fw_hashes
     }
+    /// Debian's OVMF.fd with the hash area and an SNP_KERNEL_HASHES metadata section
+    /// ([`snp_kernel_hashes_firmware`]): the SNP domains' ROM firmware.
+    pub fn firmware_snp(&self) -> &Path {
+        &self.fw_snp
+    }
+    /// Why this host cannot run SNP domains (libvirt 9.0, no sev-snp-measure), or None.
+    pub fn snp_missing(&self) -> Option<&str> {
+        self.snp_missing.as_deref()
+    }
     pub fn kernel(&self) -> &Path {
         &self.kernel
     }
@@ -1116,6 +1295,7 @@ sleep 0.5
             launch_security: true,
             dh_session: true,
             memory_mib: 128,
+            snp: None,
         }
     }
 
@@ -1145,6 +1325,28 @@ sleep 0.5
             vcpus,
             max_vcpus: Some(vcpus + 2),
             cpu,
+            ..self.base_spec(name)
+        }
+    }
+
+    /// SEV-SNP (policy 0x30000) direct kernel boot with kernelHashes='yes' on the ROM
+    /// [`Host::firmware_snp`], the harness's kernel, initrd and [`CMDLINE`], `vcpus` vCPUs of
+    /// model EPYC-Milan; no ID block, no hostData.
+    pub fn spec_snp(&self, name: &str, vcpus: u32) -> DomainSpec {
+        DomainSpec {
+            firmware: self.fw_snp.clone(),
+            kernel: Some(self.kernel.clone()),
+            initrd: Some(self.initrd.clone()),
+            cmdline: Some(CMDLINE.to_string()),
+            kernel_hashes: Some(true),
+            vcpus,
+            cpu: Cpu::Custom("EPYC-Milan".into()),
+            launch_security: false,
+            dh_session: false,
+            snp: Some(SnpSpec {
+                policy: 0x30000,
+                ..SnpSpec::default()
+            }),
             ..self.base_spec(name)
         }
     }
@@ -1263,6 +1465,51 @@ sleep 0.5
             .as_array()
             .map(|a| a.iter().filter(|l| l["name"] == domain).cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The simulated SNP_LAUNCH_FINISH verdicts for the domain (at `cont`, or at start when
+    /// not paused): `ok`, `fw_error`, `error`, `ld_hex`, `checks`, oldest first.
+    pub fn launch_finishes(&self, domain: &str) -> Vec<serde_json::Value> {
+        self.records("launch_finish", domain)
+    }
+
+    /// Every `cont` the domain's QEMU got, with the SEV state it found, oldest first.
+    pub fn conts(&self, domain: &str) -> Vec<serde_json::Value> {
+        self.records("conts", domain)
+    }
+
+    fn records(&self, kind: &str, domain: &str) -> Vec<serde_json::Value> {
+        let rec = self.read_record();
+        rec[kind]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|l| l["domain"] == domain)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The domain's QEMU log as libvirt keeps it (command lines, QEMU's stderr).
+    pub fn domain_log(&self, name: &str) -> String {
+        fs::read_to_string(
+            self.dir
+                .join("cache/libvirt/qemu/log")
+                .join(format!("{name}.log")),
+        )
+        .unwrap_or_default()
+    }
+
+    /// The arguments libvirt gave the emulator for the domain's last start, as the wrapper
+    /// logged them (one string, arguments separated by spaces).
+    pub fn emulator_argv(&self, name: &str) -> Option<String> {
+        let log = fs::read_to_string(self.dir.join("state/wrapper.log")).ok()?;
+        let tag = format!("-name guest={name},");
+        log.lines()
+            .filter_map(|l| l.split_once("argv: ").map(|(_, a)| a))
+            .rfind(|a| a.contains(&tag))
+            .map(str::to_string)
     }
 
     /// Every `sev-inject-launch-secret` the domain received (accepted or refused by the

@@ -23,6 +23,18 @@ the missing AMD Secure Processor would have done, using the independent simulato
   Every connection gets its own proxy; the SEV state is shared by all of them.
   Not supported: -daemonize with a sev-guest object (the proxy follows QEMU's pid).
 
+SEV-SNP (a `sev-snp-guest` object, JSON from libvirt or key=value by hand): the object is
+dropped as well (real QEMU refuses it under TCG), its launch parameters recorded (policy,
+id-block, id-auth, host-data, guest-visible-workarounds, author-key-enabled, vcek-disabled,
+kernel-hashes), and QMP is answered as QEMU 10.0 answers for an SNP guest: `query-sev` with
+sev-type sev-snp and snp-policy, `query-sev-launch-measure` and `sev-inject-launch-secret`
+refused. SNP_LAUNCH_FINISH is simulated at the first `cont`: the launch digest of what QEMU
+really got (computed by PyPI sev-snp-measure, whose `sevsnpmeasure` package the tests copy next
+to this file) against the ID block, whose signatures are checked with python3-cryptography; a
+failure is reported on QEMU's stderr as QEMU 10 does ("SNP_LAUNCH_FINISH ret=-5 fw_error=11
+'Bad measurement'") and QEMU is killed instead of continued. Every verdict is recorded
+(`launch_finish`).
+
 The measurement is computed over what the domain really launches with: the firmware file
 QEMU is given (-bios or the pflash unit 0 blockdev), the kernel hash table (kernel-hashes=on
 with -kernel) and the SEV-ES VMSAs (policy bit 2; legacy KVM_SEV_ES_INIT form, one per -smp
@@ -34,6 +46,7 @@ libvirt, by the caller for direct runs):
   tik, tek    paths of the 16-byte TIK and TEK files (the real firmware would unwrap them
               from the owner's session blob)
   api_major, api_minor, build_id   what query-sev reports (defaults 1, 55, 21)
+  snp_build_id  the build query-sev reports for SNP guests (default 24, as QEMU 10.0 showed)
   record      JSON file where launches, injected secrets and `cont`s are recorded
   run_dir     directory for the real QMP sockets and the logs (and tamper-NAME.json files:
               see apply_tamper)
@@ -75,6 +88,18 @@ CPU_SIGNATURES = {
     "EPYC-Genoa": 0xA10F10,
     "EPYC-Turin": 0xB00F00,
 }
+
+# The confidential-guest objects the wrapper takes out of QEMU's command line.
+SEV_OBJECTS = ("sev-guest", "sev-snp-guest")
+SNP_DEFAULT_POLICY = 0x30000
+
+# SEV firmware status codes (Linux psp-sev.h) and QEMU's texts for them.
+SEV_RET_POLICY_FAILURE = 7
+SEV_RET_BAD_SIGNATURE = 10
+SEV_RET_BAD_MEASUREMENT = 11
+FW_ERROR_TEXT = {SEV_RET_POLICY_FAILURE: "Policy is not allowed",
+                 SEV_RET_BAD_SIGNATURE: "Bad signature",
+                 SEV_RET_BAD_MEASUREMENT: "Bad measurement"}
 
 # The options Launch looks at; all take a value.
 VALUE_OPTS = {"-object", "--object", "-machine", "-M", "-name", "-bios", "-blockdev", "-drive",
@@ -244,6 +269,10 @@ class Launch:
         self.policy = 0x1  # QEMU's sev-guest default
         self.kernel_hashes = False
         self.sev = False
+        # SEV-SNP (`sev-snp-guest` object): the launch parameters SNP_LAUNCH_FINISH gets.
+        self.snp = False
+        self.id_block = self.id_auth = self.host_data = self.gosvw = None
+        self.author_key_enabled = self.vcek_disabled = False
         self.firmware = None
         self.kernel = self.initrd = self.cmdline = None
         self.smp = 1
@@ -270,6 +299,17 @@ class Launch:
                     policy = obj.get("policy", self.policy)
                     self.policy = int(policy, 0) if isinstance(policy, str) else int(policy)
                     self.kernel_hashes = truthy(obj.get("kernel-hashes", False))
+                elif obj.get("qom-type") == "sev-snp-guest":
+                    self.snp = True
+                    policy = obj.get("policy", SNP_DEFAULT_POLICY)  # QEMU's default
+                    self.policy = int(policy, 0) if isinstance(policy, str) else int(policy)
+                    self.kernel_hashes = truthy(obj.get("kernel-hashes", False))
+                    self.id_block = obj.get("id-block")
+                    self.id_auth = obj.get("id-auth")
+                    self.host_data = obj.get("host-data")
+                    self.gosvw = obj.get("guest-visible-workarounds")
+                    self.author_key_enabled = truthy(obj.get("author-key-enabled", False))
+                    self.vcek_disabled = truthy(obj.get("vcek-disabled", False))
             if a in ("-mon", "--mon"):
                 kv = dict(item.partition("=")[::2] for item in split_kv(args[j + 1]))
                 if kv.get("mode") == "control":
@@ -288,7 +328,7 @@ class Launch:
             i += 2
             if a in ("-object", "--object"):
                 try:
-                    if parse_object(v).get("qom-type") == "sev-guest":
+                    if parse_object(v).get("qom-type") in SEV_OBJECTS:
                         continue
                 except ValueError:
                     pass
@@ -377,12 +417,19 @@ class Launch:
         return out
 
     def info(self):
-        return {
+        out = {
             "name": self.name, "uuid": self.uuid, "firmware": self.firmware,
             "kernel": self.kernel, "initrd": self.initrd, "cmdline": self.cmdline,
             "kernel_hashes": self.kernel_hashes, "policy": self.policy, "smp": self.smp,
             "cpu": self.cpu, "paused": self.paused,
+            "sev_type": "sev-snp" if self.snp else "sev",
         }
+        if self.snp:
+            out.update({"id_block": self.id_block, "id_auth": self.id_auth,
+                        "host_data": self.host_data, "guest_visible_workarounds": self.gosvw,
+                        "author_key_enabled": self.author_key_enabled,
+                        "vcek_disabled": self.vcek_disabled})
+        return out
 
 
 def looks_like_bzimage(path):
@@ -474,7 +521,12 @@ class SevGuest:
                 "state": self.state, "handle": 1, "sev-type": "sev"}
 
     def query_launch_measure(self):
-        return {"data": base64.b64encode(self.measurement).decode()}
+        return {"data": base64.b64encode(self.measurement).decode()}, None
+
+    def on_cont(self):
+        if self.state == "launch-secret":
+            self.state = "running"  # LAUNCH_FINISH happens when the vCPUs start
+            log("cont: SEV state running")
 
     def inject(self, arguments):
         """sev-inject-launch-secret; returns (reply dict or None, error string or None)."""
@@ -536,6 +588,193 @@ class SevGuest:
         append_record(self.cfg, "injections", record)
         log(f"injected {len(entries)} secrets at gpa 0x{gpa:x} (strict: {strict_error or 'ok'})")
         return {}, None
+
+
+class SnpGuest:
+    """The simulated SEV-SNP firmware of one guest, as QEMU 10.0 shows it on QMP.
+
+    The launch digest is computed by PyPI sev-snp-measure (the `sevsnpmeasure` package, which
+    the tests copy next to this file: it is not part of the project) over what QEMU really got:
+    the -bios file, the kernel hash table (kernel-hashes with -kernel), one INIT2 VMSA per -smp
+    vCPU with the -cpu signature and SEV features 0x1 (SNPActive, QEMU's default). At `cont`
+    (SNP_LAUNCH_FINISH runs when the vCPUs start) an ID block is checked as the firmware does;
+    on failure QEMU reports it and exits, as on hardware."""
+
+    SEV_FEATURES = 0x1
+
+    def __init__(self, cfg, launch):
+        self.cfg = cfg
+        self.launch = launch
+        self.qemu_pid = os.getpid()  # domain_run execs QEMU in this process
+        self.api_major = int(cfg.get("api_major", 1))
+        self.api_minor = int(cfg.get("api_minor", 55))
+        self.build_id = int(cfg.get("snp_build_id", 24))
+        self.state = "launch-update"
+        self.measurement = None  # SNP has no host-visible measurement
+        self.err_fd = None  # QEMU's stderr (the domain log), for the LAUNCH_FINISH error
+        self.finished = None  # the LAUNCH_FINISH verdict, once run
+        sig, _ = cpu_signature(launch.cpu)
+        self.signature = sig
+        self.ld = self._launch_digest()
+
+    def _launch_digest(self):
+        ln = self.launch
+        if not ln.firmware:
+            raise StartError("SEV-SNP: no -bios firmware to measure (SNP needs ROM firmware)")
+        try:
+            from sevsnpmeasure import guest as snp_guest
+            from sevsnpmeasure.vmm_types import VMMType
+        except ImportError as e:
+            raise StartError(f"SEV-SNP simulation needs the sevsnpmeasure package (PyPI "
+                             f"sev-snp-measure) next to {__file__}: {e}")
+        kernel = ln.kernel if ln.kernel_hashes else None
+        try:
+            return snp_guest.snp_calc_launch_digest(
+                ln.smp, self.signature, ln.firmware, kernel, ln.initrd if kernel else None,
+                (ln.cmdline or "") if kernel else None, self.SEV_FEATURES, "", VMMType.QEMU)
+        except Exception as e:  # what sev-snp-measure refuses, QEMU refuses too
+            raise StartError(f"SEV-SNP: cannot measure the launch: {e}")
+
+    # SNP_LAUNCH_FINISH ----------------------------------------------------------------------
+
+    def launch_finish(self):
+        """Checks the ID block as SNP_LAUNCH_FINISH does. Returns the verdict (recorded) with
+        `fw_error` None when the launch may finish."""
+        ln = self.launch
+        verdict = {"time": time.time(), "domain": ln.name, "uuid": ln.uuid,
+                   "ld_hex": self.ld.hex(), "id_block": ln.id_block is not None,
+                   "checks": {}, "fw_error": None}
+        checks = verdict["checks"]
+        if ln.id_block is not None:
+            verdict["fw_error"] = self._check_id_block(checks)
+        if verdict["fw_error"] is not None:
+            verdict["error"] = FW_ERROR_TEXT[verdict["fw_error"]]
+        verdict["ok"] = verdict["fw_error"] is None
+        self.finished = verdict
+        append_record(self.cfg, "launch_finish", verdict)
+        log(f"SNP_LAUNCH_FINISH {ln.name}: {json.dumps(verdict)}")
+        return verdict
+
+    def _check_id_block(self, checks):
+        """The firmware's order: ID block signature, ID key signature (author key), then the
+        digest, then the policy. Returns the fw_error of the first failure, or None."""
+        ln = self.launch
+        block = lenient_b64(ln.id_block)
+        auth = lenient_b64(ln.id_auth) if ln.id_auth is not None else b""
+        checks["id_block_len"] = len(block) == 96
+        checks["id_auth_len"] = len(auth) == 4096
+        if not (checks["id_block_len"] and checks["id_auth_len"]):
+            return SEV_RET_BAD_SIGNATURE
+        id_algo, author_algo = struct.unpack_from("<II", auth, 0)
+        id_key = auth[0x240:0x240 + 0x404]
+        checks["id_block_signature"] = (
+            id_algo == 1 and snp_verify(id_key, auth[0x40:0x40 + 0x200], block))
+        checks["id_key_digest_hex"] = sha384(id_key).hex()
+        if not checks["id_block_signature"]:
+            return SEV_RET_BAD_SIGNATURE
+        if ln.author_key_enabled:
+            author_key = auth[0x880:0x880 + 0x404]
+            checks["id_key_signature"] = (
+                author_algo == 1 and snp_verify(author_key, auth[0x680:0x680 + 0x200], id_key))
+            checks["author_key_digest_hex"] = sha384(author_key).hex()
+            if not checks["id_key_signature"]:
+                return SEV_RET_BAD_SIGNATURE
+        checks["id_block_ld_hex"] = block[:48].hex()
+        checks["ld"] = block[:48] == self.ld
+        if not checks["ld"]:
+            return SEV_RET_BAD_MEASUREMENT
+        (policy,) = struct.unpack_from("<Q", block, 0x58)
+        checks["id_block_policy"] = policy
+        checks["policy"] = policy == ln.policy
+        if not checks["policy"]:
+            return SEV_RET_POLICY_FAILURE
+        return None
+
+    def fail_launch(self, verdict):
+        """What QEMU 10 does when SNP_LAUNCH_FINISH fails: error_report, then exit(1)."""
+        line = (f"{os.path.basename(self.cfg.get('real_qemu', REAL_QEMU_DEFAULT))}: "
+                f"SNP_LAUNCH_FINISH ret=-5 fw_error={verdict['fw_error']} "
+                f"'{verdict['error']}'\n")
+        if self.err_fd is not None:
+            try:
+                os.write(self.err_fd, line.encode())
+            except OSError:
+                pass
+        log(line.strip())
+        try:
+            os.kill(self.qemu_pid, 9)
+        except OSError:
+            pass
+
+    def record_cont(self, state_before, error):
+        append_record(self.cfg, "conts", {
+            "time": time.time(), "domain": self.launch.name, "uuid": self.launch.uuid,
+            "pid": self.qemu_pid, "state_before": state_before, "ok": error is None,
+            "error": error})
+
+    def on_cont(self):
+        if self.state == "launch-update":
+            self.state = "running"
+            log("cont: SEV-SNP state running")
+
+    # QMP commands ---------------------------------------------------------------------------
+
+    def query_sev(self):
+        return {"enabled": True, "api-major": self.api_major, "api-minor": self.api_minor,
+                "build-id": self.build_id, "state": self.state, "sev-type": "sev-snp",
+                "snp-policy": self.launch.policy}
+
+    def query_launch_measure(self):
+        return None, "SEV launch measurement is not available"
+
+    def inject(self, arguments):
+        hdr_b64, sec_b64 = arguments.get("packet-header"), arguments.get("secret")
+        if not isinstance(hdr_b64, str):
+            return None, "Parameter 'packet-header' is missing"
+        if not isinstance(sec_b64, str):
+            return None, "Parameter 'secret' is missing"
+        if "gpa" not in arguments and secret_area_gpa(self.launch.firmware) is None:
+            return None, "SEV: no secret area found in OVMF, gpa must be specified."
+        # SNP guests never reach the LAUNCH_SECRET state.
+        return None, f"SEV: Not in correct state. (LSECRET) {SEV_STATE_NUM[self.state]:x}"
+
+
+def sha384(data):
+    import hashlib
+
+    return hashlib.sha384(data).digest()
+
+
+def snp_verify(pubkey, sig, data):
+    """ECDSA P-384 / SHA-384 signature in the SNP format (R, S little-endian, 72 bytes each)
+    by a public key in the SNP format (curve 2, Qx, Qy little-endian, 72 bytes each)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    if len(pubkey) < 4 + 144 or len(sig) < 144 or struct.unpack_from("<I", pubkey)[0] != 2:
+        return False
+    le = lambda b: int.from_bytes(b, "little")  # noqa: E731
+    try:
+        key = ec.EllipticCurvePublicNumbers(le(pubkey[4:76]), le(pubkey[76:148]),
+                                            ec.SECP384R1()).public_key()
+        key.verify(utils.encode_dss_signature(le(sig[0:72]), le(sig[72:144])), data,
+                   ec.ECDSA(hashes.SHA384()))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def secret_area_gpa(firmware):
+    import sev_sp
+
+    try:
+        data = sev_sp.ovmf_footer_entries(firmware).get(GUID_SECRET_BLOCK)
+    except Exception:
+        return None
+    if data is None or len(data) < 4:
+        return None
+    return struct.unpack_from("<I", data)[0]
 
 
 class StartError(Exception):
@@ -632,8 +871,15 @@ class Proxy:
             self.negotiated = True
             return None
         if cmd == "cont":
-            self.pending_cont[json.dumps(msg.get("id"))] = (
-                self.guest.state if self.guest is not None else None)
+            before = self.guest.state if self.guest is not None else None
+            if isinstance(self.guest, SnpGuest) and before == "launch-update":
+                verdict = self.guest.launch_finish()
+                if not verdict["ok"]:
+                    # QEMU exits inside `cont`: no reply, the monitor just closes.
+                    self.guest.record_cont(before, verdict["error"])
+                    self.guest.fail_launch(verdict)
+                    return DROP
+            self.pending_cont[json.dumps(msg.get("id"))] = before
             return None
         if cmd not in ours:
             return None
@@ -646,7 +892,10 @@ class Proxy:
         if cmd == "query-sev":
             return ok_reply(msg, self.guest.query_sev())
         if cmd == "query-sev-launch-measure":
-            return ok_reply(msg, self.guest.query_launch_measure())
+            ret, err = self.guest.query_launch_measure()
+            if err:
+                return error_reply(msg, "GenericError", err)
+            return ok_reply(msg, ret)
         ret, err = self.guest.inject(args)
         if err:
             log(f"sev-inject-launch-secret: {err}")
@@ -659,9 +908,7 @@ class Proxy:
             before = self.pending_cont.pop(key)
             if self.guest is not None:
                 self.guest.record_cont(before, None)
-                if self.guest.state == "launch-secret":
-                    self.guest.state = "running"  # LAUNCH_FINISH happens when the vCPUs start
-                    log("cont: SEV state running")
+                self.guest.on_cont()
         elif "error" in msg:
             before = self.pending_cont.pop(key, None)
             if self.guest is not None and before is not None:
@@ -690,7 +937,9 @@ class Proxy:
                     except Exception:  # a simulator bug must not kill the monitor
                         log(traceback.format_exc())
                         reply = error_reply(msg, "GenericError", "simulator internal error")
-                    if reply is None:
+                    if reply is DROP:
+                        pass
+                    elif reply is None:
                         upstream.sendall(line + b"\n")
                     else:
                         client.sendall(json.dumps(reply).encode() + b"\r\n")
@@ -709,6 +958,10 @@ class Proxy:
                     except ValueError:
                         pass
                     client.sendall(line + b"\n")
+
+
+# handle_command's answer for a command that gets no reply and is not forwarded.
+DROP = object()
 
 
 def ok_reply(msg, ret):
@@ -982,12 +1235,12 @@ def serve_client(cfg, guest, lock, client, real_path, alive):
 
 def domain_run(cfg, real_qemu, args):
     launch = Launch(args)
-    if not launch.sev:
+    if not launch.sev and not launch.snp:
         os.execv(real_qemu, [real_qemu] + args)
     tampered = apply_tamper(cfg, launch)
     prog = os.path.basename(real_qemu)
     try:
-        guest = SevGuest(cfg, launch)
+        guest = SnpGuest(cfg, launch) if launch.snp else SevGuest(cfg, launch)
     except StartError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         sys.exit(1)
@@ -1010,12 +1263,27 @@ def domain_run(cfg, real_qemu, args):
 
     info = launch.info()
     info.update(tampered=tampered, time=time.time(), pid=os.getpid(), ld_hex=guest.ld.hex(),
-                measurement_b64=base64.b64encode(guest.measurement).decode(),
+                measurement_b64=(base64.b64encode(guest.measurement).decode()
+                                 if guest.measurement is not None else None),
                 signature=guest.signature, api=[guest.api_major, guest.api_minor, guest.build_id],
                 mode="libvirt" if launch.monitor_fd is not None else "direct",
                 monitors=[m.describe() for m in direct])
+    if launch.snp:
+        info["sev_features"] = guest.SEV_FEATURES
     append_record(cfg, "launches", info)
     log(f"domain {launch.name}: {json.dumps(info)}")
+
+    if launch.snp and not launch.paused:
+        # Started running (no -S): SNP_LAUNCH_FINISH runs before the vCPUs start.
+        verdict = guest.launch_finish()
+        if not verdict["ok"]:
+            print(f"{prog}: SNP_LAUNCH_FINISH ret=-5 fw_error={verdict['fw_error']} "
+                  f"'{verdict['error']}'", file=sys.stderr)
+            sys.exit(1)
+        guest.state = "running"
+    # QEMU's stderr (libvirt's domain log, or the caller's): the proxy child reports a failed
+    # SNP_LAUNCH_FINISH there, as QEMU would.
+    guest.err_fd = os.dup(2)
 
     if launch.monitor_fd is None and not direct:
         log("no monitor fd and no QMP server socket: SEV commands cannot be simulated")
@@ -1028,10 +1296,10 @@ def domain_run(cfg, real_qemu, args):
     if pid == 0:
         try:
             if direct:
-                detach_stdio(logpath, keep=[m.listener.fileno() for m in direct])
+                detach_stdio(logpath, keep=[m.listener.fileno() for m in direct] + [guest.err_fd])
                 monitors = [(m.listener, m.real_path) for m in direct]
             else:
-                detach_stdio(logpath, keep=(launch.monitor_fd,))
+                detach_stdio(logpath, keep=(launch.monitor_fd, guest.err_fd))
                 monitors = [(socket.socket(fileno=launch.monitor_fd), real_path)]
             serve(cfg, guest, monitors, lambda: os.getppid() == qemu_pid)
         except Exception:
@@ -1045,6 +1313,7 @@ def domain_run(cfg, real_qemu, args):
             for m in direct:
                 m.cleanup()
             os._exit(0)
+    os.close(guest.err_fd)
     if direct:
         for m in direct:
             m.listener.close()
@@ -1057,7 +1326,7 @@ def has_sev_guest(args):
     for i, a in enumerate(args[:-1]):
         if a in ("-object", "--object"):
             try:
-                if parse_object(args[i + 1]).get("qom-type") == "sev-guest":
+                if parse_object(args[i + 1]).get("qom-type") in SEV_OBJECTS:
                     return True
             except ValueError:
                 pass

@@ -1,0 +1,299 @@
+//! `--qmp` on an SEV-SNP guest, against a peer that answers QMP as QEMU 10.0
+//! does for an SNP guest (shared/spec/snp-libvirt.md: `query-sev` with
+//! `sev-type: sev-snp` and `snp-policy`, `query-cpus-fast`; nothing else).
+//! The expected launch digest comes from sev-snp-measure (through the
+//! simulated SNP firmware, tests/sim/snp_sp.py), and the guest's reports are
+//! signed by that simulator's test chain: the tool's digest and verdicts are
+//! checked against an independent implementation, never its own output.
+//! Real QEMU 10.0 behind the end-to-end wrapper is the end-to-end suite's.
+
+mod common;
+#[path = "common/snp_sim.rs"]
+mod snp_sim;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+const NONCE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+/// EPYC-Milan: family 25, model 1, stepping 1.
+const MILAN: [&str; 6] = [
+    "--cpu-family",
+    "25",
+    "--cpu-model",
+    "1",
+    "--cpu-stepping",
+    "1",
+];
+
+/// A monitor that answers as QEMU 10.0 for an SNP guest with `policy` and
+/// `vcpus` vCPUs; everything else gets QEMU's "command not found".
+fn snp_monitor(sock: &Path, policy: u64, vcpus: usize) {
+    let listener = UnixListener::bind(sock).unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(s) = s else { return };
+            serve(s, policy, vcpus);
+        }
+    });
+}
+
+fn serve(mut s: UnixStream, policy: u64, vcpus: usize) {
+    let _ = s.write_all(b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 2, \"minor\": 0, \"major\": 10}, \"package\": \"Debian 1:10.0.2+ds-2+deb13u1~bpo12+1\"}, \"capabilities\": [\"oob\"]}}\r\n");
+    let r = BufReader::new(s.try_clone().unwrap());
+    for line in r.lines() {
+        let Ok(line) = line else { return };
+        let m: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let mut reply = match m["execute"].as_str().unwrap_or("") {
+            "qmp_capabilities" => serde_json::json!({"return": {}}),
+            "query-sev" => serde_json::json!({"return": {
+                "enabled": true, "api-major": 1, "api-minor": 55, "build-id": 24,
+                "state": "launch-update", "sev-type": "sev-snp", "snp-policy": policy}}),
+            "query-cpus-fast" => serde_json::json!({"return": (0..vcpus)
+                .map(|i| serde_json::json!({"cpu-index": i, "qom-path": format!("/machine/unattached/device[{i}]"), "thread-id": 1000 + i, "props": {"core-id": i, "thread-id": 0, "socket-id": 0}, "target": "x86_64"}))
+                .collect::<Vec<_>>()}),
+            "query-sev-launch-measure" => serde_json::json!({"error": {
+                "class": "GenericError", "desc": "SEV launch measurement is not available"}}),
+            other => serde_json::json!({"error": {
+                "class": "CommandNotFound", "desc": format!("The command {other} has not been found")}}),
+        };
+        if let Some(id) = m.get("id") {
+            reply["id"] = id.clone();
+        }
+        let _ = s.write_all(format!("{reply}\r\n").as_bytes());
+    }
+}
+
+struct Guest {
+    dir: tempfile::TempDir,
+    sock: PathBuf,
+}
+
+impl Guest {
+    fn start(policy: u64) -> Option<Guest> {
+        if !Path::new(OVMF).is_file() {
+            common::skip_or_fail("snp_qmp", &format!("{OVMF} missing (Debian's ovmf)"));
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("qmp.sock");
+        snp_monitor(&sock, policy, 2);
+        Some(Guest { dir, sock })
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = ["--qmp", self.sock.to_str().unwrap(), "--firmware", OVMF]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    fn p(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The digest sev-snp-measure gives for Debian's OVMF, `vcpus` Milan vCPUs.
+fn oracle_digest(vcpus: &str) -> Option<String> {
+    snp_sim::measure(&[
+        "--ovmf",
+        OVMF,
+        "--vcpus",
+        vcpus,
+        "--vcpu-sig",
+        "0xa00f11",
+        "--guest-features",
+        "0x1",
+    ])
+}
+
+#[test]
+fn the_expected_digest_is_sev_snp_measures() {
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    let Some(want) = oracle_digest("2") else {
+        return;
+    };
+    let mut a = vec!["--insecure", "--num-cpus", "2"];
+    a.extend(MILAN);
+    let (code, out, err) = common::run(g.args(&a));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Expected launch digest: {want}")),
+        "{out}"
+    );
+    assert!(out.contains("nothing about the guest is attested"), "{out}");
+    // --json: the SNP part of the document.
+    a.push("--json");
+    let (code, out, _) = common::run(g.args(&a));
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["guest"], "sev-snp");
+    assert_eq!(doc["snp"]["policy"], "0x30000");
+    assert_eq!(doc["snp"]["state"], "launch-update");
+    assert_eq!(doc["snp"]["expected_measurement"], want.as_str());
+}
+
+#[test]
+fn what_an_snp_guest_cannot_do_is_a_usage_error() {
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    let secret = g.p("disk.key");
+    std::fs::write(&secret, "passphrase").unwrap();
+    let secret_arg = format!("luks-key:{}", secret.display());
+    for (extra, code, says) in [
+        (
+            vec!["--inject-secret", secret_arg.as_str()],
+            2,
+            "no LAUNCH_SECRET",
+        ),
+        (
+            vec!["--measurement", "AAAA"],
+            2,
+            "--measurement is an SEV launch value",
+        ),
+        (vec!["--min-api", "1.55"], 2, "use --min-version"),
+        (
+            vec!["--vmsa-cpu0", "/dev/null"],
+            2,
+            "built from the vCPU signature",
+        ),
+    ] {
+        let mut a = vec!["--insecure", "--num-cpus", "2"];
+        // VMSA files and a CPU signature exclude each other before the guest is known.
+        if extra[0] != "--vmsa-cpu0" {
+            a.extend(MILAN);
+        }
+        a.extend(extra.iter().copied());
+        let (got, out, err) = common::run(g.args(&a));
+        assert_eq!(got, code, "{extra:?}: {out}{err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn host_values_need_insecure_and_are_named() {
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    // The monitor is local (a unix socket): --insecure is needed anyway; the
+    // vCPU count from QEMU then is named as the host's.
+    let mut a = vec!["--insecure"];
+    a.extend(MILAN);
+    let (code, out, err) = common::run(g.args(&a));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("taken from the host (--insecure), not from you: vCPU count"),
+        "{err}"
+    );
+    let want = oracle_digest("2").unwrap();
+    assert!(out.contains(&want), "{out}");
+    // Without a vCPU signature there is nothing to build the VMSAs from.
+    let (code, _, err) = common::run(g.args(&["--insecure", "--num-cpus", "2"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cpu-family"), "{err}");
+    // Not local without --insecure.
+    let mut a = vec!["--num-cpus", "2"];
+    a.extend(MILAN);
+    let (code, _, err) = common::run(g.args(&a));
+    assert_eq!(code, 3, "{err}");
+}
+
+#[test]
+fn a_debug_policy_is_refused_unless_allowed_and_the_owners_policy_is_compared() {
+    let Some(g) = Guest::start(0xB0000) else {
+        return;
+    };
+    let mut a = vec!["--insecure", "--num-cpus", "2"];
+    a.extend(MILAN);
+    let (code, _, err) = common::run(g.args(&a));
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("DEBUG"), "{err}");
+    a.push("--allow-debug");
+    let (code, out, err) = common::run(g.args(&a));
+    assert_eq!(code, 0, "{out}{err}");
+    a.extend(["--policy", "0x30000"]);
+    let (code, _, err) = common::run(g.args(&a));
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("0x30000"), "{err}");
+}
+
+#[test]
+fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    let chain = g.p("chain");
+    std::fs::create_dir_all(&chain).unwrap();
+    if snp_sim::chain("milan", &chain, &[]).is_none() {
+        return;
+    }
+    let c = |n: &str| chain.join(n).display().to_string();
+    let report = |name: &str, extra: &[&str]| -> PathBuf {
+        let out = g.p(name);
+        let mut args = vec![
+            "--signer",
+            "vcek",
+            "--version",
+            "3",
+            "--report-data",
+            NONCE,
+            "--ovmf",
+            OVMF,
+            "--vcpu-sig",
+            "0xa00f11",
+            "--guest-features",
+            "0x1",
+        ];
+        args.extend_from_slice(extra);
+        snp_sim::report(&chain, &out, &args).unwrap();
+        out
+    };
+    let (vcek, ark, ask) = (c("vcek.der"), c("ark.pem"), c("ask.pem"));
+    let check = |r: &Path| {
+        let mut a = vec![
+            "--insecure",
+            "--num-cpus",
+            "2",
+            "--report",
+            r.to_str().unwrap(),
+            "--vcek",
+            &vcek,
+            "--trust-anchors",
+            &ark,
+            "--trust-anchors",
+            &ask,
+            "--report-data",
+            NONCE,
+        ];
+        a.extend(MILAN);
+        common::run(g.args(&a))
+    };
+    let good = report("good.bin", &["--vcpus", "2", "--policy", "0x30000"]);
+    let (code, out, err) = check(&good);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS  expect.measurement"), "{out}");
+    assert!(out.contains("PASS  expect.policy"), "{out}");
+    assert!(
+        out.contains("OK: the guest's attestation report matches the domain"),
+        "{out}"
+    );
+    // Launched with 4 vCPUs: the measurement fails and the explainer names it.
+    let four = report("four.bin", &["--vcpus", "4", "--policy", "0x30000"]);
+    let (code, out, err) = check(&four);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL  expect.measurement"), "{out}");
+    assert!(out.contains("4 vCPUs instead of 2"), "{out}");
+    // Launched with another policy than QEMU reports.
+    let other = report("policy.bin", &["--vcpus", "2", "--policy", "0x70000"]);
+    let (code, out, err) = check(&other);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL  expect.policy"), "{out}");
+    assert!(err.contains("expect.policy"), "{err}");
+}
