@@ -697,3 +697,74 @@ fn author_key_enabled(s: &SnpDomain, auth: Option<&IdAuth>) -> Check {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::Text;
+
+    fn text(s: &str) -> Option<Text> {
+        Some(Text {
+            text: Some(s.into()),
+        })
+    }
+
+    #[test]
+    fn base64_lengths_are_exact_and_named() {
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        assert_eq!(
+            base64_exact::<32>("hostData", "HOST_DATA", text(&b64(32)).as_ref()).unwrap(),
+            Some([7; 32])
+        );
+        assert_eq!(
+            base64_exact::<32>("hostData", "HOST_DATA", None).unwrap(),
+            None
+        );
+        for n in [0, 1, 31, 33, 96] {
+            let e =
+                base64_exact::<32>("hostData", "HOST_DATA", text(&b64(n)).as_ref()).unwrap_err();
+            assert_eq!(e.exit_code(), crate::ExitCode::IncorrectConfig);
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("<launchSecurity><hostData> decodes to {n} bytes, but HOST_DATA is exactly 32 bytes")),
+                "{e}"
+            );
+        }
+        let e =
+            base64_exact::<16>("guestVisibleWorkarounds", "x", text("%%%").as_ref()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("<guestVisibleWorkarounds> is not base64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn yes_no_attributes() {
+        assert!(yes_no("vcek", None, true).unwrap());
+        assert!(!yes_no("vcek", Some("no"), true).unwrap());
+        assert!(yes_no("authorKey", Some("yes"), false).unwrap());
+        let e = yes_no("authorKey", Some("on"), false).unwrap_err();
+        assert!(e.to_string().contains("authorKey='on'"), "{e}");
+    }
+
+    #[test]
+    fn signing_key_and_digests_without_id_auth() {
+        let d = Domain::parse(
+            "<domain><launchSecurity type='sev-snp' vcek='no'><policy>0x30000</policy>\
+             </launchSecurity></domain>",
+        )
+        .unwrap();
+        let s = decode(&d).unwrap();
+        assert_eq!(s.signing_key(), Some(SigningKey::Vlek));
+        assert_eq!((s.id_key_digest(), s.author_key_digest()), (None, None));
+        assert!(prelaunch(&s, &[0; 48], &IdKeys::default()).is_none());
+        // An ID block without its ID auth: a verdict that says so, not a panic.
+        let mut with_block = s.clone();
+        with_block.id_block = Some(IdBlock::new([0; 48]));
+        let checks = prelaunch(&with_block, &[0; 48], &IdKeys::default()).unwrap();
+        assert_eq!(checks[0].status, Status::Pass);
+        assert_eq!(checks[2].status, Status::Fail);
+        assert!(checks[2].message.contains("no <idAuth>"));
+    }
+}
