@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use sev_validate::core::snp_report::SigningKey;
+use sev_validate::core::snp_report::{AttestationReport, SigningKey};
 use sev_validate::snp_cli;
 use sev_validate::snp_domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
 use sev_validate::snp_validate::{Check, Status};
@@ -421,6 +421,124 @@ fn decode_gives_what_sev_snp_measure_made() {
     let s = decode(&fixture("snp-id-block-without-id-auth.passes.xml")).unwrap();
     assert!(s.id_key_digest().is_some());
     assert_eq!(s.author_key_digest(), None);
+}
+
+/// A report whose fields sit at the offsets of snp-attestation.md §1.1.
+fn report(edit: impl FnOnce(&mut [u8])) -> AttestationReport {
+    let mut b = vec![0u8; 0x4A0];
+    b[0x00..0x04].copy_from_slice(&2u32.to_le_bytes()); // VERSION
+    b[0x08..0x10].copy_from_slice(&0x30000u64.to_le_bytes()); // POLICY
+    b[0x34..0x38].copy_from_slice(&1u32.to_le_bytes()); // SIGNATURE_ALGO
+    b[0x48] = 1; // KEY_INFO: AUTHOR_KEY_EN, signed by the VCEK
+                 // ID_KEY_DIGEST and AUTHOR_KEY_DIGEST as snp-create-id-block printed them
+                 // for the fixtures' keys.
+    b[0xE0..0x110].copy_from_slice(&d48(
+        "R7onwjMmLETGVTR5646P72Ol9+UB6IfARs9N04aQfYofVcp/dGsadZgJohBuHknD",
+    ));
+    b[0x110..0x140].copy_from_slice(&d48(
+        "Mp6+Zat5KdEG4dimmgc5vQeMG1UjeLTDJQk+T/sg2y8y3f41vyS4HOa5dNU8XQtb",
+    ));
+    edit(&mut b);
+    AttestationReport::parse(&b).unwrap()
+}
+
+#[test]
+fn report_fields_the_domain_decides() {
+    let s = decode(&fixture("snp-author-key-not-enabled.passes.xml")).unwrap();
+    let names = [
+        "domain.policy",
+        "domain.host_data",
+        "domain.family_id",
+        "domain.image_id",
+        "domain.guest_svn",
+        "domain.id_key_digest",
+        "domain.author_key",
+        "domain.signing_key",
+    ];
+    let verdict = |r: &AttestationReport, s: &SnpDomain| -> Vec<&'static str> {
+        let checks = snp_domain::report_checks(s, r);
+        assert_eq!(checks.iter().map(|c| c.name).collect::<Vec<_>>(), names);
+        checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .map(|c| c.name)
+            .collect()
+    };
+    assert_eq!(verdict(&report(|_| {}), &s), Vec::<&str>::new());
+    // (offset, new byte, the check that fails)
+    let cases = [
+        (0x0A, 0x13, "domain.policy"),
+        (0xC0, 1, "domain.host_data"),
+        (0x10, 1, "domain.family_id"),
+        (0x2F, 1, "domain.image_id"),
+        (0x04, 1, "domain.guest_svn"),
+        (0xE0, 0, "domain.id_key_digest"),
+        (0x48, 0, "domain.author_key"),
+        (0x13F, 0, "domain.author_key"),
+    ];
+    for (at, byte, fails) in cases {
+        let r = report(|b| {
+            assert_ne!(b[at], byte, "{at:#x}");
+            b[at] = byte;
+        });
+        assert_eq!(verdict(&r, &s), [fails], "byte {at:#x}");
+    }
+    let m = snp_domain::report_checks(&s, &report(|b| b[0x0A] = 0x13))[0]
+        .message
+        .clone();
+    assert!(
+        m.contains("POLICY is 0x130000, but the domain gives 0x30000"),
+        "{m}"
+    );
+
+    // vcek='no': a VLEK must sign; HOST_DATA from <hostData>; no ID block,
+    // so ID_KEY_DIGEST, AUTHOR_KEY_DIGEST and the ID fields are zero.
+    let host: Vec<u8> = (0x20..0x40).collect();
+    let xml = snp_xml(
+        " vcek='no'",
+        "0x30000",
+        &format!(
+            "<hostData>{}</hostData>",
+            base64::engine::general_purpose::STANDARD.encode(&host)
+        ),
+    );
+    let s = decode(&Domain::parse(&xml).unwrap()).unwrap();
+    let plain = |b: &mut [u8]| {
+        b[0x48] = 1 << 2; // VLEK, no author key
+        b[0xC0..0xE0].copy_from_slice(&(0x20..0x40).collect::<Vec<u8>>());
+        b[0xE0..0x140].fill(0);
+    };
+    assert_eq!(verdict(&report(plain), &s), Vec::<&str>::new());
+    assert_eq!(
+        verdict(
+            &report(|b| {
+                plain(b);
+                b[0x48] = 0;
+            }),
+            &s
+        ),
+        ["domain.signing_key"]
+    );
+    assert_eq!(
+        verdict(
+            &report(|b| {
+                plain(b);
+                b[0xE0] = 1;
+            }),
+            &s
+        ),
+        ["domain.id_key_digest"]
+    );
+    assert_eq!(
+        verdict(
+            &report(|b| {
+                plain(b);
+                b[0xC0] = 0;
+            }),
+            &s
+        ),
+        ["domain.host_data"]
+    );
 }
 
 /// A minimal SNP domain with `attrs` on <launchSecurity> and `children` in it.
