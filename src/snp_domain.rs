@@ -65,6 +65,22 @@ impl SnpDomain {
         self.vcek_disabled.then_some(SigningKey::Vlek)
     }
 
+    /// What the owner should know about this domain that is no error, one
+    /// sentence each (the caller prints them as NOTE lines).
+    pub fn notes(&self) -> Vec<String> {
+        let mut n = Vec::new();
+        if self.vcek_disabled {
+            n.push(
+                "vcek='no': the firmware signs this guest's reports with a VLEK (the key AMD \
+                 issues to a cloud provider), not the chip's VCEK; a VCEK-signed report will \
+                 fail, so give the VLEK (--vlek) or the certificate table that holds it \
+                 (--cert-table)"
+                    .to_string(),
+            );
+        }
+        n
+    }
+
     /// The policy as flags (DEBUG, MIGRATE_MA, ...).
     pub fn policy_flags(&self) -> PolicyFlags {
         PolicyFlags::from_bits_truncate(self.policy)
@@ -139,6 +155,16 @@ fn base64_exact<const N: usize>(
     })
 }
 
+/// Host text in a message: control characters escaped, at most 64 characters,
+/// so a host cannot garble the owner's terminal or flood the message.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 64 {
+        out.push_str("...");
+    }
+    out
+}
+
 /// `<policy>` as libvirt writes it: hex, with or without 0x.
 fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
     let Some(text) = ls.policy.as_ref().map(|p| p.text.as_deref().unwrap_or("")) else {
@@ -151,8 +177,9 @@ fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
         .unwrap_or(t);
     u64::from_str_radix(hex, 16).map_err(|_| {
         Error::Config(format!(
-            "<launchSecurity type='sev-snp'><policy>{text}</policy> is not a 64-bit hex number \
-             (libvirt writes e.g. 0x00030000); fix the domain's policy"
+            "<launchSecurity type='sev-snp'><policy>{}</policy> is not a 64-bit hex number \
+             (libvirt writes e.g. 0x00030000); fix the domain's policy",
+            shown(text)
         ))
     })
 }
@@ -164,7 +191,8 @@ fn yes_no(attr: &str, v: Option<&str>, default: bool) -> Result<bool> {
         Some("yes") => Ok(true),
         Some("no") => Ok(false),
         Some(other) => Err(Error::Config(format!(
-            "<launchSecurity type='sev-snp' {attr}='{other}'>: libvirt takes only 'yes' or 'no'"
+            "<launchSecurity type='sev-snp' {attr}='{}'>: libvirt takes only 'yes' or 'no'",
+            shown(other)
         ))),
     }
 }
@@ -927,6 +955,10 @@ mod tests {
         assert!(yes_no("authorKey", Some("yes"), false).unwrap());
         let e = yes_no("authorKey", Some("on"), false).unwrap_err();
         assert!(e.to_string().contains("authorKey='on'"), "{e}");
+        // Host text is shown escaped and bounded.
+        let e = yes_no("vcek", Some("\u{1b}[2J"), true).unwrap_err();
+        assert!(e.to_string().contains("vcek='\\u{1b}[2J'"), "{e}");
+        assert_eq!(shown(&"x".repeat(100)).len(), 67);
     }
 
     #[test]
@@ -938,6 +970,7 @@ mod tests {
         .unwrap();
         let s = decode(&d).unwrap();
         assert_eq!(s.signing_key(), Some(SigningKey::Vlek));
+        assert!(s.notes()[0].starts_with("vcek='no': the firmware signs"));
         assert_eq!((s.id_key_digest(), s.author_key_digest()), (None, None));
         assert!(prelaunch(&s, &[0; 48], &IdKeys::default()).is_none());
         // An ID block without its ID auth: a verdict that says so, not a panic.
