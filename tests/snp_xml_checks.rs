@@ -699,18 +699,19 @@ fn openssl_key(dir: &Path, name: &str) -> PathBuf {
 
 /// sev-snp-measure's launch digest of OVMF.fd with `vcpus` EPYC-Milan vCPUs.
 fn their_ld(t: &Tools, vcpus: u32) -> [u8; 48] {
-    let out = output(Command::new(&t.measure).args([
-        "--mode",
-        "snp",
-        "--vcpus",
-        &vcpus.to_string(),
-        "--vcpu-type",
-        "EPYC-Milan",
-        "--ovmf",
-        OVMF,
-        "--output-format",
-        "base64",
-    ]));
+    their_ld_with(
+        t,
+        &["--vcpus", &vcpus.to_string(), "--vcpu-type", "EPYC-Milan"],
+    )
+}
+
+/// sev-snp-measure's launch digest of OVMF.fd with these vCPU options.
+fn their_ld_with(t: &Tools, vcpu_args: &[&str]) -> [u8; 48] {
+    let out = output(
+        Command::new(&t.measure)
+            .args(["--mode", "snp", "--ovmf", OVMF, "--output-format", "base64"])
+            .args(vcpu_args),
+    );
     d48(&out)
 }
 
@@ -897,6 +898,26 @@ fn prelaunch_verdict_on_id_blocks_made_by_sev_snp_measure() {
         words,
         ["the ID block was made for 4 vCPUs; the domain has 2"]
     );
+    // Blocks for other guest features and another vCPU model, the same way.
+    for (made_for, says) in [
+        (
+            &["--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--guest-features", "0x21"][..],
+            "the ID block was made for guest features 0x21 (SNPActive and DebugSwap); the domain is launched with 0x1 (SNPActive)",
+        ),
+        (
+            &["--vcpus", "2", "--vcpu-type", "EPYC-Genoa"][..],
+            "the ID block was made for vCPU model EPYC-Genoa; the domain's is EPYC-Milan",
+        ),
+    ] {
+        let ld = their_ld_with(&t, made_for);
+        let m = their_id_block(&t, &ld, &id, &author);
+        let s = domain_with(&m, yes, "0x30000", &m.auth);
+        let checks = prelaunch(&s, &ld2, &trusted).unwrap();
+        assert_verdict(says, &checks, &["id-block-ld"], &[]);
+        let x = launch.explain(&s.id_block.unwrap().ld).unwrap();
+        let words: Vec<String> = x.changes.unwrap().iter().map(|c| c.id_block_words()).collect();
+        assert_eq!(words, [says]);
+    }
 
     // A block for another policy: the domain's <policy> differs from it ...
     let s = domain_with(&right, yes, "0x130000", &right.auth);
