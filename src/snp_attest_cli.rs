@@ -567,8 +567,6 @@ impl RequirementArgs {
             require_author_key: a.require_author_key,
             min_launch_mit_vector: a.min_launch_mit_vector,
             min_current_mit_vector: a.min_current_mit_vector,
-            policy: None,
-            signing_key: None,
         })
     }
 }
@@ -765,9 +763,7 @@ fn chain_sources(
 /// from; `None` for checks whose message already says all there is.
 fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
     Some(match name {
-        "policy.debug" | "policy.migrate_ma" | "policy.maximum" | "expect.policy" => {
-            ReportField::Policy
-        }
+        "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
         "expect.host_data" => ReportField::HostData,
         "expect.id_key" => ReportField::IdKeyDigest,
         "expect.author_key" => ReportField::AuthorKeyDigest,
