@@ -764,12 +764,13 @@ fn chain_sources(
 fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
     Some(match name {
         "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
-        "expect.host_data" => ReportField::HostData,
-        "expect.id_key" => ReportField::IdKeyDigest,
-        "expect.author_key" => ReportField::AuthorKeyDigest,
-        "expect.family_id" => ReportField::FamilyId,
-        "expect.image_id" => ReportField::ImageId,
-        "expect.guest_svn" => ReportField::GuestSvn,
+        "expect.host_data" | "domain.host_data" => ReportField::HostData,
+        "expect.id_key" | "domain.id_key_digest" => ReportField::IdKeyDigest,
+        "expect.author_key" | "domain.author_key" => ReportField::AuthorKeyDigest,
+        "expect.family_id" | "domain.family_id" => ReportField::FamilyId,
+        "expect.image_id" | "domain.image_id" => ReportField::ImageId,
+        "expect.guest_svn" | "domain.guest_svn" => ReportField::GuestSvn,
+        "domain.policy" => ReportField::Policy,
         "expect.vmpl" => ReportField::Vmpl,
         // Without --report-data the message asks for it; no value to explain.
         "expect.report_data" if expect_report_data => ReportField::ReportData,
