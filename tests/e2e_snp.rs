@@ -580,6 +580,15 @@ fn harness_launch_finish_checks_the_id_auth_signatures() {
 
 // ============================================================================ the tool
 
+/// The names of the checks the tool's text output marks FAIL.
+fn failed_checks(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("FAIL "))
+        .filter_map(|r| r.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The tool's `--json` document for `dom` (local, --insecure), checked against
 /// schema/result.schema.json by python3-jsonschema, and its exit code.
 fn json(h: &Host, dom: &str, code: i32) -> serde_json::Value {
@@ -746,14 +755,21 @@ fn ours_passes_the_right_domain_and_validates_its_report() {
         &refs(&with_report(&other_host_data)),
     );
     let out = expect(h, &argv.unwrap(), 1);
-    assert!(out.contains("expect.host_data"), "{out}");
-    assert!(!out.contains("expect.measurement: FAIL"), "{out}");
+    let failed = failed_checks(&out);
+    assert!(
+        failed.len() == 1 && failed[0].ends_with(".host_data"),
+        "{failed:?}: {out}"
+    );
 
     let ld2 = measure(h, 2, "0x1", e2e::CMDLINE);
     let other_launch = report("launch.bin", &host_data, &ld2);
     let argv = owner_args(h, Via::Local, &dom.name, &refs(&with_report(&other_launch)));
     let out = expect(h, &argv.unwrap(), 1);
-    assert!(out.contains("expect.measurement"), "{out}");
+    let failed = failed_checks(&out);
+    assert!(
+        failed.len() == 1 && failed[0].ends_with(".measurement"),
+        "{failed:?}: {out}"
+    );
     assert!(
         out.contains("2 vCPUs"),
         "the explainer names the change: {out}"
@@ -814,7 +830,9 @@ fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
         let argv = owner_args(h, via, &dom.name, &[])
             .or_else(|| owner_args(h, Via::Local, &dom.name, &[]));
         let out = expect(h, &argv.unwrap(), 1);
-        for w in *words {
+        // words: the one check that fails, then what its message must say.
+        assert_eq!(failed_checks(&out), [words[0]], "{what}: {out}");
+        for w in &words[1..] {
             assert!(out.contains(w), "{what}: no {w:?} in {out}");
         }
         if i == 0 {
@@ -863,7 +881,12 @@ fn ours_catches_broken_id_auth_signatures_before_start() {
         spec.snp.as_mut().unwrap().id_auth = Some(corrupt_signature(&o.right.auth, offset));
         let dom = define(h, &spec);
         let out = expect(h, &owner_args(h, Via::Local, &dom.name, &[]).unwrap(), 1);
-        assert!(out.contains(check), "{what}: no {check} in {out}");
+        // (A trusted author key that does not sign the ID key fails author-key-trusted too.)
+        assert_eq!(
+            failed_checks(&out).first().map(String::as_str),
+            Some(check),
+            "{what}: {out}"
+        );
     }
 }
 
