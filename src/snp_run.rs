@@ -256,6 +256,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
     };
     let empty = crate::xml::Domain::default();
     snp_domain::check(host.domain.as_ref().unwrap_or(&empty), domain, &ctx)?;
+    check_host_signature(owner, host, domain)?;
     if let (Some(p), Some(_)) = (host.reported_policy, &host.domain) {
         if p != domain.policy {
             return Err(Error::Config(format!(
@@ -269,6 +270,27 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         (Some(_), true) => DomainCheck::Skipped,
         (Some(_), false) => DomainCheck::Passed,
     })
+}
+
+/// `<cpu mode='host-passthrough'>` gives the guest the host's CPU
+/// signature: it must be the one the owner's VMSAs hold.
+fn check_host_signature(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<()> {
+    if owner.ignore_config {
+        return Ok(());
+    }
+    let passthrough = matches!(
+        d.cpu_mode.as_deref(),
+        Some("host-passthrough") | Some("maximum")
+    );
+    match (passthrough, owner.vcpu_signature, host.host_signature) {
+        (true, Some(mine), Some(theirs)) if mine != theirs => Err(Error::Config(format!(
+            "<cpu mode='{}'> gives the guest the host CPU signature {theirs:#x} (from the \
+             capabilities), but every VMSA is built for {mine:#x}: check --cpu-family, --cpu-model \
+             and --cpu-stepping, or the domain's CPU",
+            d.cpu_mode.as_deref().unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A file path from the domain XML: only from this machine, and only with `--insecure`.
