@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use base64::Engine as _;
-use e2e::{DomainSpec, Host, Side};
+use e2e::{Cpu, DomainSpec, Host, Side};
 
 const POLICY: u64 = 0x30000;
 /// REPORT_DATA of the guest reports: the owner's nonce.
@@ -902,6 +902,35 @@ fn ours_refuses_a_pflash_snp_domain() {
     let argv = owner_args(h, Via::Local, &dom.name, &[]).unwrap();
     let out = expect(h, &argv, 4);
     assert!(out.contains("pflash"), "{out}");
+}
+
+/// `<cpu mode='maximum'>` gives the guest the host's CPU signature (from the
+/// capabilities: this machine's CPU, never the owner's EPYC-Milan here): the
+/// owner's VMSAs would not be what the guest runs.
+#[test]
+fn ours_refuses_a_host_cpu_the_owners_vmsas_do_not_describe() {
+    let Some(h) = host("ours_refuses_a_host_cpu_the_owners_vmsas_do_not_describe") else {
+        return;
+    };
+    let (rc, caps, err) = h.virsh(&["capabilities"]);
+    assert_eq!(rc, 0, "{err}");
+    let sig = caps
+        .lines()
+        .find(|l| l.contains("<signature "))
+        .unwrap_or_else(|| panic!("no host CPU signature in the capabilities: {caps}"));
+    assert!(
+        !sig.contains("family='25' model='1' stepping='1'"),
+        "the host is an EPYC-Milan; this test needs another CPU: {sig}"
+    );
+    let mut spec = snp_spec(h, "snp-maxcpu", Some(&owner(h).right));
+    spec.cpu = Cpu::Maximum;
+    let dom = define(h, &spec);
+    let argv = owner_args(h, Via::Local, &dom.name, &[]).unwrap();
+    let out = expect(h, &argv, 4);
+    assert!(
+        out.contains("<cpu mode='maximum'> gives the guest the host CPU signature"),
+        "{out}"
+    );
 }
 
 /// Secrets are not injected into SNP guests: a usage error that says what to do instead.
