@@ -49,18 +49,8 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
 }
 
 /// One `<launchSecurity type='sev'>` with the owner's certificate and session.
+/// (SEV-SNP domains have their own checks: `crate::snp_domain::check`.)
 fn check_launch_security(d: &Domain) -> Result<()> {
-    if d.launch_security
-        .iter()
-        .any(|l| l.sec_type.as_deref() == Some("sev-snp"))
-    {
-        return Err(Error::Config(
-            "<launchSecurity type='sev-snp'>: SEV-SNP guests have no LAUNCH_MEASURE or LAUNCH_SECRET, \
-             so this flow cannot validate them; verify an SNP attestation report from inside the guest \
-             instead (e.g. with snpguest), against a launch digest computed for the expected firmware"
-                .into(),
-        ));
-    }
     let Some(sev) = d.sev() else {
         return Err(Error::Config(
             "Domain is not configured with SEV launch security: the XML needs exactly one \

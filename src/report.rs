@@ -15,7 +15,7 @@ use crate::policy;
 use crate::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
 use crate::snp_run::SnpRun;
 use crate::snp_validate::Status;
-use crate::source::{Comparison, GuestKind, HostReport, SourceKind};
+use crate::source::{Comparison, Connection, GuestKind, HostReport, SourceKind};
 use crate::validate::{Outcome, Verdict};
 
 /// Schema version of the document; bumped on incompatible changes.
@@ -374,16 +374,21 @@ fn check(name: &str, result: CheckResult, message: impl Into<String>) -> Check {
     }
 }
 
+/// A libvirt connection: remote, or local under --insecure (else the run stopped).
+fn connection_check(c: &Connection) -> Check {
+    let msg = if c.remote {
+        format!("{} is a remote connection", c.uri)
+    } else {
+        format!("{} is a local connection, allowed by --insecure", c.uri)
+    };
+    check("connection", CheckResult::Passed, msg)
+}
+
 /// The checks in the order they ran: connection, domain XML, measurement, requirements.
 fn checks(run: &Run) -> Vec<Check> {
     let mut out = Vec::new();
     if let Some(c) = run.host.as_ref().and_then(|h| h.facts.connection.as_ref()) {
-        let msg = if c.remote {
-            format!("{} is a remote connection", c.uri)
-        } else {
-            format!("{} is a local connection, allowed by --insecure", c.uri)
-        };
-        out.push(check("connection", CheckResult::Passed, msg));
+        out.push(connection_check(c));
     }
     let domain = "domain-xml";
     match (run.resolved.as_ref().map(|r| r.domain_check), &run.error) {
@@ -550,6 +555,39 @@ pub struct SnpIdBlockValues {
     pub policy: String,
 }
 
+/// An SNP run's checks in the order they ran: connection, domain XML, ID
+/// block, report.
+fn snp_checks(run: &Run, snp: &SnpRun) -> Vec<Check> {
+    let mut out = Vec::new();
+    let host = snp.host.as_ref();
+    if let Some(c) = host.and_then(|h| h.connection.as_ref()) {
+        out.push(connection_check(c));
+    }
+    match snp.domain_check {
+        Some(DomainCheck::Passed) => out.push(check(
+            "domain-xml",
+            CheckResult::Passed,
+            "the domain XML passed every SEV-SNP check",
+        )),
+        Some(DomainCheck::Skipped) => out.push(check(
+            "domain-xml",
+            CheckResult::Skipped,
+            "skipped: --ignore-config",
+        )),
+        Some(DomainCheck::NotApplicable) => {}
+        None => {
+            if let (Some(e), Some(_)) = (&run.error, host.and_then(|h| h.domain.as_ref())) {
+                out.push(check("domain-xml", CheckResult::Failed, e.to_string()));
+            }
+        }
+    }
+    out.extend(snp.prelaunch.iter().flatten().map(snp_check));
+    if let Some(v) = &snp.validation {
+        out.extend(v.outcome.checks.iter().map(snp_check));
+    }
+    out
+}
+
 fn snp_check(c: &crate::snp_validate::Check) -> Check {
     check(
         c.name,
@@ -572,39 +610,8 @@ fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         Some(_) => ReportVerdict::Error,
     };
     r.warnings = snp.warnings.clone();
+    r.checks = snp_checks(run, snp);
     let host = snp.host.as_ref();
-    if let Some(c) = host.and_then(|h| h.connection.as_ref()) {
-        let msg = if c.remote {
-            format!("{} is a remote connection", c.uri)
-        } else {
-            format!("{} is a local connection, allowed by --insecure", c.uri)
-        };
-        r.checks.push(check("connection", CheckResult::Passed, msg));
-    }
-    match snp.domain_check {
-        Some(DomainCheck::Passed) => r.checks.push(check(
-            "domain-xml",
-            CheckResult::Passed,
-            "the domain XML passed every SEV-SNP check",
-        )),
-        Some(DomainCheck::Skipped) => r.checks.push(check(
-            "domain-xml",
-            CheckResult::Skipped,
-            "skipped: --ignore-config",
-        )),
-        Some(DomainCheck::NotApplicable) => {}
-        None => {
-            if let (Some(e), Some(_)) = (&run.error, host.and_then(|h| h.domain.as_ref())) {
-                r.checks
-                    .push(check("domain-xml", CheckResult::Failed, e.to_string()));
-            }
-        }
-    }
-    r.checks
-        .extend(snp.prelaunch.iter().flatten().map(snp_check));
-    if let Some(v) = &snp.validation {
-        r.checks.extend(v.outcome.checks.iter().map(snp_check));
-    }
     let d = snp.domain.as_ref();
     r.snp = Some(SnpSection {
         state: host.and_then(|h| h.state.clone()),

@@ -567,8 +567,6 @@ impl RequirementArgs {
             require_author_key: a.require_author_key,
             min_launch_mit_vector: a.min_launch_mit_vector,
             min_current_mit_vector: a.min_current_mit_vector,
-            policy: None,
-            signing_key: None,
         })
     }
 }
@@ -765,15 +763,14 @@ fn chain_sources(
 /// from; `None` for checks whose message already says all there is.
 fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
     Some(match name {
-        "policy.debug" | "policy.migrate_ma" | "policy.maximum" | "expect.policy" => {
-            ReportField::Policy
-        }
-        "expect.host_data" => ReportField::HostData,
-        "expect.id_key" => ReportField::IdKeyDigest,
-        "expect.author_key" => ReportField::AuthorKeyDigest,
-        "expect.family_id" => ReportField::FamilyId,
-        "expect.image_id" => ReportField::ImageId,
-        "expect.guest_svn" => ReportField::GuestSvn,
+        "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
+        "expect.host_data" | "domain.host_data" => ReportField::HostData,
+        "expect.id_key" | "domain.id_key_digest" => ReportField::IdKeyDigest,
+        "expect.author_key" | "domain.author_key" => ReportField::AuthorKeyDigest,
+        "expect.family_id" | "domain.family_id" => ReportField::FamilyId,
+        "expect.image_id" | "domain.image_id" => ReportField::ImageId,
+        "expect.guest_svn" | "domain.guest_svn" => ReportField::GuestSvn,
+        "domain.policy" => ReportField::Policy,
         "expect.vmpl" => ReportField::Vmpl,
         // Without --report-data the message asks for it; no value to explain.
         "expect.report_data" if expect_report_data => ReportField::ReportData,

@@ -1,10 +1,11 @@
 //! SEV-SNP domains: the `<launchSecurity type='sev-snp'>` of a libvirt domain
 //! decoded ([`decode`]), checked for the mistakes that make a launch fail or
-//! leave it unattestable ([`check`]), and its ID block judged before launch
-//! ([`prelaunch`]): would SNP_LAUNCH_FINISH accept it for the launch the
-//! owner expects? Without this the owner learns of a wrong ID block only when
-//! the guest fails to start ("Bad measurement", fw_error 11), with no word on
-//! which input was wrong.
+//! leave it unattestable ([`check`]), its ID block judged before launch
+//! ([`prelaunch`]: would SNP_LAUNCH_FINISH accept it for the launch the
+//! owner expects?), and a guest's report held to what the domain gave the
+//! firmware ([`report_checks`]). Without the pre-launch verdict the owner
+//! learns of a wrong ID block only when the guest fails to start ("Bad
+//! measurement", fw_error 11), with no word on which input was wrong.
 //!
 //! Pure: no I/O, no printing. The XML comes from the host, so the checks catch
 //! misconfiguration; they never make a host value trusted.
@@ -16,7 +17,7 @@ use crate::core::hex;
 use crate::core::id_block::{
     self, IdAuth, IdBlock, ALGO_ECDSA_P384_SHA384, ID_AUTH_LEN, ID_BLOCK_LEN,
 };
-use crate::core::snp_report::{PolicyFlags, SigningKey};
+use crate::core::snp_report::{AttestationReport, PolicyFlags, SigningKey};
 use crate::error::{Error, Result};
 use crate::snp_validate::{Check, Status};
 use crate::xml::{Domain, LaunchSecurity};
@@ -62,6 +63,22 @@ impl SnpDomain {
     /// or with a VLEK if the host loaded one; either is acceptable.
     pub fn signing_key(&self) -> Option<SigningKey> {
         self.vcek_disabled.then_some(SigningKey::Vlek)
+    }
+
+    /// What the owner should know about this domain that is no error, one
+    /// sentence each (the caller prints them as NOTE lines).
+    pub fn notes(&self) -> Vec<String> {
+        let mut n = Vec::new();
+        if self.vcek_disabled {
+            n.push(
+                "vcek='no': the firmware signs this guest's reports with a VLEK (the key AMD \
+                 issues to a cloud provider), not the chip's VCEK; a VCEK-signed report will \
+                 fail, so give the VLEK (--vlek) or the certificate table that holds it \
+                 (--cert-table)"
+                    .to_string(),
+            );
+        }
+        n
     }
 
     /// The policy as flags (DEBUG, MIGRATE_MA, ...).
@@ -138,6 +155,16 @@ fn base64_exact<const N: usize>(
     })
 }
 
+/// Host text in a message: control characters escaped, at most 64 characters,
+/// so a host cannot garble the owner's terminal or flood the message.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 64 {
+        out.push_str("...");
+    }
+    out
+}
+
 /// `<policy>` as libvirt writes it: hex, with or without 0x.
 fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
     let Some(text) = ls.policy.as_ref().map(|p| p.text.as_deref().unwrap_or("")) else {
@@ -150,8 +177,9 @@ fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
         .unwrap_or(t);
     u64::from_str_radix(hex, 16).map_err(|_| {
         Error::Config(format!(
-            "<launchSecurity type='sev-snp'><policy>{text}</policy> is not a 64-bit hex number \
-             (libvirt writes e.g. 0x00030000); fix the domain's policy"
+            "<launchSecurity type='sev-snp'><policy>{}</policy> is not a 64-bit hex number \
+             (libvirt writes e.g. 0x00030000); fix the domain's policy",
+            shown(text)
         ))
     })
 }
@@ -163,7 +191,8 @@ fn yes_no(attr: &str, v: Option<&str>, default: bool) -> Result<bool> {
         Some("yes") => Ok(true),
         Some("no") => Ok(false),
         Some(other) => Err(Error::Config(format!(
-            "<launchSecurity type='sev-snp' {attr}='{other}'>: libvirt takes only 'yes' or 'no'"
+            "<launchSecurity type='sev-snp' {attr}='{}'>: libvirt takes only 'yes' or 'no'",
+            shown(other)
         ))),
     }
 }
@@ -695,5 +724,261 @@ fn author_key_enabled(s: &SnpDomain, auth: Option<&IdAuth>) -> Check {
             "<idAuth> holds an author key but authorKey is not 'yes': the firmware ignores the key \
              and the report carries no AUTHOR_KEY_DIGEST; set authorKey='yes'",
         ),
+    }
+}
+
+// ------------------------------------------------------------ the report ----
+
+/// The report fields the domain decides (snp-attestation.md §6), each as a
+/// named check: `domain.policy` (POLICY is `<policy>`), `domain.host_data`
+/// (HOST_DATA is `<hostData>`, zero without), `domain.family_id`,
+/// `domain.image_id`, `domain.guest_svn` (from the ID block, zero without),
+/// `domain.id_key_digest` (the ID key of `<idAuth>`, zero without an ID
+/// block), `domain.author_key` (AUTHOR_KEY_EN and AUTHOR_KEY_DIGEST as
+/// `authorKey` says) and `domain.signing_key` (a VLEK with `vcek='no'`).
+/// They add to snp-validate's checks, whose expectations cannot say "exactly
+/// this policy" or "exactly this ID key".
+pub fn report_checks(s: &SnpDomain, report: &AttestationReport) -> Vec<Check> {
+    let block = s.id_block.as_ref();
+    let mut c = vec![
+        exact_field(
+            "domain.policy",
+            "POLICY",
+            &report.policy.0.to_le_bytes(),
+            &s.policy.to_le_bytes(),
+            "<policy>",
+        ),
+        exact_field(
+            "domain.host_data",
+            "HOST_DATA",
+            &report.host_data,
+            &s.host_data.unwrap_or([0; 32]),
+            if s.host_data.is_some() {
+                "<hostData>"
+            } else {
+                "zero: the domain has no <hostData>"
+            },
+        ),
+        exact_field(
+            "domain.family_id",
+            "FAMILY_ID",
+            &report.family_id,
+            &block.map_or([0; 16], |b| b.family_id),
+            id_block_origin(block),
+        ),
+        exact_field(
+            "domain.image_id",
+            "IMAGE_ID",
+            &report.image_id,
+            &block.map_or([0; 16], |b| b.image_id),
+            id_block_origin(block),
+        ),
+        exact_field(
+            "domain.guest_svn",
+            "GUEST_SVN",
+            &report.guest_svn.to_le_bytes(),
+            &block.map_or(0, |b| b.guest_svn).to_le_bytes(),
+            id_block_origin(block),
+        ),
+    ];
+    let id_key = if block.is_some() {
+        s.id_key_digest().unwrap_or([0; 48])
+    } else {
+        [0; 48]
+    };
+    c.push(exact_field(
+        "domain.id_key_digest",
+        "ID_KEY_DIGEST",
+        &report.id_key_digest,
+        &id_key,
+        if block.is_some() {
+            "the ID key in <idAuth>"
+        } else {
+            "zero: the domain has no <idBlock>"
+        },
+    ));
+    c.push(author_key_report_check(s, report));
+    c.push(signing_key_report_check(s, report));
+    c
+}
+
+fn id_block_origin(block: Option<&IdBlock>) -> &'static str {
+    if block.is_some() {
+        "the domain's <idBlock>"
+    } else {
+        "zero: the domain has no <idBlock>"
+    }
+}
+
+/// One field that must equal what the domain gave the firmware. Integers
+/// are compared and shown as their little-endian bytes' value.
+fn exact_field(name: &'static str, field: &str, got: &[u8], want: &[u8], origin: &str) -> Check {
+    let show = |b: &[u8]| match b.len() {
+        4 => format!("{:#x}", u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        8 => {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            format!("{:#x}", u64::from_le_bytes(a))
+        }
+        _ => hex(b),
+    };
+    if got == want {
+        Check::pass(name, format!("{field} is {} ({origin})", show(got)))
+    } else {
+        Check::fail(
+            name,
+            format!(
+                "{field} is {}, but the domain gives {} ({origin}): the guest was not launched as \
+                 its domain says",
+                show(got),
+                show(want)
+            ),
+        )
+    }
+}
+
+/// AUTHOR_KEY_EN is `authorKey`, and AUTHOR_KEY_DIGEST the author key's digest.
+fn author_key_report_check(s: &SnpDomain, report: &AttestationReport) -> Check {
+    const NAME: &str = "domain.author_key";
+    let en = report.key_info.author_key_en;
+    let want = if s.author_key_enabled && s.id_block.is_some() {
+        s.author_key_digest()
+    } else {
+        None
+    };
+    match (want, en) {
+        (None, false) if report.author_key_digest == [0; 48] => Check::pass(
+            NAME,
+            "AUTHOR_KEY_EN is 0 and AUTHOR_KEY_DIGEST zero: the domain enables no author key",
+        ),
+        (None, _) => Check::fail(
+            NAME,
+            format!(
+                "AUTHOR_KEY_EN is {} with AUTHOR_KEY_DIGEST {}, but the domain enables no author \
+                 key (no authorKey='yes' with an author key in <idAuth>)",
+                u8::from(en),
+                hex(&report.author_key_digest)
+            ),
+        ),
+        (Some(d), true) if d == report.author_key_digest => Check::pass(
+            NAME,
+            format!(
+                "AUTHOR_KEY_DIGEST is {}, the author key in <idAuth>",
+                hex(&d)
+            ),
+        ),
+        (Some(d), _) => Check::fail(
+            NAME,
+            format!(
+                "AUTHOR_KEY_EN is {} with AUTHOR_KEY_DIGEST {}, but the domain's authorKey='yes' \
+                 gives {} (the author key in <idAuth>)",
+                u8::from(en),
+                hex(&report.author_key_digest),
+                hex(&d)
+            ),
+        ),
+    }
+}
+
+/// `vcek='no'`: the report must be signed by a VLEK.
+fn signing_key_report_check(s: &SnpDomain, report: &AttestationReport) -> Check {
+    const NAME: &str = "domain.signing_key";
+    let got = report.key_info.signing_key;
+    match s.signing_key() {
+        Some(SigningKey::Vlek) if got == SigningKey::Vlek => {
+            Check::pass(NAME, "signed by a VLEK, as vcek='no' makes it")
+        }
+        Some(want) => Check::fail(
+            NAME,
+            format!(
+                "the report is signed by the {}, but the domain's vcek='no' makes the firmware \
+                 sign with the {}: this report is not from that launch",
+                got.name(),
+                want.name()
+            ),
+        ),
+        None => Check::pass(
+            NAME,
+            format!(
+                "signed by the {} (the domain allows the VCEK or a VLEK the host loaded)",
+                got.name()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::Text;
+
+    fn text(s: &str) -> Option<Text> {
+        Some(Text {
+            text: Some(s.into()),
+        })
+    }
+
+    #[test]
+    fn base64_lengths_are_exact_and_named() {
+        let b64 = |n: usize| base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+        assert_eq!(
+            base64_exact::<32>("hostData", "HOST_DATA", text(&b64(32)).as_ref()).unwrap(),
+            Some([7; 32])
+        );
+        assert_eq!(
+            base64_exact::<32>("hostData", "HOST_DATA", None).unwrap(),
+            None
+        );
+        for n in [0, 1, 31, 33, 96] {
+            let e =
+                base64_exact::<32>("hostData", "HOST_DATA", text(&b64(n)).as_ref()).unwrap_err();
+            assert_eq!(e.exit_code(), crate::ExitCode::IncorrectConfig);
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("<launchSecurity><hostData> decodes to {n} bytes, but HOST_DATA is exactly 32 bytes")),
+                "{e}"
+            );
+        }
+        let e =
+            base64_exact::<16>("guestVisibleWorkarounds", "x", text("%%%").as_ref()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("<guestVisibleWorkarounds> is not base64"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn yes_no_attributes() {
+        assert!(yes_no("vcek", None, true).unwrap());
+        assert!(!yes_no("vcek", Some("no"), true).unwrap());
+        assert!(yes_no("authorKey", Some("yes"), false).unwrap());
+        let e = yes_no("authorKey", Some("on"), false).unwrap_err();
+        assert!(e.to_string().contains("authorKey='on'"), "{e}");
+        // Host text is shown escaped and bounded.
+        let e = yes_no("vcek", Some("\u{1b}[2J"), true).unwrap_err();
+        assert!(e.to_string().contains("vcek='\\u{1b}[2J'"), "{e}");
+        assert_eq!(shown(&"x".repeat(100)).len(), 67);
+    }
+
+    #[test]
+    fn signing_key_and_digests_without_id_auth() {
+        let d = Domain::parse(
+            "<domain><launchSecurity type='sev-snp' vcek='no'><policy>0x30000</policy>\
+             </launchSecurity></domain>",
+        )
+        .unwrap();
+        let s = decode(&d).unwrap();
+        assert_eq!(s.signing_key(), Some(SigningKey::Vlek));
+        assert!(s.notes()[0].starts_with("vcek='no': the firmware signs"));
+        assert_eq!((s.id_key_digest(), s.author_key_digest()), (None, None));
+        assert!(prelaunch(&s, &[0; 48], &IdKeys::default()).is_none());
+        // An ID block without its ID auth: a verdict that says so, not a panic.
+        let mut with_block = s.clone();
+        with_block.id_block = Some(IdBlock::new([0; 48]));
+        let checks = prelaunch(&with_block, &[0; 48], &IdKeys::default()).unwrap();
+        assert_eq!(checks[0].status, Status::Pass);
+        assert_eq!(checks[2].status, Status::Fail);
+        assert!(checks[2].message.contains("no <idAuth>"));
     }
 }

@@ -191,13 +191,21 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     run.id_block_explanation = explanation;
     verdict?;
     if let Some(path) = &owner.report {
-        let expect = report_expectations(owner, &domain, run.host.as_ref());
-        let v = crate::snp_attest_cli::validate_report(
+        let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
+        // The owner's requirements; MEASUREMENT is the computed digest.
+        let mut v = crate::snp_attest_cli::validate_report(
             path,
             &owner.endorsement,
-            expect,
+            owner.expectations.clone(),
             run.computed.as_ref(),
         )?;
+        // What the domain (or QEMU, for the policy) gave the firmware.
+        let domain_checks = snp_domain::report_checks(&domain, &v.input.report);
+        v.outcome.checks.extend(
+            domain_checks
+                .into_iter()
+                .filter(|c| has_xml || c.name == "domain.policy"),
+        );
         let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
         let passed = failed.is_empty();
         let failed = failed.join(", ");
@@ -248,6 +256,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
     };
     let empty = crate::xml::Domain::default();
     snp_domain::check(host.domain.as_ref().unwrap_or(&empty), domain, &ctx)?;
+    check_host_signature(owner, host, domain)?;
     if let (Some(p), Some(_)) = (host.reported_policy, &host.domain) {
         if p != domain.policy {
             return Err(Error::Config(format!(
@@ -261,6 +270,27 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         (Some(_), true) => DomainCheck::Skipped,
         (Some(_), false) => DomainCheck::Passed,
     })
+}
+
+/// `<cpu mode='host-passthrough'>` gives the guest the host's CPU
+/// signature: it must be the one the owner's VMSAs hold.
+fn check_host_signature(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<()> {
+    if owner.ignore_config {
+        return Ok(());
+    }
+    let passthrough = matches!(
+        d.cpu_mode.as_deref(),
+        Some("host-passthrough") | Some("maximum")
+    );
+    match (passthrough, owner.vcpu_signature, host.host_signature) {
+        (true, Some(mine), Some(theirs)) if mine != theirs => Err(Error::Config(format!(
+            "<cpu mode='{}'> gives the guest the host CPU signature {theirs:#x} (from the \
+             capabilities), but every VMSA is built for {mine:#x}: check --cpu-family, --cpu-model \
+             and --cpu-stepping, or the domain's CPU",
+            d.cpu_mode.as_deref().unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A file path from the domain XML: only from this machine, and only with `--insecure`.
@@ -462,37 +492,4 @@ pub fn id_block_answer(x: &SnpExplanation) -> String {
             x.searched
         ),
     }
-}
-
-/// The report's expected values: the domain's launch, plus the owner's requirements.
-fn report_expectations(
-    owner: &SnpOwner,
-    d: &SnpDomain,
-    host: Option<&SnpHostReport>,
-) -> Expectations {
-    let mut e = owner.expectations.clone();
-    e.policy = Some(d.policy);
-    let has_xml = host.is_some_and(|h| h.domain.is_some());
-    if has_xml {
-        // The firmware copies these from the launch: zero when absent.
-        e.host_data = Some(d.host_data.unwrap_or([0; 32]));
-        e.family_id = Some(d.id_block.map_or([0; 16], |b| b.family_id));
-        e.image_id = Some(d.id_block.map_or([0; 16], |b| b.image_id));
-        if let Some(b) = &d.id_block {
-            e.min_guest_svn = Some(e.min_guest_svn.unwrap_or(0).max(b.guest_svn));
-        }
-        // The owner's keys decide; without them the report must at least
-        // carry the domain's (a guest launched without its ID block fails).
-        if e.trusted_id_keys.is_empty() {
-            e.trusted_id_keys.extend(d.id_key_digest());
-        }
-        if d.author_key_enabled {
-            e.require_author_key = true;
-            if e.trusted_author_keys.is_empty() {
-                e.trusted_author_keys.extend(d.author_key_digest());
-            }
-        }
-        e.signing_key = d.signing_key();
-    }
-    e
 }

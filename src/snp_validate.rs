@@ -110,10 +110,6 @@ pub struct Expectations {
     pub require_author_key: bool,
     pub min_launch_mit_vector: Option<u64>,
     pub min_current_mit_vector: Option<u64>,
-    /// The exact POLICY the guest was launched with (a domain's `<policy>`).
-    pub policy: Option<u64>,
-    /// The key that must sign the report (a domain with `vcek='no'`: the VLEK).
-    pub signing_key: Option<SigningKey>,
 }
 
 /// The verdict of one check.
@@ -348,7 +344,6 @@ pub fn validate(
     provisional_firmware_check(&mut c, &cx);
     report_data_check(&mut c, &cx);
     exact_value_checks(&mut c, &cx);
-    launch_config_checks(&mut c, &cx);
     minimum_version_checks(&mut c, &cx);
     platform_info_check(&mut c, &cx);
     vmpl_check(&mut c, &cx);
@@ -1004,42 +999,6 @@ fn exact_value_checks(c: &mut Checks, cx: &Ctx) {
         expect.min_build.map(u32::from),
         "",
     );
-}
-
-/// The launch configuration a domain states: its exact policy and whether
-/// the guest may have its reports signed by the VCEK.
-fn launch_config_checks(c: &mut Checks, cx: &Ctx) {
-    let Ctx { report, expect, .. } = *cx;
-    match expect.policy {
-        None => c.skip("expect.policy", "no exact policy expected"),
-        Some(p) => c.result(
-            "expect.policy",
-            if report.policy.0 == p {
-                Ok(format!("POLICY is {p:#x}"))
-            } else {
-                Err(format!(
-                    "POLICY is {:#x}, expected {p:#x} (the domain's <policy>): the guest was not launched with the policy its domain states",
-                    report.policy.0
-                ))
-            },
-        ),
-    }
-    let got = report.key_info.signing_key;
-    match expect.signing_key {
-        None => c.skip("expect.signing_key", "no signing key required"),
-        Some(k) => c.result(
-            "expect.signing_key",
-            if got == k {
-                Ok(format!("signed by the {}", got.name()))
-            } else {
-                Err(format!(
-                    "signed by the {}, but the domain requires the {} (vcek='no' keeps the guest from choosing the VCEK)",
-                    got.name(),
-                    k.name()
-                ))
-            },
-        ),
-    }
 }
 
 /// The firmware version and the TCBs against minimums.

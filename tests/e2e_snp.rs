@@ -21,6 +21,9 @@
 
 #[path = "common/e2e.rs"]
 mod e2e;
+#[allow(dead_code)]
+#[path = "common/schema.rs"]
+mod schema;
 #[path = "common/snp_sim.rs"]
 mod snp_sim;
 
@@ -32,7 +35,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use base64::Engine as _;
-use e2e::{DomainSpec, Host, Side};
+use e2e::{Cpu, DomainSpec, Host, Side};
 
 const POLICY: u64 = 0x30000;
 /// REPORT_DATA of the guest reports: the owner's nonce.
@@ -92,6 +95,19 @@ fn start_paused(dom: &Dom) {
     assert_eq!(rc, 0, "start {}: {err}\n{}", dom.name, dom.host.tail_logs());
     assert_eq!(dom.host.state(&dom.name), "paused");
     eprintln!("started {} paused in {:.2?}", dom.name, t0.elapsed());
+}
+
+/// The domain's QEMU log once it holds `needle`: QEMU's stderr reaches the log file through
+/// virtlogd, shortly after the monitor closed.
+fn log_with(h: &Host, name: &str, needle: &str) -> String {
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = h.domain_log(name);
+        if log.contains(needle) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 // ------------------------------------------------------------------------ the owner's side
@@ -515,11 +531,9 @@ fn harness_launch_finish_refuses_an_id_block_for_two_vcpus() {
         Some(ld2.as_str())
     );
     assert_eq!(fin[0]["ld_hex"].as_str(), Some(owner(h).ld.as_str()));
-    let log = h.domain_log(&dom.name);
-    assert!(
-        log.contains("SNP_LAUNCH_FINISH ret=-5 fw_error=11 'Bad measurement'"),
-        "{log}"
-    );
+    let want = "SNP_LAUNCH_FINISH ret=-5 fw_error=11 'Bad measurement'";
+    let log = log_with(h, &dom.name, want);
+    assert!(log.contains(want), "{log}");
     // libvirt notices QEMU's end through the monitor's EOF, shortly after resume returns.
     let deadline = Instant::now() + std::time::Duration::from_secs(10);
     while h.state(&dom.name) != "shut off" && Instant::now() < deadline {
@@ -558,15 +572,44 @@ fn harness_launch_finish_checks_the_id_auth_signatures() {
         assert_eq!(fin.len(), 1, "{what}: {fin:?}");
         assert_eq!(fin[0]["fw_error"], 10, "{what}: {}", fin[0]);
         assert_eq!(fin[0]["checks"][check], false, "{what}: {}", fin[0]);
-        assert!(
-            h.domain_log(&dom.name)
-                .contains("SNP_LAUNCH_FINISH ret=-5 fw_error=10 'Bad signature'"),
-            "{what}"
-        );
+        let want = "SNP_LAUNCH_FINISH ret=-5 fw_error=10 'Bad signature'";
+        let log = log_with(h, &dom.name, want);
+        assert!(log.contains(want), "{what}: {log}");
     }
 }
 
 // ============================================================================ the tool
+
+/// The names of the checks the tool's text output marks FAIL.
+fn failed_checks(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("FAIL "))
+        .filter_map(|r| r.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The tool's `--json` document for `dom` (local, --insecure), checked against
+/// schema/result.schema.json by python3-jsonschema, and its exit code.
+fn json(h: &Host, dom: &str, code: i32) -> serde_json::Value {
+    let argv = owner_args(h, Via::Local, dom, &["--json"]).unwrap();
+    let (rc, out, err) = run(h, &argv);
+    assert_eq!(rc, code, "{out}{err}");
+    if schema::have_jsonschema() {
+        schema::validate_json_with(
+            "result.schema.json",
+            &["snp-validate.schema.json", "snp-explanation.schema.json"],
+            &out,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{out}"));
+    } else {
+        e2e::skip_or_fail("--json schema check", "python3-jsonschema is missing");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(doc["exit_code"], code);
+    doc
+}
 
 /// Runs the owner's command line for `dom` on each transport (the ssh one only when the
 /// harness can run sshd) and checks the exit code; returns the outputs.
@@ -604,8 +647,34 @@ fn ours_passes_the_right_domain_and_validates_its_report() {
         }
     };
     ok("defined, never started");
+    // Only an active domain is asked for launch security info, which libvirt cannot give for
+    // SNP (it asks QEMU for the SEV measurement first): expected, said once with --debug.
+    let debug_line = "libvirt gives no launch security info for SEV-SNP domains";
+    let argv = owner_args(h, Via::Local, &dom.name, &["--debug"]).unwrap();
+    assert!(!expect(h, &argv, 0).contains(debug_line));
     start_paused(&dom);
     ok("paused");
+    let out = expect(h, &argv, 0);
+    assert_eq!(out.matches(debug_line).count(), 1, "{out}");
+    assert!(
+        out.contains("SEV launch measurement is not available"),
+        "{out}"
+    );
+    let doc = json(h, &dom.name, 0);
+    assert_eq!(doc["guest"], "sev-snp", "{doc:#}");
+    assert_eq!(doc["snp"]["state"], "paused");
+    assert_eq!(
+        doc["snp"]["expected_measurement"].as_str(),
+        Some(o.ld.as_str())
+    );
+    assert_eq!(
+        doc["snp"]["domain"]["host_data"].as_str(),
+        Some(hex::encode(o.host_data).as_str())
+    );
+    assert_eq!(
+        doc["snp"]["domain"]["id_key_digest"].as_str(),
+        Some(o.right.id_key_digest.as_str())
+    );
     h.resume(&dom.name)
         .unwrap_or_else(|e| panic!("{e}\n{}", h.tail_logs()));
     assert_eq!(h.state(&dom.name), "running");
@@ -686,14 +755,21 @@ fn ours_passes_the_right_domain_and_validates_its_report() {
         &refs(&with_report(&other_host_data)),
     );
     let out = expect(h, &argv.unwrap(), 1);
-    assert!(out.contains("expect.host_data"), "{out}");
-    assert!(!out.contains("expect.measurement: FAIL"), "{out}");
+    let failed = failed_checks(&out);
+    assert!(
+        failed.len() == 1 && failed[0].ends_with(".host_data"),
+        "{failed:?}: {out}"
+    );
 
     let ld2 = measure(h, 2, "0x1", e2e::CMDLINE);
     let other_launch = report("launch.bin", &host_data, &ld2);
     let argv = owner_args(h, Via::Local, &dom.name, &refs(&with_report(&other_launch)));
     let out = expect(h, &argv.unwrap(), 1);
-    assert!(out.contains("expect.measurement"), "{out}");
+    let failed = failed_checks(&out);
+    assert!(
+        failed.len() == 1 && failed[0].ends_with(".measurement"),
+        "{failed:?}: {out}"
+    );
     assert!(
         out.contains("2 vCPUs"),
         "the explainer names the change: {out}"
@@ -754,8 +830,24 @@ fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
         let argv = owner_args(h, via, &dom.name, &[])
             .or_else(|| owner_args(h, Via::Local, &dom.name, &[]));
         let out = expect(h, &argv.unwrap(), 1);
-        for w in *words {
+        // words: the one check that fails, then what its message must say.
+        assert_eq!(failed_checks(&out), [words[0]], "{what}: {out}");
+        for w in &words[1..] {
             assert!(out.contains(w), "{what}: no {w:?} in {out}");
+        }
+        if i == 0 {
+            let doc = json(h, &dom.name, 1);
+            let failed: Vec<&str> = doc["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["result"] == "failed")
+                .map(|c| c["name"].as_str().unwrap())
+                .collect();
+            assert_eq!(failed, ["id-block-ld"], "{doc:#}");
+            let change = &doc["snp"]["id_block_explanation"]["changes"][0];
+            assert_eq!(change["kind"], "vcpus", "{doc:#}");
+            assert_eq!(change["option"], "--vcpus 2", "{doc:#}");
         }
         // The firmware's verdict on the same domain.
         start_paused(&dom);
@@ -767,10 +859,9 @@ fn ours_catches_wrong_id_blocks_before_start_as_launch_finish_refuses_them() {
             "{what}: the tool refused, the firmware accepted"
         );
         assert_eq!(fin[0]["fw_error"], *fw_error, "{what}: {}", fin[0]);
-        assert!(
-            h.domain_log(&dom.name).contains("SNP_LAUNCH_FINISH ret=-5"),
-            "{what}"
-        );
+        let want = format!("SNP_LAUNCH_FINISH ret=-5 fw_error={fw_error} ");
+        let log = log_with(h, &dom.name, &want);
+        assert!(log.contains(&want), "{what}: {log}");
     }
 }
 
@@ -790,7 +881,12 @@ fn ours_catches_broken_id_auth_signatures_before_start() {
         spec.snp.as_mut().unwrap().id_auth = Some(corrupt_signature(&o.right.auth, offset));
         let dom = define(h, &spec);
         let out = expect(h, &owner_args(h, Via::Local, &dom.name, &[]).unwrap(), 1);
-        assert!(out.contains(check), "{what}: no {check} in {out}");
+        // (A trusted author key that does not sign the ID key fails author-key-trusted too.)
+        assert_eq!(
+            failed_checks(&out).first().map(String::as_str),
+            Some(check),
+            "{what}: {out}"
+        );
     }
 }
 
@@ -806,6 +902,35 @@ fn ours_refuses_a_pflash_snp_domain() {
     let argv = owner_args(h, Via::Local, &dom.name, &[]).unwrap();
     let out = expect(h, &argv, 4);
     assert!(out.contains("pflash"), "{out}");
+}
+
+/// `<cpu mode='maximum'>` gives the guest the host's CPU signature (from the
+/// capabilities: this machine's CPU, never the owner's EPYC-Milan here): the
+/// owner's VMSAs would not be what the guest runs.
+#[test]
+fn ours_refuses_a_host_cpu_the_owners_vmsas_do_not_describe() {
+    let Some(h) = host("ours_refuses_a_host_cpu_the_owners_vmsas_do_not_describe") else {
+        return;
+    };
+    let (rc, caps, err) = h.virsh(&["capabilities"]);
+    assert_eq!(rc, 0, "{err}");
+    let sig = caps
+        .lines()
+        .find(|l| l.contains("<signature "))
+        .unwrap_or_else(|| panic!("no host CPU signature in the capabilities: {caps}"));
+    assert!(
+        !sig.contains("family='25' model='1' stepping='1'"),
+        "the host is an EPYC-Milan; this test needs another CPU: {sig}"
+    );
+    let mut spec = snp_spec(h, "snp-maxcpu", Some(&owner(h).right));
+    spec.cpu = Cpu::Maximum;
+    let dom = define(h, &spec);
+    let argv = owner_args(h, Via::Local, &dom.name, &[]).unwrap();
+    let out = expect(h, &argv, 4);
+    assert!(
+        out.contains("<cpu mode='maximum'> gives the guest the host CPU signature"),
+        "{out}"
+    );
 }
 
 /// Secrets are not injected into SNP guests: a usage error that says what to do instead.

@@ -661,23 +661,6 @@ fn owner_expectations_each_fail_alone() {
                 },
             ),
             (
-                "expect.policy",
-                Expectations {
-                    policy: Some(r.policy.0 ^ 0x1),
-                    ..base.clone()
-                },
-            ),
-            (
-                "expect.signing_key",
-                Expectations {
-                    signing_key: Some(match r.key_info.signing_key {
-                        snp_report::SigningKey::Vcek => snp_report::SigningKey::Vlek,
-                        _ => snp_report::SigningKey::Vcek,
-                    }),
-                    ..base.clone()
-                },
-            ),
-            (
                 "expect.id_key",
                 Expectations {
                     trusted_id_keys: vec![[0x77; 48]],

@@ -279,7 +279,7 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
     let (code, out, err) = check(&good);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("PASS  expect.measurement"), "{out}");
-    assert!(out.contains("PASS  expect.policy"), "{out}");
+    assert!(out.contains("PASS  domain.policy"), "{out}");
     assert!(
         out.contains("OK: the guest's attestation report matches the domain"),
         "{out}"
@@ -294,6 +294,6 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
     let other = report("policy.bin", &["--vcpus", "2", "--policy", "0x70000"]);
     let (code, out, err) = check(&other);
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("FAIL  expect.policy"), "{out}");
-    assert!(err.contains("expect.policy"), "{err}");
+    assert!(out.contains("FAIL  domain.policy"), "{out}");
+    assert!(err.contains("domain.policy"), "{err}");
 }

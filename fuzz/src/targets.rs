@@ -17,6 +17,7 @@ use sev_validate::core::snp_cert::Certificate;
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::{cpu, guid};
 use sev_validate::secrets::SecretSpec;
+use sev_validate::snp_domain;
 use sev_validate::source::qmp;
 use sev_validate::xml::{Capabilities, Domain};
 use sev_validate::ExitCode;
@@ -151,6 +152,70 @@ pub fn domain_xml(data: &[u8]) {
             assert_ne!(e.exit_code(), ExitCode::Unexpected);
         }
     }
+    snp_domain_xml(&d);
+}
+
+/// The SEV-SNP path of a domain: decoded (errors are configuration errors),
+/// checked with fixed contexts, and its ID block judged.
+fn snp_domain_xml(d: &Domain) {
+    let _ = (d.snp(), d.is_snp());
+    let s = match snp_domain::decode(d) {
+        Ok(s) => s,
+        Err(e) => {
+            assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{e}");
+            return;
+        }
+    };
+    for ctx in snp_contexts() {
+        if let Err(e) = snp_domain::check(d, &s, &ctx) {
+            assert!(!e.to_string().is_empty());
+            assert!(
+                matches!(
+                    e.exit_code(),
+                    ExitCode::IncorrectConfig
+                        | ExitCode::InsecureUsage
+                        | ExitCode::UnsupportedUsage
+                ),
+                "{e}"
+            );
+        }
+    }
+    let keys = snp_domain::IdKeys {
+        trusted_id_keys: s.id_key_digest().into_iter().collect(),
+        trusted_author_keys: vec![[1; 48]],
+        require_author_key: true,
+    };
+    let checks = snp_domain::prelaunch(&s, &[0; 48], &keys);
+    assert_eq!(checks.is_some(), s.id_block.is_some());
+    for c in checks.unwrap_or_default() {
+        assert!(!c.message.is_empty(), "{}", c.name);
+    }
+}
+
+fn snp_contexts() -> [snp_domain::SnpContext; 3] {
+    let base = snp_domain::SnpContext {
+        secure: true,
+        owner_firmware: true,
+        ..Default::default()
+    };
+    [
+        base.clone(),
+        snp_domain::SnpContext {
+            owner_kernel: true,
+            owner_policy: Some(0x30000),
+            num_cpus: Some(4),
+            vcpu_signature: Some(0xA00F11),
+            allow_debug: true,
+            ..base.clone()
+        },
+        snp_domain::SnpContext {
+            secure: false,
+            ignore_config: true,
+            owner_firmware: false,
+            allow_migrate_ma: true,
+            ..base
+        },
+    ]
 }
 
 /// Capabilities XML: parsed, and the host CPU signature encoded.

@@ -54,6 +54,9 @@ fn print(out: &Output, snp: &SnpRun, report_given: bool) {
     }
     if let Some(d) = &snp.domain {
         out.debug("SNP policy", format!("{:#x}", d.policy));
+        for n in d.notes() {
+            out.note(&n);
+        }
     }
     if let Some(l) = &snp.launch {
         let from_host = l.from_host();

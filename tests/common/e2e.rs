@@ -3,7 +3,9 @@
 //! the QMP monitor. SEV / SEV-ES domains can then be started paused, measured through
 //! `virDomainGetLaunchSecurityInfo` and given secrets through
 //! `virDomainSetLaunchSecurityState`, exactly as on SEV hardware (see
-//! shared/spec/e2e-libvirt.md).
+//! shared/spec/e2e-libvirt.md). On libvirt 11.3, SEV-SNP domains ([`SnpSpec`]) start too, and
+//! their ID block is checked at `virsh resume` as SNP_LAUNCH_FINISH checks it
+//! (shared/spec/snp-libvirt.md).
 //!
 //! Use from a test file with `#[path = "common/e2e.rs"] mod e2e;` and [`Host::shared`] (one
 //! daemon per test binary, torn down at exit) or [`Host::start`] (torn down on drop).
@@ -19,13 +21,16 @@
 //! Layout of the temporary directory (owned by the daemon's user, `sevtest` when run as root):
 //! ```text
 //! bin/qemu-system-x86_64   generated shell script: SEV_WRAPPER_CONFIG=... exec python3 wrapper
-//! sim/                     copies of qemu_sev_wrapper.py and sev_sp.py
+//! sim/                     copies of qemu_sev_wrapper.py and sev_sp.py, and of PyPI
+//!                          sev-snp-measure's `sevsnpmeasure` (SNP digests; libvirt 11 only)
 //! config.json tik.bin tek.bin
 //! fw/OVMF.fd               copy of Debian's /usr/share/ovmf/OVMF.fd (SEV firmware-only, SEV-ES)
 //! fw/OVMF-hashes.fd        the same with a usable kernel hashes area (0x80FC00, 0x400)
+//! fw/OVMF-snp.fd           the same with an SNP_KERNEL_HASHES metadata section (SEV-SNP)
 //! fw/vmlinuz fw/initrd.img small random files (measured, never booted)
 //! home/ run/ config/ cache/  the daemon's HOME and XDG_* dirs; run/libvirt/libvirt-sock
-//! state/record.json        what the wrapper recorded: launches and injected secrets
+//! state/record.json        what the wrapper recorded: launches, injected secrets, conts and
+//!                          SNP_LAUNCH_FINISH verdicts
 //! state/wrapper.log libvirtd.log   logs (printed when something fails)
 //! ssh/                     sshd config, keys and logs when the ssh transport is used
 //! ```
