@@ -118,6 +118,10 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
     if snp.computed.is_none() || report_given {
         return;
     }
+    let failed = |c: &crate::snp_validate::Check| c.status == Status::Fail;
+    if snp.prelaunch.iter().flatten().any(failed) {
+        return;
+    }
     if snp.prelaunch.is_some() {
         out.note("no --report given: the running guest is attested only by its report (give --report with the report the guest obtains)");
     } else if has_xml {
