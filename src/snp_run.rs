@@ -243,9 +243,13 @@ fn qmp_domain(host: &SnpHostReport) -> Result<SnpDomain> {
 
 /// The domain's checks (the policy alone for QEMU's monitor).
 fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<DomainCheck> {
+    let Some(xml) = &host.domain else {
+        check_qemu_policy(owner, domain.policy)?;
+        return Ok(DomainCheck::NotApplicable);
+    };
     let ctx = SnpContext {
         secure: !owner.insecure,
-        ignore_config: owner.ignore_config || host.domain.is_none(),
+        ignore_config: owner.ignore_config,
         owner_firmware: owner.firmware.is_some(),
         owner_kernel: owner.kernel.is_some(),
         owner_policy: owner.policy,
@@ -254,10 +258,9 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         allow_debug: owner.expectations.allow_debug,
         allow_migrate_ma: owner.expectations.allow_migrate_ma,
     };
-    let empty = crate::xml::Domain::default();
-    snp_domain::check(host.domain.as_ref().unwrap_or(&empty), domain, &ctx)?;
+    snp_domain::check(xml, domain, &ctx)?;
     check_host_signature(owner, host, domain)?;
-    if let (Some(p), Some(_)) = (host.reported_policy, &host.domain) {
+    if let Some(p) = host.reported_policy {
         if p != domain.policy {
             return Err(Error::Config(format!(
                 "libvirt reports the guest runs with policy {p:#x}, but its <launchSecurity><policy> is {:#x}: the domain XML does not describe the running guest",
@@ -265,11 +268,46 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
             )));
         }
     }
-    Ok(match (&host.domain, owner.ignore_config) {
-        (None, _) => DomainCheck::NotApplicable,
-        (Some(_), true) => DomainCheck::Skipped,
-        (Some(_), false) => DomainCheck::Passed,
+    Ok(if owner.ignore_config {
+        DomainCheck::Skipped
+    } else {
+        DomainCheck::Passed
     })
+}
+
+/// The policy QEMU's monitor reports (`query-sev` `snp-policy`) against the
+/// owner's: DEBUG and MIGRATE_MA only when allowed, and `--policy` exactly.
+fn check_qemu_policy(owner: &SnpOwner, policy: u64) -> Result<()> {
+    let flags = crate::core::snp_report::PolicyFlags::from_bits_truncate(policy);
+    let said = format!("QEMU reports the guest's SNP policy {policy:#x} (query-sev snp-policy)");
+    for (flag, bit, allowed, option, risk) in [
+        (
+            crate::core::snp_report::PolicyFlags::DEBUG,
+            "DEBUG (bit 19)",
+            owner.expectations.allow_debug,
+            "--allow-debug",
+            "the host can read and change the guest's memory",
+        ),
+        (
+            crate::core::snp_report::PolicyFlags::MIGRATE_MA,
+            "MIGRATE_MA (bit 18)",
+            owner.expectations.allow_migrate_ma,
+            "--allow-migrate-ma",
+            "a migration agent may export the guest's memory",
+        ),
+    ] {
+        if flags.contains(flag) && !allowed {
+            return Err(Error::Insecure(format!(
+                "{said}, with {bit} set: {risk}; start the guest without it, or pass {option} if that is what you want"
+            )));
+        }
+    }
+    match owner.policy {
+        Some(p) if p != policy => Err(Error::Config(format!(
+            "{said}, but --policy is {p:#x}: the guest is not launched with the policy you expect"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `<cpu mode='host-passthrough'>` gives the guest the host's CPU

@@ -127,6 +127,6 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
     } else if has_xml {
         out.status("OK: the domain's configuration matches the launch you expect; nothing about the guest is attested until its report is checked (--report)");
     } else {
-        out.status("OK: the guest's policy is the one you expect; nothing about the guest is attested until its report is checked (--report)");
+        out.status("OK: the expected launch digest is computed; QEMU's monitor has no domain XML to check, and nothing about the guest is attested until its report is checked (--report)");
     }
 }
