@@ -14,10 +14,13 @@
 
 #[path = "../tests/common/e2e.rs"]
 mod e2e;
+#[path = "common/narrate.rs"]
+mod narrate;
+
+use narrate::{copy, indent, say, step, write_private};
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -37,22 +40,6 @@ const SECRET_AREA_SIZE: u32 = 0xC00;
 /// the vCPUs the host promised.
 const MILAN_FMS: [&str; 3] = ["25", "1", "1"];
 
-fn step(n: u32, title: &str) {
-    println!("\n== Step {n}: {title}");
-}
-
-fn say(text: &str) {
-    for line in text.lines() {
-        println!("   {line}");
-    }
-}
-
-fn indent(text: &str, prefix: &str) {
-    for line in text.trim_end().lines() {
-        println!("   {prefix}{line}");
-    }
-}
-
 /// A printable random passphrase (24 characters from a 62-letter alphabet).
 fn passphrase() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -66,18 +53,6 @@ fn passphrase() -> String {
         }
     }
     out
-}
-
-fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    fs::write(path, data).map_err(|e| format!("write {}: {e}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// The owner's inputs, in a private directory of their own.
@@ -344,14 +319,7 @@ fn demo(host: &Host, owner_dir: &Path) -> Result<(), String> {
 
 fn main() {
     let t0 = Instant::now();
-    let tool = e2e::our_validator_path();
-    if !tool.is_file() {
-        eprintln!(
-            "demo: {} not found: run `cargo build --release` or set SEV_VALIDATE_BIN",
-            tool.display()
-        );
-        std::process::exit(2);
-    }
+    narrate::require_tool(&e2e::our_validator_path());
 
     step(1, "start the simulated SEV host");
     say(

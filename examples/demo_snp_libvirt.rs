@@ -21,10 +21,13 @@
 
 #[path = "../tests/common/e2e.rs"]
 mod e2e;
+#[path = "common/narrate.rs"]
+mod narrate;
+
+use narrate::{copy, indent, say, step, write_private};
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,22 +47,6 @@ fn nonce() -> String {
     format!("{:0<128}", hex::encode(b"snp-demo-nonce"))
 }
 
-fn step(n: u32, title: &str) {
-    println!("\n== Step {n}: {title}");
-}
-
-fn say(text: &str) {
-    for line in text.lines() {
-        println!("   {line}");
-    }
-}
-
-fn indent(text: &str, prefix: &str) {
-    for line in text.trim_end().lines() {
-        println!("   {prefix}{line}");
-    }
-}
-
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
@@ -68,18 +55,6 @@ fn unb64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|e| format!("base64 {s:?}: {e}"))
-}
-
-fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    fs::write(path, data).map_err(|e| format!("write {}: {e}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))
-}
-
-fn copy(from: &Path, to: &Path) -> Result<(), String> {
-    fs::copy(from, to)
-        .map(|_| ())
-        .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))
 }
 
 /// Runs `cmd` (bounded by the harness's timeout); stdout, or an error with its stderr.
@@ -559,14 +534,7 @@ fn demo(h: &Host, owner_dir: &Path) -> Result<(), String> {
 
 fn main() {
     let t0 = Instant::now();
-    let tool = e2e::our_validator_path();
-    if !tool.is_file() {
-        eprintln!(
-            "demo: {} not found: run `cargo build --release` or set SEV_VALIDATE_BIN",
-            tool.display()
-        );
-        std::process::exit(2);
-    }
+    narrate::require_tool(&e2e::our_validator_path());
 
     step(
         1,
