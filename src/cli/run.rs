@@ -37,10 +37,15 @@ pub fn execute(a: &Args) -> i32 {
 /// the keys and the launch itself.
 fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let cfg = Config::from_args(a)?;
-    // Offline the guest is SEV: a missing key file is found before anything else.
-    let offline_keys = match cfg.spec {
-        source::SourceSpec::Offline { .. } => Some(a.keys()?),
-        _ => None,
+    // Key files given (or needed: offline the guest is SEV) are read before
+    // anything else, so a bad one is found first; with --domain or --qmp and
+    // none given, the guest may be SEV-SNP, which needs none.
+    let keys_given = a.tk.is_some() || a.tik.is_some() || a.tek.is_some();
+    let offline = matches!(cfg.spec, source::SourceSpec::Offline { .. });
+    let early_keys = if keys_given || offline {
+        Some(a.keys()?)
+    } else {
+        None
     };
     out.spec(&cfg.spec);
     let mut source = source::open(&cfg.spec)?;
@@ -50,7 +55,7 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
         return super::snp::stages(a, source.as_mut(), out, run);
     }
     a.check_sev_usage()?;
-    let keys = match offline_keys {
+    let keys = match early_keys {
         Some(k) => k,
         None => a.keys()?,
     };
