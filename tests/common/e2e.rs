@@ -169,6 +169,29 @@ pub enum Libvirt {
     V11,
 }
 
+/// Whether a test that needs SEV-SNP (libvirt 10.5+, QEMU 9.1+) runs in this pass: only with
+/// `SEV_E2E_LIBVIRT=11`. scripts/test.sh runs the end-to-end tests once per libvirt version
+/// and sets `SEV_E2E_LIBVIRT11_PASS_FOLLOWS` for the libvirt 9.0 pass: such a test then says
+/// where it runs. Otherwise a SKIPPED line, or a failure in CI.
+pub fn snp_pass(test: &str) -> bool {
+    if Libvirt::from_env() == Libvirt::V11 {
+        return true;
+    }
+    if std::env::var_os("SEV_E2E_LIBVIRT11_PASS_FOLLOWS").is_some() {
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("NOTE: {test}: runs in the libvirt 11.3 + QEMU 10.0 pass that follows (libvirt 9.0 \
+             and QEMU 7.2 have no SEV-SNP)\n"),
+        );
+        return false;
+    }
+    skip_or_fail(
+        test,
+        "libvirt 9.0 and QEMU 7.2 have no SEV-SNP: run with SEV_E2E_LIBVIRT=11 (scripts/test.sh does)",
+    );
+    false
+}
+
 impl Libvirt {
     /// `SEV_E2E_LIBVIRT`: unset, empty or `9` for the host's, `11` for the chroot's.
     pub fn from_env() -> Libvirt {
