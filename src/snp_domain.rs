@@ -258,6 +258,8 @@ pub struct SnpContext {
     pub owner_firmware: bool,
     /// The owner gave --kernel (and maybe --initrd/--cmdline).
     pub owner_kernel: bool,
+    /// `--cmdline` (with --kernel; none means QEMU gets no -append).
+    pub owner_cmdline: Option<String>,
     /// `--policy`: the SNP policy the owner expects.
     pub owner_policy: Option<u64>,
     /// `--num-cpus`.
@@ -372,7 +374,7 @@ fn check_kernel_hashes(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()
                     .into(),
             ));
         }
-        return Ok(());
+        return check_cmdline(d, ctx);
     }
     if ctx.owner_kernel {
         return Err(Error::Usage(
@@ -391,6 +393,26 @@ fn check_kernel_hashes(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()
         ));
     }
     Ok(())
+}
+
+/// The command line QEMU measures is the domain's `<cmdline>`: it must be the
+/// owner's, or the launch digest the owner expects is not the guest's.
+fn check_cmdline(d: &Domain, ctx: &SnpContext) -> Result<()> {
+    if !ctx.owner_kernel {
+        return Ok(());
+    }
+    let domain = d.cmdline().unwrap_or("");
+    let owner = ctx.owner_cmdline.as_deref().unwrap_or("");
+    if domain == owner {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the domain boots with <cmdline>{}</cmdline>, but --cmdline is '{}': QEMU measures the \
+         domain's command line, so the guest's launch digest would not be the one you expect; \
+         fix the domain's <cmdline> or --cmdline",
+        shown(domain),
+        shown(owner)
+    )))
 }
 
 /// Bit 17 of the SNP policy must be one: the firmware refuses the launch otherwise.

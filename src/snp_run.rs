@@ -259,6 +259,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         ignore_config: owner.ignore_config,
         owner_firmware: owner.firmware.is_some(),
         owner_kernel: owner.kernel.is_some(),
+        owner_cmdline: owner.cmdline.clone(),
         owner_policy: owner.policy,
         num_cpus: owner.num_cpus,
         vcpu_signature: owner.vcpu_signature,

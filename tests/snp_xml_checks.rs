@@ -109,10 +109,24 @@ const CASES: &[Case] = &[
         name: "kernel-not-measured",
         ctx: || SnpContext {
             owner_kernel: true,
+            owner_cmdline: Some("console=ttyS0".into()),
             ..base()
         },
         code: ExitCode::UnsupportedUsage,
         says: &["kernel measurement not enabled", "set kernelHashes='yes'"],
+    },
+    Case {
+        name: "cmdline-mismatch",
+        ctx: || SnpContext {
+            owner_kernel: true,
+            owner_cmdline: Some("console=ttyS0".into()),
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "<cmdline>console=ttyS0 init=/bin/sh</cmdline>",
+            "--cmdline is 'console=ttyS0'",
+        ],
     },
     Case {
         name: "unmeasured-direct-boot",

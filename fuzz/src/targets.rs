@@ -202,6 +202,7 @@ fn snp_contexts() -> [snp_domain::SnpContext; 3] {
         base.clone(),
         snp_domain::SnpContext {
             owner_kernel: true,
+            owner_cmdline: Some("console=ttyS0".into()),
             owner_policy: Some(0x30000),
             num_cpus: Some(4),
             vcpu_signature: Some(0xA00F11),
