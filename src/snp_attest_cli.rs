@@ -631,6 +631,8 @@ pub struct Validation {
     pub custom_anchors: bool,
     /// The owner gave the nonce (a REPORT_DATA failure is then a value to explain).
     pub report_data_given: bool,
+    /// Validated by the main command (`--report`): hints name its options.
+    pub main_command: bool,
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
     pub explanation: Option<(SnpExplanation, Duration)>,
@@ -719,6 +721,7 @@ pub fn validate_report(
         sources,
         custom_anchors: custom,
         report_data_given: expect.report_data.is_some(),
+        main_command: false,
         explanation,
     })
 }
@@ -782,13 +785,25 @@ fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
 }
 
 /// The explainer's answer in one line, for beside the failed check.
-fn explanation_hint(x: &SnpExplanation) -> String {
+fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
+    // Each change with the option that computes the reported value: the
+    // main command's own (--num-cpus ...) there, snp-digest's here.
+    let words = |c: &crate::snp_explain::Change| match (main_command, c.main_option()) {
+        (false, _) => c.to_string(),
+        (true, Some(o)) => format!("{}: {o}", c.host_did()),
+        (true, None) => c.host_did(),
+    };
+    let with_all = if main_command {
+        "with all of these the expected digest is the reported value"
+    } else {
+        "with all of these snp-digest computes the reported value"
+    };
     match &x.changes {
-        Some(c) if c.len() == 1 => c[0].to_string(),
+        Some(c) if c.len() == 1 => words(&c[0]),
         Some(c) => format!(
-            "the host's launch differs in {} inputs: {} (with all of these snp-digest computes the reported value)",
+            "the host's launch differs in {} inputs: {} ({with_all})",
             c.len(),
-            c.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            c.iter().map(words).collect::<Vec<_>>().join("; ")
         ),
         None => format!(
             "none of {} variants of the launch options reproduces the reported value ({}): most likely another firmware build (the expected image's OVMF hash is {}; compare snp-ovmf-hash --ovmf of the host's image), another kernel or initrd, or the report comes from another guest",
@@ -806,7 +821,10 @@ pub fn hint(v: &Validation, c: &snp_validate::Check) -> Option<String> {
         return None;
     }
     if c.name == "expect.measurement" {
-        return v.explanation.as_ref().map(|(x, _)| explanation_hint(x));
+        return v
+            .explanation
+            .as_ref()
+            .map(|(x, _)| explanation_hint(x, v.main_command));
     }
     check_field(c.name, v.report_data_given).map(|f| f.comes_from().to_string())
 }

@@ -280,6 +280,29 @@ impl Change {
         }
     }
 
+    /// What to change on the main command's line (`--domain`/`--qmp` on an
+    /// SNP guest) to compute the reported value; `None` where it has no such
+    /// option (another VMM).
+    pub fn main_option(&self) -> Option<String> {
+        Some(match self {
+            Change::Vcpus { host, .. } => format!("--num-cpus {host}"),
+            Change::VcpuSignature { host, .. } => {
+                let (f, m, s) = cpu::family_model_stepping(*host);
+                format!("--cpu-family {f} --cpu-model {m} --cpu-stepping {s}")
+            }
+            Change::Vmm { .. } => return None,
+            Change::GuestFeatures { host, .. } => format!("--sev-features {host:#x}"),
+            Change::VmsaForm { .. } => self.option(),
+            Change::NoKernelHashes => "no --kernel, --initrd or --cmdline".into(),
+            Change::Cmdline {
+                how: CmdlineChange::Empty,
+                ..
+            } => "no --cmdline".into(),
+            Change::Cmdline { host, .. } => format!("--cmdline {}", shell_word(host)),
+            Change::NoInitrd => "no --initrd".into(),
+        })
+    }
+
     /// What the host did, in the owner's terms.
     pub fn host_did(&self) -> String {
         match self {
@@ -994,6 +1017,69 @@ mod tests {
             host: " it's".into(),
         };
         assert_eq!(c.option(), r"--append ' it'\''s'");
+    }
+
+    #[test]
+    fn main_command_options_for_each_kind() {
+        let cases: Vec<(Change, Option<&str>)> = vec![
+            (
+                Change::Vcpus {
+                    expected: 2,
+                    host: 4,
+                },
+                Some("--num-cpus 4"),
+            ),
+            (
+                Change::VcpuSignature {
+                    expected: Some(0xA00F11),
+                    host: 0xA10F10,
+                },
+                Some("--cpu-family 25 --cpu-model 17 --cpu-stepping 0"),
+            ),
+            (
+                Change::Vmm {
+                    expected: VmmType::Qemu,
+                    host: VmmType::Ec2,
+                },
+                None,
+            ),
+            (
+                Change::GuestFeatures {
+                    expected: 0x1,
+                    host: 0x21,
+                },
+                Some("--sev-features 0x21"),
+            ),
+            (
+                Change::VmsaForm {
+                    expected: VmsaForm::Init2,
+                    host: VmsaForm::Legacy,
+                },
+                Some("--vmsa-form legacy"),
+            ),
+            (
+                Change::NoKernelHashes,
+                Some("no --kernel, --initrd or --cmdline"),
+            ),
+            (
+                Change::Cmdline {
+                    how: CmdlineChange::Empty,
+                    host: String::new(),
+                },
+                Some("no --cmdline"),
+            ),
+            (
+                Change::Cmdline {
+                    how: CmdlineChange::TrailingNewline,
+                    host: "console=ttyS0\n".into(),
+                },
+                Some("--cmdline $'console=ttyS0\\n'"),
+            ),
+            (Change::NoInitrd, Some("no --initrd")),
+        ];
+        for (c, want) in cases {
+            assert_eq!(c.main_option().as_deref(), want, "{c:?}");
+        }
     }
 
     #[test]

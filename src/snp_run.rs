@@ -199,6 +199,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
             owner.expectations.clone(),
             run.computed.as_ref(),
         )?;
+        v.main_command = true;
         // What the domain (or QEMU, for the policy) gave the firmware, in
         // place of the exact values snp-validate would take from its options.
         if has_xml {

@@ -14,6 +14,19 @@ pub enum CpuError {
 
 /// Encodes family, model and stepping as CPUID(1).EAX. Families above 0xF
 /// use the extended-family field, as AMD defines it.
+/// The family, model and stepping a CPUID(1).EAX signature encodes (the
+/// inverse of [`signature`]).
+pub fn family_model_stepping(sig: u32) -> (u32, u32, u32) {
+    let base_family = (sig >> 8) & 0xF;
+    let family = if base_family == 0xF {
+        base_family + ((sig >> 20) & 0xFF)
+    } else {
+        base_family
+    };
+    let model = ((sig >> 4) & 0xF) | ((sig >> 12) & 0xF0);
+    (family, model, sig & 0xF)
+}
+
 pub fn signature(family: u32, model: u32, stepping: u32) -> Result<u32, CpuError> {
     if family > 0xF + 0xFF {
         return Err(CpuError::Family(family));
@@ -75,5 +88,19 @@ mod tests {
         assert!(signature(25, 1, 16).is_err());
         assert_eq!(named_model_signature("epyc-milan"), Some(0xA00F11));
         assert_eq!(named_model_signature("Skylake"), None);
+    }
+
+    #[test]
+    fn signatures_decode_to_family_model_stepping() {
+        for (fms, sig) in [
+            ((23, 1, 2), 0x800F12),
+            ((23, 0x31, 0), 0x830F10),
+            ((25, 1, 1), 0xA00F11),
+            ((25, 0x11, 0), 0xA10F10),
+            ((26, 0, 0), 0xB00F00),
+            ((14, 1, 2), 0x0E12),
+        ] {
+            assert_eq!(family_model_stepping(sig), fms, "{sig:#x}");
+        }
     }
 }
