@@ -22,13 +22,10 @@ use crate::error::{Error, Result};
 use crate::snp_validate::{Check, Status};
 use crate::xml::{Domain, LaunchSecurity};
 
-/// The policy QEMU's `sev-snp-guest` uses when libvirt passes none.
-pub const QEMU_DEFAULT_POLICY: u64 = 0x30000;
-
 /// What an SNP domain's XML says about its launch, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnpDomain {
-    /// `<policy>` (libvirt writes it in hex); QEMU's 0x30000 when absent.
+    /// `<policy>` (libvirt writes it in hex, and requires it).
     pub policy: u64,
     /// `<guestVisibleWorkarounds>`, 16 bytes.
     pub guest_visible_workarounds: Option<[u8; 16]>,
@@ -167,8 +164,14 @@ fn shown(s: &str) -> String {
 
 /// `<policy>` as libvirt writes it: hex, with or without 0x.
 fn decode_policy(ls: &LaunchSecurity) -> Result<u64> {
+    // libvirt 11.3 refuses an SNP domain without one ("failed to get launch
+    // security policy"): an XML without it did not come from libvirt.
     let Some(text) = ls.policy.as_ref().map(|p| p.text.as_deref().unwrap_or("")) else {
-        return Ok(QEMU_DEFAULT_POLICY);
+        return Err(Error::Config(
+            "<launchSecurity type='sev-snp'> has no <policy>: libvirt requires one (and refuses \
+             the domain without it); add e.g. <policy>0x00030000</policy>"
+                .into(),
+        ));
     };
     let t = text.trim();
     let hex = t

@@ -587,7 +587,7 @@ fn vcek_no_means_a_vlek_signs_the_report() {
 }
 
 #[test]
-fn policy_is_hex_as_libvirt_writes_it_and_defaults_to_qemus() {
+fn policy_is_hex_as_libvirt_writes_it_and_required() {
     for (text, want) in [
         ("0x00030000", 0x30000u64),
         ("30000", 0x30000),
@@ -602,9 +602,13 @@ fn policy_is_hex_as_libvirt_writes_it_and_defaults_to_qemus() {
         let e = decode(&Domain::parse(&snp_xml("", bad, "")).unwrap()).unwrap_err();
         assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{bad}");
     }
+    // libvirt 11.3 refuses an SNP domain without <policy> ("failed to get
+    // launch security policy"), so one without it is a finding, not a default.
     let no_policy = snp_xml("", "0x30000", "").replace("<policy>0x30000</policy>", "");
-    let s = decode(&Domain::parse(&no_policy).unwrap()).unwrap();
-    assert_eq!(s.policy, snp_domain::QEMU_DEFAULT_POLICY);
+    assert_ne!(no_policy, snp_xml("", "0x30000", ""));
+    let e = decode(&Domain::parse(&no_policy).unwrap()).unwrap_err();
+    assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
+    assert!(e.to_string().contains("has no <policy>"), "{e}");
 }
 
 #[test]
