@@ -273,12 +273,19 @@ pub struct SnpContext {
     pub allow_debug: bool,
     /// `--allow-migrate-ma`.
     pub allow_migrate_ma: bool,
+    /// The host CPU signature from libvirt's capabilities: what
+    /// `<cpu mode='host-passthrough'|'maximum'>` gives the guest.
+    pub host_signature: Option<u32>,
+    /// The policy libvirt reports for the running guest (`sev-snp-policy`),
+    /// should its launch security info answer.
+    pub reported_policy: Option<u64>,
 }
 
 /// Runs every check of an SNP domain; the first finding is returned as an
 /// error with its exit code (4 configuration, 3 insecure, 2 usage).
 pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
     check_policy_requirements(s, ctx)?;
+    check_reported_policy(s, ctx)?;
     if ctx.ignore_config {
         return Ok(());
     }
@@ -287,6 +294,7 @@ pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
     check_policy_form(s)?;
     check_vcpus(s, ctx)?;
     check_cpu_model(s, ctx)?;
+    check_host_signature(s, ctx)?;
     check_id_block_pair(s)?;
     check_author_key(s)
 }
@@ -465,6 +473,35 @@ fn check_cpu_model(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `<cpu mode='host-passthrough'>` (or `'maximum'`) gives the guest the
+/// host's CPU signature: it must be the one the owner's VMSAs hold.
+fn check_host_signature(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    let mode = s.cpu_mode.as_deref().unwrap_or_default();
+    if !matches!(mode, "host-passthrough" | "maximum") {
+        return Ok(());
+    }
+    match (ctx.vcpu_signature, ctx.host_signature) {
+        (Some(mine), Some(host)) if mine != host => Err(Error::Config(format!(
+            "<cpu mode='{mode}'> gives the guest the host CPU signature {host:#x} (from the \
+             capabilities), but every VMSA is built for {mine:#x}: check --cpu-family, --cpu-model \
+             and --cpu-stepping, or the domain's CPU"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The policy libvirt reports for the running guest, if it does, is the XML's.
+fn check_reported_policy(s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
+    match ctx.reported_policy {
+        Some(p) if p != s.policy => Err(Error::Config(format!(
+            "libvirt reports the guest runs with policy {p:#x}, but its <launchSecurity><policy> \
+             is {:#x}: the domain XML does not describe the running guest",
+            s.policy
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// An ID block is checked with its ID auth: one without the other is refused.

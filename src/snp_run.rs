@@ -266,17 +266,10 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         vcpu_signature: owner.vcpu_signature,
         allow_debug: owner.expectations.allow_debug,
         allow_migrate_ma: owner.expectations.allow_migrate_ma,
+        host_signature: host.host_signature,
+        reported_policy: host.reported_policy,
     };
     snp_domain::check(xml, domain, &ctx)?;
-    check_host_signature(owner, host, domain)?;
-    if let Some(p) = host.reported_policy {
-        if p != domain.policy {
-            return Err(Error::Config(format!(
-                "libvirt reports the guest runs with policy {p:#x}, but its <launchSecurity><policy> is {:#x}: the domain XML does not describe the running guest",
-                domain.policy
-            )));
-        }
-    }
     Ok(if owner.ignore_config {
         DomainCheck::Skipped
     } else {
@@ -314,27 +307,6 @@ fn check_qemu_policy(owner: &SnpOwner, policy: u64) -> Result<()> {
     match owner.policy {
         Some(p) if p != policy => Err(Error::Config(format!(
             "{said}, but --policy is {p:#x}: the guest is not launched with the policy you expect"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// `<cpu mode='host-passthrough'>` gives the guest the host's CPU
-/// signature: it must be the one the owner's VMSAs hold.
-fn check_host_signature(owner: &SnpOwner, host: &SnpHostReport, d: &SnpDomain) -> Result<()> {
-    if owner.ignore_config {
-        return Ok(());
-    }
-    let passthrough = matches!(
-        d.cpu_mode.as_deref(),
-        Some("host-passthrough") | Some("maximum")
-    );
-    match (passthrough, owner.vcpu_signature, host.host_signature) {
-        (true, Some(mine), Some(theirs)) if mine != theirs => Err(Error::Config(format!(
-            "<cpu mode='{}'> gives the guest the host CPU signature {theirs:#x} (from the \
-             capabilities), but every VMSA is built for {mine:#x}: check --cpu-family, --cpu-model \
-             and --cpu-stepping, or the domain's CPU",
-            d.cpu_mode.as_deref().unwrap_or_default()
         ))),
         _ => Ok(()),
     }

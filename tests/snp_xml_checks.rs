@@ -199,6 +199,31 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "host-signature",
+        ctx: || SnpContext {
+            vcpu_signature: Some(MILAN),
+            host_signature: Some(0xA10F11),
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "<cpu mode='host-passthrough'> gives the guest the host CPU signature 0xa10f11",
+            "built for 0xa00f11",
+        ],
+    },
+    Case {
+        name: "reported-policy",
+        ctx: || SnpContext {
+            reported_policy: Some(0x30000),
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "libvirt reports the guest runs with policy 0x30000",
+            "<policy> is 0x30100",
+        ],
+    },
+    Case {
         name: "id-block-length",
         ctx: base,
         code: ExitCode::IncorrectConfig,
