@@ -375,10 +375,7 @@ fn main() {
     // Everything the simulated host started must be gone: the daemon, the
     // virtlogd it spawned, QEMU. They all carry the work directory in their
     // environment.
-    let left: Vec<String> = e2e::processes_started_in(&work)
-        .iter()
-        .map(|(pid, name)| format!("{name} (pid {pid})"))
-        .collect();
+    let left = narrate::left_running(&work);
     let mut result = result;
     if result.is_ok() {
         let gone = daemon_pid.map_or(true, |p| !Path::new(&format!("/proc/{p}")).exists());
@@ -393,12 +390,7 @@ fn main() {
             if gone { "yes" } else { "no" },
             if work.exists() { "no" } else { "yes" },
         ));
-        if !left.is_empty() {
-            result = Err(format!(
-                "still running after the teardown: {}",
-                left.join(", ")
-            ));
-        }
+        result = narrate::none_left(&left);
     }
 
     match result {

@@ -591,10 +591,7 @@ fn main() {
     drop(host);
     drop(owner_dir);
     // Everything the simulated host started must be gone: the daemon, virtlogd, QEMU, sshd.
-    let left: Vec<String> = e2e::processes_started_in(&work)
-        .iter()
-        .map(|(pid, name)| format!("{name} (pid {pid})"))
-        .collect();
+    let left = narrate::left_running(&work);
     let mut result = result;
     if result.is_ok() {
         say(&format!(
@@ -603,12 +600,7 @@ fn main() {
             if left.is_empty() { "yes" } else { "NO" },
             if work.exists() { "no" } else { "yes" },
         ));
-        if !left.is_empty() {
-            result = Err(format!(
-                "still running after the teardown: {}",
-                left.join(", ")
-            ));
-        }
+        result = narrate::none_left(&left);
     }
 
     match result {

@@ -46,3 +46,24 @@ pub fn require_tool(tool: &Path) {
         std::process::exit(2);
     }
 }
+
+/// What the simulated host started and still runs after its teardown
+/// (everything it starts carries its work directory in its environment).
+pub fn left_running(work: &Path) -> Vec<String> {
+    crate::e2e::processes_started_in(work)
+        .iter()
+        .map(|(pid, name)| format!("{name} (pid {pid})"))
+        .collect()
+}
+
+/// A teardown that left processes running is a failed demo.
+pub fn none_left(left: &[String]) -> Result<(), String> {
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "still running after the teardown: {}",
+            left.join(", ")
+        ))
+    }
+}
