@@ -4,7 +4,8 @@
 //! scripts branch on them, so every failure belongs to exactly one class.
 //! Codes 7-9 name failures that tool lumps into 6 ("a bug"): an incomplete
 //! installation, a host that fails a call, and a QMP peer that breaks the
-//! protocol. [`Error::exit_code`] is the one mapping from errors to codes;
+//! protocol. Code 10 is a guest of another generation than the owner expects
+//! (SEV, SEV-ES or SEV-SNP), which that tool, knowing only SEV, never meets. [`Error::exit_code`] is the one mapping from errors to codes;
 //! the man page's EXIT STATUS documents the same table.
 
 use std::path::Path;
@@ -40,6 +41,9 @@ pub enum ExitCode {
     /// 9: the QMP peer broke the protocol: not QMP, garbage, a reply cut
     /// short, or no answer in time.
     QmpProtocol = 9,
+    /// 10: the host reports a guest of another generation (SEV, SEV-ES,
+    /// SEV-SNP) than the owner expects; nothing was computed or released.
+    WrongGeneration = 10,
 }
 
 /// Every error the tool reports. The message says what is wrong and, where
@@ -60,6 +64,9 @@ pub enum Error {
     Unexpected(String),
     #[error("{0}")]
     Installation(String),
+    /// The host's guest is of another generation than the owner expects.
+    #[error("{0}")]
+    Generation(String),
     /// Reading launch state from a host, or delivering secrets to it.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -86,6 +93,7 @@ impl Error {
             Error::State(_) => C::InvalidState,
             Error::Unexpected(_) => C::Unexpected,
             Error::Installation(_) => C::Installation,
+            Error::Generation(_) => C::WrongGeneration,
             Error::Source(e) => match e {
                 SourceError::Usage(_) => C::UnsupportedUsage,
                 SourceError::Insecure(_) => C::InsecureUsage,

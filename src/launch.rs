@@ -42,6 +42,28 @@ impl fmt::Display for Size {
     }
 }
 
+/// Whether two paths name one file: the same device and inode where both
+/// exist, else the same path once each one's folder is resolved (so `x`,
+/// `./x` and a link to the folder are one file before it is written).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+    }
+    let resolved = |p: &Path| -> Option<std::path::PathBuf> {
+        let name = p.file_name()?;
+        let folder = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        Some(std::fs::canonicalize(folder).ok()?.join(name))
+    };
+    match (resolved(a), resolved(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Opens a file the user named, refusing directories with a clear message.
 ///
 /// The size returned is what a regular file's metadata says, and 0 for

@@ -26,6 +26,8 @@ pub struct Run {
     pub source: SourceKind,
     /// The guest's kind, once the source said it.
     pub guest: Option<GuestKind>,
+    /// The generation the owner expects, once the arguments said.
+    pub generation: Option<crate::generation::Expected>,
     /// The stages of an SEV-SNP guest (instead of the SEV ones below).
     pub snp: Option<SnpRun>,
     pub host: Option<HostReport>,
@@ -45,6 +47,7 @@ impl Run {
         Run {
             source,
             guest: None,
+            generation: None,
             snp: None,
             host: None,
             resolved: None,
@@ -70,7 +73,12 @@ impl Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReportVerdict {
+    /// A measurement or an attestation report was checked against the
+    /// owner's expectation, and every check passed.
     Validated,
+    /// An SEV-SNP launch configuration passed its checks (domain, ID block)
+    /// but no report was checked: nothing about the guest is attested.
+    NotAttested,
     Mismatch,
     RequirementFailed,
     Error,
@@ -123,6 +131,9 @@ pub struct Report {
     /// "sev" or "sev-snp", once the source said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestKind>,
+    /// The generation the owner expects, and what said so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::generation::Expected>,
     /// An SEV-SNP guest's launch, ID block and report.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snp: Option<SnpSection>,
@@ -296,6 +307,7 @@ impl Report {
             error: None,
             source,
             guest: None,
+            generation: None,
             snp: None,
             reported: None,
             computed: None,
@@ -317,6 +329,7 @@ impl From<&Run> for Report {
         r.exit_code = run.exit_code();
         r.error = run.error.as_ref().map(|e| e.to_string());
         r.guest = run.guest;
+        r.generation = run.generation.clone();
         if let Some(snp) = &run.snp {
             snp_report(&mut r, run, snp);
             return r;
@@ -604,6 +617,8 @@ fn snp_check(c: &crate::snp_validate::Check) -> Check {
 /// (connection, domain XML, ID block, report), and the SNP section.
 fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
     r.verdict = match &run.error {
+        // Nothing attested without a report, whatever else passed.
+        None if snp.validation.is_none() => ReportVerdict::NotAttested,
         None => ReportVerdict::Validated,
         Some(_) if snp.mismatch() => ReportVerdict::Mismatch,
         Some(Error::AttestationFailed(_)) => ReportVerdict::RequirementFailed,

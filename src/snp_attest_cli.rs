@@ -322,7 +322,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex_n<const N: usize>(s: &str) -> std::result::Result<[u8; N], String> {
+pub(crate) fn hex_n<const N: usize>(s: &str) -> std::result::Result<[u8; N], String> {
     unhex(s)
         .and_then(|v| <[u8; N]>::try_from(v).ok())
         .ok_or_else(|| format!("'{s}' is not {N} bytes written as {} hex digits", 2 * N))

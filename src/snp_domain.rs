@@ -279,6 +279,8 @@ pub struct SnpContext {
     /// The policy libvirt reports for the running guest (`sev-snp-policy`),
     /// should its launch security info answer.
     pub reported_policy: Option<u64>,
+    /// The owner's values for what the domain declares (`--host-data`, ...).
+    pub pins: crate::snp_pins::Pins,
 }
 
 /// Runs every check of an SNP domain; the first finding is returned as an
@@ -286,6 +288,7 @@ pub struct SnpContext {
 pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
     check_policy_requirements(s, ctx)?;
     check_reported_policy(s, ctx)?;
+    crate::snp_pins::check(s, &ctx.pins)?;
     if ctx.ignore_config {
         return Ok(());
     }

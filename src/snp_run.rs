@@ -200,20 +200,14 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
             run.computed.as_ref(),
         )?;
         v.main_command = true;
-        // What the domain (or QEMU, for the policy) gave the firmware, in
-        // place of the exact values snp-validate would take from its options.
-        if has_xml {
-            let replaced = ["expect.host_data", "expect.family_id", "expect.image_id"];
-            v.outcome
-                .checks
-                .retain(|c| !(c.status == Status::Skip && replaced.contains(&c.name)));
-        }
-        let domain_checks = snp_domain::report_checks(&domain, &v.input.report);
-        v.outcome.checks.extend(
-            domain_checks
-                .into_iter()
-                .filter(|c| has_xml || c.name == "domain.policy"),
-        );
+        // What the domain (or QEMU, for the policy) gave the firmware, beside
+        // the owner's own expect.* lines (skipped where nothing was pinned).
+        let mut domain_checks: Vec<Check> = snp_domain::report_checks(&domain, &v.input.report)
+            .into_iter()
+            .filter(|c| has_xml || c.name == "domain.policy")
+            .collect();
+        crate::snp_pins::annotate(&mut domain_checks, &pins(owner));
+        v.outcome.checks.extend(domain_checks);
         let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
         let passed = failed.is_empty();
         let failed = failed.join(", ");
@@ -225,6 +219,17 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The owner's values for what the domain declares.
+fn pins(owner: &SnpOwner) -> crate::snp_pins::Pins {
+    let e = &owner.expectations;
+    crate::snp_pins::Pins {
+        host_data: e.host_data,
+        family_id: e.family_id,
+        image_id: e.image_id,
+        min_guest_svn: e.min_guest_svn,
+    }
 }
 
 /// The SNP launch QEMU's monitor describes: its policy, nothing else.
@@ -268,6 +273,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         allow_migrate_ma: owner.expectations.allow_migrate_ma,
         host_signature: host.host_signature,
         reported_policy: host.reported_policy,
+        pins: pins(owner),
     };
     snp_domain::check(xml, domain, &ctx)?;
     Ok(if owner.ignore_config {

@@ -8,6 +8,8 @@
 //! Real QEMU 10.0 behind the end-to-end wrapper is the end-to-end suite's.
 
 mod common;
+#[path = "common/netns.rs"]
+mod netns;
 #[path = "common/snp_sim.rs"]
 mod snp_sim;
 
@@ -82,8 +84,16 @@ impl Guest {
         Some(Guest { dir, sock })
     }
 
+    /// The owner's command line for an SEV-SNP guest on this monitor, then `extra`.
     fn args(&self, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = ["--qmp", self.sock.to_str().unwrap(), "--firmware", OVMF]
+        let mut v: Vec<String> = [
+            "--qmp",
+            self.sock.to_str().unwrap(),
+            "--generation",
+            "sev-snp",
+            "--firmware",
+            OVMF,
+        ]
             .iter()
             .map(|s| s.to_string())
             .collect();
@@ -126,13 +136,20 @@ fn the_expected_digest_is_sev_snp_measures() {
         out.contains(&format!("Expected launch digest: {want}")),
         "{out}"
     );
-    assert!(out.contains("nothing about the guest is attested"), "{out}");
+    assert!(
+        out.contains("NOT ATTESTED: launch configuration accepted")
+            && out.contains("nothing about the running guest is attested"),
+        "{out}"
+    );
+    assert!(!out.contains("OK: Looks good"), "{out}");
     // --json: the SNP part of the document.
     a.push("--json");
     let (code, out, _) = common::run(g.args(&a));
     assert_eq!(code, 0);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(doc["guest"], "sev-snp");
+    // Nothing was attested: no report was checked.
+    assert_eq!(doc["verdict"], "not-attested");
     assert_eq!(doc["snp"]["policy"], "0x30000");
     assert_eq!(doc["snp"]["state"], "launch-update");
     assert_eq!(doc["snp"]["expected_measurement"], want.as_str());
@@ -155,13 +172,13 @@ fn what_an_snp_guest_cannot_do_is_a_usage_error() {
         (
             vec!["--measurement", "AAAA"],
             2,
-            "--measurement is an SEV launch value",
+            "--measurement only SEV and SEV-ES guests have",
         ),
-        (vec!["--min-api", "1.55"], 2, "use --min-version"),
+        (vec!["--min-api", "1.55"], 2, "for --min-api, use --min-version"),
         (
             vec!["--vmsa-cpu0", "/dev/null"],
             2,
-            "built from the vCPU signature",
+            "built from --cpu-family, --cpu-model and --cpu-stepping",
         ),
     ] {
         let mut a = vec!["--insecure", "--num-cpus", "2"];
@@ -297,4 +314,103 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAIL  domain.policy"), "{out}");
     assert!(err.contains("domain.policy"), "{err}");
+}
+
+fn validate_schema(doc: &str) {
+    if !common::schema::have_jsonschema() {
+        common::skip_or_fail("snp_qmp", "python3-jsonschema is needed to validate the schema");
+        return;
+    }
+    common::schema::validate_json_with(
+        "result.schema.json",
+        &["snp-validate.schema.json", "snp-explanation.schema.json"],
+        doc,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{doc}"));
+}
+
+/// The host must not choose the guest's generation (issue: an SEV-ES check answered "this guest
+/// is SNP" exited 0). A monitor on another host (its own network namespace, no --insecure) that
+/// answers `query-sev` for an SNP guest is refused for owners whose options are SEV's or SEV-ES's,
+/// or who named one with --generation: exit 10, both sides named, nothing computed. The same
+/// monitor, reached the same way, passes an owner who expects SEV-SNP, so each refusal is the
+/// generation's and not the harness's.
+#[test]
+fn a_remote_monitor_claiming_snp_cannot_answer_an_sev_or_sev_es_check() {
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    let remote = match netns::RemoteMonitor::start(&g.sock) {
+        Ok(r) => r,
+        Err(why) => {
+            common::skip_or_fail("snp_qmp remote monitor", &why);
+            return;
+        }
+    };
+    let tk = g.p("tk.bin");
+    std::fs::write(&tk, [0x5Au8; 32]).unwrap();
+    let tk = tk.display().to_string();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec!["--qmp", remote.endpoint.as_str(), "--firmware", OVMF];
+        v.extend(extra);
+        v.iter().map(|s| s.to_string()).collect()
+    };
+    let sev_es: Vec<&str> = [&["--tk", tk.as_str(), "--num-cpus", "2"][..], &MILAN[..]].concat();
+    let named_es: Vec<&str> = [&["--generation", "sev-es"][..], &sev_es[..]].concat();
+    let cases: [(&[&str], &str, &[&str]); 4] = [
+        (&sev_es, "an SEV or SEV-ES guest (--tk)", &["sev", "sev-es"]),
+        (&["--tk", &tk], "an SEV or SEV-ES guest (--tk)", &["sev", "sev-es"]),
+        (&named_es, "an SEV-ES guest (--generation sev-es)", &["sev-es"]),
+        (
+            &["--generation", "sev", "--tk", &tk],
+            "an SEV guest (--generation sev)",
+            &["sev"],
+        ),
+    ];
+    let mut refused = 0;
+    for (extra, expectation, generations) in cases {
+        let (code, out, err) = common::run(args(extra));
+        assert_eq!(code, 10, "{extra:?}: {out}{err}");
+        assert!(
+            err.contains("the host says the guest is SEV-SNP (QEMU's query-sev answers sev-type 'sev-snp')"),
+            "{err}"
+        );
+        assert!(err.contains(&format!("but you expect {expectation}")), "{err}");
+        assert!(!out.contains("Expected launch digest") && !out.contains("OK"), "{out}");
+        let (code, out, _) = common::run([args(extra), vec!["--json".into()]].concat());
+        assert_eq!(code, 10);
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(doc["verdict"], "error", "{doc}");
+        assert_eq!(doc["exit_code"], 10);
+        assert_eq!(doc["guest"], "sev-snp");
+        assert_eq!(doc["generation"]["expected"], serde_json::json!(generations));
+        assert!(doc.get("snp").is_none() && doc.get("computed").is_none(), "{doc}");
+        validate_schema(&out);
+        refused += 1;
+    }
+    assert_eq!(refused, 4);
+
+    // No option says which generation: the host's answer alone does not decide.
+    let mut bare = vec!["--num-cpus", "2"];
+    bare.extend(MILAN);
+    let (code, out, err) = common::run(args(&bare));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("Give --generation sev-snp"), "{err}");
+    assert!(!out.contains("Expected launch digest"), "{out}");
+
+    // The owner who expects SEV-SNP: the same remote monitor, still no --insecure.
+    let Some(want) = oracle_digest("2") else {
+        return;
+    };
+    let snp: Vec<&str> = [&["--generation", "sev-snp"][..], &bare[..]].concat();
+    let (code, out, err) = common::run(args(&snp));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Expected launch digest: {want}")), "{out}");
+    assert!(out.contains("NOT ATTESTED: launch configuration accepted"), "{out}");
+    let (code, out, _) = common::run([args(&snp), vec!["--json".into()]].concat());
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["verdict"], "not-attested", "{doc}");
+    assert_eq!(doc["generation"]["because"], "--generation sev-snp");
+    validate_schema(&out);
 }

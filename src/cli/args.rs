@@ -10,13 +10,15 @@ use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
+use crate::generation::{Expected, Generation};
 use crate::launch;
 use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
 use crate::policy::Requirements;
 use crate::resolve::{Keys, Options, OwnerInputs, VmsaInput};
 use crate::secrets::SecretSpec;
-use crate::snp_attest_cli::{EndorsementArgs, RequirementArgs};
+use crate::snp_attest_cli::{hex_n, EndorsementArgs, RequirementArgs};
 use crate::snp_run::SnpOwner;
+use crate::snp_validate::Expectations;
 use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
@@ -39,6 +41,24 @@ impl From<VmsaFormArg> for VmsaForm {
         match f {
             VmsaFormArg::Legacy => VmsaForm::Legacy,
             VmsaFormArg::Init2 => VmsaForm::Init2,
+        }
+    }
+}
+
+/// `--generation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerationArg {
+    Sev,
+    SevEs,
+    SevSnp,
+}
+
+impl From<GenerationArg> for Generation {
+    fn from(g: GenerationArg) -> Generation {
+        match g {
+            GenerationArg::Sev => Generation::Sev,
+            GenerationArg::SevEs => Generation::SevEs,
+            GenerationArg::SevSnp => Generation::SevSnp,
         }
     }
 }
@@ -91,6 +111,10 @@ pub struct Args {
     /// SEV policy for the running domain (decimal, or hex with 0x)
     #[arg(long, value_parser = parse_u32, help_heading = LAUNCH_STATE)]
     pub policy: Option<u32>,
+
+    /// The guest's generation: sev, sev-es or sev-snp. The host's guest must be of it (exit 10 if not); without it, the options given decide (--tk: SEV or SEV-ES; --report: SEV-SNP), and an SEV-SNP guest needs --generation sev-snp or an SEV-SNP option
+    #[arg(long, value_enum, value_name = "GENERATION", help_heading = CONFIG)]
+    pub generation: Option<GenerationArg>,
 
     /// Path to the firmware binary
     #[arg(short = 'f', long, help_heading = CONFIG)]
@@ -216,6 +240,18 @@ pub struct Args {
     #[arg(long, value_name = "REPORT", help_heading = SNP)]
     pub report: Option<PathBuf>,
 
+    /// With --domain or --qmp on an SEV-SNP guest: the HOST_DATA you expect (64 hex digits), held against the domain's <hostData> and the report; without it, HOST_DATA is only the host's declaration
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = SNP)]
+    pub host_data: Option<[u8; 32]>,
+
+    /// With --domain or --qmp on an SEV-SNP guest: the FAMILY_ID you expect (32 hex digits), held against the domain's <idBlock> and the report
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = SNP)]
+    pub family_id: Option<[u8; 16]>,
+
+    /// With --domain or --qmp on an SEV-SNP guest: the IMAGE_ID you expect (32 hex digits), held against the domain's <idBlock> and the report
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = SNP)]
+    pub image_id: Option<[u8; 16]>,
+
     #[command(flatten)]
     pub endorsement: EndorsementArgs,
 
@@ -327,6 +363,8 @@ pub struct Config {
     pub requirements: Requirements,
     pub secrets: Vec<SecretSpec>,
     pub secret_address: Option<u64>,
+    /// The generation the owner expects, if the options say.
+    pub generation: Option<Expected>,
 }
 
 impl Config {
@@ -335,6 +373,8 @@ impl Config {
     /// separately ([`Args::keys`]).
     pub fn from_args(a: &Args) -> Result<Config> {
         check_usage(a)?;
+        let generation = a.expected_generation()?;
+        check_outputs(a)?;
         let secrets = a
             .inject_secret
             .iter()
@@ -357,6 +397,7 @@ impl Config {
             },
             secrets,
             secret_address: a.secret_address,
+            generation,
         })
     }
 }
@@ -432,10 +473,9 @@ impl Args {
 }
 
 impl Args {
-    /// The options of an SEV-SNP guest's owner, after refusing those that
-    /// only SEV has (an SNP guest has no LAUNCH_MEASURE and no LAUNCH_SECRET).
+    /// The options of an SEV-SNP guest's owner (those only SEV has were
+    /// refused with the generation, [`Args::expected_generation`]).
     pub fn snp_owner(&self) -> Result<SnpOwner> {
-        self.check_snp_usage()?;
         let vcpu_signature = match (self.cpu_family, self.cpu_model, self.cpu_stepping) {
             (Some(f), Some(m), Some(s)) => {
                 Some(cpu::signature(f, m, s).map_err(|e| Error::Usage(e.to_string()))?)
@@ -454,75 +494,82 @@ impl Args {
             policy: self.policy.map(u64::from),
             insecure: self.insecure,
             ignore_config: self.ignore_config,
-            expectations: self.snp_requirements.expectations()?,
+            expectations: Expectations {
+                host_data: self.host_data,
+                family_id: self.family_id,
+                image_id: self.image_id,
+                ..self.snp_requirements.expectations()?
+            },
             report: self.report.clone(),
             endorsement: self.endorsement.clone(),
         })
     }
 
-    /// The options an SEV-SNP guest cannot use, each with what to do instead.
-    fn check_snp_usage(&self) -> Result<()> {
-        let usage = |m: String| Err(Error::Usage(m));
-        if !self.inject_secret.is_empty()
-            || self.secret_header.is_some()
-            || self.secret_payload.is_some()
-            || self.secret_address.is_some()
-        {
-            return usage(
-                "the guest is SEV-SNP, which has no LAUNCH_SECRET: libvirt and QEMU refuse to inject \
-                 secrets into it. An SNP guest's secrets are released after its attestation report is \
-                 validated (give --report), by the guest owner or a key broker, not injected by the host; \
-                 drop --inject-secret, --secret-header, --secret-payload and --secret-address"
+    /// The generation the owner expects: `--generation`, else what the
+    /// options given imply. Offline, the launch values are SEV's.
+    pub fn expected_generation(&self) -> Result<Option<Expected>> {
+        let expected = Expected::from_options(
+            self.generation.map(Generation::from),
+            &self.sev_options(),
+            &self.snp_options(),
+        )?;
+        let offline = self.domain.is_none() && self.qmp.is_none();
+        if offline && expected.as_ref().is_some_and(|e| e.allows(Generation::SevSnp)) {
+            return Err(Error::Usage(
+                "offline, the launch values given are an SEV or SEV-ES launch's; an SEV-SNP guest \
+                 is checked from its attestation report: snp-validate REPORT --report-data NONCE \
+                 -- --ovmf FILE ..., or --domain/--qmp with --report"
                     .into(),
-            );
+            ));
         }
-        let sev_launch = [
+        Ok(expected)
+    }
+
+    /// The options given that only SEV and SEV-ES guests have.
+    fn sev_options(&self) -> Vec<&'static str> {
+        let given = [
+            (self.tk.is_some(), "--tk"),
+            (self.tik.is_some(), "--tik"),
+            (self.tek.is_some(), "--tek"),
             (self.measurement.is_some(), "--measurement"),
             (self.api_major.is_some(), "--api-major"),
             (self.api_minor.is_some(), "--api-minor"),
             (self.build_id.is_some(), "--build-id"),
+            (self.vmsa_cpu0.is_some(), "--vmsa-cpu0"),
+            (self.vmsa_cpu1.is_some(), "--vmsa-cpu1"),
+            (self.min_api.is_some(), "--min-api"),
+            (!self.allow_build.is_empty(), "--allow-build"),
+            (self.require_policy.is_some(), "--require-policy"),
+            (self.forbid_policy.is_some(), "--forbid-policy"),
+            (!self.inject_secret.is_empty(), "--inject-secret"),
+            (self.secret_header.is_some(), "--secret-header"),
+            (self.secret_payload.is_some(), "--secret-payload"),
+            (self.secret_address.is_some(), "--secret-address"),
         ];
-        if let Some((_, name)) = sev_launch.iter().find(|(given, _)| *given) {
-            return usage(format!(
-                "{name} is an SEV launch value, but the guest is SEV-SNP, which has no LAUNCH_MEASURE: \
-                 its launch is proven by its attestation report (--report); drop {name}"
-            ));
-        }
-        if self.vmsa_cpu0.is_some() || self.vmsa_cpu1.is_some() {
-            return usage(
-                "--vmsa-cpu0/--vmsa-cpu1 are SEV-ES VMSA files; an SEV-SNP guest's VMSAs are built from \
-                 the vCPU signature: give --cpu-family, --cpu-model and --cpu-stepping instead"
-                    .into(),
-            );
-        }
-        let sev_requirements = [
-            (self.min_api.is_some(), "--min-api", "--min-version"),
-            (!self.allow_build.is_empty(), "--allow-build", "--min-build"),
-            (
-                self.require_policy.is_some(),
-                "--require-policy",
-                "--policy",
-            ),
-            (
-                self.forbid_policy.is_some(),
-                "--forbid-policy",
-                "--max-policy",
-            ),
-        ];
-        if let Some((_, name, instead)) = sev_requirements.iter().find(|(given, ..)| *given) {
-            return usage(format!(
-                "{name} is a requirement on the SEV firmware or policy, but the guest is SEV-SNP: use {instead} (checked against its report)"
-            ));
-        }
-        Ok(())
+        given.iter().filter(|(g, _)| *g).map(|(_, n)| *n).collect()
     }
 
-    /// The SEV-SNP options an SEV guest cannot use.
-    pub fn check_sev_usage(&self) -> Result<()> {
-        let r = &self.snp_requirements;
-        let snp_only = [
+    /// The options given that only SEV-SNP guests have.
+    fn snp_options(&self) -> Vec<&'static str> {
+        let (r, e) = (&self.snp_requirements, &self.endorsement);
+        let given = [
             (self.report.is_some(), "--report"),
+            (self.host_data.is_some(), "--host-data"),
+            (self.family_id.is_some(), "--family-id"),
+            (self.image_id.is_some(), "--image-id"),
             (r.report_data.is_some(), "--report-data"),
+            (r.no_report_data_check, "--no-report-data-check"),
+            (r.report_id.is_some(), "--report-id"),
+            (r.report_id_ma.is_some(), "--report-id-ma"),
+            (r.chip_id.is_some(), "--chip-id"),
+            (r.max_policy.is_some(), "--max-policy"),
+            (r.min_guest_svn.is_some(), "--min-guest-svn"),
+            (r.min_build.is_some(), "--min-build"),
+            (r.min_version.is_some(), "--min-version"),
+            (r.min_tcb.is_some(), "--min-tcb"),
+            (r.min_launch_tcb.is_some(), "--min-launch-tcb"),
+            (r.max_platform_info.is_some(), "--max-platform-info"),
+            (r.vmpl.is_some(), "--vmpl"),
             (
                 !r.trusted_id_key.is_empty() || !r.trusted_id_key_digest.is_empty(),
                 "--trusted-id-key",
@@ -531,15 +578,78 @@ impl Args {
                 !r.trusted_author_key.is_empty() || !r.trusted_author_key_digest.is_empty(),
                 "--trusted-author-key",
             ),
+            (r.require_author_key, "--require-author-key"),
+            (r.min_launch_mit_vector.is_some(), "--min-launch-mit-vector"),
+            (r.min_current_mit_vector.is_some(), "--min-current-mit-vector"),
             (r.allow_debug, "--allow-debug"),
             (r.allow_migrate_ma, "--allow-migrate-ma"),
+            (r.allow_provisional_firmware, "--allow-provisional-firmware"),
+            (e.vcek.is_some(), "--vcek"),
+            (e.vlek.is_some(), "--vlek"),
+            (e.certs.is_some(), "--certs"),
+            (e.cert_table.is_some(), "--cert-table"),
+            (!e.trust_anchors.is_empty(), "--trust-anchors"),
+            (e.product.is_some(), "--product"),
+            (e.kds_url != crate::core::snp_report::KDS_BASE, "--kds-url"),
+            (e.kds_cache.is_some(), "--kds-cache"),
+            (e.offline, "--offline"),
+            (e.now.is_some(), "--now"),
         ];
-        if let Some((_, name)) = snp_only.iter().find(|(given, _)| *given) {
-            return Err(Error::Usage(format!(
-                "{name} is for SEV-SNP guests, but this guest is SEV: its launch is validated from the \
-                 measurement with the TIK; drop {name}"
-            )));
-        }
-        check_keys_given(self)
+        given.iter().filter(|(g, _)| *g).map(|(_, n)| *n).collect()
     }
+}
+
+/// Every file the tool writes must be a file of its own: one path given for
+/// two outputs would leave one output overwritten by the other, and an
+/// output that is an input would destroy the owner's copy.
+fn check_outputs(a: &Args) -> Result<()> {
+    let outputs: Vec<(&str, &PathBuf)> = [
+        ("--secret-header", a.secret_header.as_ref()),
+        ("--secret-payload", a.secret_payload.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.map(|p| (n, p)))
+    .collect();
+    let mut inputs: Vec<(&str, &std::path::Path)> = [
+        ("--firmware", a.firmware.as_ref()),
+        ("--kernel", a.kernel.as_ref()),
+        ("--initrd", a.initrd.as_ref()),
+        ("--tk", a.tk.as_ref()),
+        ("--tik", a.tik.as_ref()),
+        ("--tek", a.tek.as_ref()),
+        ("--vmsa-cpu0", a.vmsa_cpu0.as_ref()),
+        ("--vmsa-cpu1", a.vmsa_cpu1.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(n, p)| p.map(|p| (n, p.as_path())))
+    .collect();
+    // A secret that does not parse is reported by its own check.
+    let secret_paths: Vec<PathBuf> = a
+        .inject_secret
+        .iter()
+        .filter_map(|s| SecretSpec::parse(s).ok())
+        .map(|s| s.path)
+        .collect();
+    inputs.extend(secret_paths.iter().map(|p| ("--inject-secret", p.as_path())));
+    for (i, (name, path)) in outputs.iter().enumerate() {
+        for (other, other_path) in &outputs[i + 1..] {
+            if launch::same_file(path, other_path) {
+                return Err(Error::Usage(format!(
+                    "{name} and {other} name the same file '{}': each output needs a file of its \
+                     own, or one would overwrite the other; give two different paths",
+                    path.display()
+                )));
+            }
+        }
+        for (input, input_path) in &inputs {
+            if launch::same_file(path, input_path) {
+                return Err(Error::Usage(format!(
+                    "{name} '{}' is the file given as {input}: writing it would destroy that input; \
+                     give another path",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }

@@ -37,6 +37,7 @@ pub fn execute(a: &Args) -> i32 {
 /// the keys and the launch itself.
 fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let cfg = Config::from_args(a)?;
+    run.generation = cfg.generation.clone();
     // Key files given (or needed: offline the guest is SEV) are read before
     // anything else, so a bad one is found first; with --domain or --qmp and
     // none given, the guest may be SEV-SNP, which needs none.
@@ -51,10 +52,15 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let mut source = source::open(&cfg.spec)?;
     let kind = source.guest_kind();
     run.guest = Some(kind);
+    // The owner, never the host, decides how the guest is attested.
+    match &cfg.generation {
+        Some(expected) => expected.check_kind(kind, run.source)?,
+        None if kind == GuestKind::SevSnp => return Err(generation_not_said(run.source)),
+        None => {}
+    }
     if kind == GuestKind::SevSnp {
         return super::snp::stages(a, source.as_mut(), out, run);
     }
-    a.check_sev_usage()?;
     let keys = match early_keys {
         Some(k) => k,
         None => a.keys()?,
@@ -72,9 +78,30 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     }
     let host = source.host_report(&a.given())?;
     out.host(&host);
+    if let Some(expected) = &cfg.generation {
+        if let Err(e) = expected.check_sev_policy(host.launch.info.policy) {
+            run.host = Some(host);
+            return Err(e);
+        }
+    }
     let result = after_host(&cfg, keys, &host, source.as_mut(), out, run);
     run.host = Some(host);
     result
+}
+
+/// An SEV-SNP guest checked with no option that says the owner expects one:
+/// the host would have chosen the generation.
+fn generation_not_said(source: SourceKind) -> crate::Error {
+    let said = match source {
+        SourceKind::Qmp => "QEMU's query-sev answers sev-type 'sev-snp'",
+        _ => "its domain XML has <launchSecurity type='sev-snp'>",
+    };
+    crate::Error::Usage(format!(
+        "the host says the guest is SEV-SNP ({said}), and none of your options says which \
+         generation you expect: the tool does not let the host choose how its guest is attested. \
+         Give --generation sev-snp to check it as an SEV-SNP guest (and --report to attest it), or \
+         --tk and the SEV options if you expect an SEV or SEV-ES guest"
+    ))
 }
 
 /// Resolve and load the expected launch, then validate it.

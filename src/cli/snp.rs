@@ -13,11 +13,6 @@ use crate::source::LaunchSource;
 /// Runs the SNP stages and prints what each found, whether or not the run
 /// failed: the owner sees how far it got.
 pub fn stages(a: &Args, source: &mut dyn LaunchSource, out: &Output, run: &mut Run) -> Result<()> {
-    if a.tk.is_some() || a.tik.is_some() || a.tek.is_some() {
-        let w = "--tk/--tik/--tek ignored: an SEV-SNP guest has no TIK or TEK (its report is signed by the AMD Secure Processor)".to_string();
-        out.warn(&w);
-        run.warnings.push(w);
-    }
     let owner = a.snp_owner()?;
     let host = source.snp_host_report()?;
     let snp = run.snp.insert(SnpRun {
@@ -122,11 +117,25 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
     if snp.prelaunch.iter().flatten().any(failed) {
         return;
     }
-    if snp.prelaunch.is_some() {
-        out.note("no --report given: the running guest is attested only by its report (give --report with the report the guest obtains)");
-    } else if has_xml {
-        out.status("OK: the domain's configuration matches the launch you expect; nothing about the guest is attested until its report is checked (--report)");
-    } else {
-        out.status("OK: the expected launch digest is computed; QEMU's monitor has no domain XML to check, and nothing about the guest is attested until its report is checked (--report)");
+    if snp.prelaunch.is_none() && !has_xml {
+        out.note("QEMU's monitor has no domain XML to check: only its policy was checked");
     }
+    out.status(&format!("{NOT_ATTESTED}: {}", not_attested_words(snp.prelaunch.is_some())));
+}
+
+/// The verdict word of an SNP run that checked the launch configuration
+/// but no attestation report.
+pub const NOT_ATTESTED: &str = "NOT ATTESTED";
+
+/// What a run without a report established, and what it did not.
+fn not_attested_words(id_block: bool) -> String {
+    let what = if id_block {
+        "the domain and its ID block match the launch you expect"
+    } else {
+        "the launch you expect is computed and the host's configuration of it passed its checks"
+    };
+    format!(
+        "launch configuration accepted ({what}); nothing about the running guest is attested \
+         until its report is checked: give --report with the report the guest obtains"
+    )
 }
