@@ -191,6 +191,8 @@ fn run_tool(h: &Host, reach: &Reach, owner: &Owner, domain: &str, extra: &[OsStr
         reach.uri.clone().into(),
         "--domain".into(),
         domain.into(),
+        "--generation".into(),
+        "sev-snp".into(),
     ];
     if !reach.remote {
         argv.push("--insecure".into());

@@ -203,7 +203,10 @@ impl Expected {
 /// may hold one comma-separated list): empty when none of them has one.
 fn snp_equivalents(options: &[&str]) -> String {
     const INSTEAD: &[(&str, &str)] = &[
-        ("--measurement", "its report's MEASUREMENT is checked with --report"),
+        (
+            "--measurement",
+            "its report's MEASUREMENT is checked with --report",
+        ),
         ("--api-major", "use --min-version"),
         ("--api-minor", "use --min-version"),
         ("--build-id", "use --min-build"),
@@ -226,7 +229,12 @@ fn snp_equivalents(options: &[&str]) -> String {
         .filter(|(o, _)| given(o))
         .map(|(o, i)| format!("for {o}, {i}"))
         .collect();
-    let secrets = ["--inject-secret", "--secret-header", "--secret-payload", "--secret-address"];
+    let secrets = [
+        "--inject-secret",
+        "--secret-header",
+        "--secret-payload",
+        "--secret-address",
+    ];
     if secrets.iter().any(|o| given(o)) {
         said.push(
             "SEV-SNP has no LAUNCH_SECRET: libvirt and QEMU refuse to inject secrets into it; its \
@@ -300,7 +308,10 @@ mod tests {
         assert_eq!(err.exit_code() as i32, 10);
         let m = err.to_string();
         assert!(m.contains("<launchSecurity type='sev-snp'>"), "{m}");
-        assert!(m.contains("an SEV or SEV-ES guest (--tk, --measurement)"), "{m}");
+        assert!(
+            m.contains("an SEV or SEV-ES guest (--tk, --measurement)"),
+            "{m}"
+        );
         e.check_sev_policy(0x1).unwrap();
         e.check_sev_policy(0x5).unwrap();
     }
@@ -327,7 +338,9 @@ mod tests {
             .unwrap();
         let err = snp.check_kind(GuestKind::Sev, SourceKind::Qmp).unwrap_err();
         assert_eq!(err.exit_code() as i32, 10);
-        assert!(err.to_string().contains("an SEV-SNP guest (--trusted-id-key)"));
+        assert!(err
+            .to_string()
+            .contains("an SEV-SNP guest (--trusted-id-key)"));
         snp.check_kind(GuestKind::SevSnp, SourceKind::Qmp).unwrap();
     }
 }

@@ -37,18 +37,28 @@ pub fn check(s: &SnpDomain, pins: &Pins) -> Result<()> {
             Some(_) => format!("<hostData> is {}", hex(&got)),
             None => "the domain has no <hostData>, so HOST_DATA will be zero".into(),
         };
-        differ(got != want, &where_, "--host-data", &hex(&want), "<hostData>")?;
+        differ(
+            got != want,
+            &where_,
+            "--host-data",
+            &hex(&want),
+            "<hostData>",
+        )?;
     }
-    let no_block = |field: &str| {
-        format!("the domain has no <idBlock>, so {field} will be zero")
-    };
+    let no_block = |field: &str| format!("the domain has no <idBlock>, so {field} will be zero");
     if let Some(want) = pins.family_id {
         let got = block.map_or([0; 16], |b| b.family_id);
         let where_ = match block {
             Some(_) => format!("<idBlock>'s FAMILY_ID is {}", hex(&got)),
             None => no_block("FAMILY_ID"),
         };
-        differ(got != want, &where_, "--family-id", &hex(&want), "<idBlock>")?;
+        differ(
+            got != want,
+            &where_,
+            "--family-id",
+            &hex(&want),
+            "<idBlock>",
+        )?;
     }
     if let Some(want) = pins.image_id {
         let got = block.map_or([0; 16], |b| b.image_id);
@@ -97,7 +107,8 @@ pub fn annotate(checks: &mut [Check], pins: &Pins) {
             _ => continue,
         };
         if pinned {
-            c.message.push_str(&format!("; your {option} is checked by its expect.* line"));
+            c.message
+                .push_str(&format!("; your {option} is checked by its expect.* line"));
         } else {
             c.message.push_str(&format!(
                 "; the domain's value is the host's declaration, not yours: pin it with {option}"

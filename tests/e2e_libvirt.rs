@@ -1160,3 +1160,69 @@ fn ours_explains_the_hosts_cpu_signature() {
         "{err}"
     );
 }
+
+/// The owner decides the generation, on both libvirt versions, over qemu+ssh:// without
+/// --insecure: an owner who names SEV-ES refuses an SEV domain (its policy has no ES bit), and
+/// one who names SEV refuses an SEV-ES domain, each with exit 10 before anything is computed;
+/// the same command lines naming the domain's own generation validate it, so each refusal is
+/// the generation's. libvirt 9.0 cannot define an SEV-SNP domain at all, so a 9.0 host cannot
+/// claim one; on 11.3 that claim is refused (tests/e2e_snp.rs).
+#[test]
+fn ours_refuses_a_guest_of_another_generation_than_the_owner_names() {
+    let Some(h) = host() else { return };
+    if e2e::Libvirt::from_env() == e2e::Libvirt::V9 {
+        let xml = h.spec_snp(&h.unique_name("gen-snp9"), 1).xml();
+        let refused = h.define(&xml);
+        eprintln!("libvirt 9.0 on an SEV-SNP domain: {refused:?}");
+        assert!(refused.is_err(), "libvirt 9.0 defined an SEV-SNP domain");
+    }
+    let Some(uri) = h.ssh_uri() else { return };
+    let sev = start(h, &h.spec_sev_firmware(&h.unique_name("gen-sev")));
+    let named = |dom: &str, generation: &str, extra: &[&dyn AsRef<OsStr>]| {
+        let mut v = args(
+            h,
+            &uri,
+            dom,
+            &[&"--generation", &generation, &FW, &h.firmware()],
+        );
+        v.extend(extra.iter().map(|a| a.as_ref().to_os_string()));
+        v
+    };
+    let (out, err) = expect(Tool::Ours, h, &named(&sev.name, "sev-es", &[]), 10);
+    assert!(
+        err.contains("the SEV-ES bit (0x4), so the guest is SEV, but you expect an SEV-ES guest (--generation sev-es)"),
+        "{err}"
+    );
+    assert!(
+        !out.contains("Looks good") && !err.contains("Measurement computed"),
+        "{out}{err}"
+    );
+    let (out, _) = expect(Tool::Ours, h, &named(&sev.name, "sev", &[]), 0);
+    assert!(out.contains("OK: Looks good to me"), "{out}");
+
+    let es = start(
+        h,
+        &h.spec_sev_es(
+            &h.unique_name("gen-es"),
+            2,
+            Cpu::Custom("EPYC-Milan".into()),
+        ),
+    );
+    let vcpus: [&dyn AsRef<OsStr>; 8] = [
+        &"--num-cpus",
+        &"2",
+        &"--cpu-family",
+        &"25",
+        &"--cpu-model",
+        &"1",
+        &"--cpu-stepping",
+        &"1",
+    ];
+    let (_, err) = expect(Tool::Ours, h, &named(&es.name, "sev", &vcpus), 10);
+    assert!(
+        err.contains("has the SEV-ES bit (0x4), so the guest is SEV-ES, but you expect an SEV guest (--generation sev)"),
+        "{err}"
+    );
+    let (out, _) = expect(Tool::Ours, h, &named(&es.name, "sev-es", &vcpus), 0);
+    assert!(out.contains("OK: Looks good to me"), "{out}");
+}

@@ -943,3 +943,64 @@ fn ours_refuses_to_inject_a_secret_into_an_snp_domain() {
     );
     assert!(out.contains("give --report"), "{out}");
 }
+
+/// The host must not choose the guest's generation: an owner who runs an SEV-ES check (the
+/// TK, vCPU count and signature) over qemu+ssh:// without --insecure, against a domain the host
+/// made SEV-SNP, is refused with exit 10 before anything is computed; with --json the verdict
+/// is an error, never 'validated'. The same domain, reached the same way, passes the owner
+/// who expects SNP, so the refusal is the generation's.
+#[test]
+fn ours_refuses_an_snp_domain_to_an_sev_es_owner() {
+    let Some(h) = host("ours_refuses_an_snp_domain_to_an_sev_es_owner") else {
+        return;
+    };
+    let dom = define(h, &snp_spec(h, "snp-downgrade", Some(&owner(h).right)));
+    let Some(uri) = h.ssh_uri() else { return };
+    let tk = h.file("owner-tk.bin", &[0x5A; 32]);
+    let mut sev_es: Vec<OsString> = vec![
+        "--connect".into(),
+        uri.into(),
+        "--domain".into(),
+        dom.name.clone().into(),
+        "--tk".into(),
+        tk.into(),
+        "--firmware".into(),
+        h.firmware_snp().into(),
+    ];
+    sev_es.extend(
+        [
+            "--num-cpus",
+            "1",
+            "--cpu-family",
+            "25",
+            "--cpu-model",
+            "1",
+            "--cpu-stepping",
+            "1",
+        ]
+        .map(OsString::from),
+    );
+    let out = expect(h, &sev_es, 10);
+    assert!(
+        out.contains("the host says the guest is SEV-SNP (its domain XML has <launchSecurity type='sev-snp'>)")
+            && out.contains("but you expect an SEV or SEV-ES guest (--tk)"),
+        "{out}"
+    );
+    assert!(!out.contains("Expected launch digest"), "{out}");
+    sev_es.push("--json".into());
+    let (rc, doc, _) = run(h, &sev_es);
+    assert_eq!(rc, 10);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(doc["verdict"], "error", "{doc}");
+    assert_eq!(
+        doc["generation"]["expected"],
+        serde_json::json!(["sev", "sev-es"])
+    );
+    assert!(doc.get("snp").is_none(), "{doc}");
+    let argv = owner_args(h, Via::Ssh, &dom.name, &[]).unwrap();
+    let out = expect(h, &argv, 0);
+    assert!(
+        out.contains("NOT ATTESTED: launch configuration accepted"),
+        "{out}"
+    );
+}

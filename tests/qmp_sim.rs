@@ -897,6 +897,8 @@ fn snp_guest_recognised_from_query_sev() {
         "--qmp".to_string(),
         g.endpoint.text(),
         "--insecure".into(),
+        "--generation".into(),
+        "sev-snp".into(),
         "--firmware".into(),
         s.fw_snp.display().to_string(),
         "--kernel".into(),
@@ -921,6 +923,20 @@ fn snp_guest_recognised_from_query_sev() {
         s.conts("snp").is_empty(),
         "the tool must not continue the guest"
     );
+
+    // An SEV-ES owner's check (the TIK, vCPUs, signature) is refused by the generation,
+    // before anything is computed, even with --insecure: the host does not choose it.
+    let tk = s.file("tk.bin", &[0x5A; 32]);
+    let mut sev_es = owner.clone();
+    sev_es.retain(|a| a != "--generation" && a != "sev-snp");
+    sev_es.extend(["--tk".to_string(), tk.display().to_string()]);
+    let (out, err) = expect(&g, sev_es, 10);
+    assert!(
+        err.contains("QEMU's query-sev answers sev-type 'sev-snp'")
+            && err.contains("you expect an SEV or SEV-ES guest (--tk)"),
+        "{err}"
+    );
+    assert!(!out.contains(&ld) && !err.contains(&ld), "{out}{err}");
 
     let key = s.file("luks.key", b"correct horse battery staple\n");
     let inject = format!("luks-key:{}", key.display());

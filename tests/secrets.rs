@@ -452,3 +452,72 @@ fn unwritable_output_is_refused_before_validating() {
         assert!(!Path::new(&l.p("hdr")).exists(), "half the output written");
     }
 }
+
+/// One path for both outputs would leave the header overwritten by the payload: refused
+/// (exit 2) before any work, however the two paths are spelled, and nothing is written. An
+/// output that names an input (the firmware, a secret) is refused too: writing it would
+/// destroy the owner's copy.
+#[test]
+fn one_path_for_two_outputs_or_an_output_over_an_input_is_refused() {
+    let Some(l) = launch("1") else { return };
+    fs::write(l.p("secret"), b"s").unwrap();
+    let dir = Path::new(&l.p("secret")).parent().unwrap().to_path_buf();
+    let same = l.p("out.b64");
+    let dotted = format!("{}/./out.b64", dir.display());
+    let firmware = l.p("fw.fd");
+    let fw_before = fs::read(&firmware).unwrap();
+    let secret = l.p("secret");
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            &same,
+            &same,
+            "--secret-header and --secret-payload name the same file",
+        ),
+        (
+            &same,
+            &dotted,
+            "--secret-header and --secret-payload name the same file",
+        ),
+        (&l.p("hdr"), &firmware, "--secret-payload '"),
+        (
+            &secret,
+            &l.p("payload"),
+            "is the file given as --inject-secret",
+        ),
+    ];
+    let mut refused = 0;
+    for (header, payload, says) in cases {
+        let mut a = l.args("1");
+        a.extend(["--secret-header", header, "--secret-payload", payload, "-s"].map(String::from));
+        a.push(format!("luks-key:{}", l.p("secret")));
+        let (code, out, err) = common::run(&a);
+        assert_eq!(code, 2, "{header} {payload}: {out}{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!out.contains("Wrote"), "{out}");
+        refused += 1;
+    }
+    assert_eq!(refused, 4);
+    assert!(!Path::new(&same).exists() && !Path::new(&l.p("hdr")).exists());
+    assert_eq!(
+        fs::read(&firmware).unwrap(),
+        fw_before,
+        "the firmware was changed"
+    );
+    assert_eq!(fs::read(l.p("secret")).unwrap(), b"s");
+    // Two paths of their own: written.
+    let mut a = l.args("1");
+    a.extend(
+        [
+            "--secret-header",
+            &l.p("hdr"),
+            "--secret-payload",
+            &same,
+            "-s",
+        ]
+        .map(String::from),
+    );
+    a.push(format!("luks-key:{}", l.p("secret")));
+    let (code, out, err) = common::run(&a);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(Path::new(&same).exists() && Path::new(&l.p("hdr")).exists());
+}

@@ -94,9 +94,9 @@ impl Guest {
             "--firmware",
             OVMF,
         ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     }
@@ -174,7 +174,11 @@ fn what_an_snp_guest_cannot_do_is_a_usage_error() {
             2,
             "--measurement only SEV and SEV-ES guests have",
         ),
-        (vec!["--min-api", "1.55"], 2, "for --min-api, use --min-version"),
+        (
+            vec!["--min-api", "1.55"],
+            2,
+            "for --min-api, use --min-version",
+        ),
         (
             vec!["--vmsa-cpu0", "/dev/null"],
             2,
@@ -273,7 +277,7 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
         out
     };
     let (vcek, ark, ask) = (c("vcek.der"), c("ark.pem"), c("ask.pem"));
-    let check = |r: &Path| {
+    let check_with = |r: &Path, pins: &[&str]| {
         let mut a = vec![
             "--insecure",
             "--num-cpus",
@@ -290,8 +294,10 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
             NONCE,
         ];
         a.extend(MILAN);
+        a.extend(pins);
         common::run(g.args(&a))
     };
+    let check = |r: &Path| check_with(r, &[]);
     let good = report("good.bin", &["--vcpus", "2", "--policy", "0x30000"]);
     let (code, out, err) = check(&good);
     assert_eq!(code, 0, "{out}{err}");
@@ -314,11 +320,67 @@ fn the_guests_report_is_validated_against_the_launch_and_the_policy() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("FAIL  domain.policy"), "{out}");
     assert!(err.contains("domain.policy"), "{err}");
+
+    // What the host declares, pinned by the owner: QEMU's monitor gives no host data or ID
+    // block to check before launch, so the report is held to the owner's values. The
+    // simulator's report carries HOST_DATA 0x33 x 32 and no ID block (FAMILY_ID, IMAGE_ID and
+    // GUEST_SVN zero).
+    let declared = report(
+        "declared.bin",
+        &[
+            "--vcpus",
+            "2",
+            "--policy",
+            "0x30000",
+            "--host-data",
+            &"33".repeat(32),
+        ],
+    );
+    let (code, out, err) = check(&declared);
+    assert_eq!(code, 0, "{out}{err}");
+    for unpinned in ["host_data", "family_id", "image_id", "guest_svn"] {
+        assert!(out.contains(&format!("skip  expect.{unpinned}")), "{out}");
+    }
+    let h33 = "33".repeat(32);
+    let z16 = "00".repeat(16);
+    let pinned = [
+        "--host-data",
+        &h33,
+        "--family-id",
+        &z16,
+        "--image-id",
+        &z16,
+        "--min-guest-svn",
+        "0",
+    ];
+    let (code, out, err) = check_with(&declared, &pinned);
+    assert_eq!(code, 0, "{out}{err}");
+    for name in ["host_data", "family_id", "image_id", "guest_svn"] {
+        assert!(out.contains(&format!("PASS  expect.{name}")), "{out}");
+    }
+    let h34 = "34".repeat(32);
+    let f1 = "f1".repeat(16);
+    let mut ran = 0;
+    for (pin, fails) in [
+        (["--host-data", h34.as_str()], "expect.host_data"),
+        (["--family-id", f1.as_str()], "expect.family_id"),
+        (["--image-id", f1.as_str()], "expect.image_id"),
+        (["--min-guest-svn", "1"], "expect.guest_svn"),
+    ] {
+        let (code, out, err) = check_with(&declared, &pin);
+        assert_eq!(code, 1, "{pin:?}: {out}{err}");
+        assert!(out.contains(&format!("FAIL  {fails}")), "{pin:?}: {out}");
+        ran += 1;
+    }
+    assert_eq!(ran, 4);
 }
 
 fn validate_schema(doc: &str) {
     if !common::schema::have_jsonschema() {
-        common::skip_or_fail("snp_qmp", "python3-jsonschema is needed to validate the schema");
+        common::skip_or_fail(
+            "snp_qmp",
+            "python3-jsonschema is needed to validate the schema",
+        );
         return;
     }
     common::schema::validate_json_with(
@@ -359,8 +421,16 @@ fn a_remote_monitor_claiming_snp_cannot_answer_an_sev_or_sev_es_check() {
     let named_es: Vec<&str> = [&["--generation", "sev-es"][..], &sev_es[..]].concat();
     let cases: [(&[&str], &str, &[&str]); 4] = [
         (&sev_es, "an SEV or SEV-ES guest (--tk)", &["sev", "sev-es"]),
-        (&["--tk", &tk], "an SEV or SEV-ES guest (--tk)", &["sev", "sev-es"]),
-        (&named_es, "an SEV-ES guest (--generation sev-es)", &["sev-es"]),
+        (
+            &["--tk", &tk],
+            "an SEV or SEV-ES guest (--tk)",
+            &["sev", "sev-es"],
+        ),
+        (
+            &named_es,
+            "an SEV-ES guest (--generation sev-es)",
+            &["sev-es"],
+        ),
         (
             &["--generation", "sev", "--tk", &tk],
             "an SEV guest (--generation sev)",
@@ -372,19 +442,33 @@ fn a_remote_monitor_claiming_snp_cannot_answer_an_sev_or_sev_es_check() {
         let (code, out, err) = common::run(args(extra));
         assert_eq!(code, 10, "{extra:?}: {out}{err}");
         assert!(
-            err.contains("the host says the guest is SEV-SNP (QEMU's query-sev answers sev-type 'sev-snp')"),
+            err.contains(
+                "the host says the guest is SEV-SNP (QEMU's query-sev answers sev-type 'sev-snp')"
+            ),
             "{err}"
         );
-        assert!(err.contains(&format!("but you expect {expectation}")), "{err}");
-        assert!(!out.contains("Expected launch digest") && !out.contains("OK"), "{out}");
+        assert!(
+            err.contains(&format!("but you expect {expectation}")),
+            "{err}"
+        );
+        assert!(
+            !out.contains("Expected launch digest") && !out.contains("OK"),
+            "{out}"
+        );
         let (code, out, _) = common::run([args(extra), vec!["--json".into()]].concat());
         assert_eq!(code, 10);
         let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(doc["verdict"], "error", "{doc}");
         assert_eq!(doc["exit_code"], 10);
         assert_eq!(doc["guest"], "sev-snp");
-        assert_eq!(doc["generation"]["expected"], serde_json::json!(generations));
-        assert!(doc.get("snp").is_none() && doc.get("computed").is_none(), "{doc}");
+        assert_eq!(
+            doc["generation"]["expected"],
+            serde_json::json!(generations)
+        );
+        assert!(
+            doc.get("snp").is_none() && doc.get("computed").is_none(),
+            "{doc}"
+        );
         validate_schema(&out);
         refused += 1;
     }
@@ -405,8 +489,14 @@ fn a_remote_monitor_claiming_snp_cannot_answer_an_sev_or_sev_es_check() {
     let snp: Vec<&str> = [&["--generation", "sev-snp"][..], &bare[..]].concat();
     let (code, out, err) = common::run(args(&snp));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("Expected launch digest: {want}")), "{out}");
-    assert!(out.contains("NOT ATTESTED: launch configuration accepted"), "{out}");
+    assert!(
+        out.contains(&format!("Expected launch digest: {want}")),
+        "{out}"
+    );
+    assert!(
+        out.contains("NOT ATTESTED: launch configuration accepted"),
+        "{out}"
+    );
     let (code, out, _) = common::run([args(&snp), vec!["--json".into()]].concat());
     assert_eq!(code, 0);
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -22,6 +22,7 @@ use base64::Engine as _;
 use sev_validate::core::snp_report::{AttestationReport, SigningKey};
 use sev_validate::snp_cli;
 use sev_validate::snp_domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
+use sev_validate::snp_pins::Pins;
 use sev_validate::snp_validate::{Check, Status};
 use sev_validate::xml::Domain;
 use sev_validate::ExitCode;
@@ -289,6 +290,63 @@ const CASES: &[Case] = &[
         ctx: base,
         code: ExitCode::IncorrectConfig,
         says: &["<idAuth> holds an author key", "lacks authorKey='yes'"],
+    },
+    Case {
+        name: "host-data-pin",
+        ctx: || SnpContext {
+            pins: Pins {
+                host_data: Some([0x22; 32]),
+                ..Pins::default()
+            },
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "<hostData> is 1111111111111111111111111111111111111111111111111111111111111111",
+            "but --host-data is 2222222222222222222222222222222222222222222222222222222222222222",
+        ],
+    },
+    Case {
+        name: "family-id-pin",
+        ctx: || SnpContext {
+            pins: Pins {
+                family_id: Some([0xF0; 16]),
+                ..Pins::default()
+            },
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "<idBlock>'s FAMILY_ID is f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
+            "but --family-id is f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
+        ],
+    },
+    Case {
+        name: "image-id-pin",
+        ctx: || SnpContext {
+            pins: Pins {
+                image_id: Some([0x1C; 16]),
+                ..Pins::default()
+            },
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &[
+            "<idBlock>'s IMAGE_ID is 1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d",
+            "but --image-id is 1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c",
+        ],
+    },
+    Case {
+        name: "guest-svn-pin",
+        ctx: || SnpContext {
+            pins: Pins {
+                min_guest_svn: Some(2),
+                ..Pins::default()
+            },
+            ..base()
+        },
+        code: ExitCode::IncorrectConfig,
+        says: &["<idBlock>'s GUEST_SVN is 1, below --min-guest-svn 2"],
     },
 ];
 

@@ -514,7 +514,11 @@ impl Args {
             &self.snp_options(),
         )?;
         let offline = self.domain.is_none() && self.qmp.is_none();
-        if offline && expected.as_ref().is_some_and(|e| e.allows(Generation::SevSnp)) {
+        if offline
+            && expected
+                .as_ref()
+                .is_some_and(|e| e.allows(Generation::SevSnp))
+        {
             return Err(Error::Usage(
                 "offline, the launch values given are an SEV or SEV-ES launch's; an SEV-SNP guest \
                  is checked from its attestation report: snp-validate REPORT --report-data NONCE \
@@ -580,7 +584,10 @@ impl Args {
             ),
             (r.require_author_key, "--require-author-key"),
             (r.min_launch_mit_vector.is_some(), "--min-launch-mit-vector"),
-            (r.min_current_mit_vector.is_some(), "--min-current-mit-vector"),
+            (
+                r.min_current_mit_vector.is_some(),
+                "--min-current-mit-vector",
+            ),
             (r.allow_debug, "--allow-debug"),
             (r.allow_migrate_ma, "--allow-migrate-ma"),
             (r.allow_provisional_firmware, "--allow-provisional-firmware"),
@@ -630,7 +637,11 @@ fn check_outputs(a: &Args) -> Result<()> {
         .filter_map(|s| SecretSpec::parse(s).ok())
         .map(|s| s.path)
         .collect();
-    inputs.extend(secret_paths.iter().map(|p| ("--inject-secret", p.as_path())));
+    inputs.extend(
+        secret_paths
+            .iter()
+            .map(|p| ("--inject-secret", p.as_path())),
+    );
     for (i, (name, path)) in outputs.iter().enumerate() {
         for (other, other_path) in &outputs[i + 1..] {
             if launch::same_file(path, other_path) {

@@ -120,7 +120,10 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
     if snp.prelaunch.is_none() && !has_xml {
         out.note("QEMU's monitor has no domain XML to check: only its policy was checked");
     }
-    out.status(&format!("{NOT_ATTESTED}: {}", not_attested_words(snp.prelaunch.is_some())));
+    out.status(&format!(
+        "{NOT_ATTESTED}: {}",
+        not_attested_words(snp.prelaunch.is_some())
+    ));
 }
 
 /// The verdict word of an SNP run that checked the launch configuration
