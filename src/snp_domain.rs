@@ -288,7 +288,7 @@ pub struct SnpContext {
 pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
     check_policy_requirements(s, ctx)?;
     check_reported_policy(s, ctx)?;
-    crate::snp_pins::check(s, &ctx.pins)?;
+    crate::snp_pins::check(s.host_data, s.id_block.as_ref(), &ctx.pins)?;
     if ctx.ignore_config {
         return Ok(());
     }

@@ -10,8 +10,8 @@
 //! whose value they compared ([`annotate`]).
 
 use crate::core::hex;
+use crate::core::id_block::IdBlock;
 use crate::error::{Error, Result};
-use crate::snp_domain::SnpDomain;
 use crate::snp_validate::Check;
 
 /// The owner's values for what the domain declares.
@@ -27,13 +27,13 @@ pub struct Pins {
     pub min_guest_svn: Option<u32>,
 }
 
-/// The domain's declarations against the owner's pins: a difference is a
-/// configuration error (exit 4), found before the guest starts.
-pub fn check(s: &SnpDomain, pins: &Pins) -> Result<()> {
-    let block = s.id_block.as_ref();
+/// The domain's declarations (its `<hostData>` and `<idBlock>`) against the
+/// owner's pins: a difference is a configuration error (exit 4), found
+/// before the guest starts.
+pub fn check(host_data: Option<[u8; 32]>, block: Option<&IdBlock>, pins: &Pins) -> Result<()> {
     if let Some(want) = pins.host_data {
-        let got = s.host_data.unwrap_or([0; 32]);
-        let where_ = match s.host_data {
+        let got = host_data.unwrap_or([0; 32]);
+        let where_ = match host_data {
             Some(_) => format!("<hostData> is {}", hex(&got)),
             None => "the domain has no <hostData>, so HOST_DATA will be zero".into(),
         };
