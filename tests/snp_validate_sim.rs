@@ -201,3 +201,275 @@ fn verdicts_agree_with_the_simulators_check() {
         }
     }
 }
+
+/// The status and message of the check named `name`.
+fn check<'a>(doc: &'a Value, name: &str) -> (&'a str, &'a str) {
+    let c = doc["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {doc:#}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {doc:#}"));
+    (
+        c["status"].as_str().unwrap(),
+        c["message"].as_str().unwrap(),
+    )
+}
+
+/// A test chain minted by the simulator, and the reports it signs.
+struct Chain {
+    dir: std::path::PathBuf,
+    info: Value,
+}
+
+impl Chain {
+    fn mint(tmp: &Path, name: &str, product: &str, extra: &[&str]) -> Option<Chain> {
+        let dir = tmp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let info = snp_sim::chain(product, &dir, extra)?;
+        Some(Chain { dir, info })
+    }
+
+    fn file(&self, name: &str) -> String {
+        p(&self.dir.join(name))
+    }
+
+    /// Signs a report carrying the owner's nonce; `extra` are more `report`
+    /// options.
+    fn sign(&self, name: &str, extra: &[&str]) -> std::path::PathBuf {
+        let out = self.dir.join(name);
+        let mut args = vec!["--report-data", NONCE];
+        args.extend_from_slice(extra);
+        snp_sim::report(&self.dir, &out, &args).unwrap();
+        out
+    }
+
+    /// The chain's ARK, ASK and ASVK as `--trust-anchors`, then `more`.
+    fn args(&self, more: &[&str]) -> Vec<String> {
+        let mut v = Vec::new();
+        for f in ["ark.pem", "ask.pem", "asvk.pem"] {
+            v.extend(["--trust-anchors".to_string(), self.file(f)]);
+        }
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    }
+}
+
+/// Fixed so that two reports signed with the same options differ only in
+/// the field a case changes (the simulator's REPORT_ID is random otherwise).
+const REPORT_ID: &str = "5245504f52542d49442d6f662d7468652d7477696e2d7265706f727473000000";
+const REPORT_ID_MA: &str = "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5";
+
+/// The offsets at which two reports' signed bytes (0x000..0x29F) differ.
+fn signed_bytes_differ(a: &Path, b: &Path) -> Vec<usize> {
+    let (a, b) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    (0..0x2A0).filter(|&i| a[i] != b[i]).collect()
+}
+
+/// A check, the `report` options that make it fail, the signed bytes they
+/// change (start, end) and what its message says.
+type TwinCase<'a> = (&'a str, &'a [&'a str], &'a [(usize, usize)], &'a str);
+
+/// Each format, policy and binding check fails on a report that differs
+/// from one that passes only in the field it reads; the two are signed by
+/// the same VCEK, so the signature and every other check pass on both.
+#[test]
+fn each_format_policy_and_binding_check_fails_alone_on_its_twin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = Chain::mint(tmp.path(), "milan", "milan", &[]) else {
+        return;
+    };
+    let base_opts = ["--report-id", REPORT_ID, "--report-id-ma", REPORT_ID_MA];
+    let base = chain.sign("base.bin", &base_opts);
+    let vcek = chain.args(&["--vcek", &chain.file("vcek.der")]);
+    let (code, doc, _) = validate(&base, &vcek);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(failed(&doc), Vec::<String>::new());
+    // The VCEK's TCB is bl=3,tee=0,snp=8,ucode=115 (snp_sp.py's default).
+    let lower = "bl=3,tee=0,snp=7,ucode=115";
+    let cases: &[TwinCase] = &[
+        (
+            "format.signature_algo",
+            &["--sig-algo", "2"],
+            &[(0x34, 0x38)],
+            "SIGNATURE_ALGO is 2",
+        ),
+        (
+            "format.signer_info",
+            &["--key-info", "0x1c"],
+            &[(0x48, 0x4C)],
+            "SIGNING_KEY is 7",
+        ),
+        (
+            "format.signer_info",
+            &["--key-info", "0x8"],
+            &[(0x48, 0x4C)],
+            "SIGNING_KEY 2 is reserved",
+        ),
+        (
+            "format.signer_info",
+            &["--key-info", "0x20"],
+            &[(0x48, 0x4C)],
+            "signer info 0x20 has reserved bits 5..31 set",
+        ),
+        (
+            "format.policy",
+            &["--policy", "0x10000"],
+            &[(0x08, 0x10)],
+            "POLICY 0x10000 has bit 17 clear",
+        ),
+        (
+            "format.policy",
+            &["--policy", "0x4030000"],
+            &[(0x08, 0x10)],
+            "sets reserved bits 0x4000000",
+        ),
+        (
+            "format.policy",
+            &["--policy", "0x8000000000030000"],
+            &[(0x08, 0x10)],
+            "sets reserved bits 0x8000000000000000",
+        ),
+        (
+            "policy.migrate_ma",
+            &["--policy", "0x70000"],
+            &[(0x08, 0x10)],
+            "has MIGRATE_MA on",
+        ),
+        (
+            "binding.vek_tcb_not_above_current",
+            &["--current-tcb", lower, "--committed-tcb", lower],
+            &[(0x38, 0x40), (0x1E0, 0x1E8)],
+            "is above CURRENT_TCB",
+        ),
+    ];
+    let mut ran = 0;
+    for (i, &(name, opts, fields, says)) in cases.iter().enumerate() {
+        let mut all = base_opts.to_vec();
+        all.extend_from_slice(opts);
+        let bad = chain.sign(&format!("case{i}.bin"), &all);
+        let diff = signed_bytes_differ(&base, &bad);
+        assert!(!diff.is_empty(), "{name} {opts:?}: no signed byte changed");
+        for o in &diff {
+            assert!(
+                fields.iter().any(|&(lo, hi)| (lo..hi).contains(o)),
+                "{name} {opts:?}: byte {o:#x} differs, outside {fields:x?}"
+            );
+        }
+        let (code, doc, _) = validate(&bad, &vcek);
+        assert_eq!(code, 1, "{name} {opts:?}: {doc:#}");
+        assert_eq!(failed(&doc), [name], "{name} {opts:?}");
+        let (status, message) = check(&doc, name);
+        assert_eq!(status, "fail");
+        assert!(message.contains(says), "{name} {opts:?}: {message}");
+        assert_eq!(check(&doc, "signature").0, "pass", "{name} {opts:?}");
+        ran += 1;
+    }
+    assert_eq!(ran, 9);
+    // MIGRATE_MA passes when allowed.
+    let migrate = chain.dir.join("case7.bin");
+    let (code, doc, _) = validate(
+        &migrate,
+        &chain.args(&["--vcek", &chain.file("vcek.der"), "--allow-migrate-ma"]),
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "policy.migrate_ma").0, "pass");
+}
+
+/// REPORT_ID_MA against a differing --report-id-ma, CHIP_ID masked by the
+/// host, and a VCEK given for a VLEK-signed report: each fails with its
+/// check named, and the matching value, the unmasked report and the VLEK
+/// pass.
+#[test]
+fn report_id_ma_masked_chip_id_and_a_vcek_for_a_vlek_report_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = Chain::mint(tmp.path(), "milan", "milan", &[]) else {
+        return;
+    };
+    let base_opts = ["--report-id", REPORT_ID, "--report-id-ma", REPORT_ID_MA];
+    let base = chain.sign("base.bin", &base_opts);
+    let vcek_file = chain.file("vcek.der");
+    let vcek = |more: &[&str]| {
+        let mut v = vec!["--vcek", vcek_file.as_str()];
+        v.extend_from_slice(more);
+        chain.args(&v)
+    };
+
+    // REPORT_ID_MA: the report's value passes, another fails.
+    let (code, doc, _) = validate(&base, &vcek(&["--report-id-ma", REPORT_ID_MA]));
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "expect.report_id_ma").0, "pass");
+    let other = "5a".repeat(32);
+    let (code, doc, _) = validate(&base, &vcek(&["--report-id-ma", &other]));
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(failed(&doc), ["expect.report_id_ma"]);
+    let m = check(&doc, "expect.report_id_ma").1;
+    assert!(
+        m.contains(&format!("REPORT_ID_MA is {REPORT_ID_MA}, expected {other}")),
+        "{m}"
+    );
+
+    // CHIP_ID masked by the host (MASK_CHIP_KEY, CHIP_ID zero): the binding
+    // is skipped and says why, and an expected --chip-id cannot pass; the
+    // same report unmasked passes both.
+    let chip = chain.info["chip_id"].as_str().unwrap().to_string();
+    assert_eq!(chip.len(), 128);
+    let mut opts = base_opts.to_vec();
+    opts.push("--mask-chip-id");
+    let masked = chain.sign("masked.bin", &opts);
+    let diff = signed_bytes_differ(&base, &masked);
+    assert!(
+        diff.iter().any(|&o| (0x1A0..0x1E0).contains(&o)),
+        "{diff:x?}"
+    );
+    assert!(
+        diff.iter()
+            .all(|&o| (0x48..0x4C).contains(&o) || (0x1A0..0x1E0).contains(&o)),
+        "{diff:x?}"
+    );
+    let (code, doc, _) = validate(&masked, &vcek(&[]));
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        check(&doc, "binding.chip_id"),
+        ("skip", "the host masked CHIP_ID")
+    );
+    let (code, doc, _) = validate(&masked, &vcek(&["--chip-id", &chip]));
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(failed(&doc), ["expect.chip_id"]);
+    assert_eq!(check(&doc, "binding.chip_id").0, "skip");
+    assert!(
+        check(&doc, "expect.chip_id")
+            .1
+            .contains(&format!("expected {chip}")),
+        "{doc:#}"
+    );
+    let (code, doc, _) = validate(&base, &vcek(&["--chip-id", &chip]));
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "binding.chip_id").0, "pass");
+    assert_eq!(check(&doc, "expect.chip_id").0, "pass");
+
+    // A VLEK-signed report: its VLEK passes; the chain's VCEK given in its
+    // place fails the names (subject CN, issuer, hwid and csp_id), besides
+    // the signature and the VEK's issuer, which are not the VLEK's.
+    let mut opts = base_opts.to_vec();
+    opts.extend(["--signer", "vlek"]);
+    let vlek = chain.sign("vlek.bin", &opts);
+    let (code, doc, _) = validate(&vlek, &chain.args(&["--vlek", &chain.file("vlek.der")]));
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["signer"], "VLEK");
+    assert_eq!(check(&doc, "chain.names").0, "pass");
+    let (code, doc, _) = validate(&vlek, &chain.args(&["--vlek", &chain.file("vcek.der")]));
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        failed(&doc),
+        ["signature", "chain.vek_signed_by_ask", "chain.names"]
+    );
+    let m = check(&doc, "chain.names").1;
+    for says in [
+        "the VEK's subject CN is 'SEV-VCEK' but the report's signer info says VLEK ('SEV-VLEK')",
+        "the VLEK has no csp_id",
+        "the VLEK has a hwid",
+    ] {
+        assert!(m.contains(says), "want '{says}' in: {m}");
+    }
+}
