@@ -473,3 +473,116 @@ fn report_id_ma_masked_chip_id_and_a_vcek_for_a_vlek_report_fail() {
         assert!(m.contains(says), "want '{says}' in: {m}");
     }
 }
+
+/// A VEK whose notBefore is after --now fails chain.validity, as the
+/// simulator's own check says; once --now is inside its validity it passes.
+/// CAs with RSA-2048 keys (made by openssl) fail chain.key_types alone: the
+/// signatures verify, the keys are not AMD's RSA-4096.
+#[test]
+fn a_vek_not_yet_valid_and_rsa_2048_cas_fail_their_chain_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(future) = Chain::mint(
+        tmp.path(),
+        "future",
+        "milan",
+        &["--not-before", "2027-01-01T00:00:00"],
+    ) else {
+        return;
+    };
+    assert_eq!(future.info["vcek_not_before"], "2027-01-01T00:00:00Z");
+    let report = future.sign("report.bin", &[]);
+    let roots = future.dir.join("roots.pem");
+    std::fs::write(
+        &roots,
+        std::fs::read_to_string(future.dir.join("ask.pem")).unwrap()
+            + &std::fs::read_to_string(future.dir.join("ark.pem")).unwrap(),
+    )
+    .unwrap();
+    let mut compared = 0;
+    for (now, valid) in [
+        ("2026-06-01T00:00:00Z", false),
+        ("2027-06-01T00:00:00Z", true),
+    ] {
+        let oracle = snp_sim::check(&report, &future.dir.join("vcek.der"), &roots, now).unwrap();
+        assert_eq!(oracle["checks"]["vek_valid_at"], valid, "{now}: {oracle:#}");
+        let (code, doc, _) = validate(
+            &report,
+            &future.args(&["--vcek", &future.file("vcek.der"), "--now", now]),
+        );
+        let (status, message) = check(&doc, "chain.validity");
+        assert_eq!(status == "pass", valid, "{now}: {message}");
+        compared += 1;
+        if valid {
+            assert_eq!(code, 0, "{doc:#}");
+        } else {
+            assert_eq!(code, 1, "{doc:#}");
+            assert_eq!(failed(&doc), ["chain.validity"]);
+            for says in ["the VEK 'SEV-VCEK' is valid from 2027-01-01T00:00:00Z", now] {
+                assert!(message.contains(says), "want '{says}' in: {message}");
+            }
+        }
+    }
+    assert_eq!(compared, 2);
+
+    // CAs with RSA-2048 keys: the simulator keeps the keys it finds.
+    let keys = tmp.path().join("rsa2048-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    for role in ["ark", "ask", "asvk"] {
+        let st = std::process::Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
+            .arg(keys.join(format!("milan-{role}.key")))
+            .output()
+            .expect("openssl");
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+    }
+    let Some(small) = Chain::mint(
+        tmp.path(),
+        "rsa2048",
+        "milan",
+        &["--keys", keys.to_str().unwrap()],
+    ) else {
+        return;
+    };
+    for ca in ["ark.pem", "ask.pem"] {
+        let text = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in"])
+            .arg(small.dir.join(ca))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("Public-Key: (2048 bit)"), "{ca}: {text}");
+    }
+    let report = small.sign("report.bin", &[]);
+    let (code, doc, _) = validate(&report, &small.args(&["--vcek", &small.file("vcek.der")]));
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(failed(&doc), ["chain.key_types"]);
+    let m = check(&doc, "chain.key_types").1;
+    assert!(
+        m.contains("the ARK key is RSA-2048, expected RSA-4096"),
+        "{m}"
+    );
+    assert!(
+        m.contains("the ASK key is RSA-2048, expected RSA-4096"),
+        "{m}"
+    );
+    assert!(!m.contains("VEK"), "{m}");
+    // The same report from a chain with RSA-4096 CAs passes.
+    let Some(full) = Chain::mint(tmp.path(), "rsa4096", "milan", &[]) else {
+        return;
+    };
+    let report = full.sign("report.bin", &[]);
+    let (code, doc, _) = validate(&report, &full.args(&["--vcek", &full.file("vcek.der")]));
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(check(&doc, "chain.key_types").0, "pass");
+}
