@@ -586,3 +586,61 @@ fn a_vek_not_yet_valid_and_rsa_2048_cas_fail_their_chain_checks() {
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(check(&doc, "chain.key_types").0, "pass");
 }
+
+/// A Turin VCEK's hwid is 8 bytes and CHIP_ID's bytes 8..63 must be zero:
+/// with one of them set, the simulator's check and the tool both refuse
+/// the binding, and the message shows the bytes that differ (the first 8
+/// alone are the hwid on both sides). The report with them zero passes.
+#[test]
+fn a_turin_chip_id_with_bytes_past_the_hwid_fails_and_says_which() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = Chain::mint(tmp.path(), "turin", "turin", &[]) else {
+        return;
+    };
+    let hwid = chain.info["chip_id"].as_str().unwrap().to_string();
+    assert_eq!(hwid.len(), 16);
+    let good = format!("{hwid}{}", "00".repeat(56));
+    let bad = format!("{hwid}{}5a", "00".repeat(55));
+    let roots = chain.dir.join("roots.pem");
+    std::fs::write(
+        &roots,
+        std::fs::read_to_string(chain.dir.join("ask.pem")).unwrap()
+            + &std::fs::read_to_string(chain.dir.join("ark.pem")).unwrap(),
+    )
+    .unwrap();
+    let mut compared = 0;
+    for (chip, matches) in [(&good, true), (&bad, false)] {
+        let report = chain.sign(
+            &format!("{matches}.bin"),
+            &["--report-id", REPORT_ID, "--chip-id", chip],
+        );
+        let oracle = snp_sim::check(
+            &report,
+            &chain.dir.join("vcek.der"),
+            &roots,
+            "2030-01-01T00:00:00",
+        )
+        .unwrap();
+        assert_eq!(
+            oracle["checks"]["chip_id_matches_hwid"], matches,
+            "{oracle:#}"
+        );
+        let (code, doc, _) = validate(&report, &chain.args(&["--vcek", &chain.file("vcek.der")]));
+        let (status, message) = check(&doc, "binding.chip_id");
+        assert_eq!(status == "pass", matches, "{message}");
+        compared += 1;
+        if matches {
+            assert_eq!(code, 0, "{doc:#}");
+        } else {
+            assert_eq!(code, 1, "{doc:#}");
+            assert_eq!(failed(&doc), ["binding.chip_id"]);
+            for says in [
+                format!("CHIP_ID {bad} is not the VCEK's 8-byte hwid {hwid} followed by zeros"),
+                format!("bytes 8..63 are {}5a", "00".repeat(55)),
+            ] {
+                assert!(message.contains(&says), "want '{says}' in: {message}");
+            }
+        }
+    }
+    assert_eq!(compared, 2);
+}
