@@ -409,6 +409,17 @@ fn bad_input_exits_2_with_a_clear_message() {
             "contradicts the report",
         ),
         (
+            // A v2 report: the product is the VCEK's productName (Milan-B0).
+            vec![
+                rep.clone(),
+                "--vcek".into(),
+                vcek.clone(),
+                "--product".into(),
+                "genoa".into(),
+            ],
+            "--product Genoa contradicts the VEK, whose productName 'Milan-B0' says Milan",
+        ),
+        (
             vec![
                 rep.clone(),
                 "--product".into(),

@@ -644,3 +644,48 @@ fn a_turin_chip_id_with_bytes_past_the_hwid_fails_and_says_which() {
     }
     assert_eq!(compared, 2);
 }
+
+/// A version 2 report carries no CPUID: its product is the VEK's
+/// productName, and a --product that contradicts it is a usage error (exit
+/// 2) naming both, where the same report with the agreeing --product, or
+/// none, validates.
+#[test]
+fn a_v2_report_whose_vek_and_product_option_disagree_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = Chain::mint(tmp.path(), "milan", "milan", &[]) else {
+        return;
+    };
+    let report = chain.sign("v2.bin", &["--version", "2"]);
+    let vcek = chain.file("vcek.der");
+    for (product, code_wanted) in [
+        (None, 0),
+        (Some("milan"), 0),
+        (Some("genoa"), 2),
+        (Some("turin"), 2),
+    ] {
+        let mut more = vec!["--vcek", vcek.as_str()];
+        if let Some(p) = product {
+            more.extend(["--product", p]);
+        }
+        let (code, doc, err) = validate(&report, &chain.args(&more));
+        assert_eq!(code, code_wanted, "{product:?}: {doc:#}{err}");
+        if code == 0 {
+            assert_eq!(doc["product"], "Milan");
+            assert_eq!(doc["product_source"], "the VEK's productName");
+        } else {
+            let e = doc["error"].as_str().unwrap();
+            let named = format!(
+                "--product {}",
+                if product == Some("genoa") {
+                    "Genoa"
+                } else {
+                    "Turin"
+                }
+            );
+            for says in [named.as_str(), "productName 'Milan-B0' says Milan"] {
+                assert!(e.contains(says), "want '{says}' in: {e}");
+            }
+            assert!(err.contains(e), "{err}");
+        }
+    }
+}
