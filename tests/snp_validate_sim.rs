@@ -689,3 +689,80 @@ fn a_v2_report_whose_vek_and_product_option_disagree_is_refused() {
         }
     }
 }
+
+/// A certificate table with no all-zero final entry, cut short, or broken
+/// any other way the simulator knows (`--malformed`): after the report or
+/// in a --cert-table file, a clear error with exit 2; the same table whole
+/// gives a valid report.
+#[test]
+fn a_broken_certificate_table_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(chain) = Chain::mint(tmp.path(), "genoa", "genoa", &[]) else {
+        return;
+    };
+    let anchors = chain.args(&[]);
+    let raw = chain.sign("raw.bin", &[]);
+    let table_args = |table: &Path| {
+        let mut v = anchors.clone();
+        v.extend(["--cert-table".into(), p(table)]);
+        v
+    };
+    // Whole: valid, the VEK from the table.
+    let joined = chain.sign("joined.bin", &["--container", "certs"]);
+    let (code, doc, _) = validate(&joined, &anchors);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        doc["container"],
+        "attestation report followed by a certificate table"
+    );
+    let table = chain.dir.join("whole.tbl");
+    snp_sim::run(&[
+        "certtable",
+        "--chain",
+        &chain.file(""),
+        "--out",
+        table.to_str().unwrap(),
+    ])
+    .unwrap();
+    let (code, doc, _) = validate(&raw, &table_args(&table));
+    assert_eq!(code, 0, "{doc:#}");
+    let mut refused = 0;
+    for (kind, says) in [
+        ("no-terminator", "no all-zero terminating entry"),
+        ("truncated", "past the end"),
+        ("overlap", "overlaps entry 0"),
+        ("out-of-range", "past the end"),
+        ("inside-header", "inside the table header"),
+        ("huge-length", "past the end"),
+        ("duplicate-guid", "appears twice"),
+    ] {
+        let after = chain.sign(
+            &format!("{kind}.bin"),
+            &["--container", "certs", "--malformed", kind],
+        );
+        let file = chain.dir.join(format!("{kind}.tbl"));
+        snp_sim::run(&[
+            "certtable",
+            "--chain",
+            &chain.file(""),
+            "--malformed",
+            kind,
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        for (what, report, args) in [
+            ("after the report", &after, anchors.clone()),
+            ("--cert-table", &raw, table_args(&file)),
+        ] {
+            let (code, doc, err) = validate(report, &args);
+            assert_eq!(code, 2, "{kind} {what}: {doc:#}");
+            let e = doc["error"].as_str().unwrap();
+            assert!(e.contains("certificate table"), "{kind} {what}: {e}");
+            assert!(e.contains(says), "{kind} {what}: want '{says}' in: {e}");
+            assert!(!err.contains("panicked"), "{err}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 14);
+}
