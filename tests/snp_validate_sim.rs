@@ -4,7 +4,16 @@
 //! hwid and fmcSPL included) sign reports in each container. The tool
 //! accepts them with the test chain as `--trust-anchors` (warning on every
 //! run) and refuses them with AMD's built-in roots; where a signed byte is
-//! changed, its verdicts agree with the simulator's own `check`.
+//! changed, before or after signing, its verdicts agree with the
+//! simulator's own `check`.
+//!
+//! Every check that a real report only ever passes is seen failing here, on
+//! a report that differs from one that passes only in what the check reads:
+//! SIGNATURE_ALGO, the signer info, POLICY's reserved bits and MIGRATE_MA,
+//! a VEK TCB above CURRENT_TCB, REPORT_ID_MA, a masked CHIP_ID against an
+//! expected one, Turin's CHIP_ID bytes past its 8-byte hwid, a VCEK for a
+//! VLEK-signed report, a VEK not yet valid, RSA-2048 CAs; and a broken
+//! certificate table or a --product the VEK contradicts is a usage error.
 
 mod common;
 #[path = "common/snp_sim.rs"]
@@ -133,12 +142,25 @@ fn simulated_reports_pass_with_test_anchors_and_fail_with_amds() {
     assert_eq!(ran, 14);
 }
 
-/// A changed signed byte (MEASUREMENT, REPORTED_TCB, CHIP_ID): the
-/// simulator's `check` and the tool agree on the signature, TCB binding and
-/// chip-ID binding.
+/// A changed signed byte (MEASUREMENT, REPORTED_TCB, CHIP_ID, a reserved
+/// byte): the simulator's `check` and the tool agree on the signature, TCB
+/// binding and chip-ID binding. Changed before signing (`--poke`), the
+/// signature is good over the new bytes and only the bindings can fail;
+/// changed in the signed file, the signature must fail on both sides.
 #[test]
 fn verdicts_agree_with_the_simulators_check() {
     let tmp = tempfile::tempdir().unwrap();
+    // (offset, bytes): written by the simulator before signing, or XORed
+    // into the signed report (so a byte always changes).
+    let pokes: [(usize, &[u8]); 5] = [
+        (0x90, &[0xff]),
+        (0x187, &[0x01]),
+        (0x1a0, &[0x01]),
+        (0x1a5, &[0x77]),
+        (0x29f, &[0x80]),
+    ];
+    let mut compared = 0;
+    let mut signature_failed = 0;
     for product in snp_sim::PRODUCTS {
         let dir = tmp.path().join(product);
         std::fs::create_dir_all(&dir).unwrap();
@@ -152,22 +174,41 @@ fn verdicts_agree_with_the_simulators_check() {
                 + &std::fs::read_to_string(dir.join("ark.pem")).unwrap(),
         )
         .unwrap();
-        for poke in ["", "0x90:ff", "0x187:01", "0x1a0:00", "0x1a5:77"] {
-            let report = dir.join(format!("report{}.bin", poke.replace(':', "-")));
-            let mut extra = vec!["--report-data", NONCE, "--version", "5"];
-            if !poke.is_empty() {
-                extra.extend(["--poke", poke]);
-            }
-            snp_sim::report(&dir, &report, &extra).unwrap();
-            let oracle = snp_sim::check(
-                &report,
-                &dir.join("vcek.der"),
-                &roots,
-                "2030-01-01T00:00:00",
+        let clean = dir.join("report.bin");
+        snp_sim::report(&dir, &clean, &["--report-data", NONCE, "--version", "5"]).unwrap();
+        let clean_bytes = std::fs::read(&clean).unwrap();
+        let mut reports = vec![("unchanged".to_string(), clean.clone(), true)];
+        for (off, data) in pokes {
+            // Before signing.
+            let poke = format!("{off:#x}:{}", sev_validate::core::hex(data));
+            let before = dir.join(format!("before-{off:#x}.bin"));
+            snp_sim::report(
+                &dir,
+                &before,
+                &["--report-data", NONCE, "--version", "5", "--poke", &poke],
             )
             .unwrap();
+            reports.push((format!("--poke {poke}"), before, true));
+            // After signing: the signed file's bytes changed.
+            let mut b = clean_bytes.clone();
+            for (i, x) in data.iter().enumerate() {
+                assert!(off + i < 0x2A0, "{off:#x}: outside the signed bytes");
+                b[off + i] ^= x;
+            }
+            let after = dir.join(format!("after-{off:#x}.bin"));
+            std::fs::write(&after, &b).unwrap();
+            reports.push((
+                format!("{off:#x} ^= {data:02x?} after signing"),
+                after,
+                false,
+            ));
+        }
+        for (what, report, signature_ok) in &reports {
+            let oracle =
+                snp_sim::check(report, &dir.join("vcek.der"), &roots, "2030-01-01T00:00:00")
+                    .unwrap();
             let (_, doc, _) = validate(
-                &report,
+                report,
                 &[
                     "--vcek".into(),
                     p(&dir.join("vcek.der")),
@@ -177,29 +218,40 @@ fn verdicts_agree_with_the_simulators_check() {
                     "2030-01-01T00:00:00Z".into(),
                 ],
             );
-            let status = |name: &str| {
-                doc["checks"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|c| c["name"] == name)
-                    .map(|c| c["status"].as_str().unwrap().to_string())
-                    .unwrap()
-            };
-            let what = format!("{product} poke '{poke}': oracle {oracle:#}");
+            let what = format!("{product} {what}: oracle {oracle:#}");
+            // Poked after signing, the signature must be bad on both sides.
+            assert_eq!(
+                oracle["checks"]["report_signature_ok"], *signature_ok,
+                "{what}"
+            );
             for (ours, theirs) in [
                 ("signature", "report_signature_ok"),
                 ("binding.reported_tcb", "reported_tcb_equals_vek_tcb"),
                 ("binding.chip_id", "chip_id_matches_hwid"),
                 ("chain.vek_signed_by_ask", "vek_signed_by_ask"),
             ] {
-                let Some(t) = oracle["checks"][theirs].as_bool() else {
-                    continue;
-                };
-                assert_eq!(status(ours) == "pass", t, "{ours} vs {theirs}: {what}");
+                // CHIP_ID is never all zero here, and a VCEK signs: the
+                // oracle gives every one of the four.
+                let t = oracle["checks"][theirs]
+                    .as_bool()
+                    .unwrap_or_else(|| panic!("{theirs}: {what}"));
+                assert_eq!(
+                    check(&doc, ours).0 == "pass",
+                    t,
+                    "{ours} vs {theirs}: {what}"
+                );
+                compared += 1;
+            }
+            if !signature_ok {
+                assert!(failed(&doc).contains(&"signature".to_string()), "{what}");
+                signature_failed += 1;
             }
         }
     }
+    // 3 products x (the clean report + 5 pokes before and 5 after signing)
+    // x 4 verdicts.
+    assert_eq!(compared, 3 * 11 * 4);
+    assert_eq!(signature_failed, 3 * 5);
 }
 
 /// The status and message of the check named `name`.
