@@ -709,16 +709,44 @@ fn base64_with_line_breaks_decodes_and_garbage_never_panics() {
     )
     .unwrap();
     assert_eq!(s.host_data.unwrap().to_vec(), host);
-    for junk in ["", "=", "====", "AAA", "AAAAA", "\u{e9}\u{e9}", "A\u{0}A="] {
+    // Every case is accounted for: not well-formed XML is refused by the
+    // parser (a usage error, exit 2, never a panic); the rest is well-formed
+    // (quick-xml lets a raw NUL through) and reaches decode, which refuses
+    // it with the element named (exit 4).
+    let not_xml = ["<", "&", "&bogus;", "</x>", "<![CDATA[AAA", "A&#0;A"];
+    let not_base64 = [
+        "",
+        "=",
+        "====",
+        "AAA",
+        "AAAAA",
+        "\u{e9}\u{e9}",
+        "A\u{0}A=",
+        "&#x41;&#x41;&#x41;&#x41;",
+    ];
+    let (mut parse_refused, mut decode_refused) = (0, 0);
+    for junk in not_xml.iter().chain(&not_base64) {
         for el in ["idBlock", "idAuth", "hostData", "guestVisibleWorkarounds"] {
             let xml = snp_xml("", "0x30000", &format!("<{el}>{junk}</{el}>"));
-            if let Ok(d) = Domain::parse(&xml) {
-                let e = decode(&d).unwrap_err();
-                assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{el} {junk:?}");
-                assert!(e.to_string().contains(&format!("<{el}>")), "{e}");
+            match Domain::parse(&xml) {
+                Err(e) => {
+                    assert!(not_xml.contains(junk), "{el} {junk:?} does not parse: {e}");
+                    assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage, "{el} {junk:?}");
+                    assert!(e.to_string().contains("cannot parse the domain XML"), "{e}");
+                    parse_refused += 1;
+                }
+                Ok(d) => {
+                    assert!(not_base64.contains(junk), "{el} {junk:?} parses as XML");
+                    let e = decode(&d).unwrap_err();
+                    assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{el} {junk:?}");
+                    assert!(e.to_string().contains(&format!("<{el}>")), "{e}");
+                    decode_refused += 1;
+                }
             }
         }
     }
+    assert_eq!(parse_refused, not_xml.len() * 4);
+    assert_eq!(decode_refused, not_base64.len() * 4);
     assert!(decode(&Domain::parse("<domain/>").unwrap()).is_err());
 }
 
