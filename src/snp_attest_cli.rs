@@ -19,8 +19,8 @@ use crate::core::snp_report::{
     TcbVersion, MAX_INPUT_LEN,
 };
 use crate::error::{Error, ExitCode, Result};
-use crate::snp_explain::{ReportField, SnpExplanation};
-use crate::snp_validate::{self, Endorsement, Expectations, MinTcb, Outcome, Status};
+use crate::snp::explain::{ReportField, SnpExplanation};
+use crate::snp::validate::{self, Endorsement, Expectations, MinTcb, Outcome, Status};
 
 const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
 const EXPECT: &str = "The owner's expectations";
@@ -701,7 +701,7 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome = snp_validate::validate(r, product, &endorsement, anchors, &expect, now, None);
+    let outcome = validate::validate(r, product, &endorsement, anchors, &expect, now, None);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
@@ -788,7 +788,7 @@ fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
 fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
     // Each change with the option that computes the reported value: the
     // main command's own (--num-cpus ...) there, snp-digest's here.
-    let words = |c: &crate::snp_explain::Change| match (main_command, c.main_option()) {
+    let words = |c: &crate::snp::explain::Change| match (main_command, c.main_option()) {
         (false, _) => c.to_string(),
         (true, Some(o)) => format!("{}: {o}", c.host_did()),
         (true, None) => c.host_did(),
@@ -816,7 +816,7 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
 
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
-pub fn hint(v: &Validation, c: &snp_validate::Check) -> Option<String> {
+pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.status != Status::Fail {
         return None;
     }

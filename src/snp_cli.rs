@@ -24,10 +24,10 @@ use crate::core::snp::{self, GuestContext, Ld, SnpError, SnpFirmware, SnpLaunch}
 use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
-use crate::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
-use crate::policy::PolicyFlags;
-use crate::snp_explain;
+use crate::sev::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
+use crate::sev::policy::PolicyFlags;
+use crate::snp::explain;
 
 /// The subcommands this module answers.
 pub const SUBCOMMANDS: &[&str] = &[
@@ -541,15 +541,15 @@ pub struct ComputedLaunch {
 
 impl ComputedLaunch {
     /// The owner's launch in the explainer's terms.
-    pub fn owner(&self) -> snp_explain::OwnerLaunch<'_> {
-        snp_explain::OwnerLaunch {
+    pub fn owner(&self) -> explain::OwnerLaunch<'_> {
+        explain::OwnerLaunch {
             ovmf_hash: self.ovmf_hash,
             firmware: &self.firmware,
             vcpus: self.vcpus,
             vmm: self.vmm,
             vmsa: self.vmsa,
             signature_given: self.signature_given,
-            kernel: self.kernel.map(|hashes| snp_explain::DirectBoot {
+            kernel: self.kernel.map(|hashes| explain::DirectBoot {
                 hashes,
                 cmdline: self.append.as_deref(),
                 initrd: self.initrd,
@@ -559,8 +559,8 @@ impl ComputedLaunch {
 
     /// Which input the host changed to launch with `reported`: the
     /// explainer's search from the hashed state.
-    pub fn explain(&self, reported: &Ld) -> Result<snp_explain::SnpExplanation> {
-        let x = snp_explain::explain(&self.owner(), reported)
+    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
+        let x = explain::explain(&self.owner(), reported)
             .map_err(|e| firmware_error_text(&self.ovmf, e))?;
         if x.computed != self.ld {
             return Err(Error::Unexpected(
@@ -792,9 +792,9 @@ fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) 
     )))
 }
 
-fn firmware_error_text(path: &Path, e: snp_explain::SnpExplainError) -> Error {
+fn firmware_error_text(path: &Path, e: explain::SnpExplainError) -> Error {
     match e {
-        snp_explain::SnpExplainError::Incomplete => Error::Unexpected(e.to_string()),
+        explain::SnpExplainError::Incomplete => Error::Unexpected(e.to_string()),
         e => Error::Usage(format!("firmware '{}': {e}", path.display())),
     }
 }

@@ -34,7 +34,7 @@ use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::snp::{self, GuestContext, SnpError};
 use sev_validate::core::vmsa::VMSA_LEN;
-use sev_validate::launch::{self, Firmware, VmsaSource, MAX_VCPUS};
+use sev_validate::sev::launch::{self, Firmware, VmsaSource, MAX_VCPUS};
 use sev_validate::ExitCode;
 
 // ------------------------------------------------------------ measurement --

@@ -57,7 +57,7 @@ use sev_validate::core::id_block::{self, IdAuth};
 use sev_validate::core::kernel_hashes::KernelHashes;
 use sev_validate::core::measurement::LaunchDigest;
 use sev_validate::core::vmsa::{self, VmmType, VmsaConfig, VmsaForm};
-use sev_validate::launch::{self, Firmware, VmsaSource};
+use sev_validate::sev::launch::{self, Firmware, VmsaSource};
 
 const DEFAULT_SEED: u64 = 0x5EE5_5A1B_2026_0001;
 const DEFAULT_CASES: usize = 48;

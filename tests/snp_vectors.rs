@@ -20,7 +20,7 @@ use serde_json::Value;
 use sev_validate::core::id_block::{self, IdAuth, IdBlock, SnpKey};
 use sev_validate::core::snp::{self, SnpFirmware, SnpLaunch};
 use sev_validate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
-use sev_validate::launch;
+use sev_validate::sev::launch;
 
 use common::vectors_dir;
 

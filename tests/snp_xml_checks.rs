@@ -1,10 +1,10 @@
-//! SEV-SNP domains: every check of `snp_domain::decode` + `snp_domain::check`
+//! SEV-SNP domains: every check of `domain::decode` + `domain::check`
 //! has a pair of fixtures in testdata-xml/ (snp-NAME.trips.xml and
 //! snp-NAME.passes.xml), run here with the owner's context that makes the
 //! difference, for the exit code and the message. Their idBlock/idAuth were
 //! made by sev-snp-measure's snp-create-id-block (the fixtures say so).
 //!
-//! The pre-launch verdict (`snp_domain::prelaunch`) is tested against ID
+//! The pre-launch verdict (`domain::prelaunch`) is tested against ID
 //! blocks and ID auth that PyPI sev-snp-measure's `snp-create-id-block` makes
 //! at test time with keys from `openssl ecparam -genkey -name secp384r1`, for
 //! launch digests that `sev-snp-measure --mode snp` computes: never from our
@@ -20,11 +20,11 @@ use std::process::Command;
 
 use base64::Engine as _;
 use sev_validate::core::snp_report::{AttestationReport, SigningKey};
+use sev_validate::snp::domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
+use sev_validate::snp::pins::Pins;
+use sev_validate::snp::validate::{Check, Status};
 use sev_validate::snp_cli;
-use sev_validate::snp_domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
-use sev_validate::snp_pins::Pins;
-use sev_validate::snp_validate::{Check, Status};
-use sev_validate::xml::Domain;
+use sev_validate::source::xml::Domain;
 use sev_validate::ExitCode;
 use skip::skip_or_fail;
 
@@ -553,7 +553,7 @@ fn report_fields_the_domain_decides() {
         "domain.signing_key",
     ];
     let verdict = |r: &AttestationReport, s: &SnpDomain| -> Vec<&'static str> {
-        let checks = snp_domain::report_checks(s, r);
+        let checks = domain::report_checks(s, r);
         assert_eq!(checks.iter().map(|c| c.name).collect::<Vec<_>>(), names);
         checks
             .iter()
@@ -580,7 +580,7 @@ fn report_fields_the_domain_decides() {
         });
         assert_eq!(verdict(&r, &s), [fails], "byte {at:#x}");
     }
-    let m = snp_domain::report_checks(&s, &report(|b| b[0x0A] = 0x13))[0]
+    let m = domain::report_checks(&s, &report(|b| b[0x0A] = 0x13))[0]
         .message
         .clone();
     assert!(

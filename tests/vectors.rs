@@ -13,7 +13,7 @@ use sev_validate::core::keys::{Tek, Tik};
 use sev_validate::core::measurement::{compute_measure, LaunchInfo, Measurement};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::vmsa::{self, VmsaConfig, VmsaForm};
-use sev_validate::launch::{self, Firmware, VmsaSource};
+use sev_validate::sev::launch::{self, Firmware, VmsaSource};
 
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

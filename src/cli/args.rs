@@ -11,14 +11,14 @@ use crate::core::keys::{self, Tek, Tik};
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
 use crate::generation::{Expected, Generation};
-use crate::launch;
 use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
-use crate::policy::Requirements;
-use crate::resolve::{Keys, Options, OwnerInputs, VmsaInput};
-use crate::secrets::SecretSpec;
+use crate::sev::launch;
+use crate::sev::policy::Requirements;
+use crate::sev::resolve::{Keys, Options, OwnerInputs, VmsaInput};
+use crate::sev::secrets::SecretSpec;
+use crate::snp::run::SnpOwner;
+use crate::snp::validate::Expectations;
 use crate::snp_attest_cli::{hex_n, EndorsementArgs, RequirementArgs};
-use crate::snp_run::SnpOwner;
-use crate::snp_validate::Expectations;
 use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
@@ -381,7 +381,7 @@ impl Config {
             .map(|s| SecretSpec::parse(s))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         // A typo in a secret's path is found before any work.
-        crate::secrets::check_files(&secrets)?;
+        crate::sev::secrets::check_files(&secrets)?;
         Ok(Config {
             spec: a.source_spec(),
             owner: a.owner_inputs()?,

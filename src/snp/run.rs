@@ -5,8 +5,8 @@
 //!
 //! resolve (the owner's inputs, the domain's launch) → the launch digest
 //! (as `snp-digest` computes it) → the ID block before launch
-//! ([`crate::snp_domain::prelaunch`], with the explainer on an LD mismatch)
-//! → the guest's attestation report, when given ([`crate::snp_validate`]).
+//! ([`domain::prelaunch`], with the explainer on an LD mismatch)
+//! → the guest's attestation report, when given ([`crate::snp::validate`]).
 //!
 //! An SNP guest has no LAUNCH_MEASURE and no LAUNCH_SECRET: what proves its
 //! launch is its report, signed by the AMD Secure Processor; the ID block
@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use crate::core::hex;
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
-use crate::resolve::{DomainCheck, Origin, Sourced};
+use crate::sev::resolve::{DomainCheck, Origin, Sourced};
+use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};
+use crate::snp::explain::SnpExplanation;
+use crate::snp::validate::{Check, Expectations, Status};
 use crate::snp_attest_cli::{EndorsementArgs, Validation};
 use crate::snp_cli::ComputedLaunch;
-use crate::snp_domain::{self, IdKeys, SnpContext, SnpDomain};
-use crate::snp_explain::SnpExplanation;
-use crate::snp_validate::{Check, Expectations, Status};
 use crate::source::SnpHostReport;
 
 /// SEV_FEATURES of an SNP guest's VMSAs on upstream KVM: SNPActive alone.
@@ -173,7 +173,7 @@ impl SnpRun {
 
 /// Runs the SNP stages on what the host said, filling `run`.
 pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()> {
-    let domain = host.domain.as_ref().map(snp_domain::decode).transpose()?;
+    let domain = host.domain.as_ref().map(domain::decode).transpose()?;
     run.domain = domain.clone();
     let domain = match domain {
         Some(d) => d,
@@ -202,11 +202,11 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
         v.main_command = true;
         // What the domain (or QEMU, for the policy) gave the firmware, beside
         // the owner's own expect.* lines (skipped where nothing was pinned).
-        let mut domain_checks: Vec<Check> = snp_domain::report_checks(&domain, &v.input.report)
+        let mut domain_checks: Vec<Check> = domain::report_checks(&domain, &v.input.report)
             .into_iter()
             .filter(|c| has_xml || c.name == "domain.policy")
             .collect();
-        crate::snp_pins::annotate(&mut domain_checks, &pins(owner));
+        crate::snp::pins::annotate(&mut domain_checks, &pins(owner));
         v.outcome.checks.extend(domain_checks);
         let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
         let passed = failed.is_empty();
@@ -222,9 +222,9 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
 }
 
 /// The owner's values for what the domain declares.
-fn pins(owner: &SnpOwner) -> crate::snp_pins::Pins {
+fn pins(owner: &SnpOwner) -> crate::snp::pins::Pins {
     let e = &owner.expectations;
-    crate::snp_pins::Pins {
+    crate::snp::pins::Pins {
         host_data: e.host_data,
         family_id: e.family_id,
         image_id: e.image_id,
@@ -275,7 +275,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         reported_policy: host.reported_policy,
         pins: pins(owner),
     };
-    snp_domain::check(xml, domain, &ctx)?;
+    domain::check(xml, domain, &ctx)?;
     Ok(if owner.ignore_config {
         DomainCheck::Skipped
     } else {
@@ -469,7 +469,7 @@ type Prelaunch = (Option<Vec<Check>>, Option<SnpExplanation>, Result<()>);
 
 /// The ID block before launch: would SNP_LAUNCH_FINISH accept it?
 fn prelaunch(owner: &SnpOwner, domain: &SnpDomain, computed: &ComputedLaunch) -> Prelaunch {
-    let Some(checks) = snp_domain::prelaunch(domain, &computed.ld, &id_keys(owner)) else {
+    let Some(checks) = domain::prelaunch(domain, &computed.ld, &id_keys(owner)) else {
         return (None, None, Ok(()));
     };
     let failed: Vec<&str> = checks

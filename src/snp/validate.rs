@@ -6,7 +6,7 @@
 //! ```
 //! use sev_validate::core::snp_report::{self, Product};
 //! use sev_validate::core::snp_cert::{Certificate, TrustAnchors};
-//! use sev_validate::snp_validate::{validate, ChainCache, Endorsement, Expectations};
+//! use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/snp-vectors/milan-v2-virtee");

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use crate::core::guid;
 use crate::core::secret::{self, SecretPacket, SecretTable};
 use crate::error::Error;
-use crate::launch::{self, Firmware};
-use crate::resolve::Keys;
+use crate::sev::launch::{self, Firmware};
+use crate::sev::resolve::Keys;
 
 /// Why the secrets cannot be packaged.
 #[derive(Debug, thiserror::Error)]
