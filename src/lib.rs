@@ -70,13 +70,9 @@ pub mod cli;
 pub mod core;
 pub mod error;
 pub mod generation;
-pub mod num;
 pub mod report;
 pub mod sev;
 pub mod snp;
-pub mod snp_attest_cli;
-#[doc(hidden)]
-pub mod snp_cli;
 pub mod source;
 
 pub use error::{Error, ExitCode, Result};

@@ -666,7 +666,7 @@ fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         id_block_explanation: snp.id_block_explanation.clone(),
         report: snp.validation.as_ref().map(|v| {
             let code = if v.outcome.passed() { 0 } else { 1 };
-            crate::snp_attest_cli::validation_json(v, code)
+            crate::snp::attest::validation_json(v, code)
         }),
         notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
     });

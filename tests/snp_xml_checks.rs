@@ -20,10 +20,11 @@ use std::process::Command;
 
 use base64::Engine as _;
 use sev_validate::core::snp_report::{AttestationReport, SigningKey};
+use sev_validate::core::vmsa::{VmmType, VmsaForm};
+use sev_validate::snp::digest::{self, DigestInput};
 use sev_validate::snp::domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
 use sev_validate::snp::pins::Pins;
 use sev_validate::snp::validate::{Check, Status};
-use sev_validate::snp_cli;
 use sev_validate::source::xml::Domain;
 use sev_validate::ExitCode;
 use skip::skip_or_fail;
@@ -1010,10 +1011,18 @@ fn prelaunch_verdict_on_id_blocks_made_by_sev_snp_measure() {
     );
     // ... and the explainer names the change in the ID block's words (our
     // digest of the domain's launch first checked against sev-snp-measure's).
-    let launch = snp_cli::launch_from_options(
-        &["--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC-Milan"]
-            .map(std::ffi::OsString::from),
-    )
+    let launch = digest::compute(&DigestInput {
+        ovmf: OVMF.into(),
+        ovmf_hash: None,
+        vcpus: 2,
+        vcpu_signature: Some(MILAN),
+        vmm: VmmType::Qemu,
+        vmsa_form: VmsaForm::Init2,
+        guest_features: 0x1,
+        kernel: None,
+        initrd: None,
+        append: None,
+    })
     .unwrap();
     assert_eq!(launch.ld, ld2);
     let x = launch.explain(&s4.id_block.unwrap().ld).unwrap();

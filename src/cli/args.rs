@@ -6,19 +6,19 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::num::{hex_n, parse_api, parse_u32, parse_u64, parse_u8};
+use super::snp_attest::{EndorsementArgs, RequirementArgs};
 use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
 use crate::generation::{Expected, Generation};
-use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
 use crate::sev::launch;
 use crate::sev::policy::Requirements;
 use crate::sev::resolve::{Keys, Options, OwnerInputs, VmsaInput};
 use crate::sev::secrets::SecretSpec;
 use crate::snp::run::SnpOwner;
 use crate::snp::validate::Expectations;
-use crate::snp_attest_cli::{hex_n, EndorsementArgs, RequirementArgs};
 use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
@@ -501,7 +501,7 @@ impl Args {
                 ..self.snp_requirements.expectations()?
             },
             report: self.report.clone(),
-            endorsement: self.endorsement.clone(),
+            endorsement: self.endorsement.source(),
         })
     }
 

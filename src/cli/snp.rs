@@ -76,7 +76,7 @@ fn print(out: &Output, snp: &SnpRun, report_given: bool) {
         if v.custom_anchors {
             out.warn("--trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots");
         }
-        for line in crate::snp_attest_cli::validation_text(v).lines() {
+        for line in crate::snp::attest::validation_text(v).lines() {
             out.status(line);
         }
         if v.outcome.passed() {

@@ -5,8 +5,12 @@
 //! AMD's chain and the owner's expectations ([`validate`]); a digest that
 //! differs is explained ([`explain`]); [`run`] holds the stages in order.
 
+pub mod attest;
+pub mod digest;
 pub mod domain;
+pub mod endorsement;
 pub mod explain;
+pub mod id_block;
 pub mod pins;
 pub mod run;
 pub mod validate;

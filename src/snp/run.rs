@@ -19,11 +19,12 @@ use crate::core::hex;
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
 use crate::sev::resolve::{DomainCheck, Origin, Sourced};
+use crate::snp::attest::Validation;
+use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};
+use crate::snp::endorsement::EndorsementSource;
 use crate::snp::explain::SnpExplanation;
 use crate::snp::validate::{Check, Expectations, Status};
-use crate::snp_attest_cli::{EndorsementArgs, Validation};
-use crate::snp_cli::ComputedLaunch;
 use crate::source::SnpHostReport;
 
 /// SEV_FEATURES of an SNP guest's VMSAs on upstream KVM: SNPActive alone.
@@ -52,7 +53,7 @@ pub struct SnpOwner {
     pub expectations: Expectations,
     /// The guest's attestation report.
     pub report: Option<PathBuf>,
-    pub endorsement: EndorsementArgs,
+    pub endorsement: EndorsementSource,
 }
 
 /// The launch the domain will have, each value with who gave it: the
@@ -110,6 +111,22 @@ impl SnpLaunchInputs {
             opt("append", c.value.as_ref());
         }
         o
+    }
+
+    /// The same launch as the digest's typed input.
+    pub fn digest_input(&self) -> DigestInput {
+        DigestInput {
+            ovmf: self.firmware.value.clone(),
+            ovmf_hash: None,
+            vcpus: self.vcpus.value,
+            vcpu_signature: Some(self.vcpu_signature.value),
+            vmm: crate::core::vmsa::VmmType::Qemu,
+            vmsa_form: self.vmsa_form,
+            guest_features: self.sev_features,
+            kernel: self.kernel.as_ref().map(|k| k.value.clone()),
+            initrd: self.initrd.as_ref().map(|i| i.value.clone()),
+            append: self.cmdline.as_ref().map(|c| c.value.clone()),
+        }
     }
 
     /// Which values came from the host (under `--insecure`).
@@ -183,7 +200,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     run.domain_check = Some(check(owner, &host, &domain)?);
     let launch = resolve(owner, &host, &domain)?;
     run.host = Some(host);
-    let computed = crate::snp_cli::launch_from_options(&launch.digest_options())?;
+    let computed = digest::compute(&launch.digest_input())?;
     run.launch = Some(launch);
     let (checks, explanation, verdict) = prelaunch(owner, &domain, &computed);
     run.computed = Some(computed);
@@ -193,7 +210,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     if let Some(path) = &owner.report {
         let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
         // The owner's requirements; MEASUREMENT is the computed digest.
-        let mut v = crate::snp_attest_cli::validate_report(
+        let mut v = crate::snp::attest::validate_report(
             path,
             &owner.endorsement,
             owner.expectations.clone(),

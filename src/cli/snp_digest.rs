@@ -11,23 +11,19 @@
 //! line to the drop-in parser.
 
 use std::ffi::OsString;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::core::id_block::{IdAuth, IdBlock, SnpKey};
-use crate::core::kernel_hashes::KernelHashes;
-use crate::core::ovmf::FOOTER_TAIL_LEN;
-use crate::core::snp::{self, GuestContext, Ld, SnpError, SnpFirmware, SnpLaunch};
-use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
+use super::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
+use crate::core::snp::Ld;
+use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, ExitCode, Result};
-use crate::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
-use crate::sev::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
-use crate::sev::policy::PolicyFlags;
-use crate::snp::explain;
+use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::id_block::{self, IdBlockFields};
 
 /// The subcommands this module answers.
 pub const SUBCOMMANDS: &[&str] = &[
@@ -80,10 +76,10 @@ the attestation report will carry."
     IdBlock(IdBlockArgs),
     /// Print every field of an SEV-SNP attestation report
     #[command(name = "snp-report")]
-    Report(crate::snp_attest_cli::ReportArgs),
+    Report(super::snp_attest::ReportArgs),
     /// Validate an SEV-SNP attestation report: signature, AMD chain, TCB and chip binding, the owner's expectations
     #[command(name = "snp-validate")]
-    Validate(Box<crate::snp_attest_cli::ValidateArgs>),
+    Validate(Box<super::snp_attest::ValidateArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -270,41 +266,6 @@ fn parse_ld(what: &str, s: &str) -> Result<Ld> {
     })
 }
 
-/// The launch `snp-digest` computes from `options` (its command line after
-/// the subcommand name): how `snp-validate ... -- OPTIONS` gets the expected
-/// MEASUREMENT from the same inputs, and the explainer its hashed state.
-pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
-    let mut argv = vec![
-        OsString::from("virt-qemu-sev-validate"),
-        "snp-digest".into(),
-    ];
-    argv.extend(options.iter().cloned());
-    match SnpCli::try_parse_from(&argv) {
-        Ok(SnpCli {
-            command: SnpCommand::Digest(a),
-        }) => {
-            if a.measurement.is_some() {
-                return Err(Error::Usage(
-                    "the snp-digest options after '--' take no --measurement: snp-validate compares the report's own".into(),
-                ));
-            }
-            compute_launch(&a)
-        }
-        Ok(_) => Err(Error::Unexpected(
-            "snp-digest options parsed as another command".into(),
-        )),
-        Err(e) => {
-            // clap's message without its "error: " prefix and usage footer.
-            let text = e.render().to_string();
-            let body = text.split("\n\nUsage:").next().unwrap_or("");
-            Err(Error::Usage(format!(
-                "the snp-digest options after '--': {}",
-                body.trim().trim_start_matches("error: ")
-            )))
-        }
-    }
-}
-
 /// The subcommands' parser, for listing them in `--help` and for the shell
 /// completions.
 pub fn command() -> clap::Command {
@@ -326,7 +287,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            crate::snp_attest_cli::usage_error_json(args, &e);
+            super::snp_attest::usage_error_json(args, &e);
             return if e.use_stderr() {
                 ExitCode::UnsupportedUsage as i32
             } else {
@@ -336,7 +297,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
     };
     if let SnpCommand::Validate(a) = &cli.command {
         // Its own exit codes: 1 when a check fails, with the result printed.
-        return std::panic::catch_unwind(|| crate::snp_attest_cli::validate_main(a))
+        return std::panic::catch_unwind(|| super::snp_attest::validate_main(a))
             .unwrap_or(ExitCode::Unexpected as i32);
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli.command)));
@@ -364,107 +325,14 @@ fn run(cmd: &SnpCommand) -> Result<String> {
     match cmd {
         SnpCommand::Digest(a) => snp_digest(a),
         SnpCommand::OvmfHash(a) => {
-            let mut fw = FirmwareFile::open(&a.ovmf)?;
-            let ld = fw.ovmf_hash(snp::default_hash_threads())?;
+            let ld = digest::ovmf_hash(&a.ovmf)?;
             Ok(format!("{}\n", format_ld(&ld, a.output_format)))
         }
         SnpCommand::IdBlock(a) => snp_id_block(a),
-        SnpCommand::Report(a) => crate::snp_attest_cli::report_main(a),
+        SnpCommand::Report(a) => super::snp_attest::report_main(a),
         SnpCommand::Validate(_) => Err(Error::Unexpected(
-            "snp-validate runs through snp_attest_cli::validate_main".into(),
+            "snp-validate runs through snp_attest::validate_main".into(),
         )),
-    }
-}
-
-fn firmware_error(path: &Path, e: SnpError) -> Error {
-    Error::Usage(format!("firmware '{}': {e}", path.display()))
-}
-
-/// An opened firmware image: its length and its tail.
-struct FirmwareFile {
-    path: PathBuf,
-    file: SeekableInput,
-    len: u64,
-}
-
-impl FirmwareFile {
-    /// A pipe, FIFO or /proc file is read into memory (its length must be
-    /// known before its pages are hashed, and its tail read first), bounded by
-    /// the firmware size limit; a regular file is streamed.
-    fn open(path: &Path) -> Result<FirmwareFile> {
-        let (file, size) = launch::open_seekable("firmware", path, MAX_FIRMWARE_LEN)?;
-        let len = match size {
-            Size::Exactly(n) if n <= MAX_FIRMWARE_LEN => n,
-            size => {
-                return Err(Error::Usage(format!(
-                    "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
-                    path.display()
-                )))
-            }
-        };
-        snp::firmware_gpa(len).map_err(|e| firmware_error(path, e))?;
-        Ok(FirmwareFile {
-            path: path.to_path_buf(),
-            file,
-            len,
-        })
-    }
-
-    fn io_error(&self, e: &std::io::Error) -> Error {
-        Error::io("firmware", &self.path, e)
-    }
-
-    fn read_tail(&mut self, n: u64) -> Result<Vec<u8>> {
-        let n = n.min(self.len);
-        let mut tail = Vec::with_capacity(n as usize);
-        self.file
-            .seek(SeekFrom::Start(self.len - n))
-            .map_err(|e| self.io_error(&e))?;
-        (&mut self.file)
-            .take(n)
-            .read_to_end(&mut tail)
-            .map_err(|e| self.io_error(&e))?;
-        if tail.len() as u64 != n {
-            return Err(Error::Usage(format!(
-                "firmware '{}' changed while it was read",
-                self.path.display()
-            )));
-        }
-        Ok(tail)
-    }
-
-    /// The footer table and SEV metadata.
-    fn snp_info(&mut self) -> Result<SnpFirmware> {
-        let tail = self.read_tail(FOOTER_TAIL_LEN as u64)?;
-        match SnpFirmware::parse(&tail) {
-            Err(SnpError::MetadataBeyondTail { offset, .. }) if u64::from(offset) <= self.len => {
-                let tail = self.read_tail(u64::from(offset))?;
-                SnpFirmware::parse(&tail).map_err(|e| firmware_error(&self.path, e))
-            }
-            Err(SnpError::MetadataBeyondTail { offset, .. }) => Err(Error::Usage(format!(
-                "firmware '{}': the SEV metadata offset {offset:#x} lies before the start of the {}-byte image: the footer table is corrupt",
-                self.path.display(),
-                self.len
-            ))),
-            other => other.map_err(|e| firmware_error(&self.path, e)),
-        }
-    }
-
-    /// The launch digest after the image's pages, streamed from the file and
-    /// hashed on `threads` threads.
-    fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
-        self.file
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| self.io_error(&e))?;
-        let len = self.len;
-        let mut gctx = GuestContext::new();
-        snp::measure_firmware_on(&mut gctx, (&mut self.file).take(len), len, threads).map_err(
-            |e| match e {
-                SnpError::Io(io) => self.io_error(&io),
-                e => firmware_error(&self.path, e),
-            },
-        )?;
-        Ok(gctx.ld())
     }
 }
 
@@ -501,18 +369,11 @@ fn vcpu_signature(a: &DigestArgs) -> Result<Option<u32>> {
     Ok(None)
 }
 
-/// The signature of a QEMU model name. Versioned names (EPYC-Rome-v4) keep
-/// their base model's family, model and stepping.
+/// The signature of a QEMU model name (versioned names keep their base
+/// model's).
 fn named_signature(name: &str) -> Result<u32> {
-    if let Some(sig) = cpu::named_model_signature(name) {
+    if let Some(sig) = cpu::versioned_model_signature(name) {
         return Ok(sig);
-    }
-    if let Some((base, version)) = name.rsplit_once("-v") {
-        if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) {
-            if let Some(sig) = cpu::named_model_signature(base) {
-                return Ok(sig);
-            }
-        }
     }
     let known: Vec<&str> = cpu::NAMED_MODELS.iter().map(|(n, _)| *n).collect();
     Err(Error::Usage(format!(
@@ -521,246 +382,80 @@ fn named_signature(name: &str) -> Result<u32> {
     )))
 }
 
-/// The launch digest of `snp-digest`'s inputs, with the inputs as hashed:
-/// what the explainer searches from when a report's MEASUREMENT differs,
-/// so no file is read or hashed twice.
-pub struct ComputedLaunch {
-    /// The launch digest (the expected MEASUREMENT).
-    pub ld: Ld,
-    ovmf: PathBuf,
-    ovmf_hash: Ld,
-    firmware: SnpFirmware,
-    vcpus: u32,
-    vmm: VmmType,
-    vmsa: VmsaConfig,
-    signature_given: bool,
-    kernel: Option<KernelHashes>,
-    append: Option<String>,
-    initrd: bool,
-}
-
-impl ComputedLaunch {
-    /// The owner's launch in the explainer's terms.
-    pub fn owner(&self) -> explain::OwnerLaunch<'_> {
-        explain::OwnerLaunch {
-            ovmf_hash: self.ovmf_hash,
-            firmware: &self.firmware,
+impl DigestArgs {
+    /// The typed launch these options describe.
+    fn input(&self) -> Result<DigestInput> {
+        let vcpu_signature = vcpu_signature(self)?;
+        let ovmf_hash = self
+            .ovmf_hash
+            .as_deref()
+            .map(|s| parse_ld("--ovmf-hash", s))
+            .transpose()?;
+        Ok(DigestInput {
+            ovmf: self.ovmf.clone(),
+            ovmf_hash,
             vcpus: self.vcpus,
-            vmm: self.vmm,
-            vmsa: self.vmsa,
-            signature_given: self.signature_given,
-            kernel: self.kernel.map(|hashes| explain::DirectBoot {
-                hashes,
-                cmdline: self.append.as_deref(),
-                initrd: self.initrd,
-            }),
-        }
-    }
-
-    /// Which input the host changed to launch with `reported`: the
-    /// explainer's search from the hashed state.
-    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
-        let x = explain::explain(&self.owner(), reported)
-            .map_err(|e| firmware_error_text(&self.ovmf, e))?;
-        if x.computed != self.ld {
-            return Err(Error::Unexpected(
-                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
-            ));
-        }
-        Ok(x)
+            vcpu_signature,
+            vmm: VmmType::from(self.vmm_type),
+            vmsa_form: match self.vmsa_form {
+                FormArg::Init2 => VmsaForm::Init2,
+                FormArg::Legacy => VmsaForm::Legacy,
+            },
+            guest_features: self.guest_features,
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            append: self.append.clone(),
+        })
     }
 }
 
+/// The launch of `snp-digest`'s options, its warnings and (`--verbose`)
+/// what went into it printed on stderr.
 fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
-    let vmm = VmmType::from(a.vmm_type);
-    let profile = vmm.profile();
-    let sig = vcpu_signature(a)?;
-    let cpu_signature = check_digest_args(a, vmm, sig)?;
-    let seed = a
-        .ovmf_hash
-        .as_deref()
-        .map(|s| parse_ld("--ovmf-hash", s))
-        .transpose()?;
-
-    let mut fw = FirmwareFile::open(&a.ovmf)?;
-    let info = fw.snp_info()?;
-    let vmsa = VmsaConfig {
-        form: match a.vmsa_form {
-            FormArg::Init2 => VmsaForm::Init2,
-            FormArg::Legacy => VmsaForm::Legacy,
-        },
-        cpu_signature,
-        sev_features: a.guest_features,
-    };
-    // Refuse what QEMU refuses before hashing anything.
-    let placeholder = KernelHashes {
-        kernel: [0; 32],
-        initrd: [0; 32],
-        cmdline: [0; 32],
-    };
-    let probe = SnpLaunch {
-        vcpus: a.vcpus,
-        vmm: profile,
-        vmsa,
-        kernel: a.kernel.as_ref().map(|_| &placeholder),
-    };
-    snp::check_launch(&info, &probe).map_err(|e| match e {
-        SnpError::Vcpus(_) => Error::Usage(e.to_string()),
-        e => firmware_error(&a.ovmf, e),
-    })?;
-
-    let (ovmf_ld, kernel) = hash_inputs(a, &mut fw, seed)?;
-    let launch = SnpLaunch {
-        kernel: kernel.as_ref(),
-        ..probe
-    };
-    let ld = snp::launch_digest(ovmf_ld, &info, &launch).map_err(|e| firmware_error(&a.ovmf, e))?;
-
-    if a.verbose {
-        print_launch(a, fw.len, seed.is_some(), ovmf_ld, &info, vmm, &launch);
+    let launch = digest::compute(&a.input()?)?;
+    for w in &launch.warnings {
+        eprintln!("WARNING: {w}");
     }
-    Ok(ComputedLaunch {
-        ld,
-        ovmf: a.ovmf.clone(),
-        ovmf_hash: ovmf_ld,
-        firmware: info,
-        vcpus: a.vcpus,
-        vmm,
-        vmsa,
-        signature_given: sig.is_some(),
-        kernel,
-        append: a.append.clone(),
-        initrd: a.initrd.is_some(),
-    })
+    if a.verbose {
+        eprint!("{}", launch.describe());
+    }
+    Ok(launch)
 }
 
-/// The vCPU signature the VMSA gets, after refusing the option
-/// combinations the VMM would refuse and warning of those it ignores.
-fn check_digest_args(a: &DigestArgs, vmm: VmmType, sig: Option<u32>) -> Result<u32> {
-    let profile = vmm.profile();
-    let cpu_signature = match (profile.rdx, sig) {
-        (Rdx::CpuSignature, Some(s)) => s,
-        (Rdx::CpuSignature, None) => {
-            return Err(Error::Usage(format!(
-                "--vmm-type {} loads the vCPU signature into every VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping",
-                vmm.name()
+/// The launch `snp-digest` computes from `options` (its command line after
+/// the subcommand name): how `snp-validate ... -- OPTIONS` gets the expected
+/// MEASUREMENT from the same inputs. Parsed once, here, into a
+/// [`DigestInput`].
+pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
+    let mut argv = vec![
+        OsString::from("virt-qemu-sev-validate"),
+        "snp-digest".into(),
+    ];
+    argv.extend(options.iter().cloned());
+    match SnpCli::try_parse_from(&argv) {
+        Ok(SnpCli {
+            command: SnpCommand::Digest(a),
+        }) => {
+            if a.measurement.is_some() {
+                return Err(Error::Usage(
+                    "the snp-digest options after '--' take no --measurement: snp-validate compares the report's own".into(),
+                ));
+            }
+            compute_launch(&a)
+        }
+        Ok(_) => Err(Error::Unexpected(
+            "snp-digest options parsed as another command".into(),
+        )),
+        Err(e) => {
+            // clap's message without its "error: " prefix and usage footer.
+            let text = e.render().to_string();
+            let body = text.split("\n\nUsage:").next().unwrap_or("");
+            Err(Error::Usage(format!(
+                "the snp-digest options after '--': {}",
+                body.trim().trim_start_matches("error: ")
             )))
         }
-        (Rdx::Fixed(v), given) => {
-            if given.is_some() {
-                eprintln!(
-                    "WARNING: --vmm-type {} starts every vCPU with RDX {v:#x}; the vCPU signature given does not change the digest",
-                    vmm.name()
-                );
-            }
-            given.unwrap_or(0)
-        }
-    };
-    if a.vmsa_form == FormArg::Legacy && !profile.fpu_from_form {
-        eprintln!(
-            "WARNING: --vmm-type {} never sets the VMSA FPU fields; --vmsa-form does not change the digest",
-            vmm.name()
-        );
     }
-    if a.kernel.is_none() && (a.initrd.is_some() || a.append.is_some()) {
-        return Err(Error::Usage(
-            "--initrd and --append need --kernel: QEMU measures them only with a kernel given by -kernel"
-                .into(),
-        ));
-    }
-    if a.vcpus == 0 || a.vcpus > snp::MAX_VCPUS {
-        return Err(Error::Usage(format!(
-            "--vcpus must be between 1 and {}, not {}",
-            snp::MAX_VCPUS,
-            a.vcpus
-        )));
-    }
-    Ok(cpu_signature)
-}
-
-/// The OVMF hash (or the `--ovmf-hash` seed) and the kernel hashes table.
-fn hash_inputs(
-    a: &DigestArgs,
-    fw: &mut FirmwareFile,
-    seed: Option<Ld>,
-) -> Result<(Ld, Option<KernelHashes>)> {
-    // The kernel and initrd hash on their own threads while the firmware's
-    // pages are hashed here, on the cores they leave free: the kernel's
-    // SHA-256 is one sequential stream, the longest job, and a page hashing
-    // thread sharing its core would only make it later.
-    let busy = usize::from(a.kernel.is_some()) + usize::from(a.initrd.is_some());
-    let threads = snp::default_hash_threads().saturating_sub(busy).max(1);
-    let (ovmf_ld, kernel) = std::thread::scope(|scope| {
-        let kernel = a.kernel.as_ref().map(|k| {
-            scope.spawn(move || launch::kernel_hashes(k, a.initrd.as_deref(), a.append.as_deref()))
-        });
-        let ovmf_ld = match seed {
-            Some(s) => Ok(s),
-            None => fw.ovmf_hash(threads),
-        };
-        let kernel = kernel.map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(Error::Unexpected("the kernel hashing thread failed".into()))
-            })
-        });
-        (ovmf_ld, kernel.transpose())
-    });
-    Ok((ovmf_ld?, kernel?))
-}
-
-/// `--verbose`: what went into the digest, on stderr.
-fn print_launch(
-    a: &DigestArgs,
-    fw_len: u64,
-    seed_given: bool,
-    ovmf_ld: Ld,
-    info: &SnpFirmware,
-    vmm: VmmType,
-    launch: &SnpLaunch,
-) {
-    let (profile, vmsa, cpu_signature) = (launch.vmm, launch.vmsa, launch.vmsa.cpu_signature);
-    eprintln!(
-        "firmware: {} ({} bytes, GPA {:#x})",
-        a.ovmf.display(),
-        fw_len,
-        snp::firmware_gpa(fw_len).unwrap_or(0)
-    );
-    eprintln!(
-        "OVMF hash{}: {}",
-        if seed_given { " (given)" } else { "" },
-        hex(&ovmf_ld)
-    );
-    for s in &info.sections {
-        eprintln!(
-            "metadata section: gpa {:#010x} size {:#x} type {:#x}",
-            s.gpa, s.size, s.kind
-        );
-    }
-    if let Some(area) = info.kernel_hash_area {
-        eprintln!(
-            "kernel hashes area: base {:#x} size {:#x}",
-            area.base, area.size
-        );
-    }
-    if let Some(k) = launch.kernel {
-        eprintln!("kernel hashes table: {}", hex(&k.padded_table()));
-    }
-    eprintln!(
-        "VMSA: vmm {}, {} vCPU(s), RDX {:#x}, SEV_FEATURES {:#x}, FPU fields {}, AP reset EIP {:#x}",
-        vmm.name(),
-        a.vcpus,
-        match profile.rdx {
-            Rdx::CpuSignature => cpu_signature,
-            Rdx::Fixed(v) => v,
-        },
-        a.guest_features,
-        if profile.fpu_from_form && vmsa.form == VmsaForm::Init2 {
-            "MXCSR 0x1f80 FCW 0x37f (KVM_SEV_INIT2)"
-        } else {
-            "zero"
-        },
-        info.ap_reset_eip.unwrap_or(0)
-    );
 }
 
 fn snp_digest(a: &DigestArgs) -> Result<String> {
@@ -792,67 +487,22 @@ fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) 
     )))
 }
 
-fn firmware_error_text(path: &Path, e: explain::SnpExplainError) -> Error {
-    match e {
-        explain::SnpExplainError::Incomplete => Error::Unexpected(e.to_string()),
-        e => Error::Usage(format!("firmware '{}': {e}", path.display())),
-    }
-}
-
-fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
-    const LIMIT: usize = 64 * 1024;
-    let too_large = |size: Size| {
-        Error::Usage(format!(
-            "{what} '{}' is {size}, too large for a PEM private key",
-            path.display()
-        ))
-    };
-    let (file, hint) = launch::open_input(what, path)?;
-    if hint > LIMIT as u64 {
-        return Err(too_large(Size::Exactly(hint)));
-    }
-    // Read whole (a pipe from a password manager has no size) into a buffer
-    // that is wiped: it holds the private key.
-    let pem = launch::read_limited(file, LIMIT).map_err(|e| Error::io(what, path, &e))?;
-    if pem.len() > LIMIT {
-        return Err(too_large(Size::MoreThan(LIMIT as u64)));
-    }
-    let text = std::str::from_utf8(&pem).map_err(|_| {
-        Error::Usage(format!(
-            "{what} '{}' is not a PEM file (it is not text); convert a DER key with: openssl pkey -in KEY.der -inform DER -out KEY.pem",
-            path.display()
-        ))
-    })?;
-    SnpKey::from_pem(text).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
-}
-
 fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
-    if !PolicyFlags::from_bits_retain(a.policy).contains(PolicyFlags::RESERVED_17) {
-        return Err(Error::Usage(format!(
-            "--policy {:#x} has bit 17 clear, but the SNP firmware requires it set (reserved, must be one); QEMU's default guest policy is 0x30000",
-            a.policy
-        )));
-    }
-    let id_key = read_key("ID key", &a.id_key)?;
+    id_block::check_policy(a.policy)?;
+    let id_key = id_block::read_key("ID key", &a.id_key)?;
     let author_key = a
         .author_key
         .as_deref()
-        .map(|p| read_key("author key", p))
+        .map(|p| id_block::read_key("author key", p))
         .transpose()?;
-    let mut block = IdBlock::new(ld);
-    block.policy = a.policy;
-    block.guest_svn = a.svn;
-    if let Some(f) = a.family_id {
-        block.family_id = f;
-    }
-    if let Some(i) = a.image_id {
-        block.image_id = i;
-    }
-    let auth = IdAuth::sign(&block, &id_key, author_key.as_ref());
-    // Our own signatures must verify before anyone relies on them.
-    auth.verify(&block)
-        .map_err(|e| Error::Unexpected(format!("the ID auth just signed does not verify: {e}")))?;
+    let fields = IdBlockFields {
+        policy: a.policy,
+        family_id: a.family_id.unwrap_or_default(),
+        image_id: a.image_id.unwrap_or_default(),
+        guest_svn: a.svn,
+    };
+    let (block, auth) = id_block::sign(ld, &fields, &id_key, author_key.as_ref())?;
     let block_b64 = b64(&block.to_bytes());
     let auth_b64 = b64(&auth.to_bytes()[..]);
     let mut out = String::new();
