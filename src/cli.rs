@@ -12,6 +12,7 @@ pub mod output;
 pub mod run;
 pub mod snp;
 pub mod snp_attest;
+pub mod snp_commands;
 pub mod snp_digest;
 
 use clap::FromArgMatches;
@@ -33,7 +34,7 @@ pub fn main_entry(register: Option<fn()>) -> i32 {
         }
         let argv: Vec<_> = std::env::args_os().collect();
         // The SEV-SNP subcommands have their own parser; the drop-in options stay as they are.
-        if let Some(code) = snp_digest::main_if_subcommand(&argv) {
+        if let Some(code) = snp_commands::main_if_subcommand(&argv) {
             return code;
         }
         if let Some(code) = help::main_if_help(&argv) {

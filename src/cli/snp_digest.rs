@@ -7,32 +7,21 @@
 //! - `virt-qemu-sev-validate snp-id-block`: a signed ID block and ID auth for
 //!   QEMU's `sev-snp-guest` object or libvirt's `<launchSecurity type='sev-snp'>`.
 //!
-//! [`main_if_subcommand`] is the entry point: it leaves every other command
-//! line to the drop-in parser.
+//! The subcommands' dispatcher is [`super::snp_commands`].
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::PathBuf;
 
 use base64::Engine as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 use super::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
 use crate::core::snp::Ld;
 use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::id_block::{self, IdBlockFields};
-
-/// The subcommands this module answers.
-pub const SUBCOMMANDS: &[&str] = &[
-    "snp-digest",
-    "snp-ovmf-hash",
-    "snp-id-block",
-    "snp-report",
-    "snp-validate",
-];
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
@@ -40,50 +29,8 @@ const KERNEL: &str = "Measured direct boot";
 const OUTPUT: &str = "Output";
 const REPORT: &str = "Attestation report";
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "virt-qemu-sev-validate",
-    about = "AMD SEV-SNP launch digests and ID blocks",
-    disable_version_flag = true
-)]
-struct SnpCli {
-    #[command(subcommand)]
-    command: SnpCommand,
-}
-
-#[derive(Debug, Subcommand)]
-enum SnpCommand {
-    /// Compute the expected SEV-SNP launch digest (the attestation report's MEASUREMENT) of a guest
-    #[command(
-        long_about = "Compute the expected SEV-SNP launch digest of a guest: the value the \
-attestation report's MEASUREMENT field must hold, and what an ID block signs. The firmware is \
-measured page by page as QEMU and KVM add it, then the pages its SEV metadata lists, then one \
-VMSA page per vCPU."
-    )]
-    #[command(name = "snp-digest")]
-    Digest(DigestArgs),
-    /// Compute the SEV-SNP launch digest after the firmware image alone (for snp-digest --ovmf-hash)
-    #[command(name = "snp-ovmf-hash")]
-    OvmfHash(OvmfHashArgs),
-    /// Build and sign an SEV-SNP ID block and ID auth for an expected launch digest
-    #[command(
-        long_about = "Build the 96-byte SEV-SNP ID block for an expected launch digest, sign it \
-with the ID key, sign the ID key with the author key, and print them in the forms QEMU's \
-sev-snp-guest object and libvirt's <launchSecurity type='sev-snp'> take, with the key digests \
-the attestation report will carry."
-    )]
-    #[command(name = "snp-id-block")]
-    IdBlock(IdBlockArgs),
-    /// Print every field of an SEV-SNP attestation report
-    #[command(name = "snp-report")]
-    Report(super::snp_attest::ReportArgs),
-    /// Validate an SEV-SNP attestation report: signature, AMD chain, TCB and chip binding, the owner's expectations
-    #[command(name = "snp-validate")]
-    Validate(Box<super::snp_attest::ValidateArgs>),
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum OutputFormat {
+pub(crate) enum OutputFormat {
     Hex,
     Base64,
 }
@@ -117,7 +64,7 @@ enum FormArg {
 }
 
 #[derive(Debug, Args)]
-struct DigestArgs {
+pub(crate) struct DigestArgs {
     /// OVMF firmware image the guest boots (QEMU -bios / pflash unit 0); its footer table and SEV metadata are always read
     #[arg(long, value_name = "FILE", help_heading = FIRMWARE)]
     ovmf: PathBuf,
@@ -188,18 +135,18 @@ struct DigestArgs {
 }
 
 #[derive(Debug, Args)]
-struct OvmfHashArgs {
+pub(crate) struct OvmfHashArgs {
     /// OVMF firmware image
     #[arg(long, value_name = "FILE")]
-    ovmf: PathBuf,
+    pub(crate) ovmf: PathBuf,
 
     /// How to print the hash
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex)]
-    output_format: OutputFormat,
+    pub(crate) output_format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
-struct IdBlockArgs {
+pub(crate) struct IdBlockArgs {
     /// Expected launch digest: 96 hex digits or base64 of 48 bytes (snp-digest prints either)
     #[arg(long, value_name = "HEX|BASE64")]
     digest: String,
@@ -238,7 +185,7 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
-fn format_ld(ld: &Ld, f: OutputFormat) -> String {
+pub(crate) fn format_ld(ld: &Ld, f: OutputFormat) -> String {
     match f {
         OutputFormat::Hex => hex(ld),
         OutputFormat::Base64 => b64(ld),
@@ -264,76 +211,6 @@ fn parse_ld(what: &str, s: &str) -> Result<Ld> {
             bytes.len()
         ))
     })
-}
-
-/// The subcommands' parser, for listing them in `--help` and for the shell
-/// completions.
-pub fn command() -> clap::Command {
-    <SnpCli as clap::CommandFactory>::command()
-}
-
-/// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
-/// names one; `None` leaves the command line to the drop-in parser.
-pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
-    let first = args.get(1)?.to_str()?;
-    if !SUBCOMMANDS.contains(&first) {
-        return None;
-    }
-    Some(run_from_args(args))
-}
-
-fn run_from_args(args: &[OsString]) -> i32 {
-    let cli = match SnpCli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            super::snp_attest::usage_error_json(args, &e);
-            return if e.use_stderr() {
-                ExitCode::UnsupportedUsage as i32
-            } else {
-                ExitCode::Ok as i32
-            };
-        }
-    };
-    if let SnpCommand::Validate(a) = &cli.command {
-        // Its own exit codes: 1 when a check fails, with the result printed.
-        return std::panic::catch_unwind(|| super::snp_attest::validate_main(a))
-            .unwrap_or(ExitCode::Unexpected as i32);
-    }
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli.command)));
-    match outcome {
-        Ok(Ok(out)) => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (| head) is not an error of ours.
-            let _ = stdout.write_all(out.as_bytes());
-            let _ = stdout.flush();
-            ExitCode::Ok as i32
-        }
-        Ok(Err(e)) => {
-            eprintln!("ERROR: {e}");
-            e.exit_code() as i32
-        }
-        Err(_) => {
-            eprintln!("ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used");
-            ExitCode::Unexpected as i32
-        }
-    }
-}
-
-/// Runs one subcommand; returns what it prints on stdout.
-fn run(cmd: &SnpCommand) -> Result<String> {
-    match cmd {
-        SnpCommand::Digest(a) => snp_digest(a),
-        SnpCommand::OvmfHash(a) => {
-            let ld = digest::ovmf_hash(&a.ovmf)?;
-            Ok(format!("{}\n", format_ld(&ld, a.output_format)))
-        }
-        SnpCommand::IdBlock(a) => snp_id_block(a),
-        SnpCommand::Report(a) => super::snp_attest::report_main(a),
-        SnpCommand::Validate(_) => Err(Error::Unexpected(
-            "snp-validate runs through snp_attest::validate_main".into(),
-        )),
-    }
 }
 
 /// The vCPU signature from --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping.
@@ -422,20 +299,23 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
     Ok(launch)
 }
 
+/// `snp-digest`'s options alone: what `snp-validate` takes after `--`.
+#[derive(Debug, Parser)]
+#[command(name = "snp-digest", disable_version_flag = true)]
+struct DigestOptions {
+    #[command(flatten)]
+    args: DigestArgs,
+}
+
 /// The launch `snp-digest` computes from `options` (its command line after
 /// the subcommand name): how `snp-validate ... -- OPTIONS` gets the expected
 /// MEASUREMENT from the same inputs. Parsed once, here, into a
 /// [`DigestInput`].
 pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
-    let mut argv = vec![
-        OsString::from("virt-qemu-sev-validate"),
-        "snp-digest".into(),
-    ];
+    let mut argv = vec![OsString::from("snp-digest")];
     argv.extend(options.iter().cloned());
-    match SnpCli::try_parse_from(&argv) {
-        Ok(SnpCli {
-            command: SnpCommand::Digest(a),
-        }) => {
+    match DigestOptions::try_parse_from(&argv) {
+        Ok(DigestOptions { args: a }) => {
             if a.measurement.is_some() {
                 return Err(Error::Usage(
                     "the snp-digest options after '--' take no --measurement: snp-validate compares the report's own".into(),
@@ -443,9 +323,6 @@ pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
             }
             compute_launch(&a)
         }
-        Ok(_) => Err(Error::Unexpected(
-            "snp-digest options parsed as another command".into(),
-        )),
         Err(e) => {
             // clap's message without its "error: " prefix and usage footer.
             let text = e.render().to_string();
@@ -458,7 +335,7 @@ pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
     }
 }
 
-fn snp_digest(a: &DigestArgs) -> Result<String> {
+pub(crate) fn snp_digest(a: &DigestArgs) -> Result<String> {
     // A bad --measurement is refused before anything is hashed.
     let reported = a
         .measurement
@@ -487,7 +364,7 @@ fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) 
     )))
 }
 
-fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
+pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
     id_block::check_policy(a.policy)?;
     let id_key = id_block::read_key("ID key", &a.id_key)?;
@@ -544,17 +421,6 @@ fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_our_subcommands_are_taken() {
-        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
-        assert_eq!(main_if_subcommand(&argv(&["prog"])), None);
-        assert_eq!(
-            main_if_subcommand(&argv(&["prog", "--firmware", "x"])),
-            None
-        );
-        assert_eq!(main_if_subcommand(&argv(&["prog", "snp"])), None);
-    }
 
     #[test]
     fn digest_parsing() {
