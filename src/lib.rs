@@ -70,6 +70,7 @@ pub mod cli;
 pub mod core;
 pub mod error;
 pub mod generation;
+pub mod input;
 pub mod report;
 pub mod sev;
 pub mod snp;

@@ -674,12 +674,9 @@ fn library_answer_and_its_json_schema() {
     let measurement: [u8; 48] = reported_hex_bytes(&m).try_into().unwrap();
     let image = std::fs::read(&f.fw).unwrap();
     let fw = SnpFirmware::parse(&image).unwrap();
-    let hashes = sev_validate::sev::launch::kernel_hashes(
-        &f.kernel,
-        Some(&f.initrd),
-        owner.append.as_deref(),
-    )
-    .unwrap();
+    let hashes =
+        sev_validate::input::kernel_hashes(&f.kernel, Some(&f.initrd), owner.append.as_deref())
+            .unwrap();
     let launch = OwnerLaunch {
         ovmf_hash: snp::ovmf_hash(&image[..], image.len() as u64).unwrap(),
         firmware: &fw,

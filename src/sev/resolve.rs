@@ -15,6 +15,7 @@ use crate::core::keys::{Tek, Tik};
 use crate::core::ovmf::GuestArea;
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::error::{Error, Result};
+use crate::input;
 use crate::sev::checks;
 use crate::sev::launch::{self, Firmware, VmsaSource};
 use crate::sev::policy::SevPolicy;
@@ -401,7 +402,7 @@ impl Resolved {
             let hashes = scope.spawn(|| {
                 kernel_path
                     .as_deref()
-                    .map(|k| launch::kernel_hashes(k, initrd_path.as_deref(), cmdline))
+                    .map(|k| input::kernel_hashes(k, initrd_path.as_deref(), cmdline))
                     .transpose()
             });
             let firmware = Firmware::load(&firmware_path.value);

@@ -16,7 +16,8 @@ use crate::core::ovmf::FOOTER_TAIL_LEN;
 use crate::core::snp::{self, GuestContext, Ld, SnpError, SnpFirmware, SnpLaunch};
 use crate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
 use crate::error::{Error, Result};
-use crate::sev::launch::{self, SeekableInput, Size, MAX_FIRMWARE_LEN};
+use crate::input;
+use crate::input::{SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::snp::explain;
 
 /// What a launch digest is computed from.
@@ -60,7 +61,7 @@ impl FirmwareFile {
     /// known before its pages are hashed, and its tail read first), bounded by
     /// the firmware size limit; a regular file is streamed.
     fn open(path: &Path) -> Result<FirmwareFile> {
-        let (file, size) = launch::open_seekable("firmware", path, MAX_FIRMWARE_LEN)?;
+        let (file, size) = input::open_seekable("firmware", path, MAX_FIRMWARE_LEN)?;
         let len = match size {
             Size::Exactly(n) if n <= MAX_FIRMWARE_LEN => n,
             size => {
@@ -300,7 +301,7 @@ fn hash_inputs(
     let threads = snp::default_hash_threads().saturating_sub(busy).max(1);
     let (ovmf_ld, kernel) = std::thread::scope(|scope| {
         let kernel = a.kernel.as_ref().map(|k| {
-            scope.spawn(move || launch::kernel_hashes(k, a.initrd.as_deref(), a.append.as_deref()))
+            scope.spawn(move || input::kernel_hashes(k, a.initrd.as_deref(), a.append.as_deref()))
         });
         let ovmf_ld = match seed {
             Some(s) => Ok(s),

@@ -8,7 +8,8 @@ use std::path::Path;
 use crate::core::id_block::{IdAuth, IdBlock, SnpKey};
 use crate::core::snp::Ld;
 use crate::error::{Error, Result};
-use crate::sev::launch::{self, Size};
+use crate::input;
+use crate::input::Size;
 use crate::sev::policy::PolicyFlags;
 
 /// What the owner puts in an ID block besides the launch digest.
@@ -66,13 +67,13 @@ pub fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
             path.display()
         ))
     };
-    let (file, hint) = launch::open_input(what, path)?;
+    let (file, hint) = input::open_input(what, path)?;
     if hint > LIMIT as u64 {
         return Err(too_large(Size::Exactly(hint)));
     }
     // Read whole (a pipe from a password manager has no size) into a buffer
     // that is wiped: it holds the private key.
-    let pem = launch::read_limited(file, LIMIT).map_err(|e| Error::io(what, path, &e))?;
+    let pem = input::read_limited(file, LIMIT).map_err(|e| Error::io(what, path, &e))?;
     if pem.len() > LIMIT {
         return Err(too_large(Size::MoreThan(LIMIT as u64)));
     }
