@@ -287,7 +287,7 @@ pub fn secret_spec(data: &[u8]) {
             }
         }
         Err(e) => assert_eq!(
-            sev_validate::Error::from(e).exit_code(),
+            e.exit_code(),
             ExitCode::UnsupportedUsage
         ),
     }

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource, QmpSpec};
-use super::{GuestKind, QuerySevSnp, Result, SnpHostReport, SourceError as Error};
+use super::{GuestKind, QuerySevSnp, Result, SnpHostReport};
 use crate::core::secret::SecretPacket;
+use crate::error::Error;
 use crate::sev::policy::SevPolicy;
 
 /// Longest line accepted from the monitor; QMP replies here are small.
