@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::core::hex;
 use crate::error::Error;
+use crate::provenance::{DomainCheck, Origin};
 use crate::sev::policy;
-use crate::sev::resolve::{DomainCheck, ExpectedLaunch, Origin, Resolved};
+use crate::sev::resolve::{ExpectedLaunch, Resolved};
 use crate::sev::validate::{Outcome, Verdict};
 use crate::snp::run::SnpRun;
 use crate::snp::validate::Status;

@@ -7,8 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::core::cpu;
 use crate::core::kernel_hashes::KernelHashes;
 use crate::core::keys::{Tek, Tik};
@@ -16,44 +14,12 @@ use crate::core::ovmf::GuestArea;
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::error::{Error, Result};
 use crate::input;
+pub use crate::provenance::{DomainCheck, Origin, Sourced};
 use crate::sev::checks;
 use crate::sev::launch::{self, Firmware, VmsaSource};
 use crate::sev::policy::SevPolicy;
 use crate::source::xml::Domain;
 use crate::source::HostFacts;
-
-/// Who gave a value of the expected launch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// The guest owner (the command line).
-    Owner,
-    /// The host, accepted under `--insecure`.
-    Host,
-}
-
-/// A value and who gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub origin: Origin,
-}
-
-impl<T> Sourced<T> {
-    pub fn owner(value: T) -> Sourced<T> {
-        Sourced {
-            value,
-            origin: Origin::Owner,
-        }
-    }
-
-    pub fn host(value: T) -> Sourced<T> {
-        Sourced {
-            value,
-            origin: Origin::Host,
-        }
-    }
-}
 
 /// Where the owner's SEV-ES VMSAs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,16 +49,6 @@ pub struct Options {
     pub insecure: bool,
     /// `--ignore-config`: the domain XML is not checked.
     pub ignore_config: bool,
-}
-
-/// Whether the domain XML checks ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DomainCheck {
-    /// There is no domain XML (offline, QMP).
-    NotApplicable,
-    Passed,
-    /// `--ignore-config`.
-    Skipped,
 }
 
 /// The expected launch decided, before its files are read.

@@ -13,8 +13,8 @@ use super::{merge_reported, Comparison, Connection, Given, HostFacts, HostReport
 use super::{GuestKind, LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Result};
 use crate::core::cpu;
 use crate::core::secret::SecretPacket;
+use crate::core::sev_policy::SevPolicy;
 use crate::error::Error;
-use crate::sev::policy::SevPolicy;
 use crate::source::xml;
 
 fn libvirt_error(what: &str, e: &virt::error::Error) -> String {
