@@ -476,32 +476,32 @@ const BUILTIN_PEM: [(Product, bool, &str); 6] = [
     (
         Product::Milan,
         false,
-        include_str!("amd_roots/ask_ark_milan.pem"),
+        include_str!("../amd_roots/ask_ark_milan.pem"),
     ),
     (
         Product::Milan,
         true,
-        include_str!("amd_roots/ask_ark_milan_vlek.pem"),
+        include_str!("../amd_roots/ask_ark_milan_vlek.pem"),
     ),
     (
         Product::Genoa,
         false,
-        include_str!("amd_roots/ask_ark_genoa.pem"),
+        include_str!("../amd_roots/ask_ark_genoa.pem"),
     ),
     (
         Product::Genoa,
         true,
-        include_str!("amd_roots/ask_ark_genoa_vlek.pem"),
+        include_str!("../amd_roots/ask_ark_genoa_vlek.pem"),
     ),
     (
         Product::Turin,
         false,
-        include_str!("amd_roots/ask_ark_turin_vcek.pem"),
+        include_str!("../amd_roots/ask_ark_turin_vcek.pem"),
     ),
     (
         Product::Turin,
         true,
-        include_str!("amd_roots/ask_ark_turin_vlek.pem"),
+        include_str!("../amd_roots/ask_ark_turin_vlek.pem"),
     ),
 ];
 
