@@ -16,6 +16,7 @@ pub enum CaRole {
 }
 
 impl CaRole {
+    /// What AMD calls the role.
     pub fn name(self) -> &'static str {
         match self {
             CaRole::Ark => "ARK",
@@ -219,6 +220,7 @@ impl TrustAnchors {
         })
     }
 
+    /// The certificate of a role for a product, if the anchors hold one.
     pub fn get(&self, product: Product, role: CaRole) -> Option<&Certificate> {
         if self.builtin {
             return builtin_roots(product)

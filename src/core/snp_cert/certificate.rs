@@ -82,6 +82,7 @@ impl NameFields {
             && self.o.as_deref() == Some("Advanced Micro Devices")
     }
 
+    /// The common name, empty when there is none.
     pub fn cn(&self) -> &str {
         self.cn.as_deref().unwrap_or("")
     }

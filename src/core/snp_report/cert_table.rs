@@ -5,12 +5,18 @@ use uuid::{uuid, Uuid};
 
 use super::{arr, u32_at, ReportError};
 
-/// GHCB certificate table GUIDs (RFC 4122 byte order).
+// GHCB certificate table GUIDs (RFC 4122 byte order).
+/// The GUID of the ARK entry.
 pub const GUID_ARK: Uuid = uuid!("c0b406a4-a803-4952-9743-3fb6014cd0ae");
+/// The GUID of the ASK entry (the ASVK when a VLEK signs).
 pub const GUID_ASK: Uuid = uuid!("4ab7b379-bbac-4fe4-a02f-05aef327c782");
+/// The GUID of the VCEK entry.
 pub const GUID_VCEK: Uuid = uuid!("63da758d-e664-4564-adc5-f4b93be8accd");
+/// The GUID of the VLEK entry.
 pub const GUID_VLEK: Uuid = uuid!("a8074bc2-a25a-483e-aae6-39c045a0b8a1");
+/// The GUID of the certificate revocation list entry.
 pub const GUID_CRL: Uuid = uuid!("92f81bc3-5811-4d3d-97ff-d19f88dc67ea");
+/// The GUID of the extra platform info entry.
 pub const GUID_EXTRA_PLATFORM_INFO: Uuid = uuid!("ecae0c0f-9502-43b1-afa2-0ae2e0d565b6");
 
 /// What a cert table entry holds.
@@ -27,6 +33,7 @@ pub enum CertKind {
 }
 
 impl CertKind {
+    /// The kind an entry's GUID names; [`CertKind::Other`] for the rest.
     pub fn of(g: &Uuid) -> CertKind {
         match *g {
             GUID_ARK => CertKind::Ark,
@@ -38,6 +45,8 @@ impl CertKind {
             _ => CertKind::Other,
         }
     }
+
+    /// What messages call the kind.
     pub fn name(self) -> &'static str {
         match self {
             CertKind::Ark => "ARK",

@@ -24,6 +24,7 @@ pub enum Container {
 }
 
 impl Container {
+    /// The container described for messages.
     pub fn name(self) -> &'static str {
         match self {
             Container::Raw => "raw attestation report (1184 bytes)",

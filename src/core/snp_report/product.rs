@@ -15,6 +15,7 @@ pub enum Product {
 }
 
 impl Product {
+    /// Every product, oldest first.
     pub const ALL: [Product; 3] = [Product::Milan, Product::Genoa, Product::Turin];
 
     /// The KDS product name (Siena and Bergamo are served as Genoa).
@@ -80,6 +81,7 @@ pub enum ProductSource {
 }
 
 impl ProductSource {
+    /// The source named for messages.
     pub fn describe(self) -> &'static str {
         match self {
             ProductSource::Cpuid => "the report's CPUID fields",

@@ -56,12 +56,15 @@ pub const POLICY_MBZ: u64 = !((1u64 << 26) - 1);
 pub struct GuestPolicy(pub u64);
 
 impl GuestPolicy {
+    /// The minimum ABI major version (bits 8-15).
     pub fn abi_major(self) -> u8 {
         (self.0 >> 8) as u8
     }
+    /// The minimum ABI minor version (bits 0-7).
     pub fn abi_minor(self) -> u8 {
         self.0 as u8
     }
+    /// The defined flags that are set; unknown bits are dropped.
     pub fn flags(self) -> PolicyFlags {
         PolicyFlags::from_bits_truncate(self.0)
     }
@@ -75,16 +78,22 @@ bitflags::bitflags! {
     /// PLATFORM_INFO bits.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct PlatformInfo: u64 {
+        /// SMT is enabled on the platform.
         const SMT_EN = 1 << 0;
+        /// Transparent SME is enabled.
         const TSME_EN = 1 << 1;
+        /// The platform uses error-correcting memory.
         const ECC_EN = 1 << 2;
+        /// Running Average Power Limit (RAPL) is disabled.
         const RAPL_DIS = 1 << 3;
+        /// Ciphertext hiding is enabled for DRAM.
         const CIPHERTEXT_HIDING_DRAM_EN = 1 << 4;
         /// BadRAM alias check done (AMD-SB-3015).
         const ALIAS_CHECK_COMPLETE = 1 << 5;
         /// Set on every Turin report seen (AMD-SB-3016); reserved in older
         /// ABI documents, so it is named here and never an error.
         const IOMMU_WRITE_SAFE = 1 << 6;
+        /// SEV-TIO (trusted I/O) is enabled.
         const TIO_EN = 1 << 7;
     }
 }
@@ -101,6 +110,7 @@ pub enum SigningKey {
 }
 
 impl SigningKey {
+    /// The name the ABI gives the key, as reports and messages show it.
     pub fn name(self) -> String {
         match self {
             SigningKey::Vcek => "VCEK".into(),
@@ -121,6 +131,7 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// Splits the signer info word into its bits.
     pub fn decode(raw: u32) -> KeyInfo {
         let sk = ((raw >> 2) & 7) as u8;
         KeyInfo {

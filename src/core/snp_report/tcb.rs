@@ -26,6 +26,7 @@ pub struct TcbVersion {
 }
 
 impl TcbVersion {
+    /// Decodes the 8 bytes (as a little-endian integer) in a layout.
     pub fn decode(raw: u64, layout: TcbLayout) -> TcbVersion {
         let b = raw.to_le_bytes();
         match layout {
