@@ -12,7 +12,7 @@
 //! ```
 //! use sev_validate::core::snp_report::{self, Product};
 //! use sev_validate::core::snp_cert::{Certificate, TrustAnchors};
-//! use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations};
+//! use sev_validate::snp::validate::{ChainCache, Endorsement, Expectations, Validator};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/snp-vectors/milan-v2-virtee");
@@ -25,7 +25,8 @@
 //! expect.report_data = Some(input.report.report_data); // the nonce the owner gave the guest
 //! let cache = ChainCache::default(); // shared by every report a service checks
 //! let now = 1_767_225_600; // 2026-01-01, seconds since the epoch
-//! let outcome = validate(&input.report, product, &endorsement, TrustAnchors::builtin(), &expect, now, Some(&cache));
+//! let validator = Validator::new(TrustAnchors::builtin(), now).with_cache(&cache);
+//! let outcome = validator.validate(&input.report, product, &endorsement, &expect);
 //! assert!(outcome.passed(), "{:?}", outcome.failures().collect::<Vec<_>>());
 //! assert_eq!(product, Product::Milan);
 //! # Ok(()) }
@@ -187,8 +188,75 @@ impl Checks {
     }
 }
 
-/// What the sections of [`validate`] read: its inputs and the fields every
-/// section decodes the same way.
+/// Validates attestation reports against one set of trust anchors at one
+/// time, sharing a cache of chain verdicts between reports if given one.
+#[derive(Debug, Clone, Copy)]
+pub struct Validator<'a> {
+    anchors: &'a TrustAnchors,
+    now: u64,
+    cache: Option<&'a ChainCache>,
+}
+
+impl<'a> Validator<'a> {
+    /// A validator for the chains under `anchors`, at time `now` (seconds
+    /// since the epoch). The time is required: the stage reads no clock.
+    pub fn new(anchors: &'a TrustAnchors, now: u64) -> Validator<'a> {
+        Validator {
+            anchors,
+            now,
+            cache: None,
+        }
+    }
+
+    /// Verifies each chain's signatures once and takes them from `cache` for
+    /// every later report with the same VEK, AS(V)K and ARK.
+    pub fn with_cache(self, cache: &'a ChainCache) -> Validator<'a> {
+        Validator {
+            cache: Some(cache),
+            ..self
+        }
+    }
+
+    /// Validates `report` against its endorsement and the owner's
+    /// expectations. Every check runs; none stops the others.
+    pub fn validate(
+        &self,
+        report: &AttestationReport,
+        product: Product,
+        endorsement: &Endorsement,
+        expect: &Expectations,
+    ) -> Outcome {
+        let cx = Ctx::new(self, report, product, endorsement, expect);
+        let mut c = Checks(Vec::with_capacity(48));
+        // The order is part of the output: keep it.
+        format::format_checks(&mut c, &cx);
+        format::reserved_checks(&mut c, &cx);
+        binding::signature_check(&mut c, &cx);
+        chain::chain_checks(&mut c, &cx);
+        binding::tcb_checks(&mut c, &cx);
+        binding::chip_id_check(&mut c, &cx);
+        policy::default_policy_checks(&mut c, &cx);
+        policy::max_policy_check(&mut c, &cx);
+        tcb::provisional_firmware_check(&mut c, &cx);
+        expect::report_data_check(&mut c, &cx);
+        expect::launch_value_checks(&mut c, &cx);
+        expect::identity_checks(&mut c, &cx);
+        expect::minimum_value_checks(&mut c, &cx);
+        expect::version_check(&mut c, &cx);
+        tcb::minimum_tcb_checks(&mut c, &cx);
+        expect::platform_info_check(&mut c, &cx);
+        expect::vmpl_check(&mut c, &cx);
+        expect::id_key_checks(&mut c, &cx);
+        expect::mitigation_vector_checks(&mut c, &cx);
+        Outcome {
+            product,
+            checks: c.0,
+        }
+    }
+}
+
+/// What the checks read: the inputs of [`Validator::validate`] and the
+/// fields every check decodes the same way.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     report: &'a AttestationReport,
@@ -208,62 +276,32 @@ struct Ctx<'a> {
     current: TcbVersion,
 }
 
-/// Validates `report` against its endorsement, the trust anchors and the
-/// owner's expectations at time `now` (seconds since the epoch). Every check
-/// runs; none stops the others.
-pub fn validate(
-    report: &AttestationReport,
-    product: Product,
-    endorsement: &Endorsement,
-    anchors: &TrustAnchors,
-    expect: &Expectations,
-    now: u64,
-    cache: Option<&ChainCache>,
-) -> Outcome {
-    let mut c = Checks(Vec::with_capacity(48));
-    let layout = product.tcb_layout();
-    let vek = &endorsement.vek;
-    let is_vlek = report.key_info.signing_key == SigningKey::Vlek;
-    let ca_role = if is_vlek { CaRole::Asvk } else { CaRole::Ask };
-    let cx = Ctx {
-        report,
-        product,
-        endorsement,
-        anchors,
-        expect,
-        now,
-        cache,
-        layout,
-        vek,
-        is_vlek,
-        ca_role,
-        ki: report.key_info,
-        pol: report.policy,
-        reported: TcbVersion::decode(report.reported_tcb, layout),
-        current: TcbVersion::decode(report.current_tcb, layout),
-    };
-    // The order is part of the output: keep it.
-    format::format_checks(&mut c, &cx);
-    format::reserved_checks(&mut c, &cx);
-    binding::signature_check(&mut c, &cx);
-    chain::chain_checks(&mut c, &cx);
-    binding::tcb_checks(&mut c, &cx);
-    binding::chip_id_check(&mut c, &cx);
-    policy::default_policy_checks(&mut c, &cx);
-    policy::max_policy_check(&mut c, &cx);
-    tcb::provisional_firmware_check(&mut c, &cx);
-    expect::report_data_check(&mut c, &cx);
-    expect::launch_value_checks(&mut c, &cx);
-    expect::identity_checks(&mut c, &cx);
-    expect::minimum_value_checks(&mut c, &cx);
-    expect::version_check(&mut c, &cx);
-    tcb::minimum_tcb_checks(&mut c, &cx);
-    expect::platform_info_check(&mut c, &cx);
-    expect::vmpl_check(&mut c, &cx);
-    expect::id_key_checks(&mut c, &cx);
-    expect::mitigation_vector_checks(&mut c, &cx);
-    Outcome {
-        product,
-        checks: c.0,
+impl<'a> Ctx<'a> {
+    fn new(
+        v: &Validator<'a>,
+        report: &'a AttestationReport,
+        product: Product,
+        endorsement: &'a Endorsement,
+        expect: &'a Expectations,
+    ) -> Ctx<'a> {
+        let layout = product.tcb_layout();
+        let is_vlek = report.key_info.signing_key == SigningKey::Vlek;
+        Ctx {
+            report,
+            product,
+            endorsement,
+            anchors: v.anchors,
+            expect,
+            now: v.now,
+            cache: v.cache,
+            layout,
+            vek: &endorsement.vek,
+            is_vlek,
+            ca_role: if is_vlek { CaRole::Asvk } else { CaRole::Ask },
+            ki: report.key_info,
+            pol: report.policy,
+            reported: TcbVersion::decode(report.reported_tcb, layout),
+            current: TcbVersion::decode(report.current_tcb, layout),
+        }
     }
 }
