@@ -63,47 +63,71 @@ pub struct Endorsement {
 /// unless allowed, REPORT_DATA required unless waived.
 #[derive(Debug, Clone, Default)]
 pub struct Expectations {
+    /// MEASUREMENT, the launch digest.
     pub measurement: Option<[u8; 48]>,
     /// The nonce the owner gave the guest; required unless `waive_report_data`.
     pub report_data: Option<[u8; 64]>,
+    /// Accept any REPORT_DATA: a replayed report then passes.
     pub waive_report_data: bool,
+    /// HOST_DATA, set by the host at launch.
     pub host_data: Option<[u8; 32]>,
+    /// FAMILY_ID, from the ID block.
     pub family_id: Option<[u8; 16]>,
+    /// IMAGE_ID, from the ID block.
     pub image_id: Option<[u8; 16]>,
+    /// REPORT_ID, the guest's identity.
     pub report_id: Option<[u8; 32]>,
+    /// REPORT_ID_MA, the migration agent's identity.
     pub report_id_ma: Option<[u8; 32]>,
+    /// CHIP_ID, the machine's identity.
     pub chip_id: Option<[u8; 64]>,
     /// The most permissive policy accepted.
     pub max_policy: Option<u64>,
+    /// Accept POLICY.DEBUG.
     pub allow_debug: bool,
+    /// Accept POLICY.MIGRATE_MA.
     pub allow_migrate_ma: bool,
+    /// Accept firmware the host has not committed (CURRENT above COMMITTED).
     pub allow_provisional_firmware: bool,
+    /// The lowest GUEST_SVN accepted.
     pub min_guest_svn: Option<u32>,
+    /// The lowest CURRENT_BUILD accepted.
     pub min_build: Option<u8>,
-    /// (major, minor)
+    /// The lowest firmware version accepted, (major, minor).
     pub min_version: Option<(u8, u8)>,
+    /// The lowest REPORTED_TCB accepted, component by component.
     pub min_tcb: Option<MinTcb>,
+    /// The lowest LAUNCH_TCB accepted, component by component.
     pub min_launch_tcb: Option<MinTcb>,
     /// The most permissive PLATFORM_INFO accepted.
     pub max_platform_info: Option<u64>,
+    /// The VMPL the report must have been requested at.
     pub vmpl: Option<u32>,
     /// SHA-384 digests of trusted ID keys (0x404-byte SNP public key form).
     pub trusted_id_keys: Vec<[u8; 48]>,
+    /// SHA-384 digests of trusted author keys, in the same form.
     pub trusted_author_keys: Vec<[u8; 48]>,
+    /// Require a trusted author key (AUTHOR_KEY_EN set).
     pub require_author_key: bool,
+    /// The bits LAUNCH_MIT_VECTOR must have (version 5 reports onwards).
     pub min_launch_mit_vector: Option<u64>,
+    /// The bits CURRENT_MIT_VECTOR must have (version 5 reports onwards).
     pub min_current_mit_vector: Option<u64>,
 }
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// The check ran and found what it requires.
     Pass,
+    /// The check ran and did not.
     Fail,
+    /// The check did not run: nothing was expected of it, or it does not apply.
     Skip,
 }
 
 impl Status {
+    /// The status as the JSON output names it.
     pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -116,12 +140,16 @@ impl Status {
 /// One named check and what it found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Check {
+    /// The check's stable name, e.g. `chain.validity`.
     pub name: &'static str,
+    /// Whether it passed, failed or was skipped.
     pub status: Status,
+    /// What it found, or why it was skipped.
     pub message: String,
 }
 
 impl Check {
+    /// A check that passed.
     pub fn pass(name: &'static str, message: impl Into<String>) -> Check {
         Check {
             name,
@@ -129,6 +157,7 @@ impl Check {
             message: message.into(),
         }
     }
+    /// A check that failed.
     pub fn fail(name: &'static str, message: impl Into<String>) -> Check {
         Check {
             name,
@@ -136,6 +165,7 @@ impl Check {
             message: message.into(),
         }
     }
+    /// A check that was skipped.
     pub fn skip(name: &'static str, message: impl Into<String>) -> Check {
         Check {
             name,
@@ -148,7 +178,9 @@ impl Check {
 /// Every check, in order.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The product the report was read for (its TCB layout and chain).
     pub product: Product,
+    /// Every check, in the order they ran.
     pub checks: Vec<Check>,
 }
 
@@ -158,15 +190,18 @@ impl Outcome {
         !self.checks.iter().any(|c| c.status == Status::Fail)
     }
 
+    /// The checks that failed, in order.
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.status == Status::Fail)
     }
 
+    /// The check named `name`.
     pub fn get(&self, name: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
     }
 }
 
+/// The checks so far; each section adds its own.
 struct Checks(Vec<Check>);
 
 impl Checks {
