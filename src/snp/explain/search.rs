@@ -1,7 +1,7 @@
 //! The search: every combination of the variants, within [`MAX_CHANGES`]
 //! and with every vCPU count, for the one that gives the reported value.
 
-use super::variants::{table_variants, vmsa_variants, TableVariant, VmsaVariant};
+use super::variants::{table_variants, vmm_variants, vmsa_variants, TableVariant, VmsaVariant};
 use super::{Change, OwnerLaunch, SnpExplainError, SnpExplanation, MAX_CHANGES, MAX_VCPUS_TRIED};
 use crate::core::snp::{self, GuestContext, Ld, PageType, SnpLaunch};
 use crate::core::vmsa::{Rdx, VmmType};
@@ -98,6 +98,75 @@ fn search_part(
     Ok((best, tried))
 }
 
+/// The parts in the order a single thread would search them: the owner's
+/// VMM first, the owner's kernel hashes page first.
+fn parts_in_order<'a>(
+    vmms: &'a [(VmmType, Option<Change>)],
+    tables: &'a [TableVariant],
+    configs: &'a [Vec<VmsaVariant>],
+) -> Vec<Part<'a>> {
+    let mut parts = Vec::new();
+    for ((vmm, vmm_change), configs) in vmms.iter().zip(configs) {
+        for table in tables {
+            if usize::from(vmm_change.is_some()) + table.changes.len() <= MAX_CHANGES {
+                parts.push(Part {
+                    vmm: *vmm,
+                    vmm_change: vmm_change.as_ref(),
+                    table,
+                    configs,
+                });
+            }
+        }
+    }
+    parts
+}
+
+/// Searches the parts on up to [`snp::MAX_HASH_THREADS`] threads, each
+/// taking the next part left; a result for each part searched, with its
+/// index.
+fn search_parts(
+    owner: &OwnerLaunch,
+    reported: &Ld,
+    parts: &[Part],
+    max_vcpus: u32,
+) -> Vec<(usize, Result<PartResult, SnpExplainError>)> {
+    let threads = snp::default_hash_threads().min(parts.len()).max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(part) = parts.get(i) else { break };
+                        done.push((i, search_part(owner, reported, part, max_vcpus)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// What the search varied, in words.
+fn searched_words(owner: &OwnerLaunch, max_vcpus: u32) -> String {
+    format!(
+        "vCPU counts 1 to {max_vcpus}, every named vCPU model, the VMM types qemu, ec2 and gce, \
+         guest features 0x1, 0x21, with Secure TSC or DebugSwap added and with each of bits 0 to \
+         15 toggled, both VMSA forms{}; up to {MAX_CHANGES} of these at once with any vCPU count",
+        match owner.kernel {
+            Some(k) if k.initrd => ", kernel hashes off, command line whitespace, no initrd",
+            Some(_) => ", kernel hashes off, command line whitespace",
+            None => "",
+        }
+    )
+}
+
 /// Compares the owner's launch with a report's MEASUREMENT and, when they
 /// differ, searches for the smallest change of the inputs that gives the
 /// reported value. Errors only when the owner's own launch cannot be
@@ -119,58 +188,13 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
     }
     let tables = table_variants(owner);
     let max_vcpus = MAX_VCPUS_TRIED.max(owner.vcpus);
-    let mut vmms = vec![(owner.vmm, None)];
-    for v in [VmmType::Qemu, VmmType::Ec2, VmmType::Gce] {
-        if v != owner.vmm {
-            vmms.push((
-                v,
-                Some(Change::Vmm {
-                    expected: owner.vmm,
-                    host: v,
-                }),
-            ));
-        }
-    }
+    let vmms = vmm_variants(owner);
     let configs = vmms
         .iter()
         .map(|(v, change)| vmsa_variants(owner, *v, MAX_CHANGES - usize::from(change.is_some())))
         .collect::<Result<Vec<_>, _>>()?;
-    // The parts in the order a single thread would search them: the owner's
-    // VMM first, the owner's kernel hashes page first.
-    let mut parts = Vec::new();
-    for ((vmm, vmm_change), configs) in vmms.iter().zip(&configs) {
-        for table in &tables {
-            if usize::from(vmm_change.is_some()) + table.changes.len() <= MAX_CHANGES {
-                parts.push(Part {
-                    vmm: *vmm,
-                    vmm_change: vmm_change.as_ref(),
-                    table,
-                    configs,
-                });
-            }
-        }
-    }
-    let threads = snp::default_hash_threads().min(parts.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<(usize, Result<PartResult, SnpExplainError>)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(part) = parts.get(i) else { break };
-                        done.push((i, search_part(owner, reported, part, max_vcpus)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_default())
-            .collect()
-    });
+    let parts = parts_in_order(&vmms, &tables, &configs);
+    let results = search_parts(owner, reported, &parts, max_vcpus);
     if results.len() != parts.len() {
         return Err(SnpExplainError::Incomplete);
     }
@@ -189,15 +213,6 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         .min_by_key(|(i, b)| (b.len(), *i))
         .map(|(_, b)| b);
     x.variants_tried = tried;
-    x.searched = format!(
-        "vCPU counts 1 to {max_vcpus}, every named vCPU model, the VMM types qemu, ec2 and gce, \
-         guest features 0x1, 0x21, with Secure TSC or DebugSwap added and with each of bits 0 to \
-         15 toggled, both VMSA forms{}; up to {MAX_CHANGES} of these at once with any vCPU count",
-        match owner.kernel {
-            Some(k) if k.initrd => ", kernel hashes off, command line whitespace, no initrd",
-            Some(_) => ", kernel hashes off, command line whitespace",
-            None => "",
-        }
-    );
+    x.searched = searched_words(owner, max_vcpus);
     Ok(x)
 }

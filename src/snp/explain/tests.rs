@@ -127,7 +127,7 @@ fn main_command_options_for_each_kind() {
 }
 
 #[test]
-fn id_block_words_for_each_kind() {
+fn id_block_words_for_the_vcpus_and_guest_features() {
     let cases: Vec<(Change, &str)> = vec![
         (
             Change::Vcpus {
@@ -178,6 +178,15 @@ fn id_block_words_for_each_kind() {
             },
             "the ID block was made for guest features 0x201 (SNPActive and SecureTSC); the domain is launched with 0x0 (none)",
         ),
+    ];
+    for (c, words) in cases {
+        assert_eq!(c.id_block_words(), words, "{c:?}");
+    }
+}
+
+#[test]
+fn id_block_words_for_the_vmm_vmsa_form_and_kernel() {
+    let cases: Vec<(Change, &str)> = vec![
         (
             Change::Vmm {
                 expected: VmmType::Qemu,

@@ -106,17 +106,14 @@ pub(super) struct VmsaVariant {
     pub(super) ap: Ld,
 }
 
-/// The VMSA configurations worth trying under `vmm` with at most `budget`
-/// changes, fewest changes first, each distinct pair of pages once (ec2 and
-/// gce ignore the signature and the form, so those variants collapse).
-pub(super) fn vmsa_variants(
+/// The vCPU signatures worth trying under a VMM whose RDX is `rdx`: the
+/// owner's (if any), then each named model's.
+fn signature_variants(
     owner: &OwnerLaunch,
     vmm: VmmType,
-    budget: usize,
-) -> Result<Vec<VmsaVariant>, SnpExplainError> {
-    let profile = vmm.profile();
+    rdx: Rdx,
+) -> Result<Vec<(u32, Option<Change>)>, SnpExplainError> {
     let owner_sig = owner.signature_given.then_some(owner.vmsa.cpu_signature);
-    // Signatures: the owner's (if any), then each named model's.
     let mut sigs: Vec<(u32, Option<Change>)> = Vec::new();
     if let Some(s) = owner_sig {
         sigs.push((s, None));
@@ -132,30 +129,38 @@ pub(super) fn vmsa_variants(
             ));
         }
     }
-    if matches!(profile.rdx, Rdx::Fixed(_)) {
+    if matches!(rdx, Rdx::Fixed(_)) {
         // The signature is not in the VMSA: one entry, no change.
         sigs = vec![(owner.vmsa.cpu_signature, None)];
     } else if owner_sig.is_none() && vmm == owner.vmm {
         return Err(SnpExplainError::NoSignature(vmm));
     }
-    let forms: Vec<(VmsaForm, Option<Change>)> = {
-        let other = match owner.vmsa.form {
-            VmsaForm::Init2 => VmsaForm::Legacy,
-            VmsaForm::Legacy => VmsaForm::Init2,
-        };
-        let mut f = vec![(owner.vmsa.form, None)];
-        if profile.fpu_from_form {
-            f.push((
-                other,
-                Some(Change::VmsaForm {
-                    expected: owner.vmsa.form,
-                    host: other,
-                }),
-            ));
-        }
-        f
+    Ok(sigs)
+}
+
+/// The VMSA forms worth trying: the owner's, and the other where the VMM's
+/// FPU words follow the form.
+fn form_variants(owner: &OwnerLaunch, fpu_from_form: bool) -> Vec<(VmsaForm, Option<Change>)> {
+    let other = match owner.vmsa.form {
+        VmsaForm::Init2 => VmsaForm::Legacy,
+        VmsaForm::Legacy => VmsaForm::Init2,
     };
-    let features: Vec<(u64, Option<Change>)> = feature_candidates(owner.vmsa.sev_features)
+    let mut f = vec![(owner.vmsa.form, None)];
+    if fpu_from_form {
+        f.push((
+            other,
+            Some(Change::VmsaForm {
+                expected: owner.vmsa.form,
+                host: other,
+            }),
+        ));
+    }
+    f
+}
+
+/// The guest features worth trying, each with its change from the owner's.
+fn feature_variants(owner: &OwnerLaunch) -> Vec<(u64, Option<Change>)> {
+    feature_candidates(owner.vmsa.sev_features)
         .into_iter()
         .map(|f| {
             let change = (f != owner.vmsa.sev_features).then_some(Change::GuestFeatures {
@@ -164,7 +169,22 @@ pub(super) fn vmsa_variants(
             });
             (f, change)
         })
-        .collect();
+        .collect()
+}
+
+/// The VMSA configurations worth trying under `vmm` with at most `budget`
+/// changes, fewest changes first, each distinct pair of pages once (ec2 and
+/// gce ignore the signature and the form, so those variants collapse).
+pub(super) fn vmsa_variants(
+    owner: &OwnerLaunch,
+    vmm: VmmType,
+    budget: usize,
+) -> Result<Vec<VmsaVariant>, SnpExplainError> {
+    let profile = vmm.profile();
+    let owner_sig = owner.signature_given.then_some(owner.vmsa.cpu_signature);
+    let sigs = signature_variants(owner, vmm, profile.rdx)?;
+    let forms = form_variants(owner, profile.fpu_from_form);
+    let features = feature_variants(owner);
 
     let mut configs: Vec<(Vec<Change>, VmsaConfig)> = Vec::new();
     for (sig, sc) in &sigs {
@@ -199,4 +219,21 @@ pub(super) fn vmsa_variants(
         }
     }
     Ok(out)
+}
+
+/// The VMMs tried: the owner's first, then each other, as a change.
+pub(super) fn vmm_variants(owner: &OwnerLaunch) -> Vec<(VmmType, Option<Change>)> {
+    let mut vmms = vec![(owner.vmm, None)];
+    for v in [VmmType::Qemu, VmmType::Ec2, VmmType::Gce] {
+        if v != owner.vmm {
+            vmms.push((
+                v,
+                Some(Change::Vmm {
+                    expected: owner.vmm,
+                    host: v,
+                }),
+            ));
+        }
+    }
+    vmms
 }
