@@ -9,7 +9,9 @@ use crate::snp::validate::{Check, Status};
 /// The owner's ID and author keys, as SHA-384 digests of the SNP public key structure.
 #[derive(Debug, Clone, Default)]
 pub struct IdKeys {
+    /// `--trusted-id-key`.
     pub trusted_id_keys: Vec<[u8; 48]>,
+    /// `--trusted-author-key`.
     pub trusted_author_keys: Vec<[u8; 48]>,
     /// `--require-author-key`.
     pub require_author_key: bool,

@@ -12,12 +12,19 @@ use crate::core::vmsa::{VmmType, VmsaForm};
 /// How the host's command line differs from the owner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineChange {
+    /// A newline added at the end.
     TrailingNewline,
+    /// A space added at the end.
     TrailingSpace,
+    /// A space added at the start.
     LeadingSpace,
+    /// Leading and trailing whitespace removed.
     Trimmed,
+    /// Trailing newlines and carriage returns removed.
     NoTrailingNewline,
+    /// Each run of whitespace made one space.
     CollapsedSpaces,
+    /// An empty command line (no -append).
     Empty,
 }
 
@@ -60,31 +67,48 @@ impl CmdlineChange {
 /// One input in which the host's launch differs from the owner's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
+    /// The vCPU count (one VMSA each).
     Vcpus {
+        /// The owner's count.
         expected: u32,
+        /// The host's count.
         host: u32,
     },
+    /// The vCPU signature in RDX of every VMSA.
     VcpuSignature {
+        /// The owner's signature, if the owner gave one.
         expected: Option<u32>,
+        /// The host's signature.
         host: u32,
     },
+    /// The VMM that launched the guest.
     Vmm {
+        /// The owner's VMM.
         expected: VmmType,
+        /// The host's VMM.
         host: VmmType,
     },
+    /// The guest features (SEV_FEATURES) of every VMSA.
     GuestFeatures {
+        /// The owner's value.
         expected: u64,
+        /// The host's value.
         host: u64,
     },
+    /// The VMSA form (KVM_SEV_INIT2 or legacy).
     VmsaForm {
+        /// The owner's form.
         expected: VmsaForm,
+        /// The host's form.
         host: VmsaForm,
     },
     /// The host did not measure the kernel (kernel hashes off).
     NoKernelHashes,
     /// The host's kernel command line: `host` is the whole line.
     Cmdline {
+        /// How it differs from the owner's.
         how: CmdlineChange,
+        /// The host's whole command line.
         host: String,
     },
     /// The host booted the kernel without the initrd.

@@ -91,18 +91,31 @@ impl fmt::Display for SnpExplanation {
 /// expectation can fail on, for [`ReportField::comes_from`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportField {
+    /// POLICY.
     Policy,
+    /// HOST_DATA.
     HostData,
+    /// ID_KEY_DIGEST.
     IdKeyDigest,
+    /// AUTHOR_KEY_DIGEST.
     AuthorKeyDigest,
+    /// FAMILY_ID.
     FamilyId,
+    /// IMAGE_ID.
     ImageId,
+    /// GUEST_SVN.
     GuestSvn,
+    /// VMPL.
     Vmpl,
+    /// REPORT_DATA.
     ReportData,
+    /// REPORTED_TCB.
     ReportedTcb,
+    /// CHIP_ID.
     ChipId,
+    /// SIGNING_KEY (VCEK or VLEK).
     SigningKey,
+    /// COMMITTED_TCB.
     CommittedTcb,
 }
 

@@ -68,7 +68,9 @@ pub struct OwnerLaunch<'a> {
     pub ovmf_hash: Ld,
     /// The firmware's footer table and SEV metadata.
     pub firmware: &'a SnpFirmware,
+    /// vCPUs at launch (`--vcpus`), one VMSA each.
     pub vcpus: u32,
+    /// The VMM expected to launch the guest (`--vmm-type`).
     pub vmm: VmmType,
     /// VMSA form, vCPU signature and guest features.
     pub vmsa: VmsaConfig,
@@ -89,6 +91,7 @@ pub enum SnpExplainError {
     /// A search thread stopped (a bug): an incomplete search names nothing.
     #[error("the search for the changed input stopped before its end (a bug in virt-qemu-sev-validate; please report it)")]
     Incomplete,
+    /// The VMM loads the vCPU signature into RDX, and the owner gave none.
     #[error("--vmm-type {} loads the vCPU signature into every VMSA, but no vCPU signature was given", .0.name())]
     NoSignature(VmmType),
 }
