@@ -539,7 +539,7 @@ pub struct SnpSection {
     pub id_block_hint: Option<String>,
     /// The report's validation, as `snp-validate --json` gives it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<serde_json::Value>,
+    pub report: Option<crate::snp::attest::ValidationDocument>,
     /// What the host could not say, and why.
     pub notes: Vec<String>,
 }
@@ -667,7 +667,7 @@ fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         id_block_explanation: snp.id_block_explanation.clone(),
         report: snp.validation.as_ref().map(|v| {
             let code = if v.outcome.passed() { 0 } else { 1 };
-            crate::snp::attest::validation_json(v, code)
+            crate::snp::attest::validation_document(v, code)
         }),
         notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
     });

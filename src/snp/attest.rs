@@ -1,7 +1,8 @@
 //! An SEV-SNP attestation report validated against its endorsement and
 //! the owner's expectations ([`validate_report`]), what to say beside a
 //! failed check ([`hint`]), and the report's fields for reading
-//! ([`report_document`]).
+//! ([`report_document`]); `snp-validate --json`'s documents, typed:
+//! [`ValidationDocument`] and [`ErrorDocument`].
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,13 @@ use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
 use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
+
+mod document;
+
+pub use document::{
+    CheckEntry, ErrorDocument, SourceEntry, TrustAnchorKind, ValidationDocument,
+    VALIDATE_SCHEMA_VERSION,
+};
 
 /// What a report's validation found, ready to print.
 pub struct Validation {
@@ -176,39 +184,51 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
 }
 
 /// `snp-validate --json`: the verdict, its sources and every check.
-pub fn validation_json(v: &Validation, code: i32) -> Value {
+pub fn validation_document(v: &Validation, code: i32) -> ValidationDocument {
     let r = &v.input.report;
-    let checks: Vec<Value> = v
-        .outcome
-        .checks
-        .iter()
-        .map(|c| {
-            let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
-            if let Some(h) = hint(v, c) {
-                o["hint"] = h.into();
-            }
-            if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
-                o["explanation"] = serde_json::to_value(x).unwrap_or(Value::Null);
-                o["explanation_seconds"] = t.as_secs_f64().into();
-            }
-            o
-        })
-        .collect();
-    json!({
-        "schema_version": 1,
-        "valid": v.outcome.passed(),
-        "exit_code": code,
-        "container": v.input.container.name(),
-        "version": r.version,
-        "product": v.outcome.product.name(),
-        "product_source": v.product_source,
-        "signer": r.key_info.signing_key.name(),
-        "trust_anchors": if v.custom_anchors { "custom" } else { "builtin" },
-        "sources": v.sources.iter().map(|(k, f)| json!({"role": k, "from": f})).collect::<Vec<_>>(),
-        "measurement": hex(&r.measurement),
-        "checks": checks,
-        "failed": v.outcome.failures().map(|c| c.name).collect::<Vec<_>>(),
-    })
+    ValidationDocument {
+        checks: v.outcome.checks.iter().map(|c| check_entry(v, c)).collect(),
+        container: v.input.container.name(),
+        exit_code: code,
+        failed: v.outcome.failures().map(|c| c.name).collect(),
+        measurement: hex(&r.measurement),
+        product: v.outcome.product,
+        product_source: v.product_source,
+        schema_version: VALIDATE_SCHEMA_VERSION,
+        signer: r.key_info.signing_key.name(),
+        sources: v
+            .sources
+            .iter()
+            .map(|(role, from)| SourceEntry {
+                from: from.clone(),
+                role: role.clone(),
+            })
+            .collect(),
+        trust_anchors: if v.custom_anchors {
+            TrustAnchorKind::Custom
+        } else {
+            TrustAnchorKind::Builtin
+        },
+        valid: v.outcome.passed(),
+        version: r.version,
+    }
+}
+
+/// One check as the document gives it: with its hint, and on
+/// `expect.measurement` the explainer's answer.
+fn check_entry(v: &Validation, c: &validate::Check) -> CheckEntry {
+    let explained = match (&v.explanation, c.name) {
+        (Some(x), "expect.measurement") => Some(x),
+        _ => None,
+    };
+    CheckEntry {
+        explanation: explained.map(|(x, _)| x.clone()),
+        explanation_seconds: explained.map(|(_, t)| t.as_secs_f64()),
+        hint: hint(v, c),
+        message: c.message.clone(),
+        name: c.name,
+        status: c.status,
+    }
 }
 
 /// `snp-validate`'s text: where each input came from, then every check.
