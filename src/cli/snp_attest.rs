@@ -52,7 +52,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     vek: Option<PathBuf>,
 
-    /// Print one JSON document
+    /// Print one JSON document (schema/snp-report.schema.json)
     #[arg(long)]
     json: bool,
 }
