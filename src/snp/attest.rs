@@ -29,10 +29,15 @@ pub use document::{
 pub struct Validation {
     /// The report file, as given.
     pub path: PathBuf,
+    /// The report, and the container and certificate table it came in.
     pub input: ReportInput,
+    /// Every check, in the order it ran, and the product it was held to.
     pub outcome: Outcome,
+    /// Where the product came from (CPUID, the VEK's productName, --product).
     pub product_source: &'static str,
+    /// Where the VEK and each certificate of its chain came from: (role, from).
     pub sources: Vec<(String, String)>,
+    /// --trust-anchors replaced AMD's built-in roots.
     pub custom_anchors: bool,
     /// The owner gave the nonce (a REPORT_DATA failure is then a value to explain).
     pub report_data_given: bool,
