@@ -24,6 +24,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// What one run produced, stage by stage; `None` where a stage did not run.
 pub struct Run {
+    /// The kind of source the run uses.
     pub source: SourceKind,
     /// The guest's kind, once the source said it.
     pub guest: Option<GuestKind>,
@@ -31,19 +32,26 @@ pub struct Run {
     pub generation: Option<crate::generation::Expected>,
     /// The stages of an SEV-SNP guest (instead of the SEV ones below).
     pub snp: Option<SnpRun>,
+    /// What the host reported of an SEV or SEV-ES launch.
     pub host: Option<HostReport>,
+    /// The expected launch decided: who gave each value, and the domain XML's check.
     pub resolved: Option<Resolved>,
+    /// The expected launch with its files read and hashed.
     pub expected: Option<ExpectedLaunch>,
+    /// The validation: verdict, computed values, requirements and the explainer's result.
     pub outcome: Option<Outcome>,
     /// On a mismatch: the host's copies of the owner's files, where reachable.
     pub host_files: Option<Result<Vec<Comparison>, String>>,
+    /// What the secrets stage injected.
     pub injection: Option<Injection>,
     /// Warnings of the secrets stage.
     pub warnings: Vec<String>,
+    /// The error that stopped the run; `None` when it succeeded.
     pub error: Option<Error>,
 }
 
 impl Run {
+    /// A run over `source` with no stage done yet.
     pub fn new(source: SourceKind) -> Run {
         Run {
             source,
@@ -80,8 +88,13 @@ pub enum ReportVerdict {
     /// An SEV-SNP launch configuration passed its checks (domain, ID block)
     /// but no report was checked: nothing about the guest is attested.
     NotAttested,
+    /// The measurement differs from the expected one: an SEV guest's MEASURE,
+    /// or an SEV-SNP ID block's LD or report's MEASUREMENT.
     Mismatch,
+    /// Another check failed: an owner requirement (SEV), or an ID block or
+    /// report check (SEV-SNP).
     RequirementFailed,
+    /// The run stopped on any other error.
     Error,
 }
 
@@ -89,8 +102,11 @@ pub enum ReportVerdict {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckResult {
+    /// The check ran and held.
     Passed,
+    /// The check ran and did not hold.
     Failed,
+    /// The check was skipped (`--ignore-config`).
     Skipped,
 }
 
@@ -108,7 +124,9 @@ pub enum VmsaOrigin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VmsaFormName {
+    /// KVM_SEV_ES_INIT: the FPU area stays zero.
     Legacy,
+    /// KVM_SEV_INIT2: MXCSR and the x87 control word are set.
     Init2,
 }
 
@@ -116,161 +134,250 @@ pub enum VmsaFormName {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Destination {
+    /// Written to files for the host to inject (offline).
     Files,
+    /// Injected through libvirt.
     Libvirt,
+    /// Injected through QMP.
     Qmp,
 }
 
+/// The `--json` document of one run (schema/result.schema.json).
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The schema's version, [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The verdict.
     pub verdict: ReportVerdict,
+    /// The process's exit status, 0 to 10 (the man page's EXIT STATUS).
     pub exit_code: i32,
+    /// The error message; absent when `exit_code` is 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The kind of source: offline, libvirt or qmp.
     pub source: SourceKind,
-    /// "sev" or "sev-snp", once the source said.
+    /// `sev` or `sev-snp`, once the source said; absent when the run stopped before.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guest: Option<GuestKind>,
     /// The generation the owner expects, and what said so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generation: Option<crate::generation::Expected>,
-    /// An SEV-SNP guest's launch, ID block and report.
+    /// An SEV-SNP guest's launch, ID block and report; absent for SEV.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snp: Option<SnpSection>,
+    /// What the host reported (or the command line gave) of an SEV launch;
+    /// absent before the host answered, and for SEV-SNP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reported: Option<Reported>,
+    /// The launch digest and MEASURE computed from the owner's inputs; absent
+    /// when the validation did not run, and for SEV-SNP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub computed: Option<Computed>,
+    /// The reported policy decoded: its value, flag names and minimum API
+    /// version; absent with `reported`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<policy::Decoded>,
+    /// Warning messages, such as a policy that allows debugging.
     pub warnings: Vec<String>,
+    /// Path and digest of each input, and the VMSAs as measured; empty before
+    /// the inputs were read, and for SEV-SNP.
     pub inputs: Inputs,
     /// Who gave each value of the expected launch (owner, or host under --insecure).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The checks that ran, in order.
     pub checks: Vec<Check>,
+    /// On an SEV mismatch: the explainer's result; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<Explanation>,
+    /// What the secrets stage injected; absent when it did not run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<Injection>,
-    /// On a mismatch over qemu+ssh: the host's copies compared over SFTP.
+    /// On a mismatch over qemu+ssh: the host's copies compared over SFTP;
+    /// left out when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub host_files: Vec<HostFile>,
 }
 
+/// One of the host's files compared with the owner's (`host_files`).
 #[derive(Debug, Default, Serialize)]
 pub struct HostFile {
+    /// Which input: `firmware`, `kernel` or `initrd`.
     pub what: String,
+    /// The path the domain XML names on the host.
     pub host_path: String,
+    /// SHA-256 of the host's file, in hex; absent when it could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_sha256: Option<String>,
+    /// SHA-256 of the owner's file, in hex.
     pub owner_sha256: String,
     /// Whether the host's copy equals the owner's; null when it could not be read.
     pub same: Option<bool>,
+    /// Why the host's file could not be read; absent when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// The values of an SEV launch the host reported or the command line gave
+/// (`reported`).
 #[derive(Debug, Default, Serialize)]
 pub struct Reported {
+    /// MEASURE and MNONCE as reported (48 bytes), in base64.
     pub measurement: String,
+    /// MEASURE (32 bytes), in hex.
     pub measure: String,
+    /// MNONCE (16 bytes), in hex.
     pub mnonce: String,
+    /// The firmware's API major version.
     pub api_major: u8,
+    /// The firmware's API minor version.
     pub api_minor: u8,
+    /// The firmware's build ID.
     pub build_id: u8,
+    /// The guest policy, as a number.
     pub policy: u32,
 }
 
+/// What the owner's inputs give (`computed`).
 #[derive(Debug, Default, Serialize)]
 pub struct Computed {
+    /// GCTX.LD of the owner's inputs (SHA-256), in hex.
     pub launch_digest: String,
+    /// The MEASURE that launch digest gives with the reported values and the
+    /// TIK, in hex.
     pub measure: String,
 }
 
+/// The inputs of the expected launch (`inputs`).
 #[derive(Debug, Default, Serialize)]
 pub struct Inputs {
+    /// The firmware's path and SHA-256.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firmware: Option<FileDigest>,
+    /// The kernel's path and SHA-256; absent without measured direct boot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<FileDigest>,
+    /// The initrd's path and SHA-256; absent without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initrd: Option<FileDigest>,
+    /// The kernel command line and its SHA-256; absent without measured direct
+    /// boot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmdline: Option<Cmdline>,
+    /// The padded kernel hashes table (176 bytes), in hex; absent without
+    /// measured direct boot.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel_hashes_table: Option<String>,
+    /// The VMSA pages measured; absent for SEV (not SEV-ES).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vmsa: Option<Vmsa>,
 }
 
+/// An input file: its path and digest.
 #[derive(Debug, Default, Serialize)]
 pub struct FileDigest {
+    /// The owner's path to the file.
     pub path: String,
+    /// SHA-256 of the file, in hex.
     pub sha256: String,
 }
 
+/// The kernel command line (`inputs.cmdline`).
 #[derive(Debug, Default, Serialize)]
 pub struct Cmdline {
+    /// The command line; empty when none was given.
     pub value: String,
+    /// SHA-256 of the command line and its terminating NUL, in hex.
     pub sha256: String,
 }
 
+/// The VMSA pages of an SEV-ES launch, as measured (`inputs.vmsa`).
 #[derive(Debug, Serialize)]
 pub struct Vmsa {
+    /// Whether the pages are the owner's files or were built here.
     pub source: VmsaOrigin,
+    /// The number of vCPUs, each measured with one VMSA page.
     pub num_cpus: u32,
+    /// The vCPU signature the pages were built for, as a 0x-number; absent for
+    /// files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_signature: Option<String>,
+    /// The form the pages were built in; absent for files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<VmsaFormName>,
+    /// SHA-256 of the boot CPU's VMSA page, in hex.
     pub bsp_sha256: String,
+    /// SHA-256 of the other vCPUs' VMSA page, in hex; absent with one vCPU.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ap_sha256: Option<String>,
 }
 
+/// One check that ran (`checks`).
 #[derive(Debug, Serialize)]
 pub struct Check {
+    /// The check's name, such as `connection`, `domain-xml`, `measurement` or
+    /// `min-api`.
     pub name: String,
+    /// Whether it passed, failed or was skipped.
     pub result: CheckResult,
+    /// What it found, in one sentence.
     pub message: String,
 }
 
+/// The explainer's result on an SEV mismatch (`explanation`).
 #[derive(Debug, Default, Serialize)]
 pub struct Explanation {
+    /// The smallest set of changes to the inputs that reproduces the reported
+    /// measurement; null when none does.
     pub matched: Option<Vec<String>>,
+    /// How many variants of the inputs were evaluated.
     pub variants_tried: usize,
+    /// The answer for the owner, in one sentence.
     pub hint: String,
 }
 
+/// What the secrets stage injected (`injection`); never the secrets.
 #[derive(Debug, Clone, Serialize)]
 pub struct Injection {
+    /// Where the secret packet went.
     pub destination: Destination,
+    /// Each secret's GUID and size.
     pub secrets: Vec<InjectedSecret>,
+    /// The length of the padded secret table, in bytes.
     pub table_bytes: usize,
+    /// How the packet was injected (and whether the guest was resumed), or
+    /// where its files were written.
     pub detail: String,
 }
 
+/// One injected secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct InjectedSecret {
+    /// The secret's GUID, hyphenated lowercase hex.
     pub guid: String,
+    /// The secret's length, in bytes.
     pub bytes: usize,
 }
 
 /// Who gave each value of the expected launch; absent values are left out.
 #[derive(Debug, Default, Serialize)]
 pub struct Provenance {
+    /// Who gave the firmware.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub firmware: Option<Origin>,
+    /// Who gave the kernel.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernel: Option<Origin>,
+    /// Who gave the initrd.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initrd: Option<Origin>,
+    /// Who gave the kernel command line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cmdline: Option<Origin>,
+    /// Who gave the number of vCPUs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub num_cpus: Option<Origin>,
+    /// Who gave the vCPU signature the VMSAs are built from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vcpu_signature: Option<Origin>,
 }
@@ -518,13 +625,16 @@ pub struct SnpSection {
     /// The domain's state ("shut off", "paused", "running") or QEMU's SEV state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    /// The guest policy (the domain's `<policy>`, or QEMU's `snp-policy`).
+    /// The guest policy (the domain's `<policy>`, or QEMU's `snp-policy`), as
+    /// a 0x-number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// What the domain XML states of the launch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<SnpDomainValues>,
-    /// The expected launch digest (MEASUREMENT), and how to recompute it.
+    /// The launch digest of the owner's files and the domain's launch: the
+    /// MEASUREMENT a genuine report holds and the LD a right ID block holds,
+    /// in hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_measurement: Option<String>,
     /// The same launch as snp-digest options, to recompute the digest.
@@ -549,7 +659,7 @@ pub struct SnpSection {
 /// What an SEV-SNP domain's XML states of its launch (`snp.domain`).
 #[derive(Debug, Default, Serialize)]
 pub struct SnpDomainValues {
-    /// The guest policy (`<policy>`), in hex.
+    /// The guest policy (`<policy>`), as a 0x-number.
     pub policy: String,
     /// `<hostData>` (HOST_DATA in the report), in hex.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -582,7 +692,7 @@ pub struct SnpIdBlockValues {
     pub image_id: String,
     /// GUEST_SVN.
     pub guest_svn: u32,
-    /// The guest policy the ID block allows, in hex.
+    /// The guest policy the ID block allows, as a 0x-number.
     pub policy: String,
 }
 
