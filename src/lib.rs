@@ -220,6 +220,7 @@
 //! # }
 //! ```
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 #[doc(hidden)]
 pub mod cli;
