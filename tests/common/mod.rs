@@ -1,11 +1,15 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the two integration-test binaries (`tests/it`, `tests/e2e`), each of which
+//! includes this folder with `#[path = "../common/mod.rs"] mod common;`.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod netns;
+pub mod rng;
 pub mod schema;
-mod skip;
+pub mod skip;
+pub mod snp_sim;
 #[allow(unused_imports)]
 pub use skip::{in_ci, skip_or_fail, vectors_dir};
 

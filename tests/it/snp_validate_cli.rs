@@ -5,7 +5,7 @@
 //! (checked by Debian's python3-jsonschema), and the endorsement read from a
 //! file, an snpguest directory or a certificate table.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,8 @@
 //! VCEK's, and whose signature `openssl dgst` accepts. The simulator's own
 //! checks against real reports and certificates are tests/sim/test_snp_sp.py.
 
-mod common;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common;
+use crate::common::snp_sim;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! never load libvirt's shared libraries; `--domain` runs go to
 //! virt-qemu-sev-validate-libvirt, installed beside it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

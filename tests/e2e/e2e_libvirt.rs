@@ -1,5 +1,5 @@
 //! End to end through a REAL libvirtd and REAL QEMU (TCG) whose emulator simulates the AMD SEV
-//! firmware on QMP (tests/common/e2e.rs, tests/sim/qemu_sev_wrapper.py).
+//! firmware on QMP (tests/e2e/harness/, tests/sim/qemu_sev_wrapper.py).
 //!
 //! First the harness is proven with libvirt's own Python `virt-qemu-sev-validate` (Debian's
 //! /usr/bin/virt-qemu-sev-validate) as the client: it must validate the simulated SEV and
@@ -14,8 +14,7 @@
 //! prerequisites (libvirt-daemon-driver-qemu, qemu-system-x86, ovmf, python3-cryptography; root
 //! and openssh for the remote cases) skip with a visible SKIPPED line, or fail when CI is set.
 
-#[path = "common/e2e.rs"]
-mod e2e;
+use crate::harness as e2e;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -1166,7 +1165,7 @@ fn ours_explains_the_hosts_cpu_signature() {
 /// one who names SEV refuses an SEV-ES domain, each with exit 10 before anything is computed;
 /// the same command lines naming the domain's own generation validate it, so each refusal is
 /// the generation's. libvirt 9.0 cannot define an SEV-SNP domain at all, so a 9.0 host cannot
-/// claim one; on 11.3 that claim is refused (tests/e2e_snp.rs).
+/// claim one; on 11.3 that claim is refused (e2e_snp.rs).
 #[test]
 fn ours_refuses_a_guest_of_another_generation_than_the_owner_names() {
     let Some(h) = host() else { return };

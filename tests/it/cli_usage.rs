@@ -2,7 +2,7 @@
 //! kind of bad input: each gets its exit code and a message that names the
 //! problem, and nothing panics.
 
-mod common;
+use crate::common;
 
 use common::{with, without};
 

@@ -3,7 +3,7 @@
 //! with no file, socket or command line between them and the verdict. The
 //! expected MEASUREs are sevctl's, not ours.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

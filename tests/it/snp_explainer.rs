@@ -22,12 +22,9 @@
 //! set. Knobs: `SNP_EXPLAIN_SEED` (printed on every run), `SNP_EXPLAIN_CASES`
 //! (default 42).
 
-#[path = "common/rng.rs"]
-mod rng;
-#[path = "common/schema.rs"]
-mod schema;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common::rng;
+use crate::common::schema;
+use crate::common::snp_sim;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

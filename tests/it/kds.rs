@@ -5,9 +5,8 @@
 //! made by our code. The real KDS is never contacted.
 #![cfg(feature = "kds")]
 
-mod common;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common;
+use crate::common::snp_sim;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

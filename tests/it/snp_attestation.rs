@@ -6,7 +6,7 @@
 //! TCB or chip ID, after expiry, with DEBUG or provisional firmware. The
 //! `openssl` command line agrees with every signature and chain verdict.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

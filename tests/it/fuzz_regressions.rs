@@ -13,7 +13,7 @@
 //! with the fix.
 
 #[allow(dead_code)]
-#[path = "../fuzz/src/targets.rs"]
+#[path = "../../fuzz/src/targets.rs"]
 mod targets;
 
 use std::path::{Path, PathBuf};

@@ -8,9 +8,9 @@
 //!
 //! Also: the refusals of the SNP subcommands (exit 2 with a clear message,
 //! never a panic). The SEV-ES INIT2 vectors (13810ae6…, 0dccbcab…) are
-//! checked by tests/vectors.rs.
+//! checked by vectors.rs.
 
-mod common;
+use crate::common;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Every SEV domain XML check has a pair of fixtures in testdata-xml/: one
 //! that trips it and one that passes it (the SEV-SNP pairs, snp-*, are
-//! tests/snp_xml_checks.rs's). Each is checked here with the owner's
+//! snp_xml_checks.rs's). Each is checked here with the owner's
 //! context that makes the difference, for the exit code and the message.
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! the "host" side is reported as different, an identical kernel as the
 //! same, a missing initrd as unreadable; an unknown host key is refused.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

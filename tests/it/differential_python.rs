@@ -24,8 +24,7 @@
 //! `unpatched_debian_firmware_refuses_kernel` checks the intended difference on the
 //! unpatched images (ours exits 2; the Python tool does not check).
 
-#[path = "common/rng.rs"]
-mod rng;
+use crate::common::rng;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,8 +60,7 @@ const PATCHED_HASH_SIZE: u32 = 0x400;
 // ---------------------------------------------------------------------------------------------
 // Prerequisites
 
-#[path = "common/skip.rs"]
-mod skip;
+use crate::common::skip;
 
 /// Skips (a visible line) or, under CI, fails.
 fn skip_or_fail(what: &str) {

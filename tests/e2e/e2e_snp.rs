@@ -1,5 +1,5 @@
 //! SEV-SNP domains end to end on a REAL libvirtd 11.3 and QEMU 10.0 (TCG) whose emulator
-//! simulates the SNP firmware (tests/common/e2e.rs, tests/sim/qemu_sev_wrapper.py), run with
+//! simulates the SNP firmware (tests/e2e/harness/, tests/sim/qemu_sev_wrapper.py), run with
 //! `SEV_E2E_LIBVIRT=11` (scripts/test.sh's second run). libvirt 9.0 has no SNP: there every
 //! test here says so and returns (`e2e::snp_pass`).
 //!
@@ -19,13 +19,10 @@
 //! One daemon serves every test of this binary; few domains are started (a TCG guest that
 //! runs eats CPU until destroyed).
 
-#[path = "common/e2e.rs"]
-mod e2e;
 #[allow(dead_code)]
-#[path = "common/schema.rs"]
-mod schema;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common::schema;
+use crate::common::snp_sim;
+use crate::harness as e2e;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

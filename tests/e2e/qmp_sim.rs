@@ -15,10 +15,9 @@
 //!
 //! With `SEV_E2E_LIBVIRT=11` the wrapper runs with the python3 of the libvirt 11 chroot
 //! (scripts/setup-libvirt11.sh) and execs its QEMU 10.0, the guest's directory bind-mounted at
-//! its own path (tests/common/e2e.rs, `chroot_command`); the tool stays on the host.
+//! its own path (tests/e2e/harness/, `chroot_command`); the tool stays on the host.
 
-#[path = "common/e2e.rs"]
-mod e2e;
+use crate::harness as e2e;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -42,8 +42,7 @@
 //! Knobs: `SNP_DIFF_SEED` (printed on every run), `SNP_DIFF_CASES` (default 48),
 //! `SNP_DIFF_CASE` (run one case index only).
 
-#[path = "common/rng.rs"]
-mod rng;
+use crate::common::rng;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -91,8 +90,7 @@ const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
 const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
 const SEV_METADATA: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
 
-#[path = "common/skip.rs"]
-mod skip;
+use crate::common::skip;
 use skip::skip_or_fail;
 
 // ------------------------------------------------------------------------------ tools ----

@@ -11,7 +11,7 @@
 //! must accept the same special files, and for the SNP subcommands
 //! sev-snp-measure computes the digest from the regular file.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::Write as _;

@@ -3,7 +3,7 @@
 //! the real libvirt client library. The test driver cannot report launch
 //! security info, so these give the launch state on the command line.
 
-mod common;
+use crate::common;
 
 use common::expect;
 

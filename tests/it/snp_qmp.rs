@@ -7,11 +7,9 @@
 //! checked against an independent implementation, never its own output.
 //! Real QEMU 10.0 behind the end-to-end wrapper is the end-to-end suite's.
 
-mod common;
-#[path = "common/netns.rs"]
-mod netns;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common;
+use crate::common::netns;
+use crate::common::snp_sim;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

@@ -3,7 +3,7 @@
 //! mid-reply, sends garbage, or never answers. Each gives a clear error
 //! within a bounded time, and exit 9: the peer broke the QMP protocol.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;

@@ -2,7 +2,7 @@
 //! SEV-ES launch digest, every LAUNCH_MEASURE blob, the secret packets, and
 //! the sevctl VMSA pages. The expected values are the public suites' own.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::Path;

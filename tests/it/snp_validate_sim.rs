@@ -6,9 +6,8 @@
 //! run) and refuses them with AMD's built-in roots; where a signed byte is
 //! changed, its verdicts agree with the simulator's own `check`.
 
-mod common;
-#[path = "common/snp_sim.rs"]
-mod snp_sim;
+use crate::common;
+use crate::common::snp_sim;
 
 use std::path::Path;
 

@@ -12,8 +12,7 @@
 //! `$SEV_SNP_MEASURE`) and Debian's /usr/share/ovmf/OVMF.fd; missing: a
 //! SKIPPED line, or a failure when `CI` is set.
 
-#[path = "common/skip.rs"]
-mod skip;
+use crate::common::skip;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! an independent implementation) with exactly that one input changed, and
 //! the explainer must name exactly that change.
 
-mod common;
+use crate::common;
 
 use common::set;
 

@@ -3,7 +3,7 @@
 //! python3-jsonschema), for success, mismatch, a configuration error and an
 //! injection; and the secrets never appear in it.
 
-mod common;
+use crate::common;
 
 use std::fs;
 

@@ -3,11 +3,11 @@
 //! reads more of it than the limit. The boundary values themselves are
 //! accepted.
 //!
-//! Not repeated here: 0 and 513 vCPUs (tests/cli_usage.rs) and a secret
+//! Not repeated here: 0 and 513 vCPUs (cli_usage.rs) and a secret
 //! table over the AmdSev-like firmware's 3 KiB area with a measurement from
-//! the simulator (tests/secrets.rs).
+//! the simulator (secrets.rs).
 
-mod common;
+use crate::common;
 
 use common::with;
 

@@ -3,7 +3,7 @@
 //! computes LAUNCH_MEASURE as the firmware does, then verifies the header
 //! MAC with the TIK, decrypts with the TEK and walks the GUID table.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
