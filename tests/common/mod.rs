@@ -10,11 +10,14 @@ pub mod rng;
 pub mod schema;
 pub mod skip;
 pub mod snp_sim;
+pub mod tool;
 #[allow(unused_imports)]
 pub use skip::{in_ci, skip_or_fail, vectors_dir};
+#[allow(unused_imports)]
+pub use tool::{Args, Outcome, Tool, MILAN};
 
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
+    Command::new(tool::OURS)
 }
 
 /// Runs our tool with `args`; returns (exit code, stdout, stderr).
@@ -23,11 +26,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = bin()
-        .args(args)
-        .output()
-        .expect("run virt-qemu-sev-validate");
-    split(out)
+    Tool::new().args(args).run().parts()
 }
 
 pub fn split(out: Output) -> (i32, String, String) {
@@ -57,6 +56,23 @@ pub fn sev_sp() -> Option<Command> {
     let mut c = Command::new(py);
     c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sim/sev_sp.py"));
     Some(c)
+}
+
+/// `sev_sp.py measure ARGS`: the measurement the simulated Secure Processor reports, checked
+/// to be given. None (after a SKIPPED line) without python3-cryptography.
+#[track_caller]
+pub fn sev_measure<I, S>(args: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = sev_sp()?.arg("measure").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "simulator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
 }
 
 /// A small synthetic firmware image whose OVMF footer table has the given
@@ -131,15 +147,12 @@ pub fn set(args: &mut [String], opt: &str, value: &str) {
 /// stderr (or stdout) contains `needle`. Returns stderr.
 #[track_caller]
 pub fn expect(args: &[String], code: i32, needle: &str) -> String {
-    let (got, out, err) = run(args);
-    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
-    assert_eq!(
-        got, code,
-        "exit code for {args:?}\nstdout: {out}\nstderr: {err}"
-    );
+    let o = Tool::new().args(args).run().expect_code(code);
     assert!(
-        err.contains(needle) || out.contains(needle),
-        "{args:?}: wanted {needle:?} in stdout {out:?} or stderr {err:?}"
+        o.stderr.contains(needle) || o.stdout.contains(needle),
+        "{args:?}: wanted {needle:?} in stdout {:?} or stderr {:?}",
+        o.stdout,
+        o.stderr
     );
-    err
+    o.stderr
 }

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::set;
+use common::{set, Args};
 
 use std::fs;
 
@@ -38,85 +38,39 @@ impl Setup {
         self.dir.path().join(n).display().to_string()
     }
 
+    /// The launch: its files and what the platform reports, as the simulated Secure
+    /// Processor and the tool both take them.
+    fn launch(&self) -> Args {
+        Args::new()
+            .opt("--firmware", self.p("fw.fd"))
+            .opt("--kernel", self.p("kernel"))
+            .opt("--initrd", self.p("initrd"))
+            .opt("--cmdline", "root=/dev/vda")
+            .platform(1, 55, 21, 5)
+    }
+
     /// The simulated SEV firmware's measurement of an SEV-ES launch; `change`
     /// edits its arguments (the one input that differs from the owner's).
     fn measure(&self, change: impl FnOnce(&mut Vec<String>)) -> Option<String> {
-        let mut args: Vec<String> = [
-            "measure",
-            "--firmware",
-            &self.p("fw.fd"),
-            "--kernel",
-            &self.p("kernel"),
-            "--initrd",
-            &self.p("initrd"),
-            "--cmdline",
-            "root=/dev/vda",
-            "--kernel-hashes",
-            "--policy",
-            "5",
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--tik",
-            &self.p("tik"),
-            "--num-cpus",
-            "4",
-            "--cpu-signature",
-            "0xA00F11",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = self
+            .launch()
+            .arg("--kernel-hashes")
+            .opt("--tik", self.p("tik"))
+            .opt("--num-cpus", 4)
+            .opt("--cpu-signature", "0xA00F11")
+            .vec();
         change(&mut args);
-        let out = common::sev_sp()?.args(&args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
+        common::sev_measure(args)
     }
 
     /// The owner's command line for the same launch.
     fn owner(&self, m: &str) -> Vec<String> {
-        [
-            "-m",
-            m,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--policy",
-            "5",
-            "-f",
-            &self.p("fw.fd"),
-            "-k",
-            &self.p("kernel"),
-            "-r",
-            &self.p("initrd"),
-            "-e",
-            "root=/dev/vda",
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-            "-n",
-            "4",
-            "--cpu-family",
-            "25",
-            "--cpu-model",
-            "1",
-            "--cpu-stepping",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        self.launch()
+            .opt("-m", m)
+            .keys(self.p("tik"), self.p("tek"))
+            .opt("-n", 4)
+            .milan()
+            .vec()
     }
 }
 

@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use common::{Args, Tool};
+
 use std::fs;
 
 fn validate(doc: &str) -> Result<(), String> {
@@ -41,39 +43,17 @@ impl Launch {
         fs::write(d.join("kernel"), b"kernel").unwrap();
         fs::write(d.join("secret"), b"SECRET-DISK-PASSPHRASE").unwrap();
         let p = |n: &str| d.join(n).display().to_string();
-        let out = common::sev_sp()?
-            .args([
-                "measure",
-                "--firmware",
-                &p("fw.fd"),
-                "--kernel",
-                &p("kernel"),
-                "--cmdline",
-                "ro",
-            ])
-            .args([
-                "--kernel-hashes",
-                "--policy",
-                "7",
-                "--api-major",
-                "1",
-                "--api-minor",
-                "55",
-                "--build-id",
-                "21",
-            ])
-            .args([
-                "--tik",
-                &p("tik"),
-                "--num-cpus",
-                "2",
-                "--cpu-signature",
-                "0xA00F11",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let measurement = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let measurement = common::sev_measure(
+            Args::new()
+                .opt("--firmware", p("fw.fd"))
+                .opt("--kernel", p("kernel"))
+                .opt("--cmdline", "ro")
+                .arg("--kernel-hashes")
+                .platform(1, 55, 21, 7)
+                .opt("--tik", p("tik"))
+                .opt("--num-cpus", 2)
+                .opt("--cpu-signature", "0xA00F11"),
+        )?;
         Some(Launch { dir, measurement })
     }
 
@@ -82,50 +62,29 @@ impl Launch {
     }
 
     fn args(&self, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
-            "--json",
-            "-m",
-            &self.measurement,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--policy",
-            "7",
-            "-f",
-            &self.p("fw.fd"),
-            "-k",
-            &self.p("kernel"),
-            "-e",
-            "ro",
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-            "-n",
-            "2",
-            "--cpu-family",
-            "25",
-            "--cpu-model",
-            "1",
-            "--cpu-stepping",
-            "1",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+        Args::of(&["--json", "-m", &self.measurement])
+            .platform(1, 55, 21, 7)
+            .opt("-f", self.p("fw.fd"))
+            .opt("-k", self.p("kernel"))
+            .opt("-e", "ro")
+            .keys(self.p("tik"), self.p("tek"))
+            .opt("-n", 2)
+            .milan()
+            .args(extra)
+            .vec()
     }
 }
 
 fn run_json(args: &[String]) -> (i32, serde_json::Value, String) {
-    let (code, out, err) = common::run(args);
-    validate(&out)
-        .unwrap_or_else(|e| panic!("schema violation: {e}\nstdout: {out}\nstderr: {err}"));
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let o = Tool::new().args(args).run();
+    validate(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "schema violation: {e}\nstdout: {}\nstderr: {}",
+            o.stdout, o.stderr
+        )
+    });
+    let v = o.json();
+    let (code, out, err) = o.parts();
     assert_eq!(v["exit_code"], code);
     // Nothing secret in the document.
     for secret in [

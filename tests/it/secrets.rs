@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use common::Args;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -25,7 +27,6 @@ fn launch(policy: &str) -> Option<Launch> {
 
 /// The same with a firmware image of the caller's.
 fn launch_of(policy: &str, firmware: Vec<u8>) -> Option<Launch> {
-    let mut sp = common::sev_sp()?;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::write(d.join("fw.fd"), firmware).unwrap();
@@ -33,47 +34,18 @@ fn launch_of(policy: &str, firmware: Vec<u8>) -> Option<Launch> {
     fs::write(d.join("tek"), [0xa5; 16]).unwrap();
     fs::write(d.join("vmlinuz"), b"not really a kernel").unwrap();
     fs::write(d.join("initrd"), vec![7u8; 100_000]).unwrap();
-    let out = sp
-        .args([
-            "measure",
-            "--firmware",
-            &s(&d.join("fw.fd")),
-            "--kernel",
-            &s(&d.join("vmlinuz")),
-        ])
-        .args([
-            "--initrd",
-            &s(&d.join("initrd")),
-            "--cmdline",
-            "root=/dev/vda console=ttyS0",
-            "--kernel-hashes",
-        ])
-        .args([
-            "--policy",
-            policy,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-        ])
-        .args([
-            "--tik",
-            &s(&d.join("tik")),
-            "--num-cpus",
-            "3",
-            "--cpu-signature",
-            "0xA00F11",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "simulator: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let measurement = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let measurement = common::sev_measure(
+        Args::new()
+            .opt("--firmware", s(&d.join("fw.fd")))
+            .opt("--kernel", s(&d.join("vmlinuz")))
+            .opt("--initrd", s(&d.join("initrd")))
+            .opt("--cmdline", "root=/dev/vda console=ttyS0")
+            .arg("--kernel-hashes")
+            .platform(1, 55, 21, policy)
+            .opt("--tik", s(&d.join("tik")))
+            .opt("--num-cpus", 3)
+            .opt("--cpu-signature", "0xA00F11"),
+    )?;
     Some(Launch { dir, measurement })
 }
 
@@ -83,69 +55,45 @@ impl Launch {
     }
 
     fn args(&self, policy: &str) -> Vec<String> {
-        let mut a: Vec<String> = [
-            "-m",
-            &self.measurement,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--policy",
-            policy,
-            "-f",
-            &self.p("fw.fd"),
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-            "-k",
-            &self.p("vmlinuz"),
-            "-r",
-            &self.p("initrd"),
-            "-e",
-            "root=/dev/vda console=ttyS0",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+        let a = Args::of(&["-m", &self.measurement])
+            .platform(1, 55, 21, policy)
+            .opt("-f", self.p("fw.fd"))
+            .keys(self.p("tik"), self.p("tek"))
+            .opt("-k", self.p("vmlinuz"))
+            .opt("-r", self.p("initrd"))
+            .opt("-e", "root=/dev/vda console=ttyS0");
         if policy == "5" {
-            a.extend(
-                [
-                    "-n",
-                    "3",
-                    "--cpu-family",
-                    "25",
-                    "--cpu-model",
-                    "1",
-                    "--cpu-stepping",
-                    "1",
-                ]
-                .map(String::from),
-            );
+            a.opt("-n", 3).milan().vec()
+        } else {
+            a.vec()
         }
-        a
+    }
+
+    /// `--secret-header HEADER --secret-payload PAYLOAD -s luks-key:SECRET`.
+    fn packet_to(&self, header: &str, payload: &str, secret: &str) -> Args {
+        Args::new()
+            .opt("--secret-header", header)
+            .opt("--secret-payload", payload)
+            .opt("-s", format!("luks-key:{secret}"))
+    }
+
+    /// The same into `hdr` and `payload` beside the launch's files.
+    fn packet(&self, secret: &str) -> Args {
+        self.packet_to(&self.p("hdr"), &self.p("payload"), secret)
     }
 
     /// The simulated SP decrypts the packet; returns (exit code, stdout, stderr).
     fn decrypt(&self, expect: &[(&str, &str)]) -> (i32, String, String) {
+        self.decrypt_as(&self.measurement, expect)
+    }
+
+    /// The same, for a launch that reported `measurement`.
+    fn decrypt_as(&self, measurement: &str, expect: &[(&str, &str)]) -> (i32, String, String) {
         let mut sp = common::sev_sp().unwrap();
-        sp.args([
-            "decrypt-secret",
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-        ])
-        .args([
-            "--measurement",
-            &self.measurement,
-            "--header",
-            &self.p("hdr"),
-            "--payload",
-            &self.p("payload"),
-        ]);
+        sp.arg("decrypt-secret")
+            .args(Args::new().keys(self.p("tik"), self.p("tek")))
+            .args(["--measurement", measurement])
+            .args(["--header", &self.p("hdr"), "--payload", &self.p("payload")]);
         for (g, f) in expect {
             sp.args(["--expect", &format!("{g}={f}")]);
         }
@@ -193,20 +141,9 @@ fn secrets_decrypt_back_exactly() {
         fs::write(&other, [0u8, 1, 2, 255, 0]).unwrap();
         let mut a = l.args(policy);
         a.extend(
-            [
-                "--secret-header",
-                &l.p("hdr"),
-                "--secret-payload",
-                &l.p("payload"),
-            ]
-            .map(String::from),
+            l.packet(&key)
+                .opt("--inject-secret", format!("{OTHER}:{other}")),
         );
-        a.extend([
-            "-s".into(),
-            format!("luks-key:{key}"),
-            "--inject-secret".into(),
-            format!("{OTHER}:{other}"),
-        ]);
         let (code, out, err) = common::run(&a);
         assert_eq!(code, 0, "{err}");
         // "OK: Looks good to me" is the Python tool's line, which scripts
@@ -228,19 +165,7 @@ fn secrets_decrypt_back_exactly() {
         // A different measurement (as a replaying host would have) fails the MAC.
         let mut wrong = l.decrypt(&[]);
         assert_eq!(wrong.0, 0);
-        let mut sp = common::sev_sp().unwrap();
-        let other_m = base64_flip(&l.measurement);
-        sp.args([
-            "decrypt-secret",
-            "--tik",
-            &l.p("tik"),
-            "--tek",
-            &l.p("tek"),
-            "--measurement",
-            &other_m,
-        ])
-        .args(["--header", &l.p("hdr"), "--payload", &l.p("payload")]);
-        wrong = common::split(sp.output().unwrap());
+        wrong = l.decrypt_as(&base64_flip(&l.measurement), &[]);
         assert_eq!(
             wrong.0, 1,
             "a packet for another measurement must not verify"
@@ -263,17 +188,7 @@ fn aligned_table_gets_no_extra_block() {
     let key = l.p("k24");
     fs::write(&key, [b'k'; 24]).unwrap();
     let mut a = l.args("1");
-    a.extend(
-        [
-            "--secret-header",
-            &l.p("hdr"),
-            "--secret-payload",
-            &l.p("payload"),
-            "-s",
-        ]
-        .map(String::from),
-    );
-    a.push(format!("luks-key:{key}"));
+    a.extend(l.packet(&key));
     assert_eq!(common::run(&a).0, 0);
     let payload = fs::read_to_string(l.p("payload")).unwrap();
     use base64::Engine as _;
@@ -294,17 +209,7 @@ fn nothing_is_written_when_validation_fails() {
     let at = a.iter().position(|x| x == "--api-minor").unwrap() + 1;
     a[at] = "54".into();
     fs::write(l.p("secret"), b"s").unwrap();
-    a.extend(
-        [
-            "--secret-header",
-            &l.p("hdr"),
-            "--secret-payload",
-            &l.p("payload"),
-            "-s",
-        ]
-        .map(String::from),
-    );
-    a.push(format!("luks-key:{}", l.p("secret")));
+    a.extend(l.packet(&l.p("secret")));
     let (code, out, err) = common::run(&a);
     assert_eq!(code, 1, "{out}{err}");
     assert!(!Path::new(&l.p("hdr")).exists() && !Path::new(&l.p("payload")).exists());
@@ -316,17 +221,7 @@ fn secrets_larger_than_the_firmware_secret_area_are_refused() {
     let big = l.p("big");
     fs::write(&big, vec![1u8; 0xC00]).unwrap();
     let mut a = l.args("1");
-    a.extend(
-        [
-            "--secret-header",
-            &l.p("hdr"),
-            "--secret-payload",
-            &l.p("payload"),
-            "-s",
-        ]
-        .map(String::from),
-    );
-    a.push(format!("luks-key:{big}"));
+    a.extend(l.packet(&big));
     let (code, _, err) = common::run(&a);
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -401,17 +296,7 @@ fn offline_warning_for_a_firmware_without_secret_area_is_true_offline() {
     let Some(l) = launch_of("1", fw) else { return };
     fs::write(l.p("secret"), b"s").unwrap();
     let mut a = l.args("1");
-    a.extend(
-        [
-            "--secret-header",
-            &l.p("hdr"),
-            "--secret-payload",
-            &l.p("payload"),
-            "-s",
-        ]
-        .map(String::from),
-    );
-    a.push(format!("luks-key:{}", l.p("secret")));
+    a.extend(l.packet(&l.p("secret")));
     let (code, out, err) = common::run(&a);
     assert_eq!(code, 0, "{out}{err}");
     assert!(err.contains("has no SEV secret area"), "{err}");
@@ -488,8 +373,7 @@ fn one_path_for_two_outputs_or_an_output_over_an_input_is_refused() {
     let mut refused = 0;
     for (header, payload, says) in cases {
         let mut a = l.args("1");
-        a.extend(["--secret-header", header, "--secret-payload", payload, "-s"].map(String::from));
-        a.push(format!("luks-key:{}", l.p("secret")));
+        a.extend(l.packet_to(header, payload, &l.p("secret")));
         let (code, out, err) = common::run(&a);
         assert_eq!(code, 2, "{header} {payload}: {out}{err}");
         assert!(err.contains(says), "{err}");
@@ -506,17 +390,7 @@ fn one_path_for_two_outputs_or_an_output_over_an_input_is_refused() {
     assert_eq!(fs::read(l.p("secret")).unwrap(), b"s");
     // Two paths of their own: written.
     let mut a = l.args("1");
-    a.extend(
-        [
-            "--secret-header",
-            &l.p("hdr"),
-            "--secret-payload",
-            &same,
-            "-s",
-        ]
-        .map(String::from),
-    );
-    a.push(format!("luks-key:{}", l.p("secret")));
+    a.extend(l.packet_to(&l.p("hdr"), &same, &l.p("secret")));
     let (code, out, err) = common::run(&a);
     assert_eq!(code, 0, "{out}{err}");
     assert!(Path::new(&same).exists() && Path::new(&l.p("hdr")).exists());
