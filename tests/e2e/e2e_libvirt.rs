@@ -19,7 +19,9 @@ use crate::harness as e2e;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use e2e::{Cpu, DomainSpec, Host, Side};
+use e2e::{Cpu, DomainSpec, Host};
+
+use crate::common::MILAN;
 
 const LUKS_GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
 const OTHER_GUID: &str = "83c83f7f-1356-4975-8b7e-d3a0b54312c6";
@@ -59,70 +61,71 @@ fn start(host: &'static Host, spec: &DomainSpec) -> Dom {
     dom
 }
 
-/// Validator arguments: connection, domain, keys, then `extra`.
-fn args(host: &Host, uri: &str, dom: &str, extra: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
-    let mut v: Vec<OsString> = vec![
-        "--connect".into(),
-        uri.into(),
-        "--domain".into(),
-        dom.into(),
-        "--tik".into(),
-        host.tik().into(),
-        "--tek".into(),
-        host.tek().into(),
-    ];
-    v.extend(extra.iter().map(|a| a.as_ref().to_os_string()));
-    v
+/// A validator's command line: connection, domain and the owner's TIK and TEK
+/// ([`Argv::to`]), then what the case gives.
+struct Argv(Vec<OsString>);
+
+impl Argv {
+    fn to(host: &Host, uri: &str, dom: &str) -> Argv {
+        Argv(Vec::new())
+            .opt("--connect", uri)
+            .opt("--domain", dom)
+            .opt("--tik", host.tik())
+            .opt("--tek", host.tek())
+    }
+
+    fn arg(mut self, a: impl AsRef<OsStr>) -> Argv {
+        self.0.push(a.as_ref().to_os_string());
+        self
+    }
+
+    fn args<S: AsRef<OsStr>>(self, args: &[S]) -> Argv {
+        args.iter().fold(self, |v, a| v.arg(a))
+    }
+
+    fn opt(self, name: &str, value: impl AsRef<OsStr>) -> Argv {
+        self.arg(name).arg(value)
+    }
+
+    fn insecure(self) -> Argv {
+        self.arg("--insecure")
+    }
+
+    fn fw(self, firmware: &Path) -> Argv {
+        self.opt(FW, firmware)
+    }
+
+    /// The harness's direct boot: the firmware with a hash area, kernel, initrd, command line.
+    fn kernel_hashes(self, h: &Host) -> Argv {
+        self.fw(h.firmware_hashes())
+            .opt("--kernel", h.kernel())
+            .opt("--initrd", h.initrd())
+            .opt("--cmdline", e2e::CMDLINE)
+    }
+
+    /// `--num-cpus N` EPYC-Milan vCPUs.
+    fn milan(self, vcpus: &str) -> Argv {
+        self.opt("--num-cpus", vcpus).args(&MILAN)
+    }
 }
 
-fn refs(v: &[OsString]) -> Vec<&OsStr> {
-    v.iter().map(|s| s.as_os_str()).collect()
+impl std::ops::Deref for Argv {
+    type Target = [OsString];
+    fn deref(&self) -> &[OsString] {
+        &self.0
+    }
 }
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Tool {
-    Python,
-    Ours,
-}
+use e2e::Validator as Tool;
 
 /// Runs a validator: on the hypervisor host for local URIs, elsewhere for `qemu+ssh://`.
 fn run(tool: Tool, host: &Host, argv: &[OsString]) -> (i32, String, String) {
-    let remote = argv
-        .iter()
-        .any(|a| a.to_string_lossy().starts_with("qemu+ssh://"));
-    let side = if remote {
-        Side::Elsewhere
-    } else {
-        Side::OnHost
-    };
-    let t0 = std::time::Instant::now();
-    let r = match tool {
-        Tool::Python => host.python_validator(side, &refs(argv)),
-        Tool::Ours => host.our_validator(side, &refs(argv)),
-    };
-    eprintln!(
-        "{tool:?} ({side:?}, {:.2?}) {:?}\n  -> exit {}\n  stdout: {}\n  stderr: {}",
-        t0.elapsed(),
-        argv,
-        r.0,
-        r.1.trim(),
-        r.2.trim()
-    );
-    if tool == Tool::Ours && r.0 == 2 && r.2.contains("--domain needs the libvirt source") {
-        panic!("our tool has no --domain support yet: {}", r.2.trim());
-    }
-    r
+    host.validate(tool, argv)
 }
 
+#[track_caller]
 fn expect(tool: Tool, host: &Host, argv: &[OsString], code: i32) -> (String, String) {
-    let (rc, out, err) = run(tool, host, argv);
-    assert_eq!(
-        rc,
-        code,
-        "{tool:?} exit {rc}, expected {code}\nstdout: {out}\nstderr: {err}\n{}",
-        host.tail_logs()
-    );
-    (out, err)
+    host.expect_validate(tool, argv, code)
 }
 
 fn python_ok() -> bool {
@@ -258,7 +261,7 @@ fn harness_pflash_firmware() {
         expect(
             Tool::Python,
             h,
-            &args(h, &h.uri(), &dom.name, &[&"--insecure", &FW, &h.firmware()]),
+            &Argv::to(h, &h.uri(), &dom.name).insecure().fw(h.firmware()),
             0,
         );
     }
@@ -291,7 +294,7 @@ fn case_sev_firmware(tool: Tool) {
     let (out, _) = expect(
         tool,
         h,
-        &args(h, &h.uri(), &dom.name, &[&"--insecure", &FW, &h.firmware()]),
+        &Argv::to(h, &h.uri(), &dom.name).insecure().fw(h.firmware()),
         0,
     );
     assert!(out.contains("OK: Looks good to me"), "{out}");
@@ -301,20 +304,14 @@ fn case_sev_firmware(tool: Tool) {
         "validation alone must not resume"
     );
     // The same firmware from the domain XML (insecure, local).
-    expect(tool, h, &args(h, &h.uri(), &dom.name, &[&"--insecure"]), 0);
+    expect(tool, h, &Argv::to(h, &h.uri(), &dom.name).insecure(), 0);
     // --tk instead of --tik/--tek.
-    let mut a = vec![
-        "--connect".into(),
-        h.uri().into(),
-        "--domain".into(),
-        dom.name.clone().into(),
-    ];
-    a.extend([
-        "--tk".into(),
-        h.tk().as_os_str().to_os_string(),
-        "--insecure".into(),
-    ]);
-    expect(tool, h, &a, 0);
+    let tk = Argv(Vec::new())
+        .opt("--connect", h.uri())
+        .opt("--domain", &dom.name)
+        .opt("--tk", h.tk())
+        .insecure();
+    expect(tool, h, &tk, 0);
 }
 
 fn case_sev_kernel_hashes(tool: Tool) {
@@ -324,22 +321,12 @@ fn case_sev_kernel_hashes(tool: Tool) {
         &h.spec_sev_kernel_hashes(&h.unique_name(&format!("{tool:?}-kh"))),
     );
     let kernel_args = |fw: &Path, k: &Path, cmdline: &str| {
-        args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[
-                &"--insecure",
-                &FW,
-                &fw,
-                &"--kernel",
-                &k,
-                &"--initrd",
-                &h.initrd(),
-                &"--cmdline",
-                &cmdline,
-            ],
-        )
+        Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(fw)
+            .opt("--kernel", k)
+            .opt("--initrd", h.initrd())
+            .opt("--cmdline", cmdline)
     };
     let (out, _) = expect(
         tool,
@@ -349,7 +336,7 @@ fn case_sev_kernel_hashes(tool: Tool) {
     );
     assert!(out.contains("OK: Looks good to me"));
     // Everything from the domain XML (insecure, local).
-    expect(tool, h, &args(h, &h.uri(), &dom.name, &[&"--insecure"]), 0);
+    expect(tool, h, &Argv::to(h, &h.uri(), &dom.name).insecure(), 0);
     // A different kernel, command line or firmware than the domain really launched with.
     let other_kernel = h.file("vmlinuz-other", b"not the kernel the domain booted");
     expect(
@@ -393,24 +380,17 @@ fn case_sev_es(tool: Tool) {
     let launch = h.launches(&dom.name).pop().unwrap();
     assert_eq!(launch["signature"].as_u64(), Some(0xA00F11), "{launch}");
     assert_eq!(launch["smp"].as_u64(), Some(2));
-    let fw = h.firmware();
-    let milan: [&dyn AsRef<OsStr>; 6] = [
-        &"--cpu-family",
-        &"25",
-        &"--cpu-model",
-        &"1",
-        &"--cpu-stepping",
-        &"1",
-    ];
-    let mut extra: Vec<&dyn AsRef<OsStr>> = vec![&"--insecure", &FW, &fw, &"--num-cpus", &"2"];
-    extra.extend(milan.iter().copied());
-    let (out, _) = expect(tool, h, &args(h, &h.uri(), &dom.name, &extra), 0);
+    let owner = |vcpus| {
+        Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware())
+            .milan(vcpus)
+    };
+    let (out, _) = expect(tool, h, &owner("2"), 0);
     assert!(out.contains("OK: Looks good to me"));
     // Wrong vCPU count: the VMSA count is part of the measurement (the Python tool finds a
     // mismatch: 1; ours refuses earlier because the domain XML starts another count: 4).
-    let mut extra: Vec<&dyn AsRef<OsStr>> = vec![&"--insecure", &FW, &fw, &"--num-cpus", &"3"];
-    extra.extend(milan.iter().copied());
-    let (rc, out, err) = run(tool, h, &args(h, &h.uri(), &dom.name, &extra));
+    let (rc, out, err) = run(tool, h, &owner("3"));
     match tool {
         Tool::Python => assert_eq!(rc, 1, "{out}{err}"),
         Tool::Ours => assert_eq!(rc, 4, "our XML checks catch it first: {out}{err}"),
@@ -420,24 +400,13 @@ fn case_sev_es(tool: Tool) {
     let (rc, out, err) = run(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[
-                &"--insecure",
-                &FW,
-                &h.firmware(),
-                &"--num-cpus",
-                &"2",
-                &"--cpu-family",
-                &"23",
-                &"--cpu-model",
-                &"49",
-                &"--cpu-stepping",
-                &"0",
-            ],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware())
+            .opt("--num-cpus", "2")
+            .opt("--cpu-family", "23")
+            .opt("--cpu-model", "49")
+            .opt("--cpu-stepping", "0"),
     );
     match tool {
         Tool::Python => assert_eq!(rc, 1, "{out}{err}"),
@@ -453,7 +422,7 @@ fn case_sev_es_from_domain(tool: Tool) {
         h,
         &h.spec_sev_es(&h.unique_name(&format!("{tool:?}-esmax")), 3, Cpu::Maximum),
     );
-    let (out, _) = expect(tool, h, &args(h, &h.uri(), &dom.name, &[&"--insecure"]), 0);
+    let (out, _) = expect(tool, h, &Argv::to(h, &h.uri(), &dom.name).insecure(), 0);
     assert!(out.contains("OK: Looks good to me"));
 }
 
@@ -469,12 +438,10 @@ fn case_inject(tool: Tool) {
     let (out, _) = expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[&"--insecure", &FW, &h.firmware(), &"--inject-secret", &spec],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware())
+            .opt("--inject-secret", spec),
         0,
     );
     assert!(out.contains("OK: Injected 1 secrets"), "{out}");
@@ -505,26 +472,11 @@ fn case_inject_two_secrets_kernel_hashes(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[
-                &"--insecure",
-                &FW,
-                &h.firmware_hashes(),
-                &"--kernel",
-                &h.kernel(),
-                &"--initrd",
-                &h.initrd(),
-                &"--cmdline",
-                &e2e::CMDLINE,
-                &"--inject-secret",
-                &a1,
-                &"--inject-secret",
-                &a2,
-            ],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .kernel_hashes(h)
+            .opt("--inject-secret", a1)
+            .opt("--inject-secret", a2),
         0,
     );
     let mut got = h.injected_secrets(&dom.name);
@@ -548,12 +500,9 @@ fn case_wrong_firmware(tool: Tool) {
     let (_, err) = expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[&"--insecure", &FW, &h.firmware_hashes()],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware_hashes()),
         1,
     );
     assert!(err.contains("ERROR"), "{err}");
@@ -563,18 +512,10 @@ fn case_wrong_firmware(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[
-                &"--insecure",
-                &FW,
-                &h.firmware_hashes(),
-                &"--inject-secret",
-                &spec,
-            ],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware_hashes())
+            .opt("--inject-secret", spec),
         1,
     );
     assert!(h.injections(&dom.name).is_empty());
@@ -591,25 +532,10 @@ fn case_tampered_host(tool: Tool) {
         serde_json::json!({"cmdline": "console=ttyS0 init=/bin/evil"}),
     );
     let dom = start(h, &spec);
-    let owner = args(
-        h,
-        &h.uri(),
-        &dom.name,
-        &[
-            &"--insecure",
-            &FW,
-            &h.firmware_hashes(),
-            &"--kernel",
-            &h.kernel(),
-            &"--initrd",
-            &h.initrd(),
-            &"--cmdline",
-            &e2e::CMDLINE,
-        ],
-    );
+    let owner = Argv::to(h, &h.uri(), &dom.name).insecure().kernel_hashes(h);
     expect(tool, h, &owner, 1);
     // Taking everything from the (honest-looking) XML does not help.
-    expect(tool, h, &args(h, &h.uri(), &dom.name, &[&"--insecure"]), 1);
+    expect(tool, h, &Argv::to(h, &h.uri(), &dom.name).insecure(), 1);
 
     // SEV-ES: the host starts one more vCPU than the XML says.
     let spec = h.spec_sev_es(
@@ -622,24 +548,10 @@ fn case_tampered_host(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &es.name,
-            &[
-                &"--insecure",
-                &FW,
-                &h.firmware(),
-                &"--num-cpus",
-                &"2",
-                &"--cpu-family",
-                &"25",
-                &"--cpu-model",
-                &"1",
-                &"--cpu-stepping",
-                &"1",
-            ],
-        ),
+        &Argv::to(h, &h.uri(), &es.name)
+            .insecure()
+            .fw(h.firmware())
+            .milan("2"),
         1,
     );
     assert!(h.injections(&es.name).is_empty());
@@ -734,7 +646,7 @@ fn case_misconfigured(tool: Tool) {
     expect(
         tool,
         h,
-        &args(h, &h.uri(), &dom.name, &[&"--insecure", &FW, &h.firmware()]),
+        &Argv::to(h, &h.uri(), &dom.name).insecure().fw(h.firmware()),
         4,
     );
     // SEV without the owner's <dhCert>/<session>: nothing the owner could have measured.
@@ -744,12 +656,9 @@ fn case_misconfigured(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom2.name,
-            &[&"--insecure", &FW, &h.firmware()],
-        ),
+        &Argv::to(h, &h.uri(), &dom2.name)
+            .insecure()
+            .fw(h.firmware()),
         4,
     );
     // kernelHashes='yes' without a kernel (libvirt and QEMU accept it; nothing is measured).
@@ -760,12 +669,9 @@ fn case_misconfigured(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom3.name,
-            &[&"--insecure", &FW, &h.firmware_hashes()],
-        ),
+        &Argv::to(h, &h.uri(), &dom3.name)
+            .insecure()
+            .fw(h.firmware_hashes()),
         4,
     );
 }
@@ -780,7 +686,7 @@ fn case_inactive(tool: Tool) {
     expect(
         tool,
         h,
-        &args(h, &h.uri(), &dom.name, &[&"--insecure", &FW, &h.firmware()]),
+        &Argv::to(h, &h.uri(), &dom.name).insecure().fw(h.firmware()),
         5,
     );
 }
@@ -796,7 +702,7 @@ fn case_local_needs_insecure(tool: Tool) {
     expect(
         tool,
         h,
-        &args(h, &h.uri(), &dom.name, &[&FW, &h.firmware()]),
+        &Argv::to(h, &h.uri(), &dom.name).fw(h.firmware()),
         3,
     );
 }
@@ -821,7 +727,7 @@ fn case_remote_secure(tool: Tool) {
         h,
         &h.spec_sev_firmware(&h.unique_name(&format!("{tool:?}-rfw"))),
     );
-    let (out, _) = expect(tool, h, &args(h, &uri, &dom.name, &[&FW, &h.firmware()]), 0);
+    let (out, _) = expect(tool, h, &Argv::to(h, &uri, &dom.name).fw(h.firmware()), 0);
     assert!(out.contains("OK: Looks good to me"));
     // SEV-ES, no --insecure: vCPU count and signature from the owner.
     let es = start(
@@ -835,23 +741,7 @@ fn case_remote_secure(tool: Tool) {
     expect(
         tool,
         h,
-        &args(
-            h,
-            &uri,
-            &es.name,
-            &[
-                &FW,
-                &h.firmware(),
-                &"--num-cpus",
-                &"2",
-                &"--cpu-family",
-                &"25",
-                &"--cpu-model",
-                &"1",
-                &"--cpu-stepping",
-                &"1",
-            ],
-        ),
+        &Argv::to(h, &uri, &es.name).fw(h.firmware()).milan("2"),
         0,
     );
     // Kernel hashes, no --insecure.
@@ -859,38 +749,16 @@ fn case_remote_secure(tool: Tool) {
         h,
         &h.spec_sev_kernel_hashes(&h.unique_name(&format!("{tool:?}-rkh"))),
     );
-    expect(
-        tool,
-        h,
-        &args(
-            h,
-            &uri,
-            &kh.name,
-            &[
-                &FW,
-                &h.firmware_hashes(),
-                &"--kernel",
-                &h.kernel(),
-                &"--initrd",
-                &h.initrd(),
-                &"--cmdline",
-                &e2e::CMDLINE,
-            ],
-        ),
-        0,
-    );
+    expect(tool, h, &Argv::to(h, &uri, &kh.name).kernel_hashes(h), 0);
     // Inject over ssh.
     let secret = h.file("remote-secret", b"remote luks passphrase");
     let spec = format!("luks-key:{}", secret.display());
     let (out, _) = expect(
         tool,
         h,
-        &args(
-            h,
-            &uri,
-            &dom.name,
-            &[&FW, &h.firmware(), &"--inject-secret", &spec],
-        ),
+        &Argv::to(h, &uri, &dom.name)
+            .fw(h.firmware())
+            .opt("--inject-secret", spec),
         0,
     );
     assert!(out.contains("OK: Injected 1 secrets"));
@@ -900,29 +768,13 @@ fn case_remote_secure(tool: Tool) {
     );
     assert_eq!(h.state(&dom.name), "running");
     // Now running: refused without --insecure.
-    expect(tool, h, &args(h, &uri, &dom.name, &[&FW, &h.firmware()]), 5);
+    expect(tool, h, &Argv::to(h, &uri, &dom.name).fw(h.firmware()), 5);
     // A resumed domain is refused too.
     h.resume(&es.name).unwrap();
     expect(
         tool,
         h,
-        &args(
-            h,
-            &uri,
-            &es.name,
-            &[
-                &FW,
-                &h.firmware(),
-                &"--num-cpus",
-                &"2",
-                &"--cpu-family",
-                &"25",
-                &"--cpu-model",
-                &"1",
-                &"--cpu-stepping",
-                &"1",
-            ],
-        ),
+        &Argv::to(h, &uri, &es.name).fw(h.firmware()).milan("2"),
         5,
     );
 }
@@ -936,7 +788,7 @@ fn case_remote_insecure_defaults(tool: Tool) {
         h,
         &h.spec_sev_firmware(&h.unique_name(&format!("{tool:?}-rnofw"))),
     );
-    let (rc, out, err) = run(tool, h, &args(h, &uri, &dom.name, &[]));
+    let (rc, out, err) = run(tool, h, &Argv::to(h, &uri, &dom.name));
     assert!(rc == 2 || rc == 3, "exit {rc}: {out} {err}");
     let es = start(
         h,
@@ -946,7 +798,7 @@ fn case_remote_insecure_defaults(tool: Tool) {
             Cpu::Custom("EPYC-Milan".into()),
         ),
     );
-    let (rc, out, err) = run(tool, h, &args(h, &uri, &es.name, &[&FW, &h.firmware()]));
+    let (rc, out, err) = run(tool, h, &Argv::to(h, &uri, &es.name).fw(h.firmware()));
     assert!(rc == 2 || rc == 3, "exit {rc}: {out} {err}");
 }
 
@@ -994,12 +846,10 @@ fn python_secret_table_padding_is_visible() {
     expect(
         Tool::Python,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[&"--insecure", &FW, &h.firmware(), &"--inject-secret", &spec],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware())
+            .opt("--inject-secret", spec),
         0,
     );
     let inj = h.injections(&dom.name);
@@ -1062,12 +912,10 @@ fn ours_secret_table_padding_is_exact() {
     expect(
         Tool::Ours,
         h,
-        &args(
-            h,
-            &h.uri(),
-            &dom.name,
-            &[&"--insecure", &FW, &h.firmware(), &"--inject-secret", &spec],
-        ),
+        &Argv::to(h, &h.uri(), &dom.name)
+            .insecure()
+            .fw(h.firmware())
+            .opt("--inject-secret", spec),
         0,
     );
     let inj = h.injections(&dom.name);
@@ -1093,19 +941,11 @@ fn ours_explains_a_policy_given_on_the_command_line() {
         .and_then(|l| l["policy"].as_u64())
         .expect("the simulator records the policy");
     let other = (reported ^ 0x2).to_string();
-    let argv = args(
-        h,
-        &h.uri(),
-        &dom.name,
-        &[
-            &"--insecure",
-            &"--ignore-config",
-            &FW,
-            &h.firmware(),
-            &"--policy",
-            &other.as_str(),
-        ],
-    );
+    let argv = Argv::to(h, &h.uri(), &dom.name)
+        .insecure()
+        .arg("--ignore-config")
+        .fw(h.firmware())
+        .opt("--policy", other);
     let (rc, _, err) = run(Tool::Ours, h, &argv);
     assert_eq!(rc, 1, "{err}");
     assert!(
@@ -1133,25 +973,14 @@ fn ours_explains_the_hosts_cpu_signature() {
         .and_then(|l| l["signature"].as_u64())
         .expect("the simulator records the vCPU signature");
     // Family 14, model 1, stepping 2 (0xE12): surely not this host's CPU.
-    let argv = args(
-        h,
-        &h.uri(),
-        &dom.name,
-        &[
-            &"--insecure",
-            &"--ignore-config",
-            &FW,
-            &h.firmware(),
-            &"--num-cpus",
-            &"2",
-            &"--cpu-family",
-            &"14",
-            &"--cpu-model",
-            &"1",
-            &"--cpu-stepping",
-            &"2",
-        ],
-    );
+    let argv = Argv::to(h, &h.uri(), &dom.name)
+        .insecure()
+        .arg("--ignore-config")
+        .fw(h.firmware())
+        .opt("--num-cpus", "2")
+        .opt("--cpu-family", "14")
+        .opt("--cpu-model", "1")
+        .opt("--cpu-stepping", "2");
     let (rc, _, err) = run(Tool::Ours, h, &argv);
     assert_eq!(rc, 1, "{err}");
     assert!(
@@ -1177,17 +1006,12 @@ fn ours_refuses_a_guest_of_another_generation_than_the_owner_names() {
     }
     let Some(uri) = h.ssh_uri() else { return };
     let sev = start(h, &h.spec_sev_firmware(&h.unique_name("gen-sev")));
-    let named = |dom: &str, generation: &str, extra: &[&dyn AsRef<OsStr>]| {
-        let mut v = args(
-            h,
-            &uri,
-            dom,
-            &[&"--generation", &generation, &FW, &h.firmware()],
-        );
-        v.extend(extra.iter().map(|a| a.as_ref().to_os_string()));
-        v
+    let named = |dom: &str, generation: &str| {
+        Argv::to(h, &uri, dom)
+            .opt("--generation", generation)
+            .fw(h.firmware())
     };
-    let (out, err) = expect(Tool::Ours, h, &named(&sev.name, "sev-es", &[]), 10);
+    let (out, err) = expect(Tool::Ours, h, &named(&sev.name, "sev-es"), 10);
     assert!(
         err.contains("the SEV-ES bit (0x4), so the guest is SEV, but you expect an SEV-ES guest (--generation sev-es)"),
         "{err}"
@@ -1196,7 +1020,7 @@ fn ours_refuses_a_guest_of_another_generation_than_the_owner_names() {
         !out.contains("Looks good") && !err.contains("Measurement computed"),
         "{out}{err}"
     );
-    let (out, _) = expect(Tool::Ours, h, &named(&sev.name, "sev", &[]), 0);
+    let (out, _) = expect(Tool::Ours, h, &named(&sev.name, "sev"), 0);
     assert!(out.contains("OK: Looks good to me"), "{out}");
 
     let es = start(
@@ -1207,21 +1031,11 @@ fn ours_refuses_a_guest_of_another_generation_than_the_owner_names() {
             Cpu::Custom("EPYC-Milan".into()),
         ),
     );
-    let vcpus: [&dyn AsRef<OsStr>; 8] = [
-        &"--num-cpus",
-        &"2",
-        &"--cpu-family",
-        &"25",
-        &"--cpu-model",
-        &"1",
-        &"--cpu-stepping",
-        &"1",
-    ];
-    let (_, err) = expect(Tool::Ours, h, &named(&es.name, "sev", &vcpus), 10);
+    let (_, err) = expect(Tool::Ours, h, &named(&es.name, "sev").milan("2"), 10);
     assert!(
         err.contains("has the SEV-ES bit (0x4), so the guest is SEV-ES, but you expect an SEV guest (--generation sev)"),
         "{err}"
     );
-    let (out, _) = expect(Tool::Ours, h, &named(&es.name, "sev-es", &vcpus), 0);
+    let (out, _) = expect(Tool::Ours, h, &named(&es.name, "sev-es").milan("2"), 0);
     assert!(out.contains("OK: Looks good to me"), "{out}");
 }

@@ -19,9 +19,9 @@
 //! One daemon serves every test of this binary; few domains are started (a TCG guest that
 //! runs eats CPU until destroyed).
 
-#[allow(dead_code)]
 use crate::common::schema;
 use crate::common::snp_sim;
+use crate::common::MILAN;
 use crate::harness as e2e;
 
 use std::ffi::OsString;
@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use base64::Engine as _;
-use e2e::{Cpu, DomainSpec, Host, Side};
+use e2e::{Cpu, DomainSpec, Host, Validator};
 
 const POLICY: u64 = 0x30000;
 /// REPORT_DATA of the guest reports: the owner's nonce.
@@ -328,37 +328,12 @@ fn owner_args(h: &Host, via: Via, dom: &str, extra: &[&str]) -> Option<Vec<OsStr
 
 /// Runs the tool: on the hypervisor host for a local URI, elsewhere for qemu+ssh://.
 fn run(h: &Host, argv: &[OsString]) -> (i32, String, String) {
-    let remote = argv
-        .iter()
-        .any(|a| a.to_string_lossy().starts_with("qemu+ssh://"));
-    let side = if remote {
-        Side::Elsewhere
-    } else {
-        Side::OnHost
-    };
-    let t0 = Instant::now();
-    let refs: Vec<&std::ffi::OsStr> = argv.iter().map(|s| s.as_os_str()).collect();
-    let r = h.our_validator(side, &refs);
-    eprintln!(
-        "tool ({side:?}, {:.2?}) {argv:?}\n  -> exit {}\n  stdout: {}\n  stderr: {}",
-        t0.elapsed(),
-        r.0,
-        r.1.trim(),
-        r.2.trim()
-    );
-    assert!(!r.2.contains("panicked"), "{}", r.2);
-    r
+    h.validate(Validator::Ours, argv)
 }
 
 #[track_caller]
 fn expect(h: &Host, argv: &[OsString], code: i32) -> String {
-    let (rc, out, err) = run(h, argv);
-    assert_eq!(
-        rc,
-        code,
-        "exit {rc}, expected {code}\nstdout: {out}\nstderr: {err}\n{}",
-        h.tail_logs()
-    );
+    let (out, err) = h.expect_validate(Validator::Ours, argv, code);
     format!("{out}{err}")
 }
 
@@ -964,19 +939,7 @@ fn ours_refuses_an_snp_domain_to_an_sev_es_owner() {
         "--firmware".into(),
         h.firmware_snp().into(),
     ];
-    sev_es.extend(
-        [
-            "--num-cpus",
-            "1",
-            "--cpu-family",
-            "25",
-            "--cpu-model",
-            "1",
-            "--cpu-stepping",
-            "1",
-        ]
-        .map(OsString::from),
-    );
+    sev_es.extend(["--num-cpus", "1"].iter().chain(&MILAN).map(OsString::from));
     let out = expect(h, &sev_es, 10);
     assert!(
         out.contains("the host says the guest is SEV-SNP (its domain XML has <launchSecurity type='sev-snp'>)")

@@ -29,16 +29,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::common::MILAN;
+
 const WRAPPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sim/qemu_sev_wrapper.py");
 const LUKS_GUID: &str = "736869e5-84f0-4973-92ec-06879ce3da0b";
-const MILAN: [&str; 6] = [
-    "--cpu-family",
-    "25",
-    "--cpu-model",
-    "1",
-    "--cpu-stepping",
-    "1",
-];
 
 /// What is missing to run these tests (checked once).
 fn missing() -> &'static Vec<String> {

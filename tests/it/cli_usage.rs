@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{with, without};
+use common::{with, without, MILAN};
 
 use std::fs;
 
@@ -157,19 +157,7 @@ fn option_combinations() {
         "VMSA for additional CPU also requires VMSA for boot CPU",
     );
     common::expect(
-        &with(
-            &b,
-            &[
-                "--vmsa-cpu0",
-                &f.p("vmsa0"),
-                "--cpu-family",
-                "25",
-                "--cpu-model",
-                "1",
-                "--cpu-stepping",
-                "1",
-            ],
-        ),
+        &with(&b, &[&["--vmsa-cpu0", &f.p("vmsa0")][..], &MILAN].concat()),
         2,
         "VMSA files are mutually exclusive with CPU SKU",
     );
@@ -362,16 +350,7 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
         1,
         "does not match",
     );
-    let sku = [
-        "-n",
-        "2",
-        "--cpu-family",
-        "25",
-        "--cpu-model",
-        "1",
-        "--cpu-stepping",
-        "1",
-    ];
+    let sku = [&["-n", "2"][..], &MILAN].concat();
     common::expect(&with(&es, &sku), 1, "does not match");
     common::expect(
         &with(

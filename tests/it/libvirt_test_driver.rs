@@ -219,17 +219,7 @@ fn xml_checks_run_through_libvirt_and_ignore_config_skips_them() {
         "does not match",
     );
     let uri = node_file(o.dir.path(), &fixture("vcpu-count.trips.xml"), 3);
-    let es = [
-        "--insecure",
-        "-n",
-        "4",
-        "--cpu-family",
-        "25",
-        "--cpu-model",
-        "1",
-        "--cpu-stepping",
-        "1",
-    ];
+    let es = [&["--insecure", "-n", "4"][..], &common::MILAN].concat();
     expect(&o.args(&uri, "guest", "5", &es), 4, "starts 2 vCPUs");
     let uri = node_file(o.dir.path(), &fixture("no-dhcert.trips.xml"), 3);
     expect(&o.args(&uri, "guest", "1", &["--insecure"]), 4, "<dhCert>");

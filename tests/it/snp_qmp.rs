@@ -10,6 +10,7 @@
 use crate::common;
 use crate::common::netns;
 use crate::common::snp_sim;
+use crate::common::MILAN;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -17,16 +18,6 @@ use std::path::{Path, PathBuf};
 
 const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 const NONCE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-/// EPYC-Milan: family 25, model 1, stepping 1.
-const MILAN: [&str; 6] = [
-    "--cpu-family",
-    "25",
-    "--cpu-model",
-    "1",
-    "--cpu-stepping",
-    "1",
-];
-
 /// A monitor that answers as QEMU 10.0 for an SNP guest with `policy` and
 /// `vcpus` vCPUs; everything else gets QEMU's "command not found".
 fn snp_monitor(sock: &Path, policy: u64, vcpus: usize) {
