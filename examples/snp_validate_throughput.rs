@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sev_validate::core::snp_cert::{Certificate, TrustAnchors};
 use sev_validate::core::snp_report::{self, AttestationReport, Product};
-use sev_validate::snp_validate::{validate, ChainCache, Endorsement, Expectations};
+use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations};
 
 /// CPU time this thread has run, from /proc/thread-self/schedstat (ns): the
 /// machine may be shared, and one core's throughput is validations per CPU

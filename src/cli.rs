@@ -1,15 +1,19 @@
 //! The command line: parses the arguments and dispatches. The drop-in
 //! options of libvirt's Python tool are in [`args`]; one run of the stages
 //! is in [`run`]; what a person sees is in [`output`]; the SEV-SNP
-//! subcommands are in [`crate::snp_cli`].
+//! subcommands are in [`snp_digest`].
 //!
 //! Not part of the library's API: programs use the stages directly.
 
 pub mod args;
 pub mod help;
+pub mod num;
 pub mod output;
 pub mod run;
 pub mod snp;
+pub mod snp_attest;
+pub mod snp_commands;
+pub mod snp_digest;
 
 use clap::FromArgMatches;
 
@@ -30,7 +34,7 @@ pub fn main_entry(register: Option<fn()>) -> i32 {
         }
         let argv: Vec<_> = std::env::args_os().collect();
         // The SEV-SNP subcommands have their own parser; the drop-in options stay as they are.
-        if let Some(code) = crate::snp_cli::main_if_subcommand(&argv) {
+        if let Some(code) = snp_commands::main_if_subcommand(&argv) {
             return code;
         }
         if let Some(code) = help::main_if_help(&argv) {

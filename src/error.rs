@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-use crate::resolve::ResolveError;
-use crate::secrets::SecretsError;
+use crate::sev::resolve::ResolveError;
+use crate::sev::secrets::SecretsError;
+use crate::sev::validate::ValidateError;
 use crate::source::SourceError;
-use crate::validate::ValidateError;
 
 /// The classes of failure, each with its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,10 +24,10 @@
 //! # fn main() -> Result<(), sev_validate::Error> {
 //! use sev_validate::core::keys::{Tek, Tik};
 //! use sev_validate::core::vmsa::VmsaForm;
-//! use sev_validate::policy::Requirements;
-//! use sev_validate::resolve::{self, Keys, Options, OwnerInputs, VmsaInput};
+//! use sev_validate::sev::policy::Requirements;
+//! use sev_validate::sev::resolve::{self, Keys, Options, OwnerInputs, VmsaInput};
 //! use sev_validate::source::{self, Given, QmpSpec, SourceSpec};
-//! use sev_validate::validate::{validate, Verdict};
+//! use sev_validate::sev::validate::{validate, Verdict};
 //!
 //! let spec = SourceSpec::Qmp(QmpSpec {
 //!     endpoint: "host.example:4444".into(),
@@ -58,36 +58,22 @@
 //! let expected = resolved.load(keys, policy)?;
 //! let outcome = validate(&expected, &host.launch, &Requirements::default())?;
 //! if outcome.verdict == Verdict::Validated {
-//!     // Only now package secrets (sev_validate::secrets) and inject them.
+//!     // Only now package secrets (sev_validate::sev::secrets) and inject them.
 //! }
 //! # Ok(())
 //! # }
 //! ```
 #![deny(unsafe_code)]
 
-pub mod checks;
 #[doc(hidden)]
 pub mod cli;
 pub mod core;
 pub mod error;
-pub mod explain;
 pub mod generation;
-pub mod launch;
-pub mod num;
-pub mod policy;
+pub mod input;
 pub mod report;
-pub mod resolve;
-pub mod secrets;
-pub mod snp_attest_cli;
-#[doc(hidden)]
-pub mod snp_cli;
-pub mod snp_domain;
-pub mod snp_explain;
-pub mod snp_pins;
-pub mod snp_run;
-pub mod snp_validate;
+pub mod sev;
+pub mod snp;
 pub mod source;
-pub mod validate;
-pub mod xml;
 
 pub use error::{Error, ExitCode, Result};

@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use crate::core::hex;
 use crate::error::Error;
-use crate::policy;
-use crate::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
-use crate::snp_run::SnpRun;
-use crate::snp_validate::Status;
+use crate::sev::policy;
+use crate::sev::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
+use crate::sev::validate::{Outcome, Verdict};
+use crate::snp::run::SnpRun;
+use crate::snp::validate::Status;
 use crate::source::{Comparison, Connection, GuestKind, HostReport, SourceKind};
-use crate::validate::{Outcome, Verdict};
 
 /// Schema version of the document; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -276,7 +276,7 @@ pub struct Provenance {
 
 impl From<&Resolved> for Provenance {
     fn from(r: &Resolved) -> Provenance {
-        use crate::resolve::VmsaInput;
+        use crate::sev::resolve::VmsaInput;
         Provenance {
             firmware: r.firmware.as_ref().map(|s| s.origin),
             kernel: r.kernel.as_ref().map(|s| s.origin),
@@ -478,8 +478,8 @@ fn inputs(e: &ExpectedLaunch, outcome: Option<&Outcome>) -> Inputs {
     i.kernel_hashes_table = t.kernel_table.as_ref().map(|t| hex(t));
     if let (Some(v), Some(bsp)) = (&e.vmsa, &t.vmsa_bsp_sha256) {
         let (source, sig, form) = match &v.source {
-            crate::launch::VmsaSource::Pages { .. } => (VmsaOrigin::Files, None, None),
-            crate::launch::VmsaSource::Built { config, .. } => (
+            crate::sev::launch::VmsaSource::Pages { .. } => (VmsaOrigin::Files, None, None),
+            crate::sev::launch::VmsaSource::Built { config, .. } => (
                 VmsaOrigin::Built,
                 Some(format!("{:#x}", config.cpu_signature)),
                 Some(match config.form {
@@ -533,7 +533,7 @@ pub struct SnpSection {
     /// On an ID block made for another launch: the explainer's answer
     /// (schema/snp-explanation.schema.json) and its words.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_block_explanation: Option<crate::snp_explain::SnpExplanation>,
+    pub id_block_explanation: Option<crate::snp::explain::SnpExplanation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_block_hint: Option<String>,
     /// The report's validation, as `snp-validate --json` gives it.
@@ -601,7 +601,7 @@ fn snp_checks(run: &Run, snp: &SnpRun) -> Vec<Check> {
     out
 }
 
-fn snp_check(c: &crate::snp_validate::Check) -> Check {
+fn snp_check(c: &crate::snp::validate::Check) -> Check {
     check(
         c.name,
         match c.status {
@@ -662,11 +662,11 @@ fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         id_block_hint: snp
             .id_block_explanation
             .as_ref()
-            .map(crate::snp_run::id_block_answer),
+            .map(crate::snp::run::id_block_answer),
         id_block_explanation: snp.id_block_explanation.clone(),
         report: snp.validation.as_ref().map(|v| {
             let code = if v.outcome.passed() { 0 } else { 1 };
-            crate::snp_attest_cli::validation_json(v, code)
+            crate::snp::attest::validation_json(v, code)
         }),
         notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
     });

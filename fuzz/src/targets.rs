@@ -8,7 +8,6 @@
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
-use sev_validate::checks::{check_domain, Context, VmsaKind};
 use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
@@ -16,10 +15,11 @@ use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::snp_cert::Certificate;
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::{cpu, guid};
-use sev_validate::secrets::SecretSpec;
-use sev_validate::snp_domain;
+use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
+use sev_validate::sev::secrets::SecretSpec;
+use sev_validate::snp::domain;
 use sev_validate::source::qmp;
-use sev_validate::xml::{Capabilities, Domain};
+use sev_validate::source::xml::{Capabilities, Domain};
 use sev_validate::ExitCode;
 use sha2::Sha256;
 use uuid::Uuid;
@@ -159,7 +159,7 @@ pub fn domain_xml(data: &[u8]) {
 /// checked with fixed contexts, and its ID block judged.
 fn snp_domain_xml(d: &Domain) {
     let _ = (d.snp(), d.is_snp());
-    let s = match snp_domain::decode(d) {
+    let s = match domain::decode(d) {
         Ok(s) => s,
         Err(e) => {
             assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{e}");
@@ -167,7 +167,7 @@ fn snp_domain_xml(d: &Domain) {
         }
     };
     for ctx in snp_contexts() {
-        if let Err(e) = snp_domain::check(d, &s, &ctx) {
+        if let Err(e) = domain::check(d, &s, &ctx) {
             assert!(!e.to_string().is_empty());
             assert!(
                 matches!(
@@ -180,27 +180,27 @@ fn snp_domain_xml(d: &Domain) {
             );
         }
     }
-    let keys = snp_domain::IdKeys {
+    let keys = domain::IdKeys {
         trusted_id_keys: s.id_key_digest().into_iter().collect(),
         trusted_author_keys: vec![[1; 48]],
         require_author_key: true,
     };
-    let checks = snp_domain::prelaunch(&s, &[0; 48], &keys);
+    let checks = domain::prelaunch(&s, &[0; 48], &keys);
     assert_eq!(checks.is_some(), s.id_block.is_some());
     for c in checks.unwrap_or_default() {
         assert!(!c.message.is_empty(), "{}", c.name);
     }
 }
 
-fn snp_contexts() -> [snp_domain::SnpContext; 3] {
-    let base = snp_domain::SnpContext {
+fn snp_contexts() -> [domain::SnpContext; 3] {
+    let base = domain::SnpContext {
         secure: true,
         owner_firmware: true,
         ..Default::default()
     };
     [
         base.clone(),
-        snp_domain::SnpContext {
+        domain::SnpContext {
             owner_kernel: true,
             owner_cmdline: Some("console=ttyS0".into()),
             owner_policy: Some(0x30000),
@@ -209,7 +209,7 @@ fn snp_contexts() -> [snp_domain::SnpContext; 3] {
             allow_debug: true,
             ..base.clone()
         },
-        snp_domain::SnpContext {
+        domain::SnpContext {
             secure: false,
             ignore_config: true,
             owner_firmware: false,

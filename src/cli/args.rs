@@ -6,19 +6,19 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::num::{hex_n, parse_api, parse_u32, parse_u64, parse_u8};
+use super::snp_attest::{EndorsementArgs, RequirementArgs};
 use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
 use crate::generation::{Expected, Generation};
-use crate::launch;
-use crate::num::{parse_api, parse_u32, parse_u64, parse_u8};
-use crate::policy::Requirements;
-use crate::resolve::{Keys, Options, OwnerInputs, VmsaInput};
-use crate::secrets::SecretSpec;
-use crate::snp_attest_cli::{hex_n, EndorsementArgs, RequirementArgs};
-use crate::snp_run::SnpOwner;
-use crate::snp_validate::Expectations;
+use crate::input;
+use crate::sev::policy::Requirements;
+use crate::sev::resolve::{Keys, Options, OwnerInputs, VmsaInput};
+use crate::sev::secrets::SecretSpec;
+use crate::snp::run::SnpOwner;
+use crate::snp::validate::Expectations;
 use crate::source::{self, Given, LibvirtSpec, QmpSpec, SourceSpec};
 
 const LAUNCH_STATE: &str = "Virtual machine launch state";
@@ -338,7 +338,7 @@ pub fn check_keys_given(a: &Args) -> Result<()> {
 /// The TIK and TEK from --tik/--tek or --tk.
 fn load_keys(a: &Args) -> Result<(Tik, Tek)> {
     if let Some(tk) = &a.tk {
-        let b = launch::read_exact_file("TK file", tk, 2 * keys::KEY_LEN)?;
+        let b = input::read_exact_file("TK file", tk, 2 * keys::KEY_LEN)?;
         let (tek, tik) = keys::split_tk(&b).ok_or_else(|| Error::Unexpected("TK split".into()))?;
         return Ok((tik, tek));
     }
@@ -347,8 +347,8 @@ fn load_keys(a: &Args) -> Result<(Tik, Tek)> {
             "Either --tk or both of --tek/--tik are required".into(),
         ));
     };
-    let tik = launch::read_exact_file("TIK file", tik_path, keys::KEY_LEN)?;
-    let tek = launch::read_exact_file("TEK file", tek_path, keys::KEY_LEN)?;
+    let tik = input::read_exact_file("TIK file", tik_path, keys::KEY_LEN)?;
+    let tek = input::read_exact_file("TEK file", tek_path, keys::KEY_LEN)?;
     Ok((
         Tik::from_slice(&tik).ok_or_else(|| Error::Unexpected("TIK length".into()))?,
         Tek::from_slice(&tek).ok_or_else(|| Error::Unexpected("TEK length".into()))?,
@@ -381,7 +381,7 @@ impl Config {
             .map(|s| SecretSpec::parse(s))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         // A typo in a secret's path is found before any work.
-        crate::secrets::check_files(&secrets)?;
+        crate::sev::secrets::check_files(&secrets)?;
         Ok(Config {
             spec: a.source_spec(),
             owner: a.owner_inputs()?,
@@ -501,7 +501,7 @@ impl Args {
                 ..self.snp_requirements.expectations()?
             },
             report: self.report.clone(),
-            endorsement: self.endorsement.clone(),
+            endorsement: self.endorsement.source(),
         })
     }
 
@@ -644,7 +644,7 @@ fn check_outputs(a: &Args) -> Result<()> {
     );
     for (i, (name, path)) in outputs.iter().enumerate() {
         for (other, other_path) in &outputs[i + 1..] {
-            if launch::same_file(path, other_path) {
+            if input::same_file(path, other_path) {
                 return Err(Error::Usage(format!(
                     "{name} and {other} name the same file '{}': each output needs a file of its \
                      own, or one would overwrite the other; give two different paths",
@@ -653,7 +653,7 @@ fn check_outputs(a: &Args) -> Result<()> {
             }
         }
         for (input, input_path) in &inputs {
-            if launch::same_file(path, input_path) {
+            if input::same_file(path, input_path) {
                 return Err(Error::Usage(format!(
                     "{name} '{}' is the file given as {input}: writing it would destroy that input; \
                      give another path",

@@ -1,7 +1,7 @@
 //! Finding one's way: the subcommands listed in `--help`, `help` and
 //! `help SUBCOMMAND`, the nearest subcommand for a mistyped one, and the
 //! shell completions (`completions bash|zsh|fish`, not shown in `--help`).
-//! Every list comes from [`snp_cli::SUBCOMMANDS`], so a new subcommand shows
+//! Every list comes from [`super::snp_commands::SUBCOMMANDS`], so a new subcommand shows
 //! up everywhere at once.
 
 use std::ffi::OsString;
@@ -10,8 +10,8 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use super::args::Args;
+use super::snp_commands as snp_cli;
 use crate::error::ExitCode;
-use crate::snp_cli;
 
 /// The program's name, as installed.
 pub const PROGRAM: &str = "virt-qemu-sev-validate";

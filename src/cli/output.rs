@@ -6,10 +6,10 @@ use std::io::Write as _;
 
 use crate::core::hex;
 use crate::report::{Report, Run};
-use crate::resolve::{ExpectedLaunch, Resolved};
-use crate::secrets::Packaged;
+use crate::sev::resolve::{ExpectedLaunch, Resolved};
+use crate::sev::secrets::Packaged;
+use crate::sev::validate::Outcome;
 use crate::source::{Comparison, HostReport, SourceSpec};
-use crate::validate::Outcome;
 
 /// How much to print.
 pub struct Output {
@@ -64,7 +64,7 @@ impl Output {
         for o in &h.facts.overridden {
             self.debug(o.name, &o.message);
         }
-        self.debug("Policy", crate::policy::describe(h.launch.info.policy));
+        self.debug("Policy", crate::sev::policy::describe(h.launch.info.policy));
     }
 
     /// Values taken from the host (--insecure) are named, so the owner knows.
@@ -86,8 +86,8 @@ impl Output {
                 self.debug(&format!("{what} (from {from})"), v);
             }
         };
-        let host = |o: crate::resolve::Origin| o == crate::resolve::Origin::Host;
-        let path = |s: &Option<crate::resolve::Sourced<std::path::PathBuf>>| {
+        let host = |o: crate::sev::resolve::Origin| o == crate::sev::resolve::Origin::Host;
+        let path = |s: &Option<crate::sev::resolve::Sourced<std::path::PathBuf>>| {
             s.as_ref()
                 .filter(|s| host(s.origin))
                 .map(|s| s.value.display().to_string())
@@ -133,7 +133,7 @@ impl Output {
             self.debug("Initrd(sha256)", hex(&k.hashes.initrd));
             self.debug("Cmdline(sha256)", hex(&k.hashes.cmdline));
         }
-        if let Some(crate::launch::VmsaSource::Built {
+        if let Some(crate::sev::launch::VmsaSource::Built {
             config,
             ap_reset_addr,
         }) = e.vmsa.as_ref().map(|v| &v.source)

@@ -2,8 +2,8 @@
 //! in the run's record, from which the report is built at the end.
 //!
 //! arguments → [`Config`] → source ([`crate::source`]) → resolve
-//! ([`crate::resolve`]) → load → validate ([`crate::validate`]) → secrets
-//! ([`crate::secrets`]) → report ([`crate::report`]).
+//! ([`crate::sev::resolve`]) → load → validate ([`crate::sev::validate`]) → secrets
+//! ([`crate::sev::secrets`]) → report ([`crate::report`]).
 
 use zeroize::Zeroizing;
 
@@ -12,10 +12,10 @@ use super::output::Output;
 use crate::core::hex;
 use crate::error::Result;
 use crate::report::{Destination, InjectedSecret, Injection, Run};
-use crate::resolve::{self, ExpectedLaunch};
-use crate::secrets;
+use crate::sev::resolve::{self, ExpectedLaunch};
+use crate::sev::secrets;
+use crate::sev::validate::{self, Explain, Verdict};
 use crate::source::{self, GuestKind, HostReport, LaunchSource, SourceKind};
-use crate::validate::{self, Explain, Verdict};
 
 /// Runs the tool, reports the outcome (ERROR/HINT lines, or the JSON
 /// document) and returns the exit code.
@@ -237,7 +237,7 @@ fn es_options_given(cfg: &Config) -> Vec<&'static str> {
 /// SEV-ES options given for a launch whose policy has no ES bit are not
 /// measured: say so, rather than ignore them silently.
 fn unused_es_options(given: Vec<&'static str>, policy: u32) -> Option<String> {
-    use crate::policy::SevPolicy;
+    use crate::sev::policy::SevPolicy;
     if given.is_empty() || SevPolicy::from_bits_retain(policy).contains(SevPolicy::ES) {
         return None;
     }

@@ -1,4 +1,4 @@
-//! The main command on an SEV-SNP guest: its stages ([`crate::snp_run`])
+//! The main command on an SEV-SNP guest: its stages ([`crate::snp::run`])
 //! and what a person sees of them.
 
 use super::args::Args;
@@ -6,8 +6,8 @@ use super::output::Output;
 use crate::core::hex;
 use crate::error::Result;
 use crate::report::Run;
-use crate::snp_run::{self, SnpRun};
-use crate::snp_validate::Status;
+use crate::snp::run::{self, SnpRun};
+use crate::snp::validate::Status;
 use crate::source::LaunchSource;
 
 /// Runs the SNP stages and prints what each found, whether or not the run
@@ -19,7 +19,7 @@ pub fn stages(a: &Args, source: &mut dyn LaunchSource, out: &Output, run: &mut R
         warnings: run.warnings.clone(),
         ..SnpRun::default()
     });
-    let result = snp_run::run(&owner, host, snp);
+    let result = run::run(&owner, host, snp);
     print(out, snp, owner.report.is_some());
     result?;
     Ok(())
@@ -76,7 +76,7 @@ fn print(out: &Output, snp: &SnpRun, report_given: bool) {
         if v.custom_anchors {
             out.warn("--trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots");
         }
-        for line in crate::snp_attest_cli::validation_text(v).lines() {
+        for line in crate::snp::attest::validation_text(v).lines() {
             out.status(line);
         }
         if v.outcome.passed() {
@@ -99,7 +99,7 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
                 out.status(&format!("  {tag}  {}  {}", c.name, c.message));
             }
             if let Some(x) = &snp.id_block_explanation {
-                out.status(&format!("  HINT: {}", snp_run::id_block_answer(x)));
+                out.status(&format!("  HINT: {}", run::id_block_answer(x)));
             }
             if checks.iter().all(|c| c.status != Status::Fail) {
                 out.status("OK: the ID block matches the launch: SNP_LAUNCH_FINISH will accept it");
@@ -113,7 +113,7 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
     if snp.computed.is_none() || report_given {
         return;
     }
-    let failed = |c: &crate::snp_validate::Check| c.status == Status::Fail;
+    let failed = |c: &crate::snp::validate::Check| c.status == Status::Fail;
     if snp.prelaunch.iter().flatten().any(failed) {
         return;
     }

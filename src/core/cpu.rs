@@ -71,6 +71,19 @@ pub fn named_model_signature(name: &str) -> Option<u32> {
         .map(|(_, s)| *s)
 }
 
+/// The signature of a QEMU model name, versioned names (EPYC-Rome-v4)
+/// keeping their base model's family, model and stepping.
+pub fn versioned_model_signature(name: &str) -> Option<u32> {
+    if let Some(sig) = named_model_signature(name) {
+        return Some(sig);
+    }
+    let (base, version) = name.rsplit_once("-v")?;
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    named_model_signature(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

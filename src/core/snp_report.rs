@@ -130,8 +130,9 @@ impl ProductSource {
 }
 
 /// Which product made `report`: CPUID on v3+, else the VEK's productName,
-/// else the explicit option. A v2 report with none of them cannot be placed
-/// and the error says so.
+/// else the explicit option. An explicit option that contradicts the CPUID
+/// or the productName is refused, and so is a v2 report with none of them:
+/// the error says which.
 pub fn resolve_product(
     report: &AttestationReport,
     vek_product_name: Option<&str>,
@@ -148,8 +149,18 @@ pub fn resolve_product(
         }
         return Ok((p, ProductSource::Cpuid));
     }
-    if let Some(p) = vek_product_name.and_then(Product::from_name) {
-        return Ok((p, ProductSource::VekProductName));
+    if let Some(name) = vek_product_name {
+        if let Some(p) = Product::from_name(name) {
+            if let Some(e) = explicit {
+                if e != p {
+                    return Err(ReportError::Product(format!(
+                        "--product {e} contradicts the VEK, whose productName '{name}' says {p}: \
+                         the VEK is for another product, or --product is wrong"
+                    )));
+                }
+            }
+            return Ok((p, ProductSource::VekProductName));
+        }
     }
     if let Some(e) = explicit {
         return Ok((e, ProductSource::Option));
@@ -995,6 +1006,18 @@ mod tests {
         assert_eq!(
             resolve_product(&r, None, Some(Product::Milan)).unwrap().1,
             ProductSource::Option
+        );
+        // The option agreeing with the productName is fine; contradicting it is not.
+        assert_eq!(
+            resolve_product(&r, Some("Milan-B0"), Some(Product::Milan)).unwrap(),
+            (Product::Milan, ProductSource::VekProductName)
+        );
+        let e = resolve_product(&r, Some("Milan-B0"), Some(Product::Genoa))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--product Genoa") && e.contains("'Milan-B0' says Milan"),
+            "{e}"
         );
     }
 }

@@ -13,8 +13,8 @@ use super::{GuestKind, LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Re
 use super::{SnpHostReport, SourceError as Error};
 use crate::core::cpu;
 use crate::core::secret::SecretPacket;
-use crate::policy::SevPolicy;
-use crate::xml;
+use crate::sev::policy::SevPolicy;
+use crate::source::xml;
 
 fn libvirt_error(what: &str, e: &virt::error::Error) -> String {
     format!("{what}: {}", e.message())

@@ -36,6 +36,7 @@ pub mod libvirt;
 pub mod locality;
 pub mod offline;
 pub mod qmp;
+pub mod xml;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,7 +45,6 @@ use serde::Serialize;
 
 use crate::core::measurement::{LaunchInfo, Measurement};
 use crate::core::secret::SecretPacket;
-use crate::xml;
 
 /// Why a source could not report or deliver; each variant is one exit code
 /// (see [`crate::Error::exit_code`]).

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource, QmpSpec};
 use super::{GuestKind, QuerySevSnp, Result, SnpHostReport, SourceError as Error};
 use crate::core::secret::SecretPacket;
-use crate::policy::SevPolicy;
+use crate::sev::policy::SevPolicy;
 
 /// Longest line accepted from the monitor; QMP replies here are small.
 const MAX_LINE: usize = 1024 * 1024;

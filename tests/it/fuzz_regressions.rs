@@ -111,7 +111,7 @@ fn domain_xml_doctype_splitting_element_text_does_not_panic() {
         replay("domain_xml", &dir.join(file));
     }
     let readable = "<domain><name>a<!DOCTYPE x>b</name></domain>";
-    if let Err(e) = sev_validate::xml::Domain::parse(readable) {
+    if let Err(e) = sev_validate::source::xml::Domain::parse(readable) {
         assert_eq!(e.exit_code(), sev_validate::ExitCode::UnsupportedUsage);
     }
 }

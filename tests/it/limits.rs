@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sev_validate::core::measurement::Measurement;
-use sev_validate::xml::{Capabilities, Domain, MAX_XML_LEN};
+use sev_validate::source::xml::{Capabilities, Domain, MAX_XML_LEN};
 use sev_validate::ExitCode;
 
 const MIB: u64 = 1024 * 1024;

@@ -34,7 +34,8 @@ use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::snp::{self, GuestContext, SnpError};
 use sev_validate::core::vmsa::VMSA_LEN;
-use sev_validate::launch::{self, Firmware, VmsaSource, MAX_VCPUS};
+use sev_validate::input;
+use sev_validate::sev::launch::{self, Firmware, VmsaSource, MAX_VCPUS};
 use sev_validate::ExitCode;
 
 // ------------------------------------------------------------ measurement --
@@ -387,7 +388,7 @@ proptest! {
     #[test]
     fn no_firmware_size_panics_the_loader(
         small in prop::collection::vec(any::<u8>(), 0..70_000),
-        big in (launch::MAX_FIRMWARE_LEN + 1)..(1u64 << 40),
+        big in (input::MAX_FIRMWARE_LEN + 1)..(1u64 << 40),
         use_big in any::<bool>(),
         plant_footer in any::<bool>(),
     ) {

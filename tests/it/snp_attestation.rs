@@ -16,7 +16,7 @@ use serde_json::Value;
 use sev_validate::core::hex;
 use sev_validate::core::snp_cert::{self, CaRole, Certificate, TrustAnchors};
 use sev_validate::core::snp_report::{self, AttestationReport, Product, TcbVersion};
-use sev_validate::snp_validate::{validate, ChainCache, Endorsement, Expectations, Status};
+use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations, Status};
 
 fn snp_dir(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("SEV_SNP_VECTORS_DIR")
@@ -677,7 +677,7 @@ fn owner_expectations_each_fail_alone() {
             (
                 "expect.minimum_tcb",
                 Expectations {
-                    min_tcb: Some(sev_validate::snp_validate::MinTcb::Components {
+                    min_tcb: Some(sev_validate::snp::validate::MinTcb::Components {
                         fmc: 0,
                         bl: 0,
                         tee: 0,
@@ -690,7 +690,7 @@ fn owner_expectations_each_fail_alone() {
             (
                 "expect.minimum_launch_tcb",
                 Expectations {
-                    min_launch_tcb: Some(sev_validate::snp_validate::MinTcb::Components {
+                    min_launch_tcb: Some(sev_validate::snp::validate::MinTcb::Components {
                         fmc: 0,
                         bl: 255,
                         tee: 0,
@@ -752,8 +752,8 @@ fn owner_expectations_each_fail_alone() {
         own.min_version = Some((r.current_version.major, r.current_version.minor));
         own.vmpl = Some(r.vmpl);
         own.trusted_id_keys = vec![r.id_key_digest];
-        own.min_tcb = Some(sev_validate::snp_validate::MinTcb::Raw(r.reported_tcb));
-        own.min_launch_tcb = Some(sev_validate::snp_validate::MinTcb::Raw(r.launch_tcb));
+        own.min_tcb = Some(sev_validate::snp::validate::MinTcb::Raw(r.reported_tcb));
+        own.min_launch_tcb = Some(sev_validate::snp::validate::MinTcb::Raw(r.launch_tcb));
         own.min_current_mit_vector = r.current_mit_vector;
         own.min_launch_mit_vector = r.launch_mit_vector;
         own.max_policy = Some(r.policy.0);

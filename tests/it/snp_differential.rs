@@ -56,7 +56,8 @@ use sev_validate::core::id_block::{self, IdAuth};
 use sev_validate::core::kernel_hashes::KernelHashes;
 use sev_validate::core::measurement::LaunchDigest;
 use sev_validate::core::vmsa::{self, VmmType, VmsaConfig, VmsaForm};
-use sev_validate::launch::{self, Firmware, VmsaSource};
+use sev_validate::input;
+use sev_validate::sev::launch::{self, Firmware, VmsaSource};
 
 const DEFAULT_SEED: u64 = 0x5EE5_5A1B_2026_0001;
 const DEFAULT_CASES: usize = 48;
@@ -654,7 +655,7 @@ fn our_sev_ld(c: &Case, inp: &Inputs) -> std::result::Result<[u8; 32], String> {
         None => None,
         Some((k, i, a)) => {
             fw.require_kernel_hash_area().map_err(|e| e.to_string())?;
-            Some(launch::kernel_hashes(k, i.as_deref(), a.as_deref()).map_err(|e| e.to_string())?)
+            Some(input::kernel_hashes(k, i.as_deref(), a.as_deref()).map_err(|e| e.to_string())?)
         }
     };
     if c.mode == "sev" {

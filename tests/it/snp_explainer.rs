@@ -658,7 +658,7 @@ fn a_bad_measurement_is_a_usage_error() {
 fn library_answer_and_its_json_schema() {
     use sev_validate::core::snp::{self, SnpFirmware};
     use sev_validate::core::vmsa::{VmmType, VmsaConfig, VmsaForm};
-    use sev_validate::snp_explain::{self, DirectBoot, OwnerLaunch};
+    use sev_validate::snp::explain::{self, DirectBoot, OwnerLaunch};
 
     let Some(ssm) = oracle() else { return };
     let f = files(DEFAULT_SEED ^ 6);
@@ -672,7 +672,7 @@ fn library_answer_and_its_json_schema() {
     let image = std::fs::read(&f.fw).unwrap();
     let fw = SnpFirmware::parse(&image).unwrap();
     let hashes =
-        sev_validate::launch::kernel_hashes(&f.kernel, Some(&f.initrd), owner.append.as_deref())
+        sev_validate::input::kernel_hashes(&f.kernel, Some(&f.initrd), owner.append.as_deref())
             .unwrap();
     let launch = OwnerLaunch {
         ovmf_hash: snp::ovmf_hash(&image[..], image.len() as u64).unwrap(),
@@ -691,7 +691,7 @@ fn library_answer_and_its_json_schema() {
             initrd: true,
         }),
     };
-    let x = snp_explain::explain(&launch, &measurement).unwrap();
+    let x = explain::explain(&launch, &measurement).unwrap();
     assert!(!x.matches());
     // The owner's digest is sev-snp-measure's for the owner's inputs.
     assert_eq!(

@@ -22,6 +22,13 @@ fn snp_dir(test: &str) -> Option<PathBuf> {
     None
 }
 
+/// The time the sets are validated at: inside every VCEK's validity
+/// (turin-v5-anolis's starts 2026-06-28, milan-v2-debug-gosevguest's ends
+/// 2029-09-24), so the verdicts do not change when a VCEK expires.
+const NOW: &str = "2026-12-01T00:00:00Z";
+/// Inside the VLEK's validity (2024-12-10 .. 2025-12-10).
+const VLEK_NOW: &str = "2025-06-01T00:00:00Z";
+
 fn expected(dir: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(dir.join("EXPECTED.json")).unwrap()).unwrap()
 }
@@ -93,9 +100,12 @@ fn options(e: &Value) -> Vec<String> {
     if e["checks"]["debug_policy_bit19"] == true {
         v.push("--allow-debug".into());
     }
-    if e["key_info"]["signing_key"] == "VLEK" {
-        v.extend(["--now".into(), "2025-06-01T00:00:00Z".into()]);
-    }
+    let now = if e["key_info"]["signing_key"] == "VLEK" {
+        VLEK_NOW
+    } else {
+        NOW
+    };
+    v.extend(["--now".into(), now.into()]);
     v
 }
 
@@ -144,6 +154,8 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         "--vcek",
         &d("milan-v2-debug-gosevguest/vcek.der"),
         "--no-report-data-check",
+        "--now",
+        NOW,
         "--json",
     ]);
     assert_eq!(code, 1);
@@ -161,7 +173,7 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         &d("milan-v3-vlek-trustee/vlek.der"),
         "--no-report-data-check",
     ];
-    let (code, out, _) = common::run(vlek.iter().chain(&["--now", "2025-06-01"]));
+    let (code, out, _) = common::run(vlek.iter().chain(&["--now", VLEK_NOW]));
     assert_eq!(code, 1);
     assert!(out.contains("FAIL  firmware.provisional"), "{out}");
     assert!(
@@ -171,7 +183,7 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
     let (code, out, _) =
         common::run(
             vlek.iter()
-                .chain(&["--now", "2025-06-01", "--allow-provisional-firmware"]),
+                .chain(&["--now", VLEK_NOW, "--allow-provisional-firmware"]),
         );
     assert_eq!(code, 0, "{out}");
     let (code, out, _) =
@@ -188,6 +200,8 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         &d("milan-v2-virtee/report.bin"),
         "--vcek",
         &d("milan-v2-virtee/vcek.der"),
+        "--now",
+        NOW,
     ]);
     assert_eq!(code, 1);
     assert!(out.contains("FAIL  expect.report_data"), "{out}");
@@ -209,6 +223,8 @@ fn the_certificate_table_after_the_report_or_in_a_file() {
         "snp-validate",
         joined.to_str().unwrap(),
         "--no-report-data-check",
+        "--now",
+        NOW,
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -222,6 +238,8 @@ fn the_certificate_table_after_the_report_or_in_a_file() {
         "--cert-table",
         table.to_str().unwrap(),
         "--no-report-data-check",
+        "--now",
+        NOW,
     ]);
     assert_eq!(code, 0, "{out}{err}");
     // snp-report names the container and lists the entries.
@@ -409,6 +427,17 @@ fn bad_input_exits_2_with_a_clear_message() {
             "contradicts the report",
         ),
         (
+            // A v2 report: the product is the VCEK's productName (Milan-B0).
+            vec![
+                rep.clone(),
+                "--vcek".into(),
+                vcek.clone(),
+                "--product".into(),
+                "genoa".into(),
+            ],
+            "--product Genoa contradicts the VEK, whose productName 'Milan-B0' says Milan",
+        ),
+        (
             vec![
                 rep.clone(),
                 "--product".into(),
@@ -550,6 +579,8 @@ fn the_expected_measurement_from_snp_digest_options() {
             "--vcek".into(),
             snp.join("milan-v2-virtee/vcek.der").display().to_string(),
             "--no-report-data-check".into(),
+            "--now".into(),
+            NOW.into(),
             "--".into(),
             "--ovmf".into(),
             vec.join(v["ovmf"].as_str().unwrap()).display().to_string(),

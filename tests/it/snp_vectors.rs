@@ -20,7 +20,7 @@ use serde_json::Value;
 use sev_validate::core::id_block::{self, IdAuth, IdBlock, SnpKey};
 use sev_validate::core::snp::{self, SnpFirmware, SnpLaunch};
 use sev_validate::core::vmsa::{Rdx, VmmType, VmsaConfig, VmsaForm};
-use sev_validate::launch;
+use sev_validate::input;
 
 use common::vectors_dir;
 
@@ -123,7 +123,7 @@ fn library_digest(c: &Case, seed: Option<[u8; 48]>) -> String {
     let hashes = c
         .kernel
         .as_ref()
-        .map(|(k, i, a)| launch::kernel_hashes(k, i.as_deref(), a.as_deref()).unwrap());
+        .map(|(k, i, a)| input::kernel_hashes(k, i.as_deref(), a.as_deref()).unwrap());
     let mut profile = c.vmm.profile();
     if c.rdx0 {
         profile.rdx = Rdx::Fixed(0);

@@ -1,10 +1,10 @@
-//! SEV-SNP domains: every check of `snp_domain::decode` + `snp_domain::check`
+//! SEV-SNP domains: every check of `domain::decode` + `domain::check`
 //! has a pair of fixtures in testdata-xml/ (snp-NAME.trips.xml and
 //! snp-NAME.passes.xml), run here with the owner's context that makes the
 //! difference, for the exit code and the message. Their idBlock/idAuth were
 //! made by sev-snp-measure's snp-create-id-block (the fixtures say so).
 //!
-//! The pre-launch verdict (`snp_domain::prelaunch`) is tested against ID
+//! The pre-launch verdict (`domain::prelaunch`) is tested against ID
 //! blocks and ID auth that PyPI sev-snp-measure's `snp-create-id-block` makes
 //! at test time with keys from `openssl ecparam -genkey -name secp384r1`, for
 //! launch digests that `sev-snp-measure --mode snp` computes: never from our
@@ -19,11 +19,12 @@ use std::process::Command;
 
 use base64::Engine as _;
 use sev_validate::core::snp_report::{AttestationReport, SigningKey};
-use sev_validate::snp_cli;
-use sev_validate::snp_domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
-use sev_validate::snp_pins::Pins;
-use sev_validate::snp_validate::{Check, Status};
-use sev_validate::xml::Domain;
+use sev_validate::core::vmsa::{VmmType, VmsaForm};
+use sev_validate::snp::digest::{self, DigestInput};
+use sev_validate::snp::domain::{self, check, decode, prelaunch, IdKeys, SnpContext, SnpDomain};
+use sev_validate::snp::pins::Pins;
+use sev_validate::snp::validate::{Check, Status};
+use sev_validate::source::xml::Domain;
 use sev_validate::ExitCode;
 use skip::skip_or_fail;
 
@@ -552,7 +553,7 @@ fn report_fields_the_domain_decides() {
         "domain.signing_key",
     ];
     let verdict = |r: &AttestationReport, s: &SnpDomain| -> Vec<&'static str> {
-        let checks = snp_domain::report_checks(s, r);
+        let checks = domain::report_checks(s, r);
         assert_eq!(checks.iter().map(|c| c.name).collect::<Vec<_>>(), names);
         checks
             .iter()
@@ -579,7 +580,7 @@ fn report_fields_the_domain_decides() {
         });
         assert_eq!(verdict(&r, &s), [fails], "byte {at:#x}");
     }
-    let m = snp_domain::report_checks(&s, &report(|b| b[0x0A] = 0x13))[0]
+    let m = domain::report_checks(&s, &report(|b| b[0x0A] = 0x13))[0]
         .message
         .clone();
     assert!(
@@ -708,16 +709,44 @@ fn base64_with_line_breaks_decodes_and_garbage_never_panics() {
     )
     .unwrap();
     assert_eq!(s.host_data.unwrap().to_vec(), host);
-    for junk in ["", "=", "====", "AAA", "AAAAA", "\u{e9}\u{e9}", "A\u{0}A="] {
+    // Every case is accounted for: not well-formed XML is refused by the
+    // parser (a usage error, exit 2, never a panic); the rest is well-formed
+    // (quick-xml lets a raw NUL through) and reaches decode, which refuses
+    // it with the element named (exit 4).
+    let not_xml = ["<", "&", "&bogus;", "</x>", "<![CDATA[AAA", "A&#0;A"];
+    let not_base64 = [
+        "",
+        "=",
+        "====",
+        "AAA",
+        "AAAAA",
+        "\u{e9}\u{e9}",
+        "A\u{0}A=",
+        "&#x41;&#x41;&#x41;&#x41;",
+    ];
+    let (mut parse_refused, mut decode_refused) = (0, 0);
+    for junk in not_xml.iter().chain(&not_base64) {
         for el in ["idBlock", "idAuth", "hostData", "guestVisibleWorkarounds"] {
             let xml = snp_xml("", "0x30000", &format!("<{el}>{junk}</{el}>"));
-            if let Ok(d) = Domain::parse(&xml) {
-                let e = decode(&d).unwrap_err();
-                assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{el} {junk:?}");
-                assert!(e.to_string().contains(&format!("<{el}>")), "{e}");
+            match Domain::parse(&xml) {
+                Err(e) => {
+                    assert!(not_xml.contains(junk), "{el} {junk:?} does not parse: {e}");
+                    assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage, "{el} {junk:?}");
+                    assert!(e.to_string().contains("cannot parse the domain XML"), "{e}");
+                    parse_refused += 1;
+                }
+                Ok(d) => {
+                    assert!(not_base64.contains(junk), "{el} {junk:?} parses as XML");
+                    let e = decode(&d).unwrap_err();
+                    assert_eq!(e.exit_code(), ExitCode::IncorrectConfig, "{el} {junk:?}");
+                    assert!(e.to_string().contains(&format!("<{el}>")), "{e}");
+                    decode_refused += 1;
+                }
             }
         }
     }
+    assert_eq!(parse_refused, not_xml.len() * 4);
+    assert_eq!(decode_refused, not_base64.len() * 4);
     assert!(decode(&Domain::parse("<domain/>").unwrap()).is_err());
 }
 
@@ -981,10 +1010,18 @@ fn prelaunch_verdict_on_id_blocks_made_by_sev_snp_measure() {
     );
     // ... and the explainer names the change in the ID block's words (our
     // digest of the domain's launch first checked against sev-snp-measure's).
-    let launch = snp_cli::launch_from_options(
-        &["--ovmf", OVMF, "--vcpus", "2", "--vcpu-type", "EPYC-Milan"]
-            .map(std::ffi::OsString::from),
-    )
+    let launch = digest::compute(&DigestInput {
+        ovmf: OVMF.into(),
+        ovmf_hash: None,
+        vcpus: 2,
+        vcpu_signature: Some(MILAN),
+        vmm: VmmType::Qemu,
+        vmsa_form: VmsaForm::Init2,
+        guest_features: 0x1,
+        kernel: None,
+        initrd: None,
+        append: None,
+    })
     .unwrap();
     assert_eq!(launch.ld, ld2);
     let x = launch.explain(&s4.id_block.unwrap().ld).unwrap();

@@ -14,11 +14,13 @@ use sev_validate::core::keys::{Tek, Tik};
 use sev_validate::core::measurement::{LaunchDigest, LaunchInfo, Measurement};
 use sev_validate::core::ovmf::{FooterTable, GuestArea, FOOTER_TAIL_LEN};
 use sev_validate::core::vmsa::VMSA_LEN;
-use sev_validate::launch::{Firmware, VmsaSource};
-use sev_validate::policy::Requirements;
-use sev_validate::resolve::{ExpectedKernel, ExpectedLaunch, ExpectedVmsa, Keys, Origin, Sourced};
+use sev_validate::sev::launch::{Firmware, VmsaSource};
+use sev_validate::sev::policy::Requirements;
+use sev_validate::sev::resolve::{
+    ExpectedKernel, ExpectedLaunch, ExpectedVmsa, Keys, Origin, Sourced,
+};
+use sev_validate::sev::validate::{validate, Verdict};
 use sev_validate::source::ReportedLaunch;
-use sev_validate::validate::{validate, Verdict};
 use sha2::{Digest, Sha256};
 
 /// A firmware image in memory: its launch digest state and footer table.

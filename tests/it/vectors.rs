@@ -13,7 +13,8 @@ use sev_validate::core::keys::{Tek, Tik};
 use sev_validate::core::measurement::{compute_measure, LaunchInfo, Measurement};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::vmsa::{self, VmsaConfig, VmsaForm};
-use sev_validate::launch::{self, Firmware, VmsaSource};
+use sev_validate::input;
+use sev_validate::sev::launch::{self, Firmware, VmsaSource};
 
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
@@ -56,7 +57,7 @@ fn sev_and_sev_es_launch_digests() {
                 let kp = input_path(&dir, tmp.path(), k);
                 let ip = str_field(v, "initrd").map(|i| input_path(&dir, tmp.path(), i));
                 fw.require_kernel_hash_area().unwrap();
-                Some(launch::kernel_hashes(&kp, ip.as_deref(), str_field(v, "append")).unwrap())
+                Some(input::kernel_hashes(&kp, ip.as_deref(), str_field(v, "append")).unwrap())
             }
             None => None,
         };
@@ -144,7 +145,7 @@ fn launch_measure_blobs() {
         } else {
             let fw = Firmware::load(&dir.join(str_field(v, "firmware").unwrap())).unwrap();
             let kernel = str_field(v, "kernel").map(|k| {
-                launch::kernel_hashes(
+                input::kernel_hashes(
                     &dir.join(k),
                     str_field(v, "initrd").map(|i| dir.join(i)).as_deref(),
                     str_field(v, "cmdline"),

@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use sev_validate::checks::{check_domain, Context, VmsaKind};
-use sev_validate::xml::Domain;
+use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
+use sev_validate::source::xml::Domain;
 use sev_validate::ExitCode;
 
 fn fixture(name: &str) -> Domain {
@@ -252,6 +252,7 @@ fn malformed_xml_is_a_clear_error() {
             }
         }
     }
-    let huge = "<domain>".to_string() + &" ".repeat(sev_validate::xml::MAX_XML_LEN) + "</domain>";
+    let huge =
+        "<domain>".to_string() + &" ".repeat(sev_validate::source::xml::MAX_XML_LEN) + "</domain>";
     assert!(Domain::parse(&huge).is_err());
 }

@@ -12,10 +12,10 @@ use serde::Serialize;
 
 use crate::core::hex;
 use crate::core::measurement::{self, LaunchInfo};
-use crate::explain;
-use crate::launch::{self, LdTrace};
-use crate::policy::{self, Requirements};
-use crate::resolve::ExpectedLaunch;
+use crate::sev::explain;
+use crate::sev::launch::{self, LdTrace};
+use crate::sev::policy::{self, Requirements};
+use crate::sev::resolve::ExpectedLaunch;
 use crate::source::ReportedLaunch;
 
 /// Why the launch digest cannot be computed from the expected launch.
@@ -112,11 +112,11 @@ pub enum Explain {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use sev_validate::core::keys::{Tek, Tik};
 /// use sev_validate::core::measurement::{LaunchDigest, LaunchInfo, Measurement};
-/// use sev_validate::launch::Firmware;
-/// use sev_validate::policy::Requirements;
-/// use sev_validate::resolve::{ExpectedLaunch, Keys, Sourced};
+/// use sev_validate::sev::launch::Firmware;
+/// use sev_validate::sev::policy::Requirements;
+/// use sev_validate::sev::resolve::{ExpectedLaunch, Keys, Sourced};
 /// use sev_validate::source::ReportedLaunch;
-/// use sev_validate::validate::{validate, Verdict};
+/// use sev_validate::sev::validate::{validate, Verdict};
 ///
 /// let firmware = Firmware {
 ///     digest_after_firmware: LaunchDigest::from_firmware(&b"not really OVMF"[..])?,

@@ -9,17 +9,18 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::checks;
 use crate::core::cpu;
 use crate::core::kernel_hashes::KernelHashes;
 use crate::core::keys::{Tek, Tik};
 use crate::core::ovmf::GuestArea;
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::error::{Error, Result};
-use crate::launch::{self, Firmware, VmsaSource};
-use crate::policy::SevPolicy;
+use crate::input;
+use crate::sev::checks;
+use crate::sev::launch::{self, Firmware, VmsaSource};
+use crate::sev::policy::SevPolicy;
+use crate::source::xml::Domain;
 use crate::source::HostFacts;
-use crate::xml::Domain;
 
 /// Why the expected launch cannot be decided.
 #[derive(Debug, thiserror::Error)]
@@ -401,7 +402,7 @@ impl Resolved {
             let hashes = scope.spawn(|| {
                 kernel_path
                     .as_deref()
-                    .map(|k| launch::kernel_hashes(k, initrd_path.as_deref(), cmdline))
+                    .map(|k| input::kernel_hashes(k, initrd_path.as_deref(), cmdline))
                     .transpose()
             });
             let firmware = Firmware::load(&firmware_path.value);

@@ -14,8 +14,8 @@ use crate::core::measurement::{
     compute_measure, measures_equal, LaunchDigest, LaunchInfo, Measurement,
 };
 use crate::core::vmsa::{self, VmsaConfig, VmsaForm, VMSA_LEN};
-use crate::launch::VmsaSource;
-use crate::policy::SevPolicy;
+use crate::sev::launch::VmsaSource;
+use crate::sev::policy::SevPolicy;
 
 /// Most vCPU counts tried.
 pub const MAX_VCPUS_TRIED: u32 = 64;

@@ -5,8 +5,8 @@
 //!
 //! resolve (the owner's inputs, the domain's launch) → the launch digest
 //! (as `snp-digest` computes it) → the ID block before launch
-//! ([`crate::snp_domain::prelaunch`], with the explainer on an LD mismatch)
-//! → the guest's attestation report, when given ([`crate::snp_validate`]).
+//! ([`domain::prelaunch`], with the explainer on an LD mismatch)
+//! → the guest's attestation report, when given ([`crate::snp::validate`]).
 //!
 //! An SNP guest has no LAUNCH_MEASURE and no LAUNCH_SECRET: what proves its
 //! launch is its report, signed by the AMD Secure Processor; the ID block
@@ -18,12 +18,13 @@ use std::path::PathBuf;
 use crate::core::hex;
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
-use crate::resolve::{DomainCheck, Origin, Sourced};
-use crate::snp_attest_cli::{EndorsementArgs, Validation};
-use crate::snp_cli::ComputedLaunch;
-use crate::snp_domain::{self, IdKeys, SnpContext, SnpDomain};
-use crate::snp_explain::SnpExplanation;
-use crate::snp_validate::{Check, Expectations, Status};
+use crate::sev::resolve::{DomainCheck, Origin, Sourced};
+use crate::snp::attest::Validation;
+use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};
+use crate::snp::endorsement::EndorsementSource;
+use crate::snp::explain::SnpExplanation;
+use crate::snp::validate::{Check, Expectations, Status};
 use crate::source::SnpHostReport;
 
 /// SEV_FEATURES of an SNP guest's VMSAs on upstream KVM: SNPActive alone.
@@ -52,7 +53,7 @@ pub struct SnpOwner {
     pub expectations: Expectations,
     /// The guest's attestation report.
     pub report: Option<PathBuf>,
-    pub endorsement: EndorsementArgs,
+    pub endorsement: EndorsementSource,
 }
 
 /// The launch the domain will have, each value with who gave it: the
@@ -110,6 +111,22 @@ impl SnpLaunchInputs {
             opt("append", c.value.as_ref());
         }
         o
+    }
+
+    /// The same launch as the digest's typed input.
+    pub fn digest_input(&self) -> DigestInput {
+        DigestInput {
+            ovmf: self.firmware.value.clone(),
+            ovmf_hash: None,
+            vcpus: self.vcpus.value,
+            vcpu_signature: Some(self.vcpu_signature.value),
+            vmm: crate::core::vmsa::VmmType::Qemu,
+            vmsa_form: self.vmsa_form,
+            guest_features: self.sev_features,
+            kernel: self.kernel.as_ref().map(|k| k.value.clone()),
+            initrd: self.initrd.as_ref().map(|i| i.value.clone()),
+            append: self.cmdline.as_ref().map(|c| c.value.clone()),
+        }
     }
 
     /// Which values came from the host (under `--insecure`).
@@ -173,7 +190,7 @@ impl SnpRun {
 
 /// Runs the SNP stages on what the host said, filling `run`.
 pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()> {
-    let domain = host.domain.as_ref().map(snp_domain::decode).transpose()?;
+    let domain = host.domain.as_ref().map(domain::decode).transpose()?;
     run.domain = domain.clone();
     let domain = match domain {
         Some(d) => d,
@@ -183,7 +200,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     run.domain_check = Some(check(owner, &host, &domain)?);
     let launch = resolve(owner, &host, &domain)?;
     run.host = Some(host);
-    let computed = crate::snp_cli::launch_from_options(&launch.digest_options())?;
+    let computed = digest::compute(&launch.digest_input())?;
     run.launch = Some(launch);
     let (checks, explanation, verdict) = prelaunch(owner, &domain, &computed);
     run.computed = Some(computed);
@@ -193,7 +210,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     if let Some(path) = &owner.report {
         let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
         // The owner's requirements; MEASUREMENT is the computed digest.
-        let mut v = crate::snp_attest_cli::validate_report(
+        let mut v = crate::snp::attest::validate_report(
             path,
             &owner.endorsement,
             owner.expectations.clone(),
@@ -202,11 +219,11 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
         v.main_command = true;
         // What the domain (or QEMU, for the policy) gave the firmware, beside
         // the owner's own expect.* lines (skipped where nothing was pinned).
-        let mut domain_checks: Vec<Check> = snp_domain::report_checks(&domain, &v.input.report)
+        let mut domain_checks: Vec<Check> = domain::report_checks(&domain, &v.input.report)
             .into_iter()
             .filter(|c| has_xml || c.name == "domain.policy")
             .collect();
-        crate::snp_pins::annotate(&mut domain_checks, &pins(owner));
+        crate::snp::pins::annotate(&mut domain_checks, &pins(owner));
         v.outcome.checks.extend(domain_checks);
         let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
         let passed = failed.is_empty();
@@ -222,9 +239,9 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
 }
 
 /// The owner's values for what the domain declares.
-fn pins(owner: &SnpOwner) -> crate::snp_pins::Pins {
+fn pins(owner: &SnpOwner) -> crate::snp::pins::Pins {
     let e = &owner.expectations;
-    crate::snp_pins::Pins {
+    crate::snp::pins::Pins {
         host_data: e.host_data,
         family_id: e.family_id,
         image_id: e.image_id,
@@ -275,7 +292,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         reported_policy: host.reported_policy,
         pins: pins(owner),
     };
-    snp_domain::check(xml, domain, &ctx)?;
+    domain::check(xml, domain, &ctx)?;
     Ok(if owner.ignore_config {
         DomainCheck::Skipped
     } else {
@@ -469,7 +486,7 @@ type Prelaunch = (Option<Vec<Check>>, Option<SnpExplanation>, Result<()>);
 
 /// The ID block before launch: would SNP_LAUNCH_FINISH accept it?
 fn prelaunch(owner: &SnpOwner, domain: &SnpDomain, computed: &ComputedLaunch) -> Prelaunch {
-    let Some(checks) = snp_domain::prelaunch(domain, &computed.ld, &id_keys(owner)) else {
+    let Some(checks) = domain::prelaunch(domain, &computed.ld, &id_keys(owner)) else {
         return (None, None, Ok(()));
     };
     let failed: Vec<&str> = checks

@@ -4,8 +4,8 @@
 
 use crate::core::cpu;
 use crate::error::{Error, Result};
-use crate::policy::SevPolicy;
-use crate::xml::Domain;
+use crate::sev::policy::SevPolicy;
+use crate::source::xml::Domain;
 
 /// Where the owner's SEV-ES VMSAs come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub fn check_domain(d: &Domain, ctx: &Context) -> Result<()> {
 }
 
 /// One `<launchSecurity type='sev'>` with the owner's certificate and session.
-/// (SEV-SNP domains have their own checks: `crate::snp_domain::check`.)
+/// (SEV-SNP domains have their own checks: `crate::snp::domain::check`.)
 fn check_launch_security(d: &Domain) -> Result<()> {
     let Some(sev) = d.sev() else {
         return Err(Error::Config(

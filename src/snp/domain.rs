@@ -19,8 +19,8 @@ use crate::core::id_block::{
 };
 use crate::core::snp_report::{AttestationReport, PolicyFlags, SigningKey};
 use crate::error::{Error, Result};
-use crate::snp_validate::{Check, Status};
-use crate::xml::{Domain, LaunchSecurity};
+use crate::snp::validate::{Check, Status};
+use crate::source::xml::{Domain, LaunchSecurity};
 
 /// What an SNP domain's XML says about its launch, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ fn snp_element(d: &Domain) -> Result<&LaunchSecurity> {
 fn base64_exact<const N: usize>(
     name: &str,
     what: &str,
-    text: Option<&crate::xml::Text>,
+    text: Option<&crate::source::xml::Text>,
 ) -> Result<Option<[u8; N]>> {
     let Some(t) = text else { return Ok(None) };
     // libvirt keeps the text as written; line breaks inside it are not data.
@@ -280,7 +280,7 @@ pub struct SnpContext {
     /// should its launch security info answer.
     pub reported_policy: Option<u64>,
     /// The owner's values for what the domain declares (`--host-data`, ...).
-    pub pins: crate::snp_pins::Pins,
+    pub pins: crate::snp::pins::Pins,
 }
 
 /// Runs every check of an SNP domain; the first finding is returned as an
@@ -288,7 +288,7 @@ pub struct SnpContext {
 pub fn check(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()> {
     check_policy_requirements(s, ctx)?;
     check_reported_policy(s, ctx)?;
-    crate::snp_pins::check(s.host_data, s.id_block.as_ref(), &ctx.pins)?;
+    crate::snp::pins::check(s.host_data, s.id_block.as_ref(), &ctx.pins)?;
     if ctx.ignore_config {
         return Ok(());
     }
@@ -975,7 +975,7 @@ fn signing_key_report_check(s: &SnpDomain, report: &AttestationReport) -> Check 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::Text;
+    use crate::source::xml::Text;
 
     fn text(s: &str) -> Option<Text> {
         Some(Text {

@@ -6,7 +6,7 @@
 //! ```
 //! use sev_validate::core::snp_report::{self, Product};
 //! use sev_validate::core::snp_cert::{Certificate, TrustAnchors};
-//! use sev_validate::snp_validate::{validate, ChainCache, Endorsement, Expectations};
+//! use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/snp-vectors/milan-v2-virtee");
@@ -729,15 +729,24 @@ fn chip_id_check(c: &mut Checks, cx: &Ctx) {
             match &vek.amd.hwid {
                 None => Err("the VCEK has no hwid extension".into()),
                 Some(h) => {
-                    let n = h.len();
+                    let n = h.len().min(64);
                     let rest_zero = report.chip_id[n..].iter().all(|&x| x == 0);
                     if report.chip_id[..n] == h[..] && rest_zero {
                         Ok(format!("CHIP_ID equals the VCEK's {n}-byte hwid"))
-                    } else {
+                    } else if rest_zero {
                         Err(format!(
                             "CHIP_ID {} is not the VCEK's hwid {}: the VCEK belongs to another chip",
-                            hex(&report.chip_id[..n.clamp(8, 64)]),
+                            hex(&report.chip_id[..n]),
                             hex(h)
+                        ))
+                    } else {
+                        // An 8-byte (Turin) hwid: bytes 8..64 must be zero, and
+                        // the first 8 alone would not show what differs.
+                        Err(format!(
+                            "CHIP_ID {} is not the VCEK's {n}-byte hwid {} followed by zeros: bytes {n}..63 are {}",
+                            hex(&report.chip_id),
+                            hex(h),
+                            hex(&report.chip_id[n..])
                         ))
                     }
                 }

@@ -12,7 +12,7 @@
 use crate::core::hex;
 use crate::core::id_block::IdBlock;
 use crate::error::{Error, Result};
-use crate::snp_validate::Check;
+use crate::snp::validate::Check;
 
 /// The owner's values for what the domain declares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,8 +13,9 @@ use zeroize::Zeroizing;
 use crate::core::guid;
 use crate::core::secret::{self, SecretPacket, SecretTable};
 use crate::error::Error;
-use crate::launch::{self, Firmware};
-use crate::resolve::Keys;
+use crate::input;
+use crate::sev::launch::Firmware;
+use crate::sev::resolve::Keys;
 
 /// Why the secrets cannot be packaged.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +93,7 @@ fn is_guid_string(s: &str) -> bool {
 /// FIFO is not opened here: opening and closing it would lose its data.
 pub fn check_files(specs: &[SecretSpec]) -> Result<(), SecretsError> {
     for s in specs {
-        launch::check_input("secret file", &s.path)?;
+        input::check_input("secret file", &s.path)?;
     }
     Ok(())
 }
@@ -184,7 +185,7 @@ fn read_secret(
     limit: usize,
     limit_is: &str,
 ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
-    let (file, size) = launch::open_input("secret file", &s.path)?;
+    let (file, size) = input::open_input("secret file", &s.path)?;
     if size > limit as u64 {
         return Err(SecretsError::Usage(format!(
             "secret file '{}' is {size} bytes, more than the {limit} bytes {limit_is}",

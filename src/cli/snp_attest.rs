@@ -1,0 +1,392 @@
+//! `snp-report` and `snp-validate`: read an SEV-SNP attestation report the
+//! guest obtained, print its fields, and validate it against AMD's chain and
+//! the owner's expectations. Exit codes: 0 valid, 1 a check failed,
+//! 2 bad input or usage.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde_json::json;
+
+use super::num::{
+    hex_chip_id, hex_n, hex_padded_64, parse_api, parse_tcb, parse_time, parse_u32, parse_u64,
+    parse_u8,
+};
+use crate::core::snp_report::{self, Product};
+use crate::error::{ExitCode, Result};
+use crate::snp::attest::{self, Validation};
+use crate::snp::endorsement::{key_digest, EndorsementSource};
+use crate::snp::validate::{Expectations, MinTcb};
+
+const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
+const EXPECT: &str = "The owner's expectations";
+const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProductArg {
+    Milan,
+    Genoa,
+    Turin,
+}
+
+impl From<ProductArg> for Product {
+    fn from(p: ProductArg) -> Product {
+        match p {
+            ProductArg::Milan => Product::Milan,
+            ProductArg::Genoa => Product::Genoa,
+            ProductArg::Turin => Product::Turin,
+        }
+    }
+}
+
+/// `snp-report`: print every field of a report.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report: raw 1184 bytes, an SNP_GET_REPORT response, or a report followed by its certificate table
+    #[arg(value_name = "REPORT")]
+    report: PathBuf,
+
+    /// Product for decoding the TCB fields of a v2 report (v3+ reports name it in CPUID)
+    #[arg(long, value_enum)]
+    product: Option<ProductArg>,
+
+    /// The VCEK or VLEK (DER or PEM): its productName places a v2 report
+    #[arg(long, value_name = "FILE")]
+    vek: Option<PathBuf>,
+
+    /// Print one JSON document
+    #[arg(long)]
+    json: bool,
+}
+
+/// `snp-validate`: every check, listed by name.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, or a report followed by its certificate table
+    #[arg(value_name = "REPORT")]
+    report: PathBuf,
+
+    #[command(flatten)]
+    pub endorsement: EndorsementArgs,
+
+    /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    measurement: Option<[u8; 48]>,
+
+    /// After '--': snp-digest's options (--ovmf, --vcpus, --vcpu-type, --kernel...); the expected MEASUREMENT is the digest they give
+    #[arg(
+        last = true,
+        value_name = "SNP-DIGEST OPTIONS",
+        conflicts_with = "measurement"
+    )]
+    launch: Vec<std::ffi::OsString>,
+
+    /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    host_data: Option<[u8; 32]>,
+
+    /// Expected FAMILY_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    family_id: Option<[u8; 16]>,
+
+    /// Expected IMAGE_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    image_id: Option<[u8; 16]>,
+
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+
+    /// Print one JSON document (schema/snp-validate.schema.json)
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where the VCEK or VLEK and its chain come from: `snp-validate`'s options,
+/// and the main command's with `--report` on an SNP guest.
+#[derive(Debug, Clone, Args)]
+pub struct EndorsementArgs {
+    /// The VCEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
+    pub vcek: Option<PathBuf>,
+
+    /// The VLEK that signed the report (DER or PEM)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub vlek: Option<PathBuf>,
+
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    pub certs: Option<PathBuf>,
+
+    /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages)
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub cert_table: Option<PathBuf>,
+
+    /// Replace AMD's built-in ARK/ASK/ASVK with these certificates (PEM or DER; repeatable): for private deployments and tests only, warned on every run
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub trust_anchors: Vec<PathBuf>,
+
+    /// Product, when a v2 report and its VEK do not say (v3+ reports name it in CPUID)
+    #[arg(long, value_enum, help_heading = ENDORSEMENT)]
+    pub product: Option<ProductArg>,
+
+    /// AMD KDS base URL, or a mirror's: where a VCEK not given is fetched from
+    #[arg(long, value_name = "URL", default_value = snp_report::KDS_BASE, help_heading = ENDORSEMENT)]
+    pub kds_url: String,
+
+    /// Cache directory for VCEKs fetched from the KDS (default: $XDG_CACHE_HOME/virt-qemu-sev-validate/kds)
+    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    pub kds_cache: Option<PathBuf>,
+
+    /// Never touch the network: a VCEK not given must already be in the KDS cache
+    #[arg(long, help_heading = ENDORSEMENT)]
+    pub offline: bool,
+
+    /// Check certificate validity at this time (RFC 3339, e.g. 2025-06-01T00:00:00Z) instead of now
+    #[arg(long, value_name = "TIME", value_parser = parse_time, help_heading = ENDORSEMENT)]
+    pub now: Option<u64>,
+}
+
+/// What the owner requires of a report beyond the launch itself (nonce,
+/// keys, TCB, the safe defaults): shared like [`EndorsementArgs`].
+#[derive(Debug, Clone, Args)]
+pub struct RequirementArgs {
+    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
+    #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
+    pub report_data: Option<[u8; 64]>,
+
+    /// Do not require --report-data (a replayed report then passes)
+    #[arg(long, help_heading = DEFAULTS, conflicts_with = "report_data")]
+    pub no_report_data_check: bool,
+
+    /// Expected REPORT_ID (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    pub report_id: Option<[u8; 32]>,
+
+    /// Expected REPORT_ID_MA (64 hex digits)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    pub report_id_ma: Option<[u8; 32]>,
+
+    /// Expected CHIP_ID (128 hex digits; Turin: 16, zero-padded)
+    #[arg(long, value_name = "HEX", value_parser = hex_chip_id, help_heading = EXPECT)]
+    pub chip_id: Option<[u8; 64]>,
+
+    /// The most permissive guest POLICY accepted (go-sev-guest -guest_policy)
+    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = EXPECT)]
+    pub max_policy: Option<u64>,
+
+    /// Minimum GUEST_SVN
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = EXPECT)]
+    pub min_guest_svn: Option<u32>,
+
+    /// Minimum CURRENT_BUILD
+    #[arg(long, value_name = "N", value_parser = parse_u8, help_heading = EXPECT)]
+    pub min_build: Option<u8>,
+
+    /// Minimum firmware version MAJOR.MINOR
+    #[arg(long, value_name = "MAJ.MIN", value_parser = parse_api, help_heading = EXPECT)]
+    pub min_version: Option<(u8, u8)>,
+
+    /// Minimum REPORTED_TCB: a raw TCB_VERSION (0x...) or bl=N,tee=N,snp=N,ucode=N[,fmc=N]
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    pub min_tcb: Option<MinTcb>,
+
+    /// Minimum LAUNCH_TCB, in the same forms as --min-tcb
+    #[arg(long, value_name = "TCB", value_parser = parse_tcb, help_heading = EXPECT)]
+    pub min_launch_tcb: Option<MinTcb>,
+
+    /// The most permissive PLATFORM_INFO accepted (go-sev-guest -platform_info)
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub max_platform_info: Option<u64>,
+
+    /// Expected VMPL (0-3) the guest asked the report for
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=3), help_heading = EXPECT)]
+    pub vmpl: Option<u32>,
+
+    /// A trusted ID public key (PEM public or private key; repeatable): ID_KEY_DIGEST must be one
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    pub trusted_id_key: Vec<PathBuf>,
+
+    /// A trusted ID key digest (96 hex digits, SHA-384 of the 0x404-byte SNP public key; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    pub trusted_id_key_digest: Vec<[u8; 48]>,
+
+    /// A trusted author public key (PEM; repeatable)
+    #[arg(long, value_name = "FILE", help_heading = EXPECT)]
+    pub trusted_author_key: Vec<PathBuf>,
+
+    /// A trusted author key digest (96 hex digits; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    pub trusted_author_key_digest: Vec<[u8; 48]>,
+
+    /// Require AUTHOR_KEY_EN and a trusted AUTHOR_KEY_DIGEST
+    #[arg(long, help_heading = EXPECT)]
+    pub require_author_key: bool,
+
+    /// Bits LAUNCH_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub min_launch_mit_vector: Option<u64>,
+
+    /// Bits CURRENT_MIT_VECTOR must have
+    #[arg(long, value_name = "BITS", value_parser = parse_u64, help_heading = EXPECT)]
+    pub min_current_mit_vector: Option<u64>,
+
+    /// Accept DEBUG in the guest policy (the host can read the guest's memory)
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_debug: bool,
+
+    /// Accept MIGRATE_MA in the guest policy
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_migrate_ma: bool,
+
+    /// Accept provisional firmware (COMMITTED_TCB below CURRENT_TCB)
+    #[arg(long, help_heading = DEFAULTS)]
+    pub allow_provisional_firmware: bool,
+}
+
+impl EndorsementArgs {
+    /// Where the VEK and its chain come from, as the library takes it.
+    pub fn source(&self) -> EndorsementSource {
+        EndorsementSource {
+            vcek: self.vcek.clone(),
+            vlek: self.vlek.clone(),
+            certs: self.certs.clone(),
+            cert_table: self.cert_table.clone(),
+            trust_anchors: self.trust_anchors.clone(),
+            product: self.product.map(Product::from),
+            kds_url: self.kds_url.clone(),
+            kds_cache: self.kds_cache.clone(),
+            offline: self.offline,
+            now: self.now,
+        }
+    }
+}
+
+impl RequirementArgs {
+    /// The owner's expectations these options give (trusted key files read
+    /// and digested); the launch's own values are added by the caller.
+    pub fn expectations(&self) -> Result<Expectations> {
+        let a = self;
+        let mut ids = a.trusted_id_key_digest.clone();
+        for p in &a.trusted_id_key {
+            ids.push(key_digest("trusted ID key", p)?);
+        }
+        let mut authors = a.trusted_author_key_digest.clone();
+        for p in &a.trusted_author_key {
+            authors.push(key_digest("trusted author key", p)?);
+        }
+        Ok(Expectations {
+            measurement: None,
+            report_data: a.report_data,
+            waive_report_data: a.no_report_data_check,
+            host_data: None,
+            family_id: None,
+            image_id: None,
+            report_id: a.report_id,
+            report_id_ma: a.report_id_ma,
+            chip_id: a.chip_id,
+            max_policy: a.max_policy,
+            allow_debug: a.allow_debug,
+            allow_migrate_ma: a.allow_migrate_ma,
+            allow_provisional_firmware: a.allow_provisional_firmware,
+            min_guest_svn: a.min_guest_svn,
+            min_build: a.min_build,
+            min_version: a.min_version,
+            min_tcb: a.min_tcb,
+            min_launch_tcb: a.min_launch_tcb,
+            max_platform_info: a.max_platform_info,
+            vmpl: a.vmpl,
+            trusted_id_keys: ids,
+            trusted_author_keys: authors,
+            require_author_key: a.require_author_key,
+            min_launch_mit_vector: a.min_launch_mit_vector,
+            min_current_mit_vector: a.min_current_mit_vector,
+        })
+    }
+}
+
+fn run_validate(a: &ValidateArgs) -> Result<Validation> {
+    let mut expect = a.requirements.expectations()?;
+    expect.measurement = a.measurement;
+    expect.host_data = a.host_data;
+    expect.family_id = a.family_id;
+    expect.image_id = a.image_id;
+    // Hashed once: the digest, and the state the explainer searches from.
+    let launch = if a.launch.is_empty() {
+        None
+    } else {
+        Some(super::snp_digest::launch_from_options(&a.launch)?)
+    };
+    attest::validate_report(&a.report, &a.endorsement.source(), expect, launch.as_ref())
+}
+
+/// `snp-validate --json` on a command line clap refuses: the exit-2
+/// document on stdout, as for every other bad input, so a caller that
+/// parses stdout always gets JSON.
+pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
+    let validate = args.get(1).is_some_and(|a| a == "snp-validate");
+    // After a bare '--' the options are snp-digest's, not ours.
+    let json = args
+        .iter()
+        .skip(2)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if !(validate && json && e.use_stderr()) {
+        return;
+    }
+    // clap's message without its "error: " prefix and usage footer.
+    let text = e.render().to_string();
+    let msg = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ");
+    let doc = json!({"schema_version": 1, "valid": false, "exit_code": ExitCode::UnsupportedUsage as i32, "error": msg});
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
+const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
+
+/// Runs `snp-validate`, prints its result, returns the exit code.
+pub fn validate_main(a: &ValidateArgs) -> i32 {
+    match run_validate(a) {
+        Err(e) => {
+            if a.json {
+                let doc = json!({"schema_version": 1, "valid": false, "exit_code": e.exit_code() as i32, "error": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            eprintln!("ERROR: {e}");
+            e.exit_code() as i32
+        }
+        Ok(v) => {
+            if v.custom_anchors {
+                eprintln!("{ANCHOR_WARNING}");
+            }
+            let code = if v.outcome.passed() {
+                ExitCode::Ok
+            } else {
+                ExitCode::AttestationFailed
+            } as i32;
+            if a.json {
+                let doc = attest::validation_json(&v, code);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                let s = attest::validation_text(&v);
+                print!("{s}");
+            }
+            code
+        }
+    }
+}
+
+/// `snp-report`: every field, human or JSON.
+pub fn report_main(a: &ReportArgs) -> Result<String> {
+    let doc = attest::report_document(&a.report, a.vek.as_deref(), a.product.map(Product::from))?;
+    if a.json {
+        return Ok(format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc.json).unwrap_or_default()
+        ));
+    }
+    Ok(doc.text)
+}

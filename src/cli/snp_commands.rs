@@ -1,0 +1,152 @@
+//! The SEV-SNP subcommands beside the drop-in options: one parser for
+//! `snp-digest`, `snp-ovmf-hash`, `snp-id-block` ([`super::snp_digest`]),
+//! `snp-report` and `snp-validate` ([`super::snp_attest`]), and the one
+//! place that runs them. [`main_if_subcommand`] is the entry point: it
+//! leaves every other command line to the drop-in parser.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+use super::snp_attest::{self, ReportArgs, ValidateArgs};
+use super::snp_digest::{self, format_ld, DigestArgs, IdBlockArgs, OvmfHashArgs};
+use crate::error::{Error, ExitCode, Result};
+use crate::snp::digest;
+
+/// The subcommands this module answers.
+pub const SUBCOMMANDS: &[&str] = &[
+    "snp-digest",
+    "snp-ovmf-hash",
+    "snp-id-block",
+    "snp-report",
+    "snp-validate",
+];
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "virt-qemu-sev-validate",
+    about = "AMD SEV-SNP launch digests and ID blocks",
+    disable_version_flag = true
+)]
+struct SnpCli {
+    #[command(subcommand)]
+    command: SnpCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SnpCommand {
+    /// Compute the expected SEV-SNP launch digest (the attestation report's MEASUREMENT) of a guest
+    #[command(
+        long_about = "Compute the expected SEV-SNP launch digest of a guest: the value the \
+attestation report's MEASUREMENT field must hold, and what an ID block signs. The firmware is \
+measured page by page as QEMU and KVM add it, then the pages its SEV metadata lists, then one \
+VMSA page per vCPU."
+    )]
+    #[command(name = "snp-digest")]
+    Digest(DigestArgs),
+    /// Compute the SEV-SNP launch digest after the firmware image alone (for snp-digest --ovmf-hash)
+    #[command(name = "snp-ovmf-hash")]
+    OvmfHash(OvmfHashArgs),
+    /// Build and sign an SEV-SNP ID block and ID auth for an expected launch digest
+    #[command(
+        long_about = "Build the 96-byte SEV-SNP ID block for an expected launch digest, sign it \
+with the ID key, sign the ID key with the author key, and print them in the forms QEMU's \
+sev-snp-guest object and libvirt's <launchSecurity type='sev-snp'> take, with the key digests \
+the attestation report will carry."
+    )]
+    #[command(name = "snp-id-block")]
+    IdBlock(IdBlockArgs),
+    /// Print every field of an SEV-SNP attestation report
+    #[command(name = "snp-report")]
+    Report(ReportArgs),
+    /// Validate an SEV-SNP attestation report: signature, AMD chain, TCB and chip binding, the owner's expectations
+    #[command(name = "snp-validate")]
+    Validate(Box<ValidateArgs>),
+}
+
+/// The subcommands' parser, for listing them in `--help` and for the shell
+/// completions.
+pub fn command() -> clap::Command {
+    <SnpCli as clap::CommandFactory>::command()
+}
+
+/// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
+/// names one; `None` leaves the command line to the drop-in parser.
+pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
+    let first = args.get(1)?.to_str()?;
+    if !SUBCOMMANDS.contains(&first) {
+        return None;
+    }
+    Some(run_from_args(args))
+}
+
+fn run_from_args(args: &[OsString]) -> i32 {
+    let cli = match SnpCli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            snp_attest::usage_error_json(args, &e);
+            return if e.use_stderr() {
+                ExitCode::UnsupportedUsage as i32
+            } else {
+                ExitCode::Ok as i32
+            };
+        }
+    };
+    if let SnpCommand::Validate(a) = &cli.command {
+        // Its own exit codes: 1 when a check fails, with the result printed.
+        return std::panic::catch_unwind(|| snp_attest::validate_main(a))
+            .unwrap_or(ExitCode::Unexpected as i32);
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli.command)));
+    match outcome {
+        Ok(Ok(out)) => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (| head) is not an error of ours.
+            let _ = stdout.write_all(out.as_bytes());
+            let _ = stdout.flush();
+            ExitCode::Ok as i32
+        }
+        Ok(Err(e)) => {
+            eprintln!("ERROR: {e}");
+            e.exit_code() as i32
+        }
+        Err(_) => {
+            eprintln!("ERROR: internal error (a bug in virt-qemu-sev-validate); please report it with the command line used");
+            ExitCode::Unexpected as i32
+        }
+    }
+}
+
+/// Runs one subcommand; returns what it prints on stdout.
+fn run(cmd: &SnpCommand) -> Result<String> {
+    match cmd {
+        SnpCommand::Digest(a) => snp_digest::snp_digest(a),
+        SnpCommand::OvmfHash(a) => {
+            let ld = digest::ovmf_hash(&a.ovmf)?;
+            Ok(format!("{}\n", format_ld(&ld, a.output_format)))
+        }
+        SnpCommand::IdBlock(a) => snp_digest::snp_id_block(a),
+        SnpCommand::Report(a) => snp_attest::report_main(a),
+        SnpCommand::Validate(_) => Err(Error::Unexpected(
+            "snp-validate runs through snp_attest::validate_main".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_subcommands_are_taken() {
+        let argv = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(main_if_subcommand(&argv(&["prog"])), None);
+        assert_eq!(
+            main_if_subcommand(&argv(&["prog", "--firmware", "x"])),
+            None
+        );
+        assert_eq!(main_if_subcommand(&argv(&["prog", "snp"])), None);
+    }
+}

@@ -1,0 +1,449 @@
+//! SEV-SNP subcommands of the same binary, beside the drop-in options:
+//!
+//! - `virt-qemu-sev-validate snp-digest`: the expected SNP launch digest
+//!   (the MEASUREMENT of the attestation report) of a guest;
+//! - `virt-qemu-sev-validate snp-ovmf-hash`: the launch digest after the
+//!   firmware alone, to seed `snp-digest --ovmf-hash` later;
+//! - `virt-qemu-sev-validate snp-id-block`: a signed ID block and ID auth for
+//!   QEMU's `sev-snp-guest` object or libvirt's `<launchSecurity type='sev-snp'>`.
+//!
+//! The subcommands' dispatcher is [`super::snp_commands`].
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use clap::{Args, Parser, ValueEnum};
+
+use super::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
+use crate::core::snp::Ld;
+use crate::core::vmsa::{VmmType, VmsaForm};
+use crate::core::{cpu, hex};
+use crate::error::{Error, Result};
+use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::id_block::{self, IdBlockFields};
+
+const FIRMWARE: &str = "Firmware";
+const VCPUS: &str = "vCPUs";
+const KERNEL: &str = "Measured direct boot";
+const OUTPUT: &str = "Output";
+const REPORT: &str = "Attestation report";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Hex,
+    Base64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum VmmArg {
+    #[value(alias = "QEMU")]
+    Qemu,
+    #[value(alias = "EC2")]
+    Ec2,
+    #[value(alias = "GCE")]
+    Gce,
+}
+
+impl From<VmmArg> for VmmType {
+    fn from(v: VmmArg) -> VmmType {
+        match v {
+            VmmArg::Qemu => VmmType::Qemu,
+            VmmArg::Ec2 => VmmType::Ec2,
+            VmmArg::Gce => VmmType::Gce,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormArg {
+    /// KVM_SEV_INIT2 (every upstream SNP host): MXCSR and FCW set in the VMSA
+    Init2,
+    /// No FPU fields: out-of-tree AMD SNP host kernels before KVM_SEV_INIT2
+    Legacy,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DigestArgs {
+    /// OVMF firmware image the guest boots (QEMU -bios / pflash unit 0); its footer table and SEV metadata are always read
+    #[arg(long, value_name = "FILE", help_heading = FIRMWARE)]
+    ovmf: PathBuf,
+
+    /// Launch digest after the firmware image, from snp-ovmf-hash (96 hex digits): the image's pages are then not hashed again
+    #[arg(long, value_name = "HEX", help_heading = FIRMWARE)]
+    ovmf_hash: Option<String>,
+
+    /// Number of vCPUs
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
+    vcpus: u32,
+
+    /// QEMU vCPU model (EPYC, EPYC-v4, EPYC-Rome, EPYC-Milan, EPYC-Genoa, EPYC-Turin, ...)
+    #[arg(long, value_name = "NAME", help_heading = VCPUS)]
+    vcpu_type: Option<String>,
+
+    /// vCPU signature, CPUID(1).EAX (e.g. 0xA00F11)
+    #[arg(long, value_name = "VALUE", value_parser = parse_u32, help_heading = VCPUS)]
+    vcpu_sig: Option<u32>,
+
+    /// vCPU family (with --vcpu-model and --vcpu-stepping)
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
+    vcpu_family: Option<u32>,
+
+    /// vCPU model number
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
+    vcpu_model: Option<u32>,
+
+    /// vCPU stepping
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
+    vcpu_stepping: Option<u32>,
+
+    /// The VMM that starts the guest: qemu (libvirt), or the ec2 and gce models of sev-snp-measure
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = VmmArg::Qemu, help_heading = VCPUS)]
+    vmm_type: VmmArg,
+
+    /// SEV_FEATURES of every VMSA: 0x1 (SNPActive) on upstream KVM; 0x21 (with DebugSwap) on out-of-tree AMD SNP host kernels
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x1", help_heading = VCPUS)]
+    guest_features: u64,
+
+    /// VMSA FPU fields (QEMU only): init2 = KVM_SEV_INIT2 hosts (upstream); legacy = older out-of-tree AMD SNP hosts
+    #[arg(long, value_enum, value_name = "FORM", default_value_t = FormArg::Init2, help_heading = VCPUS)]
+    vmsa_form: FormArg,
+
+    /// Kernel booted with -kernel (QEMU sev-snp-guest,kernel-hashes=on)
+    #[arg(long, value_name = "FILE", help_heading = KERNEL)]
+    kernel: Option<PathBuf>,
+
+    /// Initrd booted with -initrd (needs --kernel)
+    #[arg(long, value_name = "FILE", help_heading = KERNEL)]
+    initrd: Option<PathBuf>,
+
+    /// Kernel command line given with -append (needs --kernel)
+    #[arg(long, value_name = "CMDLINE", help_heading = KERNEL)]
+    append: Option<String>,
+
+    /// How to print the digest
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex, help_heading = OUTPUT)]
+    output_format: OutputFormat,
+
+    /// Also print what was measured (firmware size, OVMF hash, sections, VMSA) on stderr
+    #[arg(short, long, help_heading = OUTPUT)]
+    verbose: bool,
+
+    /// MEASUREMENT of the guest's attestation report (96 hex digits or base64): exit 0 if the computed digest equals it; if not, say which input the host changed and exit 1
+    #[arg(long, value_name = "HEX|BASE64", help_heading = REPORT)]
+    measurement: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OvmfHashArgs {
+    /// OVMF firmware image
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ovmf: PathBuf,
+
+    /// How to print the hash
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex)]
+    pub(crate) output_format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdBlockArgs {
+    /// Expected launch digest: 96 hex digits or base64 of 48 bytes (snp-digest prints either)
+    #[arg(long, value_name = "HEX|BASE64")]
+    digest: String,
+
+    /// ID key: ECDSA P-384 private key, PEM (PKCS#8 or SEC1 "EC PRIVATE KEY")
+    #[arg(long, value_name = "PEM")]
+    id_key: PathBuf,
+
+    /// Author key: ECDSA P-384 private key, PEM; signs the ID key (QEMU author-key-enabled=on)
+    #[arg(long, value_name = "PEM")]
+    author_key: Option<PathBuf>,
+
+    /// Guest policy; must equal the guest's SNP policy (QEMU sev-snp-guest,policy=)
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x30000")]
+    policy: u64,
+
+    /// Family ID: 16 bytes as 32 hex digits (default zero)
+    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    family_id: Option<[u8; 16]>,
+
+    /// Image ID: 16 bytes as 32 hex digits (default zero)
+    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    image_id: Option<[u8; 16]>,
+
+    /// Guest security version number
+    #[arg(long, value_name = "N", value_parser = parse_u32, default_value = "0")]
+    svn: u32,
+}
+
+fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
+    decode_hex_array::<16>(s)
+        .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+pub(crate) fn format_ld(ld: &Ld, f: OutputFormat) -> String {
+    match f {
+        OutputFormat::Hex => hex(ld),
+        OutputFormat::Base64 => b64(ld),
+    }
+}
+
+/// A launch digest from 96 hex digits or base64 of 48 bytes.
+fn parse_ld(what: &str, s: &str) -> Result<Ld> {
+    let t = s.trim();
+    let bytes = match decode_hex(t) {
+        Some(b) if t.len() >= 96 => b,
+        _ => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "{what} '{s}' is neither 96 hex digits nor base64 of 48 bytes"
+                ))
+            })?,
+    };
+    <[u8; 48]>::try_from(bytes.as_slice()).map_err(|_| {
+        Error::Usage(format!(
+            "{what} '{s}' is {} bytes, but an SEV-SNP launch digest is 48 bytes (SHA-384)",
+            bytes.len()
+        ))
+    })
+}
+
+/// The vCPU signature from --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping.
+fn vcpu_signature(a: &DigestArgs) -> Result<Option<u32>> {
+    let fms = a.vcpu_family.is_some() || a.vcpu_model.is_some() || a.vcpu_stepping.is_some();
+    let given = [a.vcpu_type.is_some(), a.vcpu_sig.is_some(), fms]
+        .iter()
+        .filter(|&&b| b)
+        .count();
+    if given > 1 {
+        return Err(Error::Usage(
+            "give only one of --vcpu-type, --vcpu-sig and --vcpu-family/--vcpu-model/--vcpu-stepping"
+                .into(),
+        ));
+    }
+    if let Some(name) = &a.vcpu_type {
+        return named_signature(name).map(Some);
+    }
+    if let Some(sig) = a.vcpu_sig {
+        return Ok(Some(sig));
+    }
+    if fms {
+        let (Some(f), Some(m), Some(s)) = (a.vcpu_family, a.vcpu_model, a.vcpu_stepping) else {
+            return Err(Error::Usage(
+                "--vcpu-family, --vcpu-model and --vcpu-stepping go together: give all three"
+                    .into(),
+            ));
+        };
+        return cpu::signature(f, m, s)
+            .map(Some)
+            .map_err(|e| Error::Usage(e.to_string()));
+    }
+    Ok(None)
+}
+
+/// The signature of a QEMU model name (versioned names keep their base
+/// model's).
+fn named_signature(name: &str) -> Result<u32> {
+    if let Some(sig) = cpu::versioned_model_signature(name) {
+        return Ok(sig);
+    }
+    let known: Vec<&str> = cpu::NAMED_MODELS.iter().map(|(n, _)| *n).collect();
+    Err(Error::Usage(format!(
+        "unknown vCPU model '{name}'; known models: {} (and their -vN versions); for another model give --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping",
+        known.join(", ")
+    )))
+}
+
+impl DigestArgs {
+    /// The typed launch these options describe.
+    fn input(&self) -> Result<DigestInput> {
+        let vcpu_signature = vcpu_signature(self)?;
+        let ovmf_hash = self
+            .ovmf_hash
+            .as_deref()
+            .map(|s| parse_ld("--ovmf-hash", s))
+            .transpose()?;
+        Ok(DigestInput {
+            ovmf: self.ovmf.clone(),
+            ovmf_hash,
+            vcpus: self.vcpus,
+            vcpu_signature,
+            vmm: VmmType::from(self.vmm_type),
+            vmsa_form: match self.vmsa_form {
+                FormArg::Init2 => VmsaForm::Init2,
+                FormArg::Legacy => VmsaForm::Legacy,
+            },
+            guest_features: self.guest_features,
+            kernel: self.kernel.clone(),
+            initrd: self.initrd.clone(),
+            append: self.append.clone(),
+        })
+    }
+}
+
+/// The launch of `snp-digest`'s options, its warnings and (`--verbose`)
+/// what went into it printed on stderr.
+fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
+    let launch = digest::compute(&a.input()?)?;
+    for w in &launch.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    if a.verbose {
+        eprint!("{}", launch.describe());
+    }
+    Ok(launch)
+}
+
+/// `snp-digest`'s options alone: what `snp-validate` takes after `--`.
+#[derive(Debug, Parser)]
+#[command(name = "snp-digest", disable_version_flag = true)]
+struct DigestOptions {
+    #[command(flatten)]
+    args: DigestArgs,
+}
+
+/// The launch `snp-digest` computes from `options` (its command line after
+/// the subcommand name): how `snp-validate ... -- OPTIONS` gets the expected
+/// MEASUREMENT from the same inputs. Parsed once, here, into a
+/// [`DigestInput`].
+pub fn launch_from_options(options: &[OsString]) -> Result<ComputedLaunch> {
+    let mut argv = vec![OsString::from("snp-digest")];
+    argv.extend(options.iter().cloned());
+    match DigestOptions::try_parse_from(&argv) {
+        Ok(DigestOptions { args: a }) => {
+            if a.measurement.is_some() {
+                return Err(Error::Usage(
+                    "the snp-digest options after '--' take no --measurement: snp-validate compares the report's own".into(),
+                ));
+            }
+            compute_launch(&a)
+        }
+        Err(e) => {
+            // clap's message without its "error: " prefix and usage footer.
+            let text = e.render().to_string();
+            let body = text.split("\n\nUsage:").next().unwrap_or("");
+            Err(Error::Usage(format!(
+                "the snp-digest options after '--': {}",
+                body.trim().trim_start_matches("error: ")
+            )))
+        }
+    }
+}
+
+pub(crate) fn snp_digest(a: &DigestArgs) -> Result<String> {
+    // A bad --measurement is refused before anything is hashed.
+    let reported = a
+        .measurement
+        .as_deref()
+        .map(|s| parse_ld("--measurement", s))
+        .transpose()?;
+    let launch = compute_launch(a)?;
+    let printed = format!("{}\n", format_ld(&launch.ld, a.output_format));
+    let Some(reported) = reported else {
+        return Ok(printed);
+    };
+    compare_with_report(&launch, &reported, printed)
+}
+
+/// `snp-digest --measurement`: the verdict, and on a mismatch the explainer's answer.
+fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) -> Result<String> {
+    let started = std::time::Instant::now();
+    let x = launch.explain(reported)?;
+    if x.matches() {
+        return Ok(format!("{printed}OK: {x}\n"));
+    }
+    Err(Error::AttestationFailed(format!(
+        "{x}\n({} variants tried in {:.3} s)",
+        x.variants_tried,
+        started.elapsed().as_secs_f64()
+    )))
+}
+
+pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
+    let ld = parse_ld("--digest", &a.digest)?;
+    id_block::check_policy(a.policy)?;
+    let id_key = id_block::read_key("ID key", &a.id_key)?;
+    let author_key = a
+        .author_key
+        .as_deref()
+        .map(|p| id_block::read_key("author key", p))
+        .transpose()?;
+    let fields = IdBlockFields {
+        policy: a.policy,
+        family_id: a.family_id.unwrap_or_default(),
+        image_id: a.image_id.unwrap_or_default(),
+        guest_svn: a.svn,
+    };
+    let (block, auth) = id_block::sign(ld, &fields, &id_key, author_key.as_ref())?;
+    let block_b64 = b64(&block.to_bytes());
+    let auth_b64 = b64(&auth.to_bytes()[..]);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# QEMU: -object sev-snp-guest,id=sev0,policy={:#x},...,<the next line>\n",
+        a.policy
+    ));
+    out.push_str(&format!("id-block={block_b64},id-auth={auth_b64}"));
+    if author_key.is_some() {
+        out.push_str(",author-key-enabled=on");
+    }
+    out.push('\n');
+    out.push_str("# libvirt domain XML:\n");
+    out.push_str(&format!(
+        "<launchSecurity type='sev-snp'{}>\n",
+        if author_key.is_some() {
+            " authorKey='yes'"
+        } else {
+            ""
+        }
+    ));
+    out.push_str(&format!("  <policy>{:#010x}</policy>\n", a.policy));
+    out.push_str(&format!("  <idBlock>{block_b64}</idBlock>\n"));
+    out.push_str(&format!("  <idAuth>{auth_b64}</idAuth>\n"));
+    out.push_str("</launchSecurity>\n");
+    out.push_str(&format!(
+        "id_key_digest: {}\n",
+        b64(&id_key.public_key_digest())
+    ));
+    if let Some(k) = &author_key {
+        out.push_str(&format!(
+            "author_key_digest: {}\n",
+            b64(&k.public_key_digest())
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_parsing() {
+        let h = "a14d638341e5674628fe1e02fbedebe5e5ab4faf1dd72d8966068e615bb99efd13d214b35c231715b38e263dc6059745";
+        let ld = parse_ld("d", h).unwrap();
+        assert_eq!(parse_ld("d", &b64(&ld)).unwrap(), ld);
+        assert!(parse_ld("d", "abcd").is_err());
+        assert!(parse_ld("d", "not base64!").is_err());
+        assert!(parse_ld("d", &h[..94]).is_err());
+    }
+
+    #[test]
+    fn versioned_model_names() {
+        assert_eq!(named_signature("EPYC-Rome-v4").unwrap(), 0x830F10);
+        assert_eq!(named_signature("epyc-milan-v2").unwrap(), 0xA00F11);
+        assert!(named_signature("Skylake-Server").is_err());
+        assert!(named_signature("EPYC-Rome-v").is_err());
+    }
+
+    #[test]
+    fn id16() {
+        assert_eq!(parse_id16(&"01".repeat(16)).unwrap(), [1; 16]);
+        assert!(parse_id16("0102").is_err());
+        assert!(parse_id16(&"zz".repeat(16)).is_err());
+    }
+}

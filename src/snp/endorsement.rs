@@ -1,0 +1,304 @@
+//! Where the VCEK or VLEK that signed a report, and AMD's chain above it,
+//! come from: files the owner gives, a directory in snpguest's layout, the
+//! certificate table the guest obtained with its report, or AMD's Key
+//! Distribution Service (and its cache); and the trust anchors the chain
+//! ends in.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha384};
+
+use crate::core::id_block::{self, SnpKey};
+use crate::core::snp_cert::{CertError, Certificate, TrustAnchors};
+use crate::core::snp_report::{
+    self, AttestationReport, CertKind, CertTable, Product, ReportInput, SigningKey, MAX_INPUT_LEN,
+};
+use crate::error::{Error, Result};
+
+/// Where the VEK and its chain come from (`snp-validate`'s endorsement
+/// options, and the main command's with `--report`).
+#[derive(Debug, Clone, Default)]
+pub struct EndorsementSource {
+    /// The VCEK that signed the report (DER or PEM).
+    pub vcek: Option<PathBuf>,
+    /// The VLEK that signed the report (DER or PEM).
+    pub vlek: Option<PathBuf>,
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der.
+    pub certs: Option<PathBuf>,
+    /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages).
+    pub cert_table: Option<PathBuf>,
+    /// Certificates that replace AMD's built-in ARK, ASK and ASVK.
+    pub trust_anchors: Vec<PathBuf>,
+    /// The product, when a version 2 report and its VEK do not say.
+    pub product: Option<Product>,
+    /// AMD KDS base URL, or a mirror's.
+    pub kds_url: String,
+    /// Cache directory for VCEKs fetched from the KDS.
+    pub kds_cache: Option<PathBuf>,
+    /// Never touch the network.
+    pub offline: bool,
+    /// Check certificate validity at this time (seconds since 1970) instead of now.
+    pub now: Option<u64>,
+}
+
+pub(crate) fn read_limited(what: &str, path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(what, path, &e))?;
+    if meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "cannot read {what} '{}': is a directory, not a file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_INPUT_LEN as u64 {
+        return Err(Error::Usage(format!(
+            "{what} '{}' is {} bytes; nothing this tool reads is larger than {MAX_INPUT_LEN}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(|e| Error::io(what, path, &e))
+}
+
+/// The report at `path`, in any container the tool reads.
+pub fn read_report(path: &Path) -> Result<ReportInput> {
+    let b = read_limited("report", path)?;
+    snp_report::parse_input(&b)
+        .map_err(|e| Error::Usage(format!("report '{}': {e}", path.display())))
+}
+
+/// A certificate file, DER or PEM.
+pub fn read_cert(what: &str, path: &Path) -> Result<Certificate> {
+    let b = read_limited(what, path)?;
+    Certificate::from_der_or_pem(&b)
+        .map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
+}
+
+fn cert_from_table(what: &str, b: &[u8]) -> Result<Certificate> {
+    Certificate::from_der(b)
+        .map_err(|e| Error::Usage(format!("{what} in the certificate table: {e}")))
+}
+
+/// Where the endorsement came from, for the output.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub(crate) vek: Option<(Certificate, String)>,
+    pub(crate) ask: Option<(Certificate, String)>,
+    pub(crate) ark: Option<(Certificate, String)>,
+}
+
+impl Found {
+    fn take(&mut self, slot: CertSlot, c: Certificate, from: String) {
+        let s = match slot {
+            CertSlot::Vek => &mut self.vek,
+            CertSlot::Ask => &mut self.ask,
+            CertSlot::Ark => &mut self.ark,
+        };
+        if s.is_none() {
+            *s = Some((c, from));
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum CertSlot {
+    Vek,
+    Ask,
+    Ark,
+}
+
+/// A file of the snpguest layout: `name.pem` or `name.der`.
+fn dir_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().find_map(|n| {
+        ["pem", "der"]
+            .iter()
+            .map(|e| dir.join(format!("{n}.{e}")))
+            .find(|p| p.is_file())
+    })
+}
+
+pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found> {
+    let mut f = Found::default();
+    if let Some(p) = a.vcek.as_ref().or(a.vlek.as_ref()) {
+        let what = if a.vcek.is_some() { "VCEK" } else { "VLEK" };
+        f.take(
+            CertSlot::Vek,
+            read_cert(what, p)?,
+            format!("{what} file {}", p.display()),
+        );
+    }
+    if let Some(d) = &a.certs {
+        if !d.is_dir() {
+            return Err(Error::Usage(format!(
+                "--certs '{}' is not a directory (it holds ark, ask or asvk, vcek or vlek, each .pem or .der)",
+                d.display()
+            )));
+        }
+        let vlek = input.report.key_info.signing_key == SigningKey::Vlek;
+        let (vek_names, ask_names): (&[&str], &[&str]) = if vlek {
+            (&["vlek", "vcek"], &["asvk", "ask"])
+        } else {
+            (&["vcek", "vlek"], &["ask", "asvk"])
+        };
+        for (slot, names, what) in [
+            (CertSlot::Vek, vek_names, "VEK"),
+            (CertSlot::Ask, ask_names, "AS(V)K"),
+            (CertSlot::Ark, &["ark"][..], "ARK"),
+        ] {
+            if let Some(p) = dir_file(d, names) {
+                f.take(slot, read_cert(what, &p)?, p.display().to_string());
+            }
+        }
+    }
+    let table_file = match &a.cert_table {
+        Some(p) => Some(
+            CertTable::parse(&read_limited("certificate table", p)?)
+                .map_err(|e| Error::Usage(format!("'{}': {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    for t in [input.cert_table.as_ref(), table_file.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let vlek = input.report.key_info.signing_key == SigningKey::Vlek;
+        let vek_kind = if vlek { CertKind::Vlek } else { CertKind::Vcek };
+        if let Some(b) = t
+            .get(vek_kind)
+            .or_else(|| t.get(CertKind::Vcek))
+            .or_else(|| t.get(CertKind::Vlek))
+        {
+            f.take(
+                CertSlot::Vek,
+                cert_from_table("VEK", b)?,
+                "certificate table".into(),
+            );
+        }
+        if let Some(b) = t.get(CertKind::Ask) {
+            f.take(
+                CertSlot::Ask,
+                cert_from_table("ASK", b)?,
+                "certificate table".into(),
+            );
+        }
+        if let Some(b) = t.get(CertKind::Ark) {
+            f.take(
+                CertSlot::Ark,
+                cert_from_table("ARK", b)?,
+                "certificate table".into(),
+            );
+        }
+    }
+    Ok(f)
+}
+
+/// The SHA-384 digest of a P-384 public key (PEM public or private key) in
+/// the SNP public key form: what ID_KEY_DIGEST and AUTHOR_KEY_DIGEST hold.
+pub fn key_digest(what: &str, path: &Path) -> Result<[u8; 48]> {
+    use p384::pkcs8::DecodePublicKey;
+    let b = read_limited(what, path)?;
+    let text = String::from_utf8_lossy(&b);
+    if let Ok(vk) = p384::ecdsa::VerifyingKey::from_public_key_pem(&text) {
+        return Ok(Sha384::digest(id_block::public_key_struct(&vk)).into());
+    }
+    if let Ok(k) = SnpKey::from_pem(&text) {
+        return Ok(k.public_key_digest());
+    }
+    Err(Error::Usage(format!(
+        "{what} '{}' is neither a P-384 PUBLIC KEY nor a P-384 private key in PEM",
+        path.display()
+    )))
+}
+
+/// The KDS URL of this report's VCEK, or why there is none.
+pub(crate) fn kds_url(
+    a: &EndorsementSource,
+    r: &AttestationReport,
+) -> std::result::Result<String, String> {
+    let product = match a.product {
+        Some(p) => p,
+        None => {
+            snp_report::resolve_product(r, None, None)
+                .map_err(|e| format!("The KDS URL needs the product: {e}"))?
+                .0
+        }
+    };
+    snp_report::kds_vcek_url(&a.kds_url, product, r).map_err(|e| e.to_string())
+}
+
+/// The one place a VCEK comes from AMD's KDS (or a mirror, or the cache):
+/// when no file or certificate table gave a VEK.
+#[cfg(feature = "kds")]
+pub(crate) fn fetch_vcek(
+    a: &EndorsementSource,
+    url: &str,
+) -> std::result::Result<Certificate, String> {
+    use crate::source::kds;
+    let options = kds::Options {
+        base_url: a.kds_url.clone(),
+        offline: a.offline,
+        ..kds::Options::default()
+    };
+    let der = kds::fetch(url, a.kds_cache.as_deref(), &options).map_err(|e| e.to_string())?;
+    Certificate::from_der_or_pem(&der).map_err(|e| format!("the VCEK from {url}: {e}"))
+}
+
+#[cfg(not(feature = "kds"))]
+pub(crate) fn fetch_vcek(
+    _: &EndorsementSource,
+    _: &str,
+) -> std::result::Result<Certificate, String> {
+    Err("this build has no KDS fetching (feature kds)".into())
+}
+
+/// The message when no VEK is at hand: every way to give one, why the KDS
+/// did not give it, and the KDS URL of this report's VCEK.
+pub(crate) fn no_endorsement(a: &EndorsementSource, r: &AttestationReport, why: &str) -> Error {
+    let url = match kds_url(a, r) {
+        Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
+        Err(e) => format!("\n{e}"),
+    };
+    Error::Usage(format!(
+        "no {} to check the report's signature with{why}. Give one of: --{} FILE (DER or PEM); --certs DIR \
+         (snpguest's layout: ark, ask or asvk, vcek or vlek, .pem or .der); --cert-table FILE (the \
+         configfs-tsm auxblob or SNP_GET_EXT_REPORT certificate pages); the report followed by its \
+         certificate table; or the VCEK in the KDS cache (--kds-cache, filled by a run without --offline).{url}",
+        r.key_info.signing_key.name(),
+        if r.key_info.signing_key == SigningKey::Vlek { "vlek" } else { "vcek" }
+    ))
+}
+
+/// The trust anchors given with `--trust-anchors`; `None` for AMD's.
+pub(crate) fn custom_anchors(a: &EndorsementSource) -> Result<Option<TrustAnchors>> {
+    if a.trust_anchors.is_empty() {
+        return Ok(None);
+    }
+    let mut files = Vec::new();
+    for p in &a.trust_anchors {
+        files.push(read_limited("trust anchors", p)?);
+    }
+    TrustAnchors::from_files(&files)
+        .map(Some)
+        .map_err(|e: CertError| Error::Usage(format!("--trust-anchors: {e}")))
+}
+
+/// Where the VEK, ASK (or ASVK) and ARK came from, for the verdict.
+pub(crate) fn chain_sources(
+    r: &AttestationReport,
+    vek_from: String,
+    ask: &Option<(Certificate, String)>,
+    ark: &Option<(Certificate, String)>,
+) -> Vec<(String, String)> {
+    let mut sources = vec![("VEK".to_string(), vek_from)];
+    let ca = if r.key_info.signing_key == SigningKey::Vlek {
+        "ASVK"
+    } else {
+        "ASK"
+    };
+    if let Some((_, f)) = ask {
+        sources.push((ca.into(), f.clone()));
+    }
+    if let Some((_, f)) = ark {
+        sources.push(("ARK".into(), f.clone()));
+    }
+    sources
+}

@@ -1,0 +1,16 @@
+//! SEV-SNP guests, stage by stage: a domain's launch security element is
+//! decoded and checked ([`domain`], with the owner's [`pins`] on what the host
+//! declares), the expected launch digest is computed and the ID block judged
+//! before launch, and the guest's attestation report is validated against
+//! AMD's chain and the owner's expectations ([`validate`]); a digest that
+//! differs is explained ([`explain`]); [`run`] holds the stages in order.
+
+pub mod attest;
+pub mod digest;
+pub mod domain;
+pub mod endorsement;
+pub mod explain;
+pub mod id_block;
+pub mod pins;
+pub mod run;
+pub mod validate;
