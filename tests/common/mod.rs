@@ -5,14 +5,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod files;
 pub mod netns;
 pub mod rng;
 pub mod schema;
+pub mod sevctl;
 pub mod skip;
 pub mod snp_sim;
 pub mod tool;
 #[allow(unused_imports)]
-pub use skip::{in_ci, skip_or_fail, vectors_dir};
+pub use files::Files;
+#[allow(unused_imports)]
+pub use skip::{in_ci, skip_or_fail, snp_vectors_dir, vectors_dir};
 #[allow(unused_imports)]
 pub use tool::{Args, Outcome, Tool, MILAN};
 
@@ -92,6 +96,52 @@ pub fn firmware_with(entries: &[(&str, Vec<u8>)], size: usize) -> Vec<u8> {
     fw
 }
 
+/// `body` made an SEV-SNP firmware image: SEV metadata with `sections` (GPA, size, type)
+/// `metadata_offset` bytes before its end, and an OVMF footer table ending 32 bytes before its
+/// end with the SEV metadata entry, then `entries` (GUID, data). Laid out here as edk2 does,
+/// not by the library's code, so that the tests check the library against it.
+pub fn snp_firmware_with(
+    mut body: Vec<u8>,
+    sections: &[(u32, u32, u32)],
+    metadata_offset: u32,
+    entries: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
+    let size = body.len();
+    // "ASEV", u32 length, u32 version 1, u32 count, then the sections.
+    let mut meta = b"ASEV".to_vec();
+    for v in [16 + 12 * sections.len() as u32, 1, sections.len() as u32] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    for (gpa, len, kind) in sections {
+        for v in [gpa, len, kind] {
+            meta.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let at = size - metadata_offset as usize;
+    body[at..at + meta.len()].copy_from_slice(&meta);
+    // Each entry is its data, u16 length, GUID; then u16 table length and the footer GUID.
+    let guid_le = |g: &str| uuid::Uuid::parse_str(g).unwrap().to_bytes_le();
+    let mut table = Vec::new();
+    let metadata_entry = (SEV_METADATA, metadata_offset.to_le_bytes().to_vec());
+    for (g, d) in std::iter::once(&metadata_entry).chain(entries) {
+        table.extend_from_slice(d);
+        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+        table.extend_from_slice(&guid_le(g));
+    }
+    table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
+    table.extend_from_slice(&guid_le(FOOTER));
+    let end = size - 32;
+    assert!(
+        at + meta.len() < end - table.len(),
+        "metadata overlaps the footer"
+    );
+    body[end - table.len()..end].copy_from_slice(&table);
+    body[end..].fill(0);
+    body
+}
+
+pub const FOOTER: &str = "96b582de-1fb2-45f7-baea-a366c55a082d";
+pub const SEV_METADATA: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
 pub const RESET_BLOCK: &str = "00f771de-1a7e-4fcb-890e-68c77e2fb44e";
 pub const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
 pub const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
@@ -108,6 +158,9 @@ pub fn amdsev_like_firmware() -> Vec<u8> {
         64 * 1024,
     )
 }
+
+/// A `--domain` run on libvirt's test driver (its default node's domain `test`).
+pub const TEST_DRIVER_DOMAIN: [&str; 4] = ["--connect", "test:///default", "--domain", "test"];
 
 /// Owned arguments from string slices.
 pub fn argv(items: &[&str]) -> Vec<String> {

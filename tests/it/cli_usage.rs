@@ -4,69 +4,40 @@
 
 use crate::common;
 
-use common::{with, without, MILAN};
+use common::{with, without, Args, Files, MILAN};
 
-use std::fs;
+/// The owner's files ([`Files`]) and a complete command line for them.
+struct Fixture(Files);
 
-struct Fixture {
-    dir: tempfile::TempDir,
+impl std::ops::Deref for Fixture {
+    type Target = Files;
+    fn deref(&self) -> &Files {
+        &self.0
+    }
 }
 
 impl Fixture {
     fn new() -> Fixture {
-        let f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        f.write("fw.fd", &common::amdsev_like_firmware());
-        f.write("tik.bin", &[0x11; 16]);
-        f.write("tek.bin", &[0x22; 16]);
-        f.write("tk.bin", &[0x33; 32]);
+        let f = Files::new();
+        f.write("fw.fd", common::amdsev_like_firmware());
+        f.write("tik.bin", [0x11; 16]);
+        f.write("tek.bin", [0x22; 16]);
+        f.write("tk.bin", [0x33; 32]);
         f.write("kernel", b"kernel image");
-        f.write("vmsa0", &[0; 4096]);
-        f.write("vmsa1", &[1; 4096]);
+        f.write("vmsa0", [0; 4096]);
+        f.write("vmsa1", [1; 4096]);
         f.write("secret", b"disk passphrase");
-        f
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.dir.path().join(name);
-        fs::write(&p, data).unwrap();
-        p.into_os_string().into_string().unwrap()
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.dir
-            .path()
-            .join(name)
-            .into_os_string()
-            .into_string()
-            .unwrap()
+        Fixture(f)
     }
 
     /// A complete offline SEV command line (48-byte measurement, not the right one).
     fn base(&self) -> Vec<String> {
-        let m = "A".repeat(64);
-        [
-            "--measurement",
-            &m,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "49",
-            "--build-id",
-            "6",
-            "--policy",
-            "1",
-            "--firmware",
-            &self.p("fw.fd"),
-            "--tik",
-            &self.p("tik.bin"),
-            "--tek",
-            &self.p("tek.bin"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+        Args::new()
+            .opt("--measurement", "A".repeat(64))
+            .platform(1, 49, 6, 1)
+            .opt("--firmware", self.p("fw.fd"))
+            .keys(self.p("tik.bin"), self.p("tek.bin"))
+            .vec()
     }
 }
 
@@ -243,13 +214,13 @@ fn unreadable_and_malformed_files() {
     );
     common::expect(&swap("--firmware", &f.p("missing.fd")), 2, "no such file");
     common::expect(
-        &swap("--firmware", f.dir.path().to_str().unwrap()),
+        &swap("--firmware", f.path().to_str().unwrap()),
         2,
         "is a directory",
     );
     common::expect(&swap("--tik", &f.p("missing")), 2, "cannot read TIK file");
     common::expect(
-        &swap("--tik", f.dir.path().to_str().unwrap()),
+        &swap("--tik", f.path().to_str().unwrap()),
         2,
         "is a directory",
     );
@@ -258,10 +229,10 @@ fn unreadable_and_malformed_files() {
         2,
         "must be exactly 16 bytes, but it is 0 bytes",
     );
-    common::expect(&swap("--tek", &f.write("tek17", &[0; 17])), 2, "TEK file");
+    common::expect(&swap("--tek", &f.write("tek17", [0; 17])), 2, "TEK file");
     let tk = with(
         &without(&without(&b, "--tik"), "--tek"),
-        &["--tk", &f.write("tk31", &[0; 31])],
+        &["--tk", &f.write("tk31", [0; 31])],
     );
     common::expect(&tk, 2, "must be exactly 32 bytes");
     common::expect(
@@ -340,7 +311,7 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
     common::expect(
         &with(
             &es,
-            &["--num-cpus", "1", "-0", &f.write("short", &[0; 4095])],
+            &["--num-cpus", "1", "-0", &f.write("short", [0; 4095])],
         ),
         2,
         "exactly 4096 bytes",
@@ -370,7 +341,7 @@ fn sev_es_needs_cpus_vmsas_and_a_reset_block() {
         "stepping 16 is out of range",
     );
     // A firmware without the SEV-ES reset block cannot start SEV-ES APs.
-    let no_reset = f.write("no-reset.fd", &common::firmware_with(&[], 8192));
+    let no_reset = f.write("no-reset.fd", common::firmware_with(&[], 8192));
     let es_no_reset = with(&without(&es, "--firmware"), &["--firmware", &no_reset]);
     common::expect(&with(&es_no_reset, &sku), 2, "no SEV-ES reset block");
 }
@@ -381,14 +352,14 @@ fn kernel_needs_a_kernel_hashes_area() {
     let area0 = [0u32.to_le_bytes(), 0u32.to_le_bytes()].concat();
     let fw = f.write(
         "ovmfx64.fd",
-        &common::firmware_with(&[(common::HASH_AREA, area0)], 8192),
+        common::firmware_with(&[(common::HASH_AREA, area0)], 8192),
     );
     let args = with(
         &without(&f.base(), "--firmware"),
         &["--firmware", &fw, "--kernel", &f.p("kernel")],
     );
     common::expect(&args, 2, "no area for the kernel hashes table");
-    let none = f.write("nofooter.fd", &[0u8; 8192]);
+    let none = f.write("nofooter.fd", [0u8; 8192]);
     let args = with(
         &without(&f.base(), "--firmware"),
         &["--firmware", &none, "--kernel", &f.p("kernel")],

@@ -25,6 +25,7 @@
 //! unpatched images (ours exits 2; the Python tool does not check).
 
 use crate::common::rng;
+use crate::common::sevctl::{self, Sevctl};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -118,20 +119,7 @@ fn prerequisites() -> Option<Vec<PathBuf>> {
 // ---------------------------------------------------------------------------------------------
 // Deterministic PRNG (splitmix64)
 
-use rng::Rng;
-
-fn parse_u64(s: &str) -> Option<u64> {
-    let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(parse_u64(&v).unwrap_or_else(|| panic!("{name}={v:?} is not a number")))
-}
+use rng::{env_u64, Rng};
 
 // ---------------------------------------------------------------------------------------------
 // Running the tools
@@ -422,22 +410,22 @@ fn gen_case(idx: usize, seed: u64, firmware: &[Firmware], root: &Path) -> Case {
         },
     );
 
-    if with_kernel {
-        let klen = if r.chance(10) {
+    // A length up to `max`, 0 one time in ten.
+    let length = |r: &mut Rng, max: u64| {
+        if r.chance(10) {
             0
         } else {
-            r.range(1, 8192) as usize
-        };
+            r.range(1, max) as usize
+        }
+    };
+    if with_kernel {
+        let klen = length(&mut r, 8192);
         let kernel = r.bytes(klen);
         args.push(opt("-k", "--kernel"));
         args.push(write_file(&dir, "kernel", &kernel));
         let _ = write!(summary, " kernel={klen}B");
         if r.chance(50) {
-            let ilen = if r.chance(10) {
-                0
-            } else {
-                r.range(1, 16384) as usize
-            };
+            let ilen = length(&mut r, 16384);
             let initrd = r.bytes(ilen);
             args.push(opt("-r", "--initrd"));
             args.push(write_file(&dir, "initrd", &initrd));
@@ -794,86 +782,26 @@ fn sevctl_vectors_agree_with_python() {
     let Some(vdir) = skip::vectors_dir("sevctl_vectors_agree_with_python") else {
         return;
     };
-    let vdir = vdir.join("sevctl");
-    let f = |n: &str| vdir.join(n).to_str().unwrap().to_string();
-    let fw = f("OVMF.amdsev.fd_trimmed_edk2-ovmf-20220126gitbb1bba3d77-4.el9");
-    let tik = f("measurement_tik1.bin");
-    // The tools need a TEK too; any 16 bytes do for measuring.
-    let tek = f("secret_tek1.bin");
-    let keys = ["--tik", &tik, "--tek", &tek];
-    let sev = [
-        "--api-major",
-        "1",
-        "--api-minor",
-        "40",
-        "--build-id",
-        "40",
-        "--policy",
-        "3",
-    ];
-
+    let v = Sevctl::new(&vdir);
     let cases: Vec<(&str, Vec<String>, &str)> = vec![
         (
             "sevctl: firmware only",
-            [&sev[..], &["-f", &fw], &keys[..]]
-                .concat()
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            v.sev().opt("-f", v.firmware()).args(v.keys()).vec(),
             "oMDewIouJSpbpNRHj7Mk3p08H2dPZQdsZMU14qIymBnDE/q1EcIWsVBbGy6pkDxA",
         ),
         (
             "sevctl: firmware + kernel + initrd + cmdline",
-            [
-                &sev[..],
-                &[
-                    "--firmware",
-                    &fw,
-                    "--kernel",
-                    &f("measurement_vmlinuz-fake"),
-                    "--initrd",
-                    &f("measurement_initrd-fake"),
-                    "--cmdline",
-                    "foo bar baz fake kernel=cmdline",
-                ],
-                &keys[..],
-            ]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            "h3auYbWQnVW7EGLWN4Hf9SN0oEYMPU2sK4bLnefWPwvDE/q1EcIWsVBbGy6pkDxA",
+            v.sev_kernel().vec(),
+            sevctl::SEV_KERNEL_MEASUREMENT,
         ),
         (
             "sevctl: SEV-ES, 4 vCPUs, vmsa0 + 3 x vmsa1",
-            [
-                &[
-                    "--api-major",
-                    "1",
-                    "--api-minor",
-                    "49",
-                    "--build-id",
-                    "6",
-                    "--policy",
-                    "5",
-                ][..],
-                &[
-                    "-f",
-                    &fw,
-                    "-n",
-                    "4",
-                    "-0",
-                    &f("vmsa0.bin"),
-                    "-1",
-                    &f("vmsa1.bin"),
-                ],
-                &keys[..],
-            ]
-            .concat()
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-            "/o0nzDKE5XgtVnUZWPhUea/WZYrTKLExR7KCwuMdbActvpWfXTFk21KMZIAAhQny",
+            v.sev_es()
+                .opt("-n", 4)
+                .opt("-0", v.file("vmsa0.bin"))
+                .opt("-1", v.file("vmsa1.bin"))
+                .vec(),
+            sevctl::SEV_ES_MEASUREMENT,
         ),
     ];
 

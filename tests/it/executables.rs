@@ -3,6 +3,7 @@
 //! virt-qemu-sev-validate-libvirt, installed beside it.
 
 use crate::common;
+use common::{Files, Tool};
 
 use std::process::Command;
 
@@ -43,27 +44,14 @@ fn domain_runs_are_handed_to_the_libvirt_executable() {
     // Through the main executable, a --domain run reaches libvirt (its test
     // driver here): the local connection is refused the way the libvirt
     // source refuses it.
-    let (code, _, err) = common::run([
-        "--connect",
-        "test:///default",
-        "--domain",
-        "test",
-        "--tk",
-        "/dev/null",
-    ]);
+    let run = |tk: &str| {
+        let domain = Tool::new().args(common::TEST_DRIVER_DOMAIN);
+        domain.args(["--tk", tk]).run().parts()
+    };
+    let (code, _, err) = run("/dev/null");
     assert_eq!(code, 2, "{err}"); // the TK file is checked first
-    let dir = tempfile::tempdir().unwrap();
-    let tk = dir.path().join("tk");
-    std::fs::write(&tk, [1u8; 32]).unwrap();
-    let tk = tk.display().to_string();
-    let (code, _, err) = common::run([
-        "--connect",
-        "test:///default",
-        "--domain",
-        "test",
-        "--tk",
-        &tk,
-    ]);
+    let f = Files::new();
+    let (code, _, err) = run(&f.write("tk", [1u8; 32]));
     assert_eq!(code, 3, "{err}");
     assert!(
         err.contains("running locally on the hypervisor host is not secure"),
@@ -76,25 +64,13 @@ fn domain_runs_are_handed_to_the_libvirt_executable() {
 /// that says what to install (man page, EXIT STATUS).
 #[test]
 fn a_missing_libvirt_executable_is_an_installation_problem() {
-    let dir = tempfile::tempdir().unwrap();
-    let tk = dir.path().join("tk");
-    std::fs::write(&tk, [1u8; 32]).unwrap();
-    let tk = tk.display().to_string();
-    let lonely = dir.path().join("virt-qemu-sev-validate");
-    std::fs::copy(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"), &lonely).unwrap();
-    let out = Command::new(&lonely)
-        .args([
-            "--connect",
-            "test:///default",
-            "--domain",
-            "test",
-            "--tk",
-            &tk,
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(7), "{err}");
+    let f = Files::new();
+    let tk = f.write("tk", [1u8; 32]);
+    let lonely = f.p("virt-qemu-sev-validate");
+    std::fs::copy(common::tool::OURS, &lonely).unwrap();
+    let domain = Tool::program(&lonely).args(common::TEST_DRIVER_DOMAIN);
+    let (code, _, err) = domain.args(["--tk", &tk]).run().parts();
+    assert_eq!(code, 7, "{err}");
     assert!(
         err.contains("virt-qemu-sev-validate-libvirt")
             && err.contains("cannot be run")
@@ -103,6 +79,5 @@ fn a_missing_libvirt_executable_is_an_installation_problem() {
     );
     assert!(!err.contains("bug"), "{err}");
     // Offline runs do not need it.
-    let out = Command::new(&lonely).arg("--version").output().unwrap();
-    assert!(out.status.success());
+    assert_eq!(Tool::program(&lonely).arg("--version").run().code, 0);
 }

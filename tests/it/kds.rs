@@ -21,14 +21,7 @@ use sha2::{Digest, Sha256};
 const AMD: &str = "https://kdsintf.amd.com";
 
 fn snp_vectors(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SNP_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/snp-vectors"));
-    if dir.join("EXPECTED.json").is_file() {
-        return Some(dir);
-    }
-    common::skip_or_fail(test, &format!("SNP vectors not found at {}", dir.display()));
-    None
+    common::snp_vectors_dir(test, "SNP_VECTORS_DIR")
 }
 
 /// The stand-in KDS: a python3 process on a free loopback port, ended on drop.

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::expect;
+use common::{expect, Args, Files, Tool};
 
 use std::fs;
 use std::path::Path;
@@ -46,18 +46,12 @@ fn fixture(name: &str) -> String {
 
 fn available() -> bool {
     // A valid TK file, so that the run gets as far as connecting.
-    let dir = tempfile::tempdir().unwrap();
-    let tk = dir.path().join("tk");
-    std::fs::write(&tk, [0u8; 32]).unwrap();
-    let tk = tk.display().to_string();
-    let (_, _, err) = common::run([
-        "--connect",
-        "test:///default",
-        "--domain",
-        "test",
-        "--tk",
-        &tk,
-    ]);
+    let f = Files::new();
+    let domain = Tool::new().args(common::TEST_DRIVER_DOMAIN);
+    let (_, _, err) = domain
+        .args(["--tk", &f.write("tk", [0u8; 32])])
+        .run()
+        .parts();
     // The local test driver is refused without --insecure: libvirt connected.
     if err.contains("cannot connect to libvirt") {
         common::skip_or_fail(
@@ -88,34 +82,13 @@ impl Owner {
 
     /// Launch state and owner files on the command line, as the test driver needs.
     fn args(&self, uri: &str, domain: &str, policy: &str, extra: &[&str]) -> Vec<String> {
-        let m = "A".repeat(64);
-        let mut v: Vec<String> = [
-            "--connect",
-            uri,
-            "--domain",
-            domain,
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-            "--measurement",
-            &m,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--policy",
-            policy,
-            "--firmware",
-            &self.p("fw.fd"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+        Args::of(&["--connect", uri, "--domain", domain])
+            .keys(self.p("tik"), self.p("tek"))
+            .opt("--measurement", "A".repeat(64))
+            .platform(1, 55, 21, policy)
+            .opt("--firmware", self.p("fw.fd"))
+            .args(extra)
+            .vec()
     }
 }
 

@@ -9,7 +9,7 @@
 
 use crate::common;
 
-use common::with;
+use common::{with, Args, Files, Tool};
 
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Write};
@@ -24,101 +24,65 @@ use sev_validate::ExitCode;
 const MIB: u64 = 1024 * 1024;
 const TIK: [u8; 16] = [0x11; 16];
 
-struct Fixture {
-    dir: tempfile::TempDir,
+/// The owner's TIK and TEK in a folder of their own.
+fn owner_files() -> Files {
+    let f = Files::new();
+    f.write("tik", TIK);
+    f.write("tek", [0x22; 16]);
+    f
 }
 
-impl Fixture {
-    fn new() -> Fixture {
-        let f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        fs::write(f.p("tik"), TIK).unwrap();
-        fs::write(f.p("tek"), [0x22; 16]).unwrap();
-        f
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// A sparse file of `len` bytes: no disk space, and reading it would
-    /// take as long as its size says.
-    fn sparse(&self, name: &str, len: u64) -> Option<String> {
-        let f = File::create(self.p(name)).unwrap();
-        match f.set_len(len) {
-            Ok(()) => Some(self.p(name)),
-            Err(e) => {
-                eprintln!("SKIPPED: a sparse file of {len} bytes: {e}");
-                None
-            }
+/// A sparse file of `len` bytes: no disk space, and reading it would
+/// take as long as its size says.
+fn sparse(f: &Files, name: &str, len: u64) -> Option<String> {
+    let file = File::create(f.p(name)).unwrap();
+    match file.set_len(len) {
+        Ok(()) => Some(f.p(name)),
+        Err(e) => {
+            eprintln!("SKIPPED: a sparse file of {len} bytes: {e}");
+            None
         }
     }
+}
 
-    /// An offline SEV (policy 1) command line for `firmware`, with the
-    /// measurement the SEV firmware would report for it when `right` (from
-    /// the simulated Secure Processor, tests/sim/sev_sp.py), else one that
-    /// does not match.
-    fn args(&self, firmware: &str, right: bool) -> Vec<String> {
-        self.args_for(firmware, 1, right.then_some(&[][..]))
-    }
+/// An offline SEV (policy 1) command line for `firmware`, with the
+/// measurement the SEV firmware would report for it when `right` (from
+/// the simulated Secure Processor, tests/sim/sev_sp.py), else one that
+/// does not match.
+fn args(f: &Files, firmware: &str, right: bool) -> Vec<String> {
+    args_for(f, firmware, 1, right.then_some(&[][..]))
+}
 
-    /// An offline command line with `policy`; with `sim`, the measurement
-    /// the simulated Secure Processor reports for this launch given those
-    /// extra arguments (VMSAs, vCPU count), else an all-zero MEASURE.
-    fn args_for(&self, firmware: &str, policy: u32, sim: Option<&[&str]>) -> Vec<String> {
-        let nonce = [0x4e; 16];
-        let m = match sim {
-            None => Measurement {
-                measure: [0; 32],
-                mnonce: nonce,
-            }
-            .to_base64(),
-            Some(extra) => {
-                let out = common::sev_sp()
-                    .expect("the simulated Secure Processor (python3-cryptography) is needed")
-                    .args([
-                        "measure",
-                        "--firmware",
-                        firmware,
-                        "--policy",
-                        &policy.to_string(),
-                    ])
-                    .args(["--api-major", "1", "--api-minor", "49", "--build-id", "6"])
-                    .args(["--tik", &self.p("tik"), "--nonce-hex", &"4e".repeat(16)])
-                    .args(extra)
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                String::from_utf8(out.stdout).unwrap().trim().to_string()
-            }
-        };
-        [
-            "--measurement",
-            &m,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "49",
-            "--build-id",
-            "6",
-            "--policy",
-            &policy.to_string(),
-            "--firmware",
-            firmware,
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
-    }
+/// An offline command line with `policy`; with `sim`, the measurement
+/// the simulated Secure Processor reports for this launch given those
+/// extra arguments (VMSAs, vCPU count), else an all-zero MEASURE.
+fn args_for(f: &Files, firmware: &str, policy: u32, sim: Option<&[&str]>) -> Vec<String> {
+    let nonce = [0x4e; 16];
+    let launch = Args::new()
+        .platform(1, 49, 6, policy)
+        .opt("--firmware", firmware);
+    let m = match sim {
+        None => Measurement {
+            measure: [0; 32],
+            mnonce: nonce,
+        }
+        .to_base64(),
+        Some(extra) => {
+            let sim = launch.clone().opt("--tik", f.p("tik"));
+            common::sev_measure(sim.opt("--nonce-hex", "4e".repeat(16)).args(extra))
+                .expect("the simulated Secure Processor (python3-cryptography) is needed")
+        }
+    };
+    let owner = launch.opt("--measurement", m);
+    owner.keys(f.p("tik"), f.p("tek")).vec()
+}
+
+/// `args`, the secret packet written to `hdr` and `payload` in `f`.
+fn to_files(f: &Files, args: Vec<String>) -> Vec<String> {
+    let files = Args::new()
+        .opt("--secret-header", f.p("hdr"))
+        .opt("--secret-payload", f.p("payload"));
+    [args, files.vec()].concat()
 }
 
 /// Runs the tool; checks the exit code, that stderr has `needle` and no
@@ -126,13 +90,9 @@ impl Fixture {
 #[track_caller]
 fn expect(args: &[String], code: i32, needle: &str, within: Duration) -> String {
     let start = Instant::now();
-    let (got, out, err) = common::run(args);
+    let run = Tool::new().args(args).run();
     let took = start.elapsed();
-    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
-    assert_eq!(
-        got, code,
-        "exit code for {args:?}\nstdout: {out}\nstderr: {err}"
-    );
+    let err = run.expect_code(code).stderr;
     assert!(
         err.contains(needle),
         "stderr should contain {needle:?}, got: {err}"
@@ -145,12 +105,12 @@ const QUICK: Duration = Duration::from_secs(10);
 
 #[test]
 fn firmware_over_64_mib_is_refused_before_it_is_read() {
-    let f = Fixture::new();
-    let Some(fw) = f.sparse("big.fd", 64 * MIB + 1) else {
+    let f = owner_files();
+    let Some(fw) = sparse(&f, "big.fd", 64 * MIB + 1) else {
         return;
     };
     let err = expect(
-        &f.args(&fw, false),
+        &args(&f, &fw, false),
         2,
         "is 67108865 bytes; no OVMF image is larger than 67108864 bytes, so this is not a firmware image",
         QUICK,
@@ -158,9 +118,9 @@ fn firmware_over_64_mib_is_refused_before_it_is_read() {
     assert!(err.contains("big.fd"), "{err}");
     // A terabyte: reading it would take hours, so a quick answer shows
     // that the size alone decided.
-    if let Some(huge) = f.sparse("huge.fd", 1 << 40) {
+    if let Some(huge) = sparse(&f, "huge.fd", 1 << 40) {
         expect(
-            &f.args(&huge, false),
+            &args(&f, &huge, false),
             2,
             "is 1099511627776 bytes; no OVMF image is larger",
             QUICK,
@@ -170,13 +130,13 @@ fn firmware_over_64_mib_is_refused_before_it_is_read() {
 
 #[test]
 fn firmware_of_exactly_64_mib_is_measured() {
-    let f = Fixture::new();
-    let Some(fw) = f.sparse("max.fd", 64 * MIB) else {
+    let f = owner_files();
+    let Some(fw) = sparse(&f, "max.fd", 64 * MIB) else {
         return;
     };
     // Read and hashed in full: the wrong measurement is found, not a limit.
     expect(
-        &f.args(&fw, false),
+        &args(&f, &fw, false),
         1,
         "does not match",
         Duration::from_secs(120),
@@ -185,7 +145,7 @@ fn firmware_of_exactly_64_mib_is_measured() {
 
 #[test]
 fn vcpu_counts_up_to_512_are_measured_and_no_count_overflows() {
-    let f = Fixture::new();
+    let f = owner_files();
     let fw = common::amdsev_like_firmware();
     fs::write(f.p("fw.fd"), &fw).unwrap();
     fs::write(f.p("vmsa0"), [0xb0; 4096]).unwrap();
@@ -193,7 +153,8 @@ fn vcpu_counts_up_to_512_are_measured_and_no_count_overflows() {
     let vmsas = ["-0", &f.p("vmsa0"), "-1", &f.p("vmsa1")];
     // 512 vCPUs, the most measured, as the simulated firmware measures them.
     let es = with(
-        &f.args_for(
+        &args_for(
+            &f,
             &f.p("fw.fd"),
             5,
             Some(&[
@@ -231,21 +192,10 @@ fn firmware_with_secret_area(size: u32) -> Vec<u8> {
 
 #[test]
 fn secrets_must_fit_the_secret_area_of_the_firmware_given() {
-    let f = Fixture::new();
+    let f = owner_files();
     let fw = f.p("fw64.fd");
     fs::write(&fw, firmware_with_secret_area(64)).unwrap();
-    let out = |args: &[String]| {
-        with(
-            args,
-            &[
-                "--secret-header",
-                &f.p("hdr"),
-                "--secret-payload",
-                &f.p("payload"),
-            ],
-        )
-    };
-    let args = out(&f.args(&fw, true));
+    let args = to_files(&f, args(&f, &fw, true));
     // 20-byte table header + 20-byte entry header + 24 bytes = 64: fits exactly.
     fs::write(f.p("s24"), [b'x'; 24]).unwrap();
     let ok = with(&args, &["-s", &format!("luks-key:{}", f.p("s24"))]);
@@ -282,18 +232,10 @@ fn secrets_must_fit_the_secret_area_of_the_firmware_given() {
 
 #[test]
 fn without_a_secret_area_the_table_is_limited_to_16_kib() {
-    let f = Fixture::new();
+    let f = owner_files();
     let fw = f.p("noarea.fd");
     fs::write(&fw, common::firmware_with(&[], 8192)).unwrap();
-    let args = with(
-        &f.args(&fw, true),
-        &[
-            "--secret-header",
-            &f.p("hdr"),
-            "--secret-payload",
-            &f.p("payload"),
-        ],
-    );
+    let args = to_files(&f, args(&f, &fw, true));
     fs::write(f.p("fits"), vec![1u8; 16 * 1024 - 40]).unwrap();
     let (code, _, err) = common::run(with(&args, &["-s", &format!("luks-key:{}", f.p("fits"))]));
     assert_eq!(code, 0, "{err}");
@@ -305,7 +247,7 @@ fn without_a_secret_area_the_table_is_limited_to_16_kib() {
         QUICK,
     );
     // A secret file of a terabyte is refused from its size, before reading.
-    if let Some(huge) = f.sparse("huge-secret", 1 << 40) {
+    if let Some(huge) = sparse(&f, "huge-secret", 1 << 40) {
         expect(
             &with(&args, &["-s", &format!("luks-key:{huge}")]),
             2,
@@ -350,7 +292,7 @@ fn xml_over_4_mib_is_refused_before_parsing() {
 
 #[test]
 fn qmp_line_over_1_mib_is_refused() {
-    let f = Fixture::new();
+    let f = owner_files();
     let fw = f.p("fw.fd");
     fs::write(&fw, common::amdsev_like_firmware()).unwrap();
     fs::write(f.p("tk"), [3u8; 32]).unwrap();
@@ -394,20 +336,13 @@ fn qmp_line_over_1_mib_is_refused() {
 /// 16,385 bytes. It must be refused instead (or read whole).
 #[test]
 fn a_secret_is_never_truncated() {
-    let f = Fixture::new();
+    let f = owner_files();
     let fw = f.p("fw64k.fd");
     fs::write(&fw, firmware_with_secret_area(0x10000)).unwrap();
     fs::write(f.p("s20000"), vec![b'A'; 20_000]).unwrap();
     let args = with(
-        &f.args(&fw, true),
-        &[
-            "--secret-header",
-            &f.p("hdr"),
-            "--secret-payload",
-            &f.p("payload"),
-            "-s",
-            &format!("luks-key:{}", f.p("s20000")),
-        ],
+        &to_files(&f, args(&f, &fw, true)),
+        &["-s", &format!("luks-key:{}", f.p("s20000"))],
     );
     let (code, out, err) = common::run(&args);
     assert!(!err.contains("panicked"), "{err}");

@@ -4,6 +4,7 @@
 //! within a bounded time, and exit 9: the peer broke the QMP protocol.
 
 use crate::common;
+use common::Args;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -26,19 +27,17 @@ impl Owner {
         self.dir.path().join(n).display().to_string()
     }
     fn args(&self, endpoint: &str, extra: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = [
+        let tk = self.p("tk");
+        Args::of(&[
             "--qmp",
             endpoint,
             "--firmware",
             &self.p("fw.fd"),
             "--tk",
-            &self.p("tk"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+            &tk,
+        ])
+        .args(extra)
+        .vec()
     }
 }
 

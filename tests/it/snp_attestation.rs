@@ -19,14 +19,7 @@ use sev_validate::core::snp_report::{self, AttestationReport, Product, TcbVersio
 use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations, Status};
 
 fn snp_dir(test: &str) -> Option<PathBuf> {
-    let dir = std::env::var_os("SEV_SNP_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/snp-vectors"));
-    if dir.join("EXPECTED.json").is_file() {
-        return Some(dir);
-    }
-    common::skip_or_fail(test, &format!("SNP vectors not found at {}", dir.display()));
-    None
+    common::snp_vectors_dir(test, "SEV_SNP_VECTORS_DIR")
 }
 
 fn expected(dir: &Path) -> Value {

@@ -42,6 +42,7 @@
 //! Knobs: `SNP_DIFF_SEED` (printed on every run), `SNP_DIFF_CASES` (default 48),
 //! `SNP_DIFF_CASE` (run one case index only).
 
+use crate::common;
 use crate::common::rng;
 
 use std::fmt::Write as _;
@@ -84,12 +85,7 @@ const SSM_VCPU_TYPES: &[&str] = &[
     "EPYC-Turin",
 ];
 
-// GUIDs (EFI byte order is produced by uuid's to_bytes_le).
-const FOOTER: &str = "96b582de-1fb2-45f7-baea-a366c55a082d";
-const RESET_BLOCK: &str = "00f771de-1a7e-4fcb-890e-68c77e2fb44e";
-const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
-const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
-const SEV_METADATA: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
+use common::{HASH_AREA, RESET_BLOCK, SECRET_AREA};
 
 use crate::common::skip;
 use skip::skip_or_fail;
@@ -159,16 +155,7 @@ fn ours(args: &[String]) -> Run {
 
 // -------------------------------------------------------------------------------- rng ----
 
-use rng::Rng;
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
+use rng::{env_u64, Rng};
 
 // ------------------------------------------------------------------ synthetic firmware ----
 
@@ -191,53 +178,22 @@ struct Synthetic {
     metadata_offset: u32,
 }
 
-fn guid_le(s: &str) -> [u8; 16] {
-    uuid::Uuid::parse_str(s).unwrap().to_bytes_le()
-}
-
 impl Synthetic {
     fn build(&self, sections: &[Section]) -> Vec<u8> {
-        let mut r = Rng::new(self.body_seed);
-        let size = self.pages * 4096;
-        let mut fw = r.bytes(size);
-        // SEV metadata: "ASEV", u32 len, u32 version 1, u32 num, sections.
-        let mut meta = Vec::new();
-        meta.extend_from_slice(b"ASEV");
-        meta.extend_from_slice(&((16 + 12 * sections.len()) as u32).to_le_bytes());
-        meta.extend_from_slice(&1u32.to_le_bytes());
-        meta.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-        for s in sections {
-            meta.extend_from_slice(&s.gpa.to_le_bytes());
-            meta.extend_from_slice(&s.size.to_le_bytes());
-            meta.extend_from_slice(&s.kind.to_le_bytes());
-        }
-        let at = size - self.metadata_offset as usize;
-        fw[at..at + meta.len()].copy_from_slice(&meta);
-        // Footer table: entries (data, u16 len, GUID), then u16 table length and the
-        // footer GUID, ending 32 bytes before the end of the image.
         let area = |(b, s): (u32, u32)| [b.to_le_bytes(), s.to_le_bytes()].concat();
-        let entries: Vec<(&str, Vec<u8>)> = vec![
-            (SEV_METADATA, self.metadata_offset.to_le_bytes().to_vec()),
-            (RESET_BLOCK, self.reset_eip.to_le_bytes().to_vec()),
-            (SECRET_AREA, area((0x80F000, 0xC00))),
-            (HASH_AREA, area(self.hash_area)),
-        ];
-        let mut table = Vec::new();
-        for (g, d) in &entries {
-            table.extend_from_slice(d);
-            table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-            table.extend_from_slice(&guid_le(g));
-        }
-        table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&guid_le(FOOTER));
-        let end = size - 32;
-        fw[end - table.len()..end].copy_from_slice(&table);
-        fw[end..].fill(0);
-        assert!(
-            at + meta.len() < end - table.len(),
-            "metadata overlaps the footer"
-        );
-        fw
+        common::snp_firmware_with(
+            Rng::new(self.body_seed).bytes(self.pages * 4096),
+            &sections
+                .iter()
+                .map(|s| (s.gpa, s.size, s.kind))
+                .collect::<Vec<_>>(),
+            self.metadata_offset,
+            &[
+                (RESET_BLOCK, self.reset_eip.to_le_bytes().to_vec()),
+                (SECRET_AREA, area((0x80F000, 0xC00))),
+                (HASH_AREA, area(self.hash_area)),
+            ],
+        )
     }
 }
 
@@ -1103,29 +1059,20 @@ fn id_blocks_agree_with_snp_create_id_block() {
         let block_path = dir.path().join(format!("block{i}.bin"));
         fs::write(&auth_path, &ma).unwrap();
         fs::write(&block_path, &mb).unwrap();
-        let v = run(
-            &o.python,
-            &[
-                "-c".into(),
-                VERIFY_AUTH.into(),
-                auth_path.display().to_string(),
-                block_path.display().to_string(),
-            ],
-        );
+        let verify = || {
+            let (auth, block) = (auth_path.display(), block_path.display());
+            run(
+                &o.python,
+                &common::argv(&["-c", VERIFY_AUTH, &auth.to_string(), &block.to_string()]),
+            )
+        };
+        let v = verify();
         assert_eq!((v.code, v.out.trim()), (0, "OK"), "{}", v.err);
         // And Python rejects a tampered block, so the check has teeth.
         let mut bad = mb.clone();
         bad[0] ^= 1;
         fs::write(&block_path, &bad).unwrap();
-        let v = run(
-            &o.python,
-            &[
-                "-c".into(),
-                VERIFY_AUTH.into(),
-                auth_path.display().to_string(),
-                block_path.display().to_string(),
-            ],
-        );
+        let v = verify();
         assert_ne!(v.code, 0);
     }
 }

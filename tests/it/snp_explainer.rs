@@ -22,6 +22,7 @@
 //! set. Knobs: `SNP_EXPLAIN_SEED` (printed on every run), `SNP_EXPLAIN_CASES`
 //! (default 42).
 
+use crate::common;
 use crate::common::rng;
 use crate::common::schema;
 use crate::common::snp_sim;
@@ -32,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use base64::Engine as _;
-use rng::Rng;
+use rng::{env_u64, Rng};
 
 const DEFAULT_SEED: u64 = 0x5EE5_E8A1_2026_1201;
 const DEFAULT_CASES: usize = 42;
@@ -84,27 +85,12 @@ fn oracle() -> Option<PathBuf> {
     Some(ssm)
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    let v = v.trim();
-    match v.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => v.parse().ok(),
-    }
-}
-
-fn guid_le(s: &str) -> [u8; 16] {
-    uuid::Uuid::parse_str(s).unwrap().to_bytes_le()
-}
-
 /// A 256 KiB firmware image: random bytes ending in an OVMF footer table and
 /// SEV metadata laid out as edk2's AmdSevX64 build (measurement.md §4): SEV-ES
 /// reset block, secret area, kernel hashes area and seven metadata sections,
 /// SNP_KERNEL_HASHES among them.
 fn firmware(seed: u64) -> Vec<u8> {
-    let size = 64 * 4096;
-    let mut fw = Rng::new(seed).bytes(size);
-    let sections: [(u32, u32, u32); 7] = [
+    let sections = [
         (0x800000, 0x9000, 1),
         (0x80A000, 0x3000, 1),
         (0x80D000, 0x1000, 2),
@@ -113,49 +99,17 @@ fn firmware(seed: u64) -> Vec<u8> {
         (0x810000, 0x1000, 0x10),
         (0x811000, 0xF000, 1),
     ];
-    let mut meta = b"ASEV".to_vec();
-    for v in [16 + 12 * sections.len() as u32, 1, sections.len() as u32] {
-        meta.extend_from_slice(&v.to_le_bytes());
-    }
-    for (gpa, len, kind) in sections {
-        for v in [gpa, len, kind] {
-            meta.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    let meta_offset = 0x554u32;
-    let at = size - meta_offset as usize;
-    fw[at..at + meta.len()].copy_from_slice(&meta);
     let area = |b: u32, s: u32| [b.to_le_bytes(), s.to_le_bytes()].concat();
-    let entries: [(&str, Vec<u8>); 4] = [
-        (
-            "dc886566-984a-4798-a75e-5585a7bf67cc",
-            meta_offset.to_le_bytes().to_vec(),
-        ),
-        (
-            "00f771de-1a7e-4fcb-890e-68c77e2fb44e",
-            0x80B004u32.to_le_bytes().to_vec(),
-        ),
-        (
-            "4c2eb361-7d9b-4cc3-8081-127c90d3d294",
-            area(0x810000, 0xC00),
-        ),
-        (
-            "7255371f-3a3b-4b04-927b-1da6efa8d454",
-            area(0x810C00, 0x400),
-        ),
-    ];
-    let mut table = Vec::new();
-    for (g, d) in &entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&guid_le(g));
-    }
-    table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
-    table.extend_from_slice(&guid_le("96b582de-1fb2-45f7-baea-a366c55a082d"));
-    let end = size - 32;
-    fw[end - table.len()..end].copy_from_slice(&table);
-    fw[end..].fill(0);
-    fw
+    common::snp_firmware_with(
+        Rng::new(seed).bytes(64 * 4096),
+        &sections,
+        0x554,
+        &[
+            (common::RESET_BLOCK, 0x80B004u32.to_le_bytes().to_vec()),
+            (common::SECRET_AREA, area(0x810000, 0xC00)),
+            (common::HASH_AREA, area(0x810C00, 0x400)),
+        ],
+    )
 }
 
 /// One launch, as both tools take it.

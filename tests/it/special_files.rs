@@ -12,6 +12,7 @@
 //! sev-snp-measure computes the digest from the regular file.
 
 use crate::common;
+use common::Args;
 
 use std::fs;
 use std::io::Write as _;
@@ -197,7 +198,7 @@ fn s(p: &Path) -> String {
 
 impl Launch {
     fn new() -> Option<Launch> {
-        let mut sp = common::sev_sp()?;
+        common::sev_sp()?;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let w = |name: &str, data: &[u8]| fs::write(d.join(name), data).unwrap();
@@ -224,23 +225,20 @@ impl Launch {
             &(0..4096u32).map(|i| (i % 11) as u8).collect::<Vec<_>>(),
         );
         w("secret", b"correct horse battery staple\n");
-        let out = sp
-            .args(["measure", "--firmware", &s(&d.join("fw.fd"))])
-            .args(["--kernel", &s(&d.join("vmlinuz"))])
-            .args(["--initrd", &s(&d.join("initrd"))])
-            .args(["--cmdline", CMDLINE, "--kernel-hashes"])
-            .args(["--policy", "5", "--api-major", "1", "--api-minor", "55"])
-            .args(["--build-id", "21", "--tik", &s(&d.join("tik"))])
-            .args(["--num-cpus", "3", "--vmsa-bsp", &s(&d.join("vmsa0"))])
-            .args(["--vmsa-ap", &s(&d.join("vmsa1"))])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "simulator: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let measurement = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let p = |name: &str| s(&d.join(name));
+        let measurement = common::sev_measure(
+            Args::new()
+                .opt("--firmware", p("fw.fd"))
+                .opt("--kernel", p("vmlinuz"))
+                .opt("--initrd", p("initrd"))
+                .opt("--cmdline", CMDLINE)
+                .arg("--kernel-hashes")
+                .platform(1, 55, 21, 5)
+                .opt("--tik", p("tik"))
+                .opt("--num-cpus", 3)
+                .opt("--vmsa-bsp", p("vmsa0"))
+                .opt("--vmsa-ap", p("vmsa1")),
+        )?;
         Some(Launch { dir, measurement })
     }
 
@@ -251,66 +249,35 @@ impl Launch {
     /// The command line, with --tk instead of --tik/--tek when `tk`; the
     /// secret packet goes to hdr-TAG and payload-TAG.
     fn args(&self, tk: bool, tag: &str) -> Vec<String> {
-        let mut a = common::argv(&[
-            "-m",
-            &self.measurement,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--policy",
-            "5",
-            "--firmware",
-            &self.p("fw.fd"),
-            "--kernel",
-            &self.p("vmlinuz"),
-            "--initrd",
-            &self.p("initrd"),
-            "--cmdline",
-            CMDLINE,
-            "--num-cpus",
-            "3",
-            "--vmsa-cpu0",
-            &self.p("vmsa0"),
-            "--vmsa-cpu1",
-            &self.p("vmsa1"),
-            "--inject-secret",
-            &format!("{LUKS}:{}", self.p("secret")),
-            "--secret-header",
-            &self.p(&format!("hdr-{tag}")),
-            "--secret-payload",
-            &self.p(&format!("payload-{tag}")),
-        ]);
+        let a = Args::of(&["-m", &self.measurement])
+            .platform(1, 55, 21, 5)
+            .opt("--firmware", self.p("fw.fd"))
+            .opt("--kernel", self.p("vmlinuz"))
+            .opt("--initrd", self.p("initrd"))
+            .opt("--cmdline", CMDLINE)
+            .opt("--num-cpus", 3)
+            .opt("--vmsa-cpu0", self.p("vmsa0"))
+            .opt("--vmsa-cpu1", self.p("vmsa1"))
+            .opt("--inject-secret", format!("{LUKS}:{}", self.p("secret")))
+            .opt("--secret-header", self.p(&format!("hdr-{tag}")))
+            .opt("--secret-payload", self.p(&format!("payload-{tag}")));
         if tk {
-            a.extend(common::argv(&["--tk", &self.p("tk")]));
+            a.opt("--tk", self.p("tk")).vec()
         } else {
-            a.extend(common::argv(&[
-                "--tik",
-                &self.p("tik"),
-                "--tek",
-                &self.p("tek"),
-            ]));
+            a.keys(self.p("tik"), self.p("tek")).vec()
         }
-        a
     }
 
     /// The simulated Secure Processor checks and decrypts the packet the
     /// run tagged `tag` wrote: exactly the secret file, under LUKS's GUID.
     fn decrypts(&self, tag: &str) -> Result<(), String> {
         let mut sp = common::sev_sp().unwrap();
-        sp.args([
-            "decrypt-secret",
-            "--tik",
-            &self.p("tik"),
-            "--tek",
-            &self.p("tek"),
-        ])
-        .args(["--measurement", &self.measurement])
-        .args(["--header", &self.p(&format!("hdr-{tag}"))])
-        .args(["--payload", &self.p(&format!("payload-{tag}"))])
-        .args(["--expect", &format!("{LUKS}={}", self.p("secret"))]);
+        sp.arg("decrypt-secret")
+            .args(Args::new().keys(self.p("tik"), self.p("tek")))
+            .args(["--measurement", &self.measurement])
+            .args(["--header", &self.p(&format!("hdr-{tag}"))])
+            .args(["--payload", &self.p(&format!("payload-{tag}"))])
+            .args(["--expect", &format!("{LUKS}={}", self.p("secret"))]);
         let (code, out, err) = common::split(sp.output().unwrap());
         if code == 0 {
             Ok(())
@@ -379,21 +346,25 @@ fn every_sev_input_file_may_be_a_pipe_or_a_fifo() {
         );
     }
     let scratch = l.dir.path().to_path_buf();
+    // `program ARGS` with the value of `opt` fed from `prefix` and the launch's `file`.
+    let fed = |program: &[&str], args: &[String], opt: &str, prefix: &str, file: &str, feed| {
+        let at = args.iter().position(|a| a == opt).unwrap() + 1;
+        run_fed(
+            program,
+            args,
+            at,
+            prefix,
+            &scratch.join(file),
+            feed,
+            &scratch,
+        )
+    };
     // The same launch from regular files: the values every other run must give.
     let mut reference = None;
     let mut fails = Vec::new();
     for tk in [false, true] {
         let args = common::with(&l.args(tk, &format!("regular-{tk}")), &["--json"]);
-        let at = args.iter().position(|a| a == "--firmware").unwrap() + 1;
-        let r = run_fed(
-            &[OURS],
-            &args,
-            at,
-            "",
-            &scratch.join("fw.fd"),
-            Feed::Regular,
-            &scratch,
-        );
+        let r = fed(&[OURS], &args, "--firmware", "", "fw.fd", Feed::Regular);
         assert_eq!(r.code, 0, "{}: {}{}", r.what, r.out, r.err);
         l.decrypts(&format!("regular-{tk}")).unwrap();
         let v = values(&json(&r));
@@ -416,16 +387,7 @@ fn every_sev_input_file_may_be_a_pipe_or_a_fifo() {
     for (i, &(opt, file, prefix, tk, feed)) in feeds.iter().enumerate() {
         let tag = format!("ours-{i}");
         let args = common::with(&l.args(tk, &tag), &["--json"]);
-        let at = args.iter().position(|a| a == opt).unwrap() + 1;
-        let r = run_fed(
-            &[OURS],
-            &args,
-            at,
-            prefix,
-            &scratch.join(file),
-            feed,
-            &scratch,
-        );
+        let r = fed(&[OURS], &args, opt, prefix, file, feed);
         if r.code != 0 {
             fails.push(format!("{}: exit {}: {}", r.what, r.code, r.err.trim()));
             continue;
@@ -443,15 +405,7 @@ fn every_sev_input_file_may_be_a_pipe_or_a_fifo() {
         if python {
             let tag = format!("python-{i}");
             let args = l.args(tk, &tag);
-            let r = run_fed(
-                &[PYTHON, PY_TOOL],
-                &args,
-                at,
-                prefix,
-                &scratch.join(file),
-                feed,
-                &scratch,
-            );
+            let r = fed(&[PYTHON, PY_TOOL], &args, opt, prefix, file, feed);
             if r.code != 0 {
                 fails.push(format!(
                     "the Python tool refused {}: exit {}: {}",
@@ -477,56 +431,26 @@ fn every_sev_input_file_may_be_a_pipe_or_a_fifo() {
 /// measured as it reads, like the Python tool and the simulated SP do.
 #[test]
 fn firmware_from_proc_is_measured() {
-    let Some(mut sp) = common::sev_sp() else {
+    if common::sev_sp().is_none() {
         return;
-    };
+    }
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("tk"), [[0xa5u8; 16], [0x5a; 16]].concat()).unwrap();
     fs::write(dir.path().join("tik"), [0x5a; 16]).unwrap();
     // Stable over the run, unlike /proc/self/*.
     let fw = "/proc/version";
-    let out = sp
-        .args([
-            "measure",
-            "--firmware",
-            fw,
-            "--policy",
-            "1",
-            "--api-major",
-            "1",
-        ])
-        .args([
-            "--api-minor",
-            "55",
-            "--build-id",
-            "21",
-            "--tik",
-            &s(&dir.path().join("tik")),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let args = common::argv(&[
-        "-m",
-        &m,
-        "--api-major",
-        "1",
-        "--api-minor",
-        "55",
-        "--build-id",
-        "21",
-        "--policy",
-        "1",
-        "--firmware",
-        fw,
-        "--tk",
-        &s(&dir.path().join("tk")),
-    ]);
+    let m = common::sev_measure(
+        Args::new()
+            .opt("--firmware", fw)
+            .platform(1, 55, 21, 1)
+            .opt("--tik", s(&dir.path().join("tik"))),
+    )
+    .unwrap();
+    let args = Args::of(&["-m", &m])
+        .platform(1, 55, 21, 1)
+        .opt("--firmware", fw)
+        .opt("--tk", s(&dir.path().join("tk")))
+        .vec();
     let (code, out, err) = common::run(&args);
     assert_eq!(code, 0, "ours, firmware {fw}: {out}{err}");
     if Path::new(PY_TOOL).is_file() {
@@ -556,28 +480,17 @@ fn limits_hold_while_reading_a_pipe() {
     fs::write(d.join("tik"), [1u8; 16]).unwrap();
     fs::write(d.join("vmsa4097"), [1u8; 4097]).unwrap();
     fs::write(d.join("empty"), b"").unwrap();
-    let base = common::argv(&[
+    let tik = s(&d.join("tik"));
+    let base = Args::of(&[
         "-m",
         "Zs2pf19ubFSafpZ2WKkwquXvACx9Wt/BV+eJwQ/taO8jhyIj/F8swFrybR1fZ2ID",
-        "--api-major",
-        "0",
-        "--api-minor",
-        "24",
-        "--build-id",
-        "13",
-        "--policy",
-        "5",
-        "--firmware",
-        &s(&d.join("fw.fd")),
-        "--tik",
-        &s(&d.join("tik")),
-        "--tek",
-        &s(&d.join("tik")),
-        "--num-cpus",
-        "1",
-        "--vmsa-cpu0",
-        &s(&d.join("tik")),
-    ]);
+    ])
+    .platform(0, 24, 13, 5)
+    .opt("--firmware", s(&d.join("fw.fd")))
+    .keys(&tik, &tik)
+    .opt("--num-cpus", 1)
+    .opt("--vmsa-cpu0", &tik)
+    .vec();
     let tk = common::with(
         &common::without(&common::without(&base, "--tik"), "--tek"),
         &["--tk", "X"],
@@ -669,56 +582,26 @@ fn a_piped_secret_over_the_secret_area_is_refused() {
 
 // ------------------------------------------------------------------------ SEV-SNP ----
 
-fn guid_le(s: &str) -> [u8; 16] {
-    uuid::Uuid::parse_str(s).unwrap().to_bytes_le()
-}
-
 /// A 128 KiB firmware image with SEV metadata (SNP_SEC_MEM, SECRETS, CPUID
 /// and SNP_KERNEL_HASHES pages) and the footer entries QEMU reads.
 fn snp_firmware() -> Vec<u8> {
-    let size = 32 * 4096;
-    let mut fw: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
-    let sections: [(u32, u32, u32); 4] = [
+    let sections = [
         (0x80_0000, 0x1000, 1),
         (0x80_1000, 0x1000, 2),
         (0x80_2000, 0x1000, 3),
         (0x80_F000, 0x1000, 0x10),
     ];
-    let mut meta = Vec::new();
-    meta.extend_from_slice(b"ASEV");
-    meta.extend_from_slice(&((16 + 12 * sections.len()) as u32).to_le_bytes());
-    meta.extend_from_slice(&1u32.to_le_bytes());
-    meta.extend_from_slice(&(sections.len() as u32).to_le_bytes());
-    for (gpa, len, kind) in sections {
-        for x in [gpa, len, kind] {
-            meta.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    let metadata_offset = 0x2000u32;
-    let at = size - metadata_offset as usize;
-    fw[at..at + meta.len()].copy_from_slice(&meta);
     let area = |b: u32, s: u32| [b.to_le_bytes(), s.to_le_bytes()].concat();
-    let entries: Vec<(&str, Vec<u8>)> = vec![
-        (
-            "dc886566-984a-4798-a75e-5585a7bf67cc",
-            metadata_offset.to_le_bytes().to_vec(),
-        ),
-        (common::RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
-        (common::SECRET_AREA, area(0x80_1000, 0x1000)),
-        (common::HASH_AREA, area(0x80_FC00, 0x400)),
-    ];
-    let mut table = Vec::new();
-    for (g, d) in &entries {
-        table.extend_from_slice(d);
-        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
-        table.extend_from_slice(&guid_le(g));
-    }
-    table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
-    table.extend_from_slice(&guid_le("96b582de-1fb2-45f7-baea-a366c55a082d"));
-    let end = size - 32;
-    fw[end - table.len()..end].copy_from_slice(&table);
-    fw[end..].fill(0);
-    fw
+    common::snp_firmware_with(
+        (0..32 * 4096).map(|i| (i * 13 % 251) as u8).collect(),
+        &sections,
+        0x2000,
+        &[
+            (common::RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
+            (common::SECRET_AREA, area(0x80_1000, 0x1000)),
+            (common::HASH_AREA, area(0x80_FC00, 0x400)),
+        ],
+    )
 }
 
 fn sev_snp_measure() -> Option<PathBuf> {

@@ -3,6 +3,8 @@
 //! the sevctl VMSA pages. The expected values are the public suites' own.
 
 use crate::common;
+use common::sevctl::{self, Sevctl};
+use common::Args;
 
 use std::fs;
 use std::path::Path;
@@ -244,81 +246,27 @@ fn cli_accepts_sevctl_measurements() {
     let Some(dir) = common::vectors_dir("cli_accepts_sevctl_measurements") else {
         return;
     };
-    let s = |p: &str| dir.join(p).into_os_string().into_string().unwrap();
-    let fw = s("sevctl/OVMF.amdsev.fd_trimmed_edk2-ovmf-20220126gitbb1bba3d77-4.el9");
-    let tik = s("sevctl/measurement_tik1.bin");
-    let tek = s("sevctl/secret_tek1.bin");
-    let sev = [
-        "-m",
-        "h3auYbWQnVW7EGLWN4Hf9SN0oEYMPU2sK4bLnefWPwvDE/q1EcIWsVBbGy6pkDxA",
-        "--api-major",
-        "1",
-        "--api-minor",
-        "40",
-        "--build-id",
-        "40",
-        "--policy",
-        "3",
-        "-f",
-        &fw,
-        "-k",
-        &s("sevctl/measurement_vmlinuz-fake"),
-        "-r",
-        &s("sevctl/measurement_initrd-fake"),
-        "-e",
-        "foo bar baz fake kernel=cmdline",
-        "--tik",
-        &tik,
-        "--tek",
-        &tek,
-    ];
-    let (code, out, err) = common::run(sev);
+    let v = Sevctl::new(&dir);
+    let sev = Args::of(&["-m", sevctl::SEV_KERNEL_MEASUREMENT])
+        .args(v.sev_kernel())
+        .vec();
+    let (code, out, err) = common::run(&sev);
     assert_eq!((code, out.as_str()), (0, "OK: Looks good to me\n"), "{err}");
     // The same with one character of the cmdline changed is rejected.
     let mut bad = sev.to_vec();
-    let at = bad.iter().position(|a| *a == "-e").unwrap() + 1;
-    bad[at] = "foo bar baz fake kernel=cmdlinE";
+    common::set(&mut bad, "--cmdline", "foo bar baz fake kernel=cmdlinE");
     assert_eq!(common::run(bad).0, 1);
 
     let es = |extra: &[&str]| {
-        let mut a = vec![
-            "-m",
-            "/o0nzDKE5XgtVnUZWPhUea/WZYrTKLExR7KCwuMdbActvpWfXTFk21KMZIAAhQny",
-            "--api-major",
-            "1",
-            "--api-minor",
-            "49",
-            "--build-id",
-            "6",
-            "--policy",
-            "5",
-            "-f",
-            &fw,
-            "--tik",
-            &tik,
-            "--tek",
-            &tek,
-        ];
-        a.extend_from_slice(extra);
-        common::run(a).0
+        let a = Args::of(&["-m", sevctl::SEV_ES_MEASUREMENT]).args(v.sev_es());
+        common::run(a.args(extra)).0
     };
-    let (v0, v1) = (s("sevctl/vmsa0.bin"), s("sevctl/vmsa1.bin"));
+    let (v0, v1) = (v.file("vmsa0.bin"), v.file("vmsa1.bin"));
     assert_eq!(es(&["-n", "4", "-0", &v0, "-1", &v1]), 0);
     assert_eq!(es(&[&["-n", "4"][..], &common::MILAN].concat()), 0);
     assert_eq!(es(&["-n", "3", "-0", &v0, "-1", &v1]), 1);
-    assert_eq!(
-        es(&[
-            "-n",
-            "4",
-            "--cpu-family",
-            "25",
-            "--cpu-model",
-            "1",
-            "--cpu-stepping",
-            "0"
-        ]),
-        1
-    );
+    let stepping_0 = [&["-n", "4"][..], &common::MILAN[..5], &["0"]].concat();
+    assert_eq!(es(&stepping_0), 1);
 }
 
 /// A measurement pasted as `virsh domlaunchsecinfo` prints it (libvirt's
@@ -330,43 +278,9 @@ fn cli_accepts_the_virsh_measurement_line() {
     let Some(dir) = common::vectors_dir("cli_accepts_the_virsh_measurement_line") else {
         return;
     };
-    let s = |p: &str| dir.join(p).into_os_string().into_string().unwrap();
-    let fw = s("sevctl/OVMF.amdsev.fd_trimmed_edk2-ovmf-20220126gitbb1bba3d77-4.el9");
-    let (tik, tek) = (
-        s("sevctl/measurement_tik1.bin"),
-        s("sevctl/secret_tek1.bin"),
-    );
-    let (kernel, initrd) = (
-        s("sevctl/measurement_vmlinuz-fake"),
-        s("sevctl/measurement_initrd-fake"),
-    );
-    let b64 = "h3auYbWQnVW7EGLWN4Hf9SN0oEYMPU2sK4bLnefWPwvDE/q1EcIWsVBbGy6pkDxA";
-    let run = |m: &str| {
-        common::run([
-            "-m",
-            m,
-            "--api-major",
-            "1",
-            "--api-minor",
-            "40",
-            "--build-id",
-            "40",
-            "--policy",
-            "3",
-            "-f",
-            &fw,
-            "-k",
-            &kernel,
-            "-r",
-            &initrd,
-            "-e",
-            "foo bar baz fake kernel=cmdline",
-            "--tik",
-            &tik,
-            "--tek",
-            &tek,
-        ])
-    };
+    let v = Sevctl::new(&dir);
+    let b64 = sevctl::SEV_KERNEL_MEASUREMENT;
+    let run = |m: &str| common::run(Args::of(&["-m", m]).args(v.sev_kernel()));
     for pasted in [
         format!("sev-measurement: {b64}"),
         format!("sev-measurement: {b64}\n"),
