@@ -4,23 +4,9 @@
 //! read from the SEV-SNP section of the man page, so code, README and man
 //! page must agree.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .output()
-        .expect("run the program")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use crate::common::Tool;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,9 +31,9 @@ fn man_subcommands() -> Vec<String> {
 
 #[test]
 fn help_lists_every_subcommand() {
-    let out = run(&["--help"]);
-    assert!(out.status.success());
-    let help = text(&out.stdout);
+    let out = Tool::new().args(["--help"]).run();
+    assert_eq!(out.code, 0);
+    let help = out.stdout;
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     for name in man_subcommands() {
         assert!(
@@ -57,35 +43,27 @@ fn help_lists_every_subcommand() {
         assert!(readme.contains(&format!("`{name}")), "README lacks {name}");
     }
     // The short help too.
-    let short = text(&run(&["-h"]).stdout);
+    let short = Tool::new().args(["-h"]).run().stdout;
     assert!(short.contains("snp-ovmf-hash"), "{short}");
 }
 
 #[test]
 fn help_subcommand_works() {
-    let out = run(&["help"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let help = text(&out.stdout);
+    let out = Tool::new().args(["help"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let help = out.stdout;
     assert!(
         help.contains("--firmware") && help.contains("snp-digest"),
         "{help}"
     );
 
-    let out = run(&["help", "snp-ovmf-hash"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).contains("--ovmf"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = Tool::new().args(["help", "snp-ovmf-hash"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("--ovmf"), "{}", out.stdout);
 
-    let out = run(&["help", "snp-digset"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("'snp-digest'"),
-        "{}",
-        text(&out.stderr)
-    );
+    let out = Tool::new().args(["help", "snp-digset"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("'snp-digest'"), "{}", out.stderr);
 }
 
 #[test]
@@ -96,9 +74,9 @@ fn mistyped_subcommand_gets_the_nearest() {
         ("snp-id-blok", "snp-id-block"),
         ("digest", "snp-digest"),
     ] {
-        let out = run(&[typo, "--ovmf", "x"]);
-        assert_eq!(out.status.code(), Some(2), "{typo}");
-        let err = text(&out.stderr);
+        let out = Tool::new().args([typo, "--ovmf", "x"]).run();
+        assert_eq!(out.code, 2, "{typo}");
+        let err = out.stderr;
         assert!(
             err.contains(&format!("similar subcommand exists: '{meant}'")),
             "{typo}: {err}"
@@ -107,7 +85,7 @@ fn mistyped_subcommand_gets_the_nearest() {
         assert!(!err.contains("panicked"), "{err}");
     }
     // Far from every name: no suggestion, but still the list.
-    let err = text(&run(&["frobnicate"]).stderr);
+    let err = Tool::new().args(["frobnicate"]).run().stderr;
     assert!(
         !err.contains("similar") && err.contains("snp-digest"),
         "{err}"
@@ -135,17 +113,17 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         words = quoted.join(" "),
         cur = words[cword],
     );
-    let out = Command::new("bash").arg("-c").arg(code).output().unwrap();
-    assert!(out.status.success(), "bash: {}", text(&out.stderr));
-    text(&out.stdout)
+    let out = Tool::program("bash").arg("-c").arg(code).run();
+    assert_eq!(out.code, 0, "bash: {}", out.stderr);
+    out.stdout
 }
 
 #[test]
 fn bash_completion_loads_and_completes() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("virt-qemu-sev-validate.bash");
-    let out = run(&["completions", "bash"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = Tool::new().args(["completions", "bash"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
     std::fs::write(&script, &out.stdout).unwrap();
 
     let got = bash_complete(&script, &["virt-qemu-sev-validate", "--fir"]);
@@ -167,15 +145,15 @@ fn bash_completion_loads_and_completes() {
 #[test]
 fn zsh_and_fish_completions_name_options_and_subcommands() {
     for shell in ["zsh", "fish"] {
-        let out = run(&["completions", shell]);
-        assert_eq!(out.status.code(), Some(0), "{shell}: {}", text(&out.stderr));
-        let s = text(&out.stdout);
+        let out = Tool::new().args(["completions", shell]).run();
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        let s = out.stdout;
         assert!(
             s.contains("firmware") && s.contains("snp-ovmf-hash"),
             "{shell}"
         );
     }
-    let out = run(&["completions", "tcsh"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("bash, zsh or fish"));
+    let out = Tool::new().args(["completions", "tcsh"]).run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("bash, zsh or fish"));
 }

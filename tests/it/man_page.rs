@@ -4,9 +4,8 @@
 //! code the tool uses (0 to 6).
 
 use std::path::PathBuf;
-use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_virt-qemu-sev-validate");
+use crate::common::Tool;
 
 fn man_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("man/virt-qemu-sev-validate.1")
@@ -74,6 +73,21 @@ fn mentions(text: &str, option: &str) -> bool {
     })
 }
 
+/// `virt-qemu-sev-validate [SUBCOMMAND] --help`, checked to succeed and to be UTF-8.
+fn help(subcommand: &[&str]) -> String {
+    let help = Tool::new().args(subcommand).arg("--help").run();
+    let help = help.expect_code(0).stdout;
+    assert!(!help.contains('\u{FFFD}'), "--help prints UTF-8");
+    help
+}
+
+/// The options of `long` and `short` that the man page `man` does not mention.
+fn undocumented<'a>(man: &str, long: &'a [String], short: &'a [String]) -> Vec<&'a String> {
+    (long.iter().chain(short))
+        .filter(|o| !mentions(man, o))
+        .collect()
+}
+
 /// The long and short options that `--help` defines. Only the lines that
 /// define options are read (those that start with `-` after the indent), so
 /// a description that mentions another option adds nothing.
@@ -83,17 +97,7 @@ fn help_options() -> (Vec<String>, Vec<String>) {
 
 /// The same for a subcommand's `--help`.
 fn help_options_of(subcommand: &[&str]) -> (Vec<String>, Vec<String>) {
-    let out = Command::new(BIN)
-        .args(subcommand)
-        .arg("--help")
-        .output()
-        .expect("run virt-qemu-sev-validate --help");
-    assert!(
-        out.status.success(),
-        "--help failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let help = String::from_utf8(out.stdout).expect("--help prints UTF-8");
+    let help = help(subcommand);
     let (mut long, mut short) = (Vec::new(), Vec::new());
     for line in help.lines() {
         let trimmed = line.trim_start();
@@ -141,11 +145,7 @@ fn every_help_option_is_documented() {
     }
 
     let man = normalise(&man_source());
-    let missing: Vec<&String> = long
-        .iter()
-        .chain(short.iter())
-        .filter(|o| !mentions(&man, o))
-        .collect();
+    let missing = undocumented(&man, &long, &short);
     assert!(
         missing.is_empty(),
         "options printed by --help but not documented in {}: {missing:?}",
@@ -172,11 +172,7 @@ fn every_snp_subcommand_option_is_documented() {
             long.iter().any(|o| o == "--help"),
             "{sub}: no options parsed"
         );
-        let missing: Vec<&String> = long
-            .iter()
-            .chain(short.iter())
-            .filter(|o| !mentions(&man, o))
-            .collect();
+        let missing = undocumented(&man, &long, &short);
         assert!(
             missing.is_empty(),
             "{sub} --help options not in the man page: {missing:?}"
@@ -310,8 +306,7 @@ fn scope(desc: &str) -> Option<Vec<String>> {
 
 /// Each long option's description in `--help`, joined into one line.
 fn help_descriptions() -> Vec<(String, String)> {
-    let out = Command::new(BIN).arg("--help").output().unwrap();
-    let help = String::from_utf8(out.stdout).unwrap();
+    let help = help(&[]);
     let mut found: Vec<(String, String)> = Vec::new();
     for line in help.lines() {
         let t = line.trim_start();

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::Tool;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -12,18 +14,11 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
-        .args(args)
-        .output()
-        .expect("run the program")
-}
-
 #[test]
 fn version_names_the_commit() {
-    let out = run(&["--version"]);
-    assert!(out.status.success());
-    let v = text(&out.stdout);
+    let out = Tool::new().args(["--version"]).run();
+    assert_eq!(out.code, 0);
+    let v = out.stdout.clone();
     assert!(
         v.starts_with(&format!(
             "virt-qemu-sev-validate {}",
