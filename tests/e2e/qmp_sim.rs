@@ -55,11 +55,7 @@ fn missing() -> &'static Vec<String> {
             .map(|p| p.to_string())
             .collect();
         if Path::new(e2e::PYTHON).exists()
-            && !Command::new(e2e::PYTHON)
-                .args(["-c", "import cryptography"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false)
+            && !e2e::succeeds(e2e::PYTHON, &["-c", "import cryptography"])
         {
             m.push("python3-cryptography".into());
         }

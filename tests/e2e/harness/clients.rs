@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::{run_timeout, split, Host, CMD_TIMEOUT, PYTHON, PY_VALIDATOR};
+use super::{run_timeout, split, succeeds, Host, CMD_TIMEOUT, PYTHON, PY_VALIDATOR};
 
 /// Where a client runs: on the hypervisor host (in the daemon's UTS namespace, so its hostname
 /// is the daemon's and the Python tool's hostname check sees a local connection), or
@@ -124,9 +124,5 @@ pub fn our_validator_path() -> PathBuf {
 /// Whether Debian's Python validator is installed (with its modules).
 pub fn python_validator_available() -> bool {
     Path::new(PY_VALIDATOR).exists()
-        && Command::new(PYTHON)
-            .args(["-c", "import libvirt, lxml, cryptography"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
+        && succeeds(PYTHON, &["-c", "import libvirt, lxml, cryptography"])
 }

@@ -104,15 +104,8 @@ fn which_missing(libvirt: Libvirt) -> Vec<String> {
             missing.push(p.to_string());
         }
     }
-    if Path::new(PYTHON).exists() {
-        let ok = Command::new(PYTHON)
-            .args(["-c", "import cryptography"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !ok {
-            missing.push("python3-cryptography".into());
-        }
+    if Path::new(PYTHON).exists() && !succeeds(PYTHON, &["-c", "import cryptography"]) {
+        missing.push("python3-cryptography".into());
     }
     missing
 }
@@ -329,12 +322,7 @@ impl Host {
         );
         let pidfile = dir.join("libvirtd.pid");
         // A hostname of its own needs a UTS namespace (root, and a kernel/container allowing it).
-        let use_uts = as_root
-            && Command::new("/usr/bin/unshare")
-                .args(["--uts", "--", "/bin/true"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
+        let use_uts = as_root && succeeds("/usr/bin/unshare", &["--uts", "--", "/bin/true"]);
         if as_root && !use_uts {
             eprintln!("e2e: no UTS namespace: the daemon keeps this machine's hostname");
         }

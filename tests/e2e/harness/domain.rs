@@ -223,12 +223,20 @@ impl Host {
     /// with the harness's kernel, initrd and [`CMDLINE`].
     pub fn spec_sev_kernel_hashes(&self, name: &str) -> DomainSpec {
         DomainSpec {
-            firmware: self.fw_hashes.clone(),
+            policy: 0x1,
+            ..self.direct_boot(name, &self.fw_hashes)
+        }
+    }
+
+    /// Direct kernel boot with kernelHashes='yes' on `firmware`, with the harness's kernel,
+    /// initrd and [`CMDLINE`].
+    fn direct_boot(&self, name: &str, firmware: &Path) -> DomainSpec {
+        DomainSpec {
+            firmware: firmware.to_path_buf(),
             kernel: Some(self.kernel.clone()),
             initrd: Some(self.initrd.clone()),
             cmdline: Some(CMDLINE.to_string()),
             kernel_hashes: Some(true),
-            policy: 0x1,
             ..self.base_spec(name)
         }
     }
@@ -249,11 +257,6 @@ impl Host {
     /// model EPYC-Milan; no ID block, no hostData.
     pub fn spec_snp(&self, name: &str, vcpus: u32) -> DomainSpec {
         DomainSpec {
-            firmware: self.fw_snp.clone(),
-            kernel: Some(self.kernel.clone()),
-            initrd: Some(self.initrd.clone()),
-            cmdline: Some(CMDLINE.to_string()),
-            kernel_hashes: Some(true),
             vcpus,
             cpu: Cpu::Custom("EPYC-Milan".into()),
             launch_security: false,
@@ -262,7 +265,7 @@ impl Host {
                 policy: 0x30000,
                 ..SnpSpec::default()
             }),
-            ..self.base_spec(name)
+            ..self.direct_boot(name, &self.fw_snp)
         }
     }
 

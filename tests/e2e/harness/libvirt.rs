@@ -99,12 +99,7 @@ pub fn libvirt11_missing() -> Vec<String> {
         ));
         return missing;
     }
-    let ns_ok = Command::new("/usr/bin/unshare")
-        .args(["--mount", "--uts", "--", "/bin/true"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ns_ok {
+    if !super::succeeds("/usr/bin/unshare", &["--mount", "--uts", "--", "/bin/true"]) {
         missing.push("mount and UTS namespaces (unshare --mount --uts)".to_string());
     }
     missing

@@ -45,6 +45,15 @@ pub fn processes_started_in(dir: &Path) -> Vec<(i32, String)> {
     found
 }
 
+/// Whether `program ARGS` runs and exits 0 (a prerequisite check).
+pub fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
 /// Output of a command as (exit code, stdout, stderr); -1 when killed.
 pub fn split(out: &Output) -> (i32, String, String) {
     (

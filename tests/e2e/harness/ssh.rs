@@ -197,66 +197,31 @@ impl Host {
             format!("198.18.{third}.{}", net + 2),
         );
         let pid = child.id().to_string();
-        let steps: Vec<Vec<String>> = vec![
-            vec![
-                IP.into(),
-                "link".into(),
-                "add".into(),
-                veth.clone(),
-                "type".into(),
-                "veth".into(),
-                "peer".into(),
-                "name".into(),
-                peer.clone(),
-                "netns".into(),
-                pid.clone(),
-            ],
-            vec![
-                IP.into(),
-                "addr".into(),
-                "add".into(),
-                format!("{here}/30"),
-                "dev".into(),
-                veth.clone(),
-            ],
-            vec![
-                IP.into(),
-                "link".into(),
-                "set".into(),
-                veth.clone(),
-                "up".into(),
-            ],
-            vec![
-                "/usr/bin/nsenter".into(),
-                "--net".into(),
-                format!("--target={pid}"),
-                IP.into(),
-                "addr".into(),
-                "add".into(),
-                format!("{there}/30"),
-                "dev".into(),
-                peer.clone(),
-            ],
-            vec![
-                "/usr/bin/nsenter".into(),
-                "--net".into(),
-                format!("--target={pid}"),
-                IP.into(),
-                "link".into(),
-                "set".into(),
-                peer.clone(),
-                "up".into(),
-            ],
-            vec![
-                "/usr/bin/nsenter".into(),
-                "--net".into(),
-                format!("--target={pid}"),
-                IP.into(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
+        let (here_cidr, there_cidr) = (format!("{here}/30"), format!("{there}/30"));
+        let target = format!("--target={pid}");
+        // `ip ARGS` here, and in sshd's network namespace.
+        let ip = |args: &[&str]| -> Vec<String> {
+            std::iter::once(IP)
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect()
+        };
+        let ip_there = |args: &[&str]| {
+            [
+                vec!["/usr/bin/nsenter".into(), "--net".into(), target.clone()],
+                ip(args),
+            ]
+            .concat()
+        };
+        let steps = [
+            ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &pid,
+            ]),
+            ip(&["addr", "add", &here_cidr, "dev", &veth]),
+            ip(&["link", "set", &veth, "up"]),
+            ip_there(&["addr", "add", &there_cidr, "dev", &peer]),
+            ip_there(&["link", "set", &peer, "up"]),
+            ip_there(&["link", "set", "lo", "up"]),
         ];
         for step in &steps {
             let out = Command::new(&step[0])
