@@ -578,35 +578,25 @@ fn case_offline_then_virsh(tool: Tool) {
     let spec = format!("luks-key:{}", secret.display());
     let hdr = h.dir().join("files").join(format!("{}.hdr", dom.name));
     let payload = h.dir().join("files").join(format!("{}.payload", dom.name));
-    let argv: Vec<OsString> = [
-        "--measurement".into(),
-        get("sev-measurement"),
-        "--api-major".into(),
-        get("sev-api-major"),
-        "--api-minor".into(),
-        get("sev-api-minor"),
-        "--build-id".into(),
-        get("sev-build-id"),
-        "--policy".into(),
-        get("sev-policy"),
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .chain([
-        OsString::from("--firmware"),
-        h.firmware().into(),
-        "--tik".into(),
-        h.tik().into(),
-        "--tek".into(),
-        h.tek().into(),
-        "--inject-secret".into(),
-        spec.into(),
-        "--secret-header".into(),
-        hdr.clone().into(),
-        "--secret-payload".into(),
-        payload.clone().into(),
-    ])
-    .collect();
+    // What the host reported, as domlaunchsecinfo names it, then the owner's files.
+    let reported = [
+        "measurement",
+        "api-major",
+        "api-minor",
+        "build-id",
+        "policy",
+    ];
+    let argv = reported
+        .iter()
+        .fold(Argv(Vec::new()), |a, k| {
+            a.opt(&format!("--{k}"), get(&format!("sev-{k}")))
+        })
+        .fw(h.firmware())
+        .opt("--tik", h.tik())
+        .opt("--tek", h.tek())
+        .opt("--inject-secret", spec)
+        .opt("--secret-header", &hdr)
+        .opt("--secret-payload", &payload);
     expect(tool, h, &argv, 0);
     let (rc, _, err) = h.virsh(&[
         "domsetlaunchsecstate",
@@ -831,6 +821,18 @@ py_tests! {
     python_remote_needs_owner_inputs => case_remote_insecure_defaults,
 }
 
+/// Injects a 24-byte secret with `tool` into a fresh SEV domain: its table (20-byte header,
+/// 20-byte entry header, 24 bytes = 64) is already a multiple of 16. What the simulated
+/// firmware received.
+fn inject_aligned(tool: Tool, h: &'static Host, name: &str) -> Vec<e2e::Injection> {
+    let dom = start(h, &h.spec_sev_firmware(&h.unique_name(name)));
+    let file = h.file("aligned", &[b'x'; 24]);
+    let spec = format!("luks-key:{}", file.display());
+    let argv = Argv::to(h, &h.uri(), &dom.name).insecure().fw(h.firmware());
+    expect(tool, h, &argv.opt("--inject-secret", spec), 0);
+    h.injections(&dom.name)
+}
+
 /// The Python tool pads its secret table with 16 zero bytes when it is already aligned
 /// (cli-compat.md, known bug 4); the simulated firmware shows it.
 #[test]
@@ -839,20 +841,7 @@ fn python_secret_table_padding_is_visible() {
         return;
     }
     let Some(h) = host() else { return };
-    let dom = start(h, &h.spec_sev_firmware(&h.unique_name("py-pad")));
-    // 20 (header) + 20 (entry header) + 24 = 64: already a multiple of 16.
-    let file = h.file("aligned", &[b'x'; 24]);
-    let spec = format!("luks-key:{}", file.display());
-    expect(
-        Tool::Python,
-        h,
-        &Argv::to(h, &h.uri(), &dom.name)
-            .insecure()
-            .fw(h.firmware())
-            .opt("--inject-secret", spec),
-        0,
-    );
-    let inj = h.injections(&dom.name);
+    let inj = inject_aligned(Tool::Python, h, "py-pad");
     assert_eq!(inj.len(), 1);
     assert_eq!(
         inj[0].plaintext.len(),
@@ -906,19 +895,7 @@ our_tests! {
 #[test]
 fn ours_secret_table_padding_is_exact() {
     let Some(h) = host() else { return };
-    let dom = start(h, &h.spec_sev_firmware(&h.unique_name("ours-pad")));
-    let file = h.file("aligned", &[b'x'; 24]);
-    let spec = format!("luks-key:{}", file.display());
-    expect(
-        Tool::Ours,
-        h,
-        &Argv::to(h, &h.uri(), &dom.name)
-            .insecure()
-            .fw(h.firmware())
-            .opt("--inject-secret", spec),
-        0,
-    );
-    let inj = h.injections(&dom.name);
+    let inj = inject_aligned(Tool::Ours, h, "ours-pad");
     assert_eq!(inj.len(), 1);
     assert_eq!(inj[0].strict_error, None);
     assert_eq!(inj[0].plaintext.len(), 64);
