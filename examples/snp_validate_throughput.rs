@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use sev_validate::core::snp_cert::{Certificate, TrustAnchors};
 use sev_validate::core::snp_report::{self, AttestationReport, Product};
-use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations};
+use sev_validate::snp::validate::{ChainCache, Endorsement, Expectations, Validator};
 
 /// CPU time this thread has run, from /proc/thread-self/schedstat (ns): the
 /// machine may be shared, and one core's throughput is validations per CPU
@@ -92,14 +92,11 @@ fn main() {
     let anchors = TrustAnchors::builtin();
     let cache = ChainCache::default();
     let run = |c: &Case| {
-        validate(
+        Validator::new(anchors, c.now).with_cache(&cache).validate(
             &c.report,
             c.product,
             &c.endorsement,
-            anchors,
             &c.expect,
-            c.now,
-            Some(&cache),
         )
     };
     // Warm the cache: the first report of each VCEK verifies its chain.

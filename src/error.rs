@@ -10,10 +10,7 @@
 
 use std::path::Path;
 
-use crate::sev::resolve::ResolveError;
-use crate::sev::secrets::SecretsError;
-use crate::sev::validate::ValidateError;
-use crate::source::SourceError;
+use crate::core::secret::SecretError;
 
 /// The classes of failure, each with its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,18 +64,20 @@ pub enum Error {
     /// The host's guest is of another generation than the owner expects.
     #[error("{0}")]
     Generation(String),
-    /// Reading launch state from a host, or delivering secrets to it.
+    /// The host failed a libvirt or QEMU call, for a reason that is neither
+    /// configuration nor state.
+    #[error("{0}")]
+    HostCall(String),
+    /// The QMP peer broke the protocol.
+    #[error("{0}")]
+    Protocol(String),
+    /// The secret table or packet cannot be built, or this machine gave no
+    /// random numbers for its IV.
     #[error(transparent)]
-    Source(#[from] SourceError),
-    /// Deciding the expected launch from the owner's inputs and the host's facts.
+    Secret(#[from] SecretError),
+    /// The domain XML failed a check; the inner error carries its class.
     #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// Recomputing the launch digest and comparing it.
-    #[error(transparent)]
-    Validate(#[from] ValidateError),
-    /// Reading and packaging secrets.
-    #[error(transparent)]
-    Secrets(#[from] SecretsError),
+    DomainXml(Box<Error>),
 }
 
 impl Error {
@@ -94,30 +93,11 @@ impl Error {
             Error::Unexpected(_) => C::Unexpected,
             Error::Installation(_) => C::Installation,
             Error::Generation(_) => C::WrongGeneration,
-            Error::Source(e) => match e {
-                SourceError::Usage(_) => C::UnsupportedUsage,
-                SourceError::Insecure(_) => C::InsecureUsage,
-                SourceError::Config(_) => C::IncorrectConfig,
-                SourceError::State(_) => C::InvalidState,
-                SourceError::NotBuilt(_) => C::Installation,
-                SourceError::HostCall(_) => C::HostCall,
-                SourceError::Protocol(_) => C::QmpProtocol,
-                SourceError::Input(inner) => inner.exit_code(),
-            },
-            Error::Resolve(e) => match e {
-                ResolveError::Usage(_) => C::UnsupportedUsage,
-                ResolveError::Insecure(_) => C::InsecureUsage,
-                ResolveError::DomainXml(inner) => inner.exit_code(),
-            },
-            Error::Validate(ValidateError::Input(_)) => C::UnsupportedUsage,
-            Error::Secrets(e) => match e {
-                SecretsError::Usage(_) => C::UnsupportedUsage,
-                SecretsError::Packet(crate::core::secret::SecretError::Random(_)) => {
-                    C::Installation
-                }
-                SecretsError::Packet(_) => C::UnsupportedUsage,
-                SecretsError::Input(inner) => inner.exit_code(),
-            },
+            Error::HostCall(_) => C::HostCall,
+            Error::Protocol(_) => C::QmpProtocol,
+            Error::Secret(SecretError::Random(_)) => C::Installation,
+            Error::Secret(_) => C::UnsupportedUsage,
+            Error::DomainXml(inner) => inner.exit_code(),
         }
     }
 
@@ -142,20 +122,13 @@ mod tests {
 
     #[test]
     fn nested_errors_keep_their_class() {
-        let e = Error::from(SourceError::Input(Box::new(Error::Config("c".into()))));
-        assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
-        let e = Error::from(ResolveError::DomainXml(Box::new(Error::Insecure(
-            "i".into(),
-        ))));
+        let e = Error::DomainXml(Box::new(Error::Insecure("i".into())));
         assert_eq!(e.exit_code(), ExitCode::InsecureUsage);
-        assert_eq!(
-            Error::from(SourceError::Protocol("p".into())).exit_code() as i32,
-            9
-        );
-        assert_eq!(
-            Error::from(SourceError::HostCall("h".into())).exit_code() as i32,
-            8
-        );
+        let e = Error::DomainXml(Box::new(Error::Config("c".into())));
+        assert_eq!(e.exit_code(), ExitCode::IncorrectConfig);
+        assert_eq!(Error::Protocol("p".into()).exit_code() as i32, 9);
+        assert_eq!(Error::HostCall("h".into()).exit_code() as i32, 8);
         assert_eq!(Error::Installation("x".into()).exit_code() as i32, 7);
+        assert_eq!(Error::Generation("g".into()).exit_code() as i32, 10);
     }
 }

@@ -71,6 +71,7 @@ pub mod core;
 pub mod error;
 pub mod generation;
 pub mod input;
+pub mod provenance;
 pub mod report;
 pub mod sev;
 pub mod snp;

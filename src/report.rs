@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::core::hex;
 use crate::error::Error;
+use crate::provenance::{DomainCheck, Origin};
 use crate::sev::policy;
-use crate::sev::resolve::{DomainCheck, ExpectedLaunch, Origin, ResolveError, Resolved};
+use crate::sev::resolve::{ExpectedLaunch, Resolved};
 use crate::sev::validate::{Outcome, Verdict};
 use crate::snp::run::SnpRun;
 use crate::snp::validate::Status;
@@ -415,7 +416,7 @@ fn checks(run: &Run) -> Vec<Check> {
             CheckResult::Skipped,
             "skipped: --ignore-config",
         )),
-        (None, Some(Error::Resolve(ResolveError::DomainXml(e)))) => {
+        (None, Some(Error::DomainXml(e))) => {
             out.push(check(domain, CheckResult::Failed, e.to_string()))
         }
         _ => {}

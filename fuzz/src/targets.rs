@@ -286,10 +286,7 @@ pub fn secret_spec(data: &[u8]) {
                 assert_eq!(Uuid::parse_str(name).ok(), Some(spec.guid));
             }
         }
-        Err(e) => assert_eq!(
-            sev_validate::Error::from(e).exit_code(),
-            ExitCode::UnsupportedUsage
-        ),
+        Err(e) => assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage),
     }
 }
 

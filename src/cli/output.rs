@@ -86,8 +86,8 @@ impl Output {
                 self.debug(&format!("{what} (from {from})"), v);
             }
         };
-        let host = |o: crate::sev::resolve::Origin| o == crate::sev::resolve::Origin::Host;
-        let path = |s: &Option<crate::sev::resolve::Sourced<std::path::PathBuf>>| {
+        let host = |o: crate::provenance::Origin| o == crate::provenance::Origin::Host;
+        let path = |s: &Option<crate::provenance::Sourced<std::path::PathBuf>>| {
             s.as_ref()
                 .filter(|s| host(s.origin))
                 .map(|s| s.value.display().to_string())

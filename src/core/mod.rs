@@ -9,6 +9,7 @@ pub mod keys;
 pub mod measurement;
 pub mod ovmf;
 pub mod secret;
+pub mod sev_policy;
 pub mod snp;
 pub mod snp_cert;
 pub mod snp_report;

@@ -7,8 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::core::cpu;
 use crate::core::kernel_hashes::KernelHashes;
 use crate::core::keys::{Tek, Tik};
@@ -16,58 +14,12 @@ use crate::core::ovmf::GuestArea;
 use crate::core::vmsa::{VmsaConfig, VmsaForm};
 use crate::error::{Error, Result};
 use crate::input;
+pub use crate::provenance::{DomainCheck, Origin, Sourced};
 use crate::sev::checks;
 use crate::sev::launch::{self, Firmware, VmsaSource};
 use crate::sev::policy::SevPolicy;
 use crate::source::xml::Domain;
 use crate::source::HostFacts;
-
-/// Why the expected launch cannot be decided.
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    /// A value is missing and the host cannot give it (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// Taking the value from the host needs `--insecure` (exit 3).
-    #[error("{0}")]
-    Insecure(String),
-    /// The domain XML failed a check; the inner error carries its class.
-    #[error(transparent)]
-    DomainXml(Box<Error>),
-}
-
-/// Who gave a value of the expected launch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// The guest owner (the command line).
-    Owner,
-    /// The host, accepted under `--insecure`.
-    Host,
-}
-
-/// A value and who gave it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub origin: Origin,
-}
-
-impl<T> Sourced<T> {
-    pub fn owner(value: T) -> Sourced<T> {
-        Sourced {
-            value,
-            origin: Origin::Owner,
-        }
-    }
-
-    pub fn host(value: T) -> Sourced<T> {
-        Sourced {
-            value,
-            origin: Origin::Host,
-        }
-    }
-}
 
 /// Where the owner's SEV-ES VMSAs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,16 +49,6 @@ pub struct Options {
     pub insecure: bool,
     /// `--ignore-config`: the domain XML is not checked.
     pub ignore_config: bool,
-}
-
-/// Whether the domain XML checks ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DomainCheck {
-    /// There is no domain XML (offline, QMP).
-    NotApplicable,
-    Passed,
-    /// `--ignore-config`.
-    Skipped,
 }
 
 /// The expected launch decided, before its files are read.
@@ -153,7 +95,7 @@ pub fn resolve(
     facts: &HostFacts,
     policy: u32,
     opts: Options,
-) -> std::result::Result<Resolved, ResolveError> {
+) -> Result<Resolved> {
     let mut r = Resolved {
         firmware: owner.firmware.clone().map(Sourced::owner),
         kernel: owner.kernel.clone().map(Sourced::owner),
@@ -190,7 +132,7 @@ fn check_domain(
     facts: &HostFacts,
     policy: u32,
     opts: Options,
-) -> std::result::Result<DomainCheck, ResolveError> {
+) -> Result<DomainCheck> {
     if opts.ignore_config {
         return Ok(DomainCheck::Skipped);
     }
@@ -207,7 +149,7 @@ fn check_domain(
         num_cpus: owner.num_cpus,
         host_signature: facts.host_signature,
     };
-    checks::check_domain(d, &ctx).map_err(|e| ResolveError::DomainXml(Box::new(e)))?;
+    checks::check_domain(d, &ctx).map_err(|e| Error::DomainXml(Box::new(e)))?;
     Ok(DomainCheck::Passed)
 }
 
@@ -217,15 +159,15 @@ fn host_path(
     path: Option<&str>,
     remote: bool,
     insecure: bool,
-) -> std::result::Result<Option<Sourced<PathBuf>>, ResolveError> {
+) -> Result<Option<Sourced<PathBuf>>> {
     let Some(p) = path else { return Ok(None) };
     if remote {
-        return Err(ResolveError::Usage(format!(
+        return Err(Error::Usage(format!(
             "Cannot access {what} path remotely: give --{what} with your own copy"
         )));
     }
     if !insecure {
-        return Err(ResolveError::Insecure(format!(
+        return Err(Error::Insecure(format!(
             "Using {what} path from XML is not secure: give --{what} with your own copy, or pass --insecure"
         )));
     }
@@ -233,16 +175,11 @@ fn host_path(
 }
 
 /// Firmware, kernel, initrd and cmdline the owner did not give, from the XML.
-fn paths_from_domain(
-    r: &mut Resolved,
-    d: &Domain,
-    remote: bool,
-    insecure: bool,
-) -> std::result::Result<(), ResolveError> {
+fn paths_from_domain(r: &mut Resolved, d: &Domain, remote: bool, insecure: bool) -> Result<()> {
     if r.firmware.is_none() {
         r.firmware = host_path("firmware", d.loader_path(), remote, insecure)?;
         if r.firmware.is_none() {
-            return Err(ResolveError::Usage(
+            return Err(Error::Usage(
                 "--firmware not specified and no firmware path found in the domain XML".into(),
             ));
         }
@@ -262,7 +199,7 @@ fn paths_from_domain(
     if r.cmdline.is_none() {
         if let Some(c) = d.cmdline() {
             if !insecure {
-                return Err(ResolveError::Insecure(
+                return Err(Error::Insecure(
                     "Using cmdline string from XML is not secure: give --cmdline, or pass --insecure"
                         .into(),
                 ));
@@ -275,14 +212,10 @@ fn paths_from_domain(
 
 /// The vCPU count and signature of an SEV-ES guest, from the host if the
 /// owner gave none: the one place `--insecure` lets them come from there.
-fn vcpus_from_host(
-    r: &mut Resolved,
-    facts: &HostFacts,
-    insecure: bool,
-) -> std::result::Result<(), ResolveError> {
+fn vcpus_from_host(r: &mut Resolved, facts: &HostFacts, insecure: bool) -> Result<()> {
     if let (None, Some(n)) = (&r.num_cpus, facts.vcpu_count) {
         if !insecure {
-            return Err(ResolveError::Insecure(
+            return Err(Error::Insecure(
                 "Using CPU count from guest is not secure: give --num-cpus, or pass --insecure"
                     .into(),
             ));
@@ -295,7 +228,7 @@ fn vcpus_from_host(
     match &facts.domain {
         Some(d) if facts.knows_vcpu_signature => {
             if !insecure {
-                return Err(ResolveError::Insecure(
+                return Err(Error::Insecure(
                     "Using CPU SKU from capabilities is not secure: give --vmsa-cpu0/--vmsa-cpu1 or \
                      --cpu-family/--cpu-model/--cpu-stepping, or pass --insecure"
                         .into(),
@@ -305,7 +238,7 @@ fn vcpus_from_host(
             r.vmsa = Sourced::host(VmsaInput::Signature(sig));
         }
         _ if facts.vcpu_count.is_some() => {
-            return Err(ResolveError::Usage(
+            return Err(Error::Usage(
                 "the policy has SEV-ES (bit 2): give --vmsa-cpu0/--vmsa-cpu1 or \
                  --cpu-family/--cpu-model/--cpu-stepping (QEMU's monitor does not report the vCPU signature)"
                     .into(),
@@ -319,23 +252,20 @@ fn vcpus_from_host(
 
 /// The vCPU signature the guest really gets, from its `<cpu>` element (the
 /// Python tool's bug 1, done right).
-pub fn host_cpu_signature(
-    d: &Domain,
-    host_signature: Option<u32>,
-) -> std::result::Result<u32, ResolveError> {
+pub fn host_cpu_signature(d: &Domain, host_signature: Option<u32>) -> Result<u32> {
     match (d.cpu_mode(), d.cpu_model()) {
         (Some("host-passthrough") | Some("maximum"), _) => host_signature.ok_or_else(|| {
-            ResolveError::Usage(
+            Error::Usage(
                 "Libvirt is too old to report host CPU signature (<capabilities><host><cpu><signature>); give --cpu-family/--cpu-model/--cpu-stepping"
                     .into(),
             )
         }),
         (Some("custom") | None, Some(model)) => cpu::named_model_signature(model).ok_or_else(|| {
-            ResolveError::Usage(format!(
+            Error::Usage(format!(
                 "the signature of CPU model '{model}' is not known; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files"
             ))
         }),
-        (mode, _) => Err(ResolveError::Usage(format!(
+        (mode, _) => Err(Error::Usage(format!(
             "cannot tell which CPU signature <cpu mode='{}'> gives the guest; give --cpu-family/--cpu-model/--cpu-stepping or VMSA files",
             mode.unwrap_or("(none)")
         ))),

@@ -12,31 +12,10 @@ use zeroize::Zeroizing;
 
 use crate::core::guid;
 use crate::core::secret::{self, SecretPacket, SecretTable};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::input;
 use crate::sev::launch::Firmware;
 use crate::sev::resolve::Keys;
-
-/// Why the secrets cannot be packaged.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    /// A bad spec, a file too large, a table that does not fit (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// The table or packet cannot be built (exit 2), or this machine gave no
-    /// random numbers for the IV (exit 7).
-    #[error(transparent)]
-    Packet(#[from] secret::SecretError),
-    /// A secret file could not be read.
-    #[error(transparent)]
-    Input(Box<Error>),
-}
-
-impl From<Error> for SecretsError {
-    fn from(e: Error) -> SecretsError {
-        SecretsError::Input(Box::new(e))
-    }
-}
 
 /// A parsed `--inject-secret ALIAS-OR-GUID:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,8 +29,8 @@ pub const SECRET_ALIASES: &[(&str, Uuid)] = &[("luks-key", guid::LUKS_KEY)];
 
 impl SecretSpec {
     /// Splits at the first ':' only, so paths may contain ':'.
-    pub fn parse(spec: &str) -> Result<SecretSpec, SecretsError> {
-        let usage = |m: String| Err(SecretsError::Usage(m));
+    pub fn parse(spec: &str) -> Result<SecretSpec> {
+        let usage = |m: String| Err(Error::Usage(m));
         let Some((name, path)) = spec.split_once(':') else {
             return usage(format!(
                 "--inject-secret '{spec}' is not ALIAS-OR-GUID:PATH (for example luks-key:/path/to/key)"
@@ -62,9 +41,8 @@ impl SecretSpec {
         }
         let guid = match SECRET_ALIASES.iter().find(|(a, _)| *a == name) {
             Some((_, g)) => *g,
-            None if is_guid_string(name) => Uuid::parse_str(name).map_err(|e| {
-                SecretsError::Usage(format!("secret GUID '{name}' is not valid: {e}"))
-            })?,
+            None if is_guid_string(name) => Uuid::parse_str(name)
+                .map_err(|e| Error::Usage(format!("secret GUID '{name}' is not valid: {e}")))?,
             None => {
                 let known: Vec<&str> = SECRET_ALIASES.iter().map(|(a, _)| *a).collect();
                 return usage(format!(
@@ -91,7 +69,7 @@ fn is_guid_string(s: &str) -> bool {
 
 /// Checks that every secret file exists, before any other work. A pipe or
 /// FIFO is not opened here: opening and closing it would lose its data.
-pub fn check_files(specs: &[SecretSpec]) -> Result<(), SecretsError> {
+pub fn check_files(specs: &[SecretSpec]) -> Result<()> {
     for s in specs {
         input::check_input("secret file", &s.path)?;
     }
@@ -147,7 +125,7 @@ pub fn package(
     firmware: &Firmware,
     keys: &Keys,
     measure: &[u8; 32],
-) -> Result<Packaged, SecretsError> {
+) -> Result<Packaged> {
     let (limit, limit_is) = match firmware.secret_area() {
         Some(a) => (a.size as usize, "the firmware's secret area holds"),
         None => (
@@ -163,7 +141,7 @@ pub fn package(
         table.add(s.guid, data)?;
     }
     if table.padded_len() > limit {
-        return Err(SecretsError::Usage(format!(
+        return Err(Error::Usage(format!(
             "the secret table is {} bytes, larger than the {limit} bytes {limit_is}; inject fewer or smaller secrets",
             table.padded_len()
         )));
@@ -180,14 +158,10 @@ pub fn package(
 }
 
 /// One secret file, refused before reading when it cannot fit: never cut short.
-fn read_secret(
-    s: &SecretSpec,
-    limit: usize,
-    limit_is: &str,
-) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+fn read_secret(s: &SecretSpec, limit: usize, limit_is: &str) -> Result<Zeroizing<Vec<u8>>> {
     let (file, size) = input::open_input("secret file", &s.path)?;
     if size > limit as u64 {
-        return Err(SecretsError::Usage(format!(
+        return Err(Error::Usage(format!(
             "secret file '{}' is {size} bytes, more than the {limit} bytes {limit_is}",
             s.path.display()
         )));
@@ -198,7 +172,7 @@ fn read_secret(
     std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
         .map_err(|e| Error::io("secret file", &s.path, &e))?;
     if data.len() > limit {
-        return Err(SecretsError::Usage(format!(
+        return Err(Error::Usage(format!(
             "secret file '{}' is more than the {limit} bytes {limit_is}",
             s.path.display()
         )));

@@ -18,14 +18,6 @@ use crate::sev::policy::{self, Requirements};
 use crate::sev::resolve::ExpectedLaunch;
 use crate::source::ReportedLaunch;
 
-/// Why the launch digest cannot be computed from the expected launch.
-#[derive(Debug, thiserror::Error)]
-pub enum ValidateError {
-    /// The expected launch is not one a guest can have (exit 2).
-    #[error("{0}")]
-    Input(String),
-}
-
 /// The verdict; the JSON `verdict` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -150,7 +142,7 @@ pub fn validate(
     expected: &ExpectedLaunch,
     reported: &ReportedLaunch,
     requirements: &Requirements,
-) -> Result<Outcome, ValidateError> {
+) -> crate::Result<Outcome> {
     validate_with(expected, reported, requirements, Explain::Yes)
 }
 
@@ -160,7 +152,7 @@ pub fn validate_with(
     reported: &ReportedLaunch,
     requirements: &Requirements,
     explain: Explain,
-) -> Result<Outcome, ValidateError> {
+) -> crate::Result<Outcome> {
     let info = reported.info;
     let trace = launch::compute_ld(
         &expected.firmware,
@@ -170,7 +162,7 @@ pub fn validate_with(
             .as_ref()
             .map(|v| (&v.source, v.num_cpus.value)),
     )
-    .map_err(|e| ValidateError::Input(e.to_string()))?;
+    .map_err(|e| crate::Error::Usage(e.to_string()))?;
     let nonce = reported.measurement.mnonce;
     let computed = measurement::compute_measure(&expected.keys.tik, &info, &trace.ld, &nonce);
     let mut outcome = Outcome {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
-use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status};
+use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
 
 /// What a report's validation found, ready to print.
 pub struct Validation {
@@ -83,7 +83,7 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome = validate::validate(r, product, &endorsement, anchors, &expect, now, None);
+    let outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);

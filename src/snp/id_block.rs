@@ -7,10 +7,10 @@ use std::path::Path;
 
 use crate::core::id_block::{IdAuth, IdBlock, SnpKey};
 use crate::core::snp::Ld;
+use crate::core::snp_report::PolicyFlags;
 use crate::error::{Error, Result};
 use crate::input;
 use crate::input::Size;
-use crate::sev::policy::PolicyFlags;
 
 /// What the owner puts in an ID block besides the launch digest.
 #[derive(Debug, Clone, Copy, Default)]

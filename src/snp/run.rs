@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::core::hex;
 use crate::core::vmsa::VmsaForm;
 use crate::error::{Error, Result};
-use crate::sev::resolve::{DomainCheck, Origin, Sourced};
+use crate::provenance::{DomainCheck, Origin, Sourced};
 use crate::snp::attest::Validation;
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};

@@ -8,12 +8,13 @@ use virt::domain::{Domain, DomainState};
 
 use super::launch_security_ffi::{self as ffi, ParamValue};
 use super::locality::local_reason;
+use super::SnpHostReport;
 use super::{merge_reported, Comparison, Connection, Given, HostFacts, HostReport, HostValues};
 use super::{GuestKind, LaunchSource, LibvirtSpec, Overridden, ReportedLaunch, Result};
-use super::{SnpHostReport, SourceError as Error};
 use crate::core::cpu;
 use crate::core::secret::SecretPacket;
-use crate::sev::policy::SevPolicy;
+use crate::core::sev_policy::SevPolicy;
+use crate::error::Error;
 use crate::source::xml;
 
 fn libvirt_error(what: &str, e: &virt::error::Error) -> String {
@@ -75,7 +76,7 @@ impl Libvirt {
         if kind == GuestKind::Sev {
             check_sev_state(&dom, insecure)?;
         }
-        let domain_xml = parsed.map_err(super::SourceError::from)?;
+        let domain_xml = parsed?;
         Ok(Libvirt {
             uri: uri.to_string(),
             conn,
@@ -179,7 +180,7 @@ impl Libvirt {
             .conn
             .capabilities()
             .map_err(|e| Error::HostCall(libvirt_error("cannot get the host capabilities", &e)))?;
-        Ok(xml::Capabilities::parse(&text)?)
+        xml::Capabilities::parse(&text)
     }
 
     /// The host CPU signature from the capabilities, if they report one.

@@ -46,43 +46,7 @@ use serde::Serialize;
 use crate::core::measurement::{LaunchInfo, Measurement};
 use crate::core::secret::SecretPacket;
 
-/// Why a source could not report or deliver; each variant is one exit code
-/// (see [`crate::Error::exit_code`]).
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// Bad input from the owner or an unusable value from the host (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// Refused without `--insecure` (exit 3).
-    #[error("{0}")]
-    Insecure(String),
-    /// The guest is not configured for measuring (exit 4).
-    #[error("{0}")]
-    Config(String),
-    /// The guest is in the wrong state (exit 5).
-    #[error("{0}")]
-    State(String),
-    /// This build or installation lacks the source (exit 7).
-    #[error("{0}")]
-    NotBuilt(String),
-    /// The host failed a libvirt or QEMU call (exit 8).
-    #[error("{0}")]
-    HostCall(String),
-    /// The QMP peer broke the protocol (exit 9).
-    #[error("{0}")]
-    Protocol(String),
-    /// An error of the input layer (XML parsing, files), with its own class.
-    #[error(transparent)]
-    Input(Box<crate::Error>),
-}
-
-impl From<crate::Error> for SourceError {
-    fn from(e: crate::Error) -> SourceError {
-        SourceError::Input(Box::new(e))
-    }
-}
-
-pub type Result<T> = std::result::Result<T, SourceError>;
+pub use crate::error::Result;
 
 /// Which kind of source a run uses; the JSON `source` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -172,7 +136,7 @@ pub fn open(spec: &SourceSpec) -> Result<Box<dyn LaunchSource>> {
         SourceSpec::Qmp(q) => Ok(Box::new(qmp::Qmp::open(q)?)),
         SourceSpec::Libvirt(l) => {
             let open = LIBVIRT.get().ok_or_else(|| {
-                SourceError::NotBuilt(format!(
+                crate::Error::Installation(format!(
                     "--domain is handled by {LIBVIRT_EXECUTABLE}; this program was built without \
                      the libvirt source, so run that executable (or build with the 'libvirt' feature)"
                 ))
@@ -330,7 +294,7 @@ pub trait LaunchSource {
     /// What the host says about an SEV-SNP guest (after [`LaunchSource::guest_kind`]
     /// said [`GuestKind::SevSnp`]).
     fn snp_host_report(&mut self) -> Result<SnpHostReport> {
-        Err(SourceError::Usage(
+        Err(crate::Error::Usage(
             "this source has no SEV-SNP guest (offline values are SEV's; check an SNP report with snp-validate)"
                 .into(),
         ))
@@ -410,7 +374,7 @@ pub fn merge_reported(
             }
         }
         given.or(host).cloned().ok_or_else(|| {
-            SourceError::Usage(format!(
+            crate::Error::Usage(format!(
                 "{who} did not report {name}; give it on the command line"
             ))
         })
@@ -426,7 +390,7 @@ pub fn merge_reported(
         &mut o,
     )?;
     let measurement =
-        Measurement::from_base64(&m).map_err(|e| SourceError::Usage(e.to_string()))?;
+        Measurement::from_base64(&m).map_err(|e| crate::Error::Usage(e.to_string()))?;
     let info = LaunchInfo {
         api_major: pick(
             who,

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 
+use super::Result;
 use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource};
-use super::{Result, SourceError as Error};
 use crate::core::secret::SecretPacket;
+use crate::error::Error;
 
 pub struct Offline {
     /// Where to write the base64 header and payload.

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSource, QmpSpec};
-use super::{GuestKind, QuerySevSnp, Result, SnpHostReport, SourceError as Error};
+use super::{GuestKind, QuerySevSnp, Result, SnpHostReport};
 use crate::core::secret::SecretPacket;
-use crate::sev::policy::SevPolicy;
+use crate::core::sev_policy::SevPolicy;
+use crate::error::Error;
 
 /// Longest line accepted from the monitor; QMP replies here are small.
 const MAX_LINE: usize = 1024 * 1024;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sev_validate::core::hex;
 use sev_validate::core::snp_cert::{self, CaRole, Certificate, TrustAnchors};
 use sev_validate::core::snp_report::{self, AttestationReport, Product, TcbVersion};
-use sev_validate::snp::validate::{validate, ChainCache, Endorsement, Expectations, Status};
+use sev_validate::snp::validate::{ChainCache, Endorsement, Expectations, Status, Validator};
 
 fn snp_dir(test: &str) -> Option<PathBuf> {
     common::snp_vectors_dir(test, "SEV_SNP_VECTORS_DIR")
@@ -129,19 +129,12 @@ impl Set {
         x: &Expectations,
         now: u64,
     ) -> Vec<(String, Status, String)> {
-        validate(
-            report,
-            self.product(),
-            e,
-            TrustAnchors::builtin(),
-            x,
-            now,
-            None,
-        )
-        .checks
-        .into_iter()
-        .map(|c| (c.name.to_string(), c.status, c.message))
-        .collect()
+        Validator::new(TrustAnchors::builtin(), now)
+            .validate(report, self.product(), e, x)
+            .checks
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.status, c.message))
+            .collect()
     }
 }
 
@@ -345,15 +338,8 @@ fn decoding_equals_expected() {
 fn each_set_validates_with_its_options() {
     let cache = ChainCache::default();
     for s in sets("each_set_validates_with_its_options") {
-        let o = validate(
-            &s.report,
-            s.product(),
-            &s.endorsement(),
-            TrustAnchors::builtin(),
-            &s.expectations(),
-            s.now(),
-            Some(&cache),
-        );
+        let v = Validator::new(TrustAnchors::builtin(), s.now()).with_cache(&cache);
+        let o = v.validate(&s.report, s.product(), &s.endorsement(), &s.expectations());
         assert!(
             o.passed(),
             "{}: {:?}",
@@ -366,15 +352,7 @@ fn each_set_validates_with_its_options() {
             ask: None,
             ark: None,
         };
-        let o = validate(
-            &s.report,
-            s.product(),
-            &bare,
-            TrustAnchors::builtin(),
-            &s.expectations(),
-            s.now(),
-            Some(&cache),
-        );
+        let o = v.validate(&s.report, s.product(), &bare, &s.expectations());
         assert!(o.passed(), "{}", s.name);
         assert_eq!(o.get("chain.supplied_roots").unwrap().status, Status::Skip);
     }
@@ -477,14 +455,11 @@ fn another_products_roots_fail() {
             // owner): the chain signatures themselves fail.
             let pem = |c: &Certificate| c.der.clone();
             let wrong = TrustAnchors::from_files(&[pem(b.get(q, CaRole::Ark).unwrap())]).unwrap();
-            let o = validate(
+            let o = Validator::new(&wrong, s.now()).validate(
                 &s.report,
                 p,
                 &s.endorsement(),
-                &wrong,
                 &s.expectations(),
-                s.now(),
-                None,
             );
             assert!(
                 o.failures()

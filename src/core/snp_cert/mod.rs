@@ -1,0 +1,36 @@
+//! AMD SEV-SNP endorsement certificates: the VCEK or VLEK that signs a report,
+//! the ASK/ASVK and ARK above it, AMD's own ARK/ASK/ASVK built into the
+//! binary, and the signature checks (aws-lc-rs) for the report and the chain.
+//!
+//! Every signature is checked on its own, over the raw TBS bytes, rather
+//! than through RFC 5280 path validation: VCEKs have serial 0 and no
+//! key identifiers, which strict path validation refuses.
+//!
+//! Its parts, all re-exported here: `certificate` (parsing), `extensions`
+//! (AMD's extensions), `verify` (the signature checks) and `anchors` (the
+//! trust anchors and AMD's built-in roots).
+
+mod anchors;
+mod certificate;
+mod extensions;
+mod verify;
+
+pub use anchors::{CaRole, TrustAnchors, BUILTIN_PINS};
+pub use certificate::{pem_certificates, Certificate, KeyKind, NameFields};
+pub use extensions::AmdExtensions;
+pub use verify::verify_report_signature;
+
+/// What is wrong with a certificate given as a VCEK, VLEK, ASK or ARK.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    #[error("not a certificate: {0}")]
+    NotCertificate(String),
+    #[error("the PEM file holds {0} certificates where one is expected; give each certificate in its own file")]
+    SeveralCertificates(usize),
+    #[error("malformed certificate: {0}")]
+    Malformed(String),
+    #[error("AMD extension {oid}: {what}")]
+    Extension { oid: String, what: String },
+    #[error("trust anchors: {0}")]
+    Anchors(String),
+}

@@ -1,0 +1,140 @@
+//! The explainer's answer ([`SnpExplanation`]) and, for the report fields
+//! besides MEASUREMENT, where each comes from ([`ReportField`]).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::Change;
+use crate::core::hex;
+use crate::core::snp::Ld;
+
+/// The explainer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnpExplanation {
+    /// The MEASUREMENT the report holds.
+    #[serde(serialize_with = "ser_hex")]
+    pub reported: Ld,
+    /// The launch digest of the owner's inputs.
+    #[serde(serialize_with = "ser_hex")]
+    pub computed: Ld,
+    /// The owner's OVMF hash (LD after the firmware image), for the "no
+    /// match" advice.
+    #[serde(serialize_with = "ser_hex")]
+    pub ovmf_hash: Ld,
+    /// The smallest set of changes that reproduces `reported`: empty when
+    /// the owner's inputs do; `None` when no variant does.
+    pub changes: Option<Vec<Change>>,
+    /// How many launch digests were compared.
+    pub variants_tried: usize,
+    /// What the search varied, in words (empty when nothing was searched).
+    pub searched: String,
+}
+
+fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex(v))
+}
+
+impl SnpExplanation {
+    /// Whether the owner's inputs give the reported MEASUREMENT.
+    pub fn matches(&self) -> bool {
+        self.reported == self.computed
+    }
+}
+
+impl fmt::Display for SnpExplanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.matches() {
+            return write!(
+                f,
+                "the reported MEASUREMENT equals the launch digest of the expected inputs"
+            );
+        }
+        writeln!(
+            f,
+            "the reported MEASUREMENT differs from the launch digest of the expected inputs"
+        )?;
+        writeln!(f, "  reported: {}", hex(&self.reported))?;
+        writeln!(f, "  computed: {}", hex(&self.computed))?;
+        match &self.changes {
+            Some(changes) if changes.len() == 1 => {
+                write!(f, "The host's launch differs in one input: {}", changes[0])
+            }
+            Some(changes) => {
+                writeln!(f, "The host's launch differs in {} inputs:", changes.len())?;
+                for c in changes {
+                    writeln!(f, "  - {c}")?;
+                }
+                let options: Vec<String> = changes.iter().map(Change::option).collect();
+                write!(
+                    f,
+                    "With all of these ({}) snp-digest computes the reported value.",
+                    options.join(", ")
+                )
+            }
+            None => write!(
+                f,
+                "None of {} variants of the inputs reproduces the reported value ({}). What \
+                 differs is then an input the search cannot vary: most likely another firmware \
+                 build (the expected image's OVMF hash is {}; compare `snp-ovmf-hash --ovmf` of \
+                 the host's image), another kernel or initrd, or the report comes from another \
+                 guest.",
+                self.variants_tried,
+                self.searched,
+                hex(&self.ovmf_hash)
+            ),
+        }
+    }
+}
+
+/// The attestation report fields besides MEASUREMENT that an owner's
+/// expectation can fail on, for [`ReportField::comes_from`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportField {
+    /// POLICY.
+    Policy,
+    /// HOST_DATA.
+    HostData,
+    /// ID_KEY_DIGEST.
+    IdKeyDigest,
+    /// AUTHOR_KEY_DIGEST.
+    AuthorKeyDigest,
+    /// FAMILY_ID.
+    FamilyId,
+    /// IMAGE_ID.
+    ImageId,
+    /// GUEST_SVN.
+    GuestSvn,
+    /// VMPL.
+    Vmpl,
+    /// REPORT_DATA.
+    ReportData,
+    /// REPORTED_TCB.
+    ReportedTcb,
+    /// CHIP_ID.
+    ChipId,
+    /// SIGNING_KEY (VCEK or VLEK).
+    SigningKey,
+    /// COMMITTED_TCB.
+    CommittedTcb,
+}
+
+impl ReportField {
+    /// Where the host or the guest sets this field, and the usual reason it
+    /// differs from what the owner expects (snp-attestation.md §6).
+    pub fn comes_from(self) -> &'static str {
+        match self {
+            ReportField::Policy => "POLICY is the guest policy the host launched with (libvirt <policy>, QEMU sev-snp-guest policy=); the firmware forces bit 17 to 1",
+            ReportField::HostData => "HOST_DATA is whatever the host gave at launch (libvirt <hostData>, QEMU host-data=, 32 bytes base64); without it, all zero",
+            ReportField::IdKeyDigest => "ID_KEY_DIGEST is the SHA-384 of the 0x404-byte SNP public key of the ID key in the host's ID auth (libvirt <idAuth>, QEMU id-auth=), not of a DER key; all zero without an ID block",
+            ReportField::AuthorKeyDigest => "AUTHOR_KEY_DIGEST is the SHA-384 of the author key's 0x404-byte SNP public key in the ID auth, present only with libvirt authorKey='yes' (QEMU author-key-enabled=on)",
+            ReportField::FamilyId | ReportField::ImageId | ReportField::GuestSvn => "FAMILY_ID, IMAGE_ID and GUEST_SVN come from the host's ID block (libvirt <idBlock>, QEMU id-block=); without one, zero",
+            ReportField::Vmpl => "VMPL is the level the guest asked for the report from (snpguest asks at VMPL 1 by default; a guest without an SVSM runs at VMPL 0)",
+            ReportField::ReportData => "REPORT_DATA is the 64 bytes the guest put in its request: the owner's nonce, so a different value is a replayed or foreign report",
+            ReportField::ReportedTcb => "REPORTED_TCB is the TCB the host's firmware reports; a VCEK for another TCB is stale: fetch the VCEK for this REPORTED_TCB",
+            ReportField::ChipId => "CHIP_ID is the processor's; all zero when the host masks it (MASK_CHIP_ID), and then the VCEK cannot be fetched by hwid",
+            ReportField::SigningKey => "SIGNING_KEY says whether a VCEK or a VLEK signed: a VLEK (libvirt vcek='no', QEMU vcek-disabled=on, or a host with a VLEK loaded) needs the ASVK chain and the VLEK from the certificate table",
+            ReportField::CommittedTcb => "COMMITTED_TCB below CURRENT_TCB means the host updated its SNP firmware without committing it: provisional firmware",
+        }
+    }
+}
