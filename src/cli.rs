@@ -1,9 +1,15 @@
 //! The command line: parses the arguments and dispatches. The drop-in
 //! options of libvirt's Python tool are in [`args`]; one run of the stages
 //! is in [`run`]; what a person sees is in [`output`]; the SEV-SNP
-//! subcommands are in [`snp_digest`].
+//! subcommands are in [`snp_commands`], [`snp_digest`] and [`snp_attest`].
+//! It is the only module that knows clap: it parses the arguments once into
+//! the library's typed values.
 //!
 //! Not part of the library's API: programs use the stages directly.
+
+// clap turns the options' doc comments into --help text, where `<hostData>`
+// names a domain XML element, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
 
 pub mod args;
 pub mod help;
@@ -26,7 +32,8 @@ use crate::source::{self, LIBVIRT_EXECUTABLE};
 
 /// The whole program: parse, run, map the outcome to exit codes.
 /// `register` adds optional sources (the libvirt executable passes
-/// [`source::enable_libvirt`]). Panics become exit status 6.
+/// `source::enable_libvirt`, present with the `libvirt` feature). Panics
+/// become exit status 6.
 pub fn main_entry(register: Option<fn()>) -> i32 {
     std::panic::catch_unwind(|| {
         if let Some(r) = register {

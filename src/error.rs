@@ -47,18 +47,25 @@ pub enum ExitCode {
 /// there is one, what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The measurement or report did not validate (exit 1).
     #[error("{0}")]
     AttestationFailed(String),
+    /// Bad or missing arguments, or unreadable or malformed input (exit 2).
     #[error("{0}")]
     Usage(String),
+    /// Refused as not secure without `--insecure` (exit 3).
     #[error("{0}")]
     Insecure(String),
+    /// The domain configuration is incorrect for measuring (exit 4).
     #[error("{0}")]
     Config(String),
+    /// The guest is in the wrong state, e.g. not paused before its first `cont` (exit 5).
     #[error("{0}")]
     State(String),
+    /// A bug in this program (exit 6).
     #[error("{0}")]
     Unexpected(String),
+    /// The installation is incomplete or the machine lacks what the tool needs (exit 7).
     #[error("{0}")]
     Installation(String),
     /// The host's guest is of another generation than the owner expects.
@@ -114,6 +121,7 @@ impl Error {
     }
 }
 
+/// A result whose error is this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 #[cfg(test)]

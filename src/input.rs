@@ -22,7 +22,9 @@ pub const MAX_FIRMWARE_LEN: u64 = 64 * 1024 * 1024;
 /// over a limit because reading stopped one byte past it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Size {
+    /// Read to the end: this many bytes.
     Exactly(u64),
+    /// Reading stopped one byte past this limit.
     MoreThan(u64),
 }
 
@@ -132,7 +134,9 @@ pub fn sha256_file(what: &str, path: &Path) -> Result<[u8; 32]> {
 /// An input that can be read more than once: a regular file, or, for a
 /// pipe, FIFO or /proc file, its content read into memory under a limit.
 pub enum SeekableInput {
+    /// A regular file of non-zero size, read in place.
     File(File),
+    /// Anything else (pipe, FIFO, /proc file), read into memory up to the limit.
     Memory(Cursor<Vec<u8>>),
 }
 

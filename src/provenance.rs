@@ -17,7 +17,9 @@ pub enum Origin {
 /// A value and who gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sourced<T> {
+    /// The value.
     pub value: T,
+    /// Who gave it.
     pub origin: Origin,
 }
 
@@ -44,6 +46,7 @@ impl<T> Sourced<T> {
 pub enum DomainCheck {
     /// There is no domain XML (offline, QMP).
     NotApplicable,
+    /// The checks ran and the XML passed them.
     Passed,
     /// `--ignore-config`.
     Skipped,

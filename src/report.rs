@@ -527,6 +527,7 @@ pub struct SnpSection {
     /// The expected launch digest (MEASUREMENT), and how to recompute it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_measurement: Option<String>,
+    /// The same launch as snp-digest options, to recompute the digest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snp_digest_options: Option<Vec<String>>,
     /// Values taken from the host under --insecure.
@@ -535,37 +536,53 @@ pub struct SnpSection {
     /// (schema/snp-explanation.schema.json) and its words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_block_explanation: Option<crate::snp::explain::SnpExplanation>,
+    /// The explainer's answer in ID block words, in one line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_block_hint: Option<String>,
     /// The report's validation, as `snp-validate --json` gives it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub report: Option<serde_json::Value>,
+    pub report: Option<crate::snp::attest::ValidationDocument>,
     /// What the host could not say, and why.
     pub notes: Vec<String>,
 }
 
+/// What an SEV-SNP domain's XML states of its launch (`snp.domain`).
 #[derive(Debug, Default, Serialize)]
 pub struct SnpDomainValues {
+    /// The guest policy (`<policy>`), in hex.
     pub policy: String,
+    /// `<hostData>` (HOST_DATA in the report), in hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_data: Option<String>,
+    /// The ID block's fields (`<idBlock>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_block: Option<SnpIdBlockValues>,
+    /// The digest of the ID key in `<idAuth>` (ID_KEY_DIGEST in the report), in hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_key_digest: Option<String>,
+    /// The digest of the author key in `<idAuth>`, if it holds one, in hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub author_key_digest: Option<String>,
+    /// `authorKey='yes'`.
     pub author_key_enabled: bool,
+    /// `vcek='no'`: the firmware signs the report with a VLEK.
     pub vcek_disabled: bool,
+    /// `kernelHashes='yes'`.
     pub kernel_hashes: bool,
 }
 
+/// The fields of a domain's ID block (`snp.domain.id_block`).
 #[derive(Debug, Default, Serialize)]
 pub struct SnpIdBlockValues {
+    /// LD: the launch digest the ID block was made for, in hex.
     pub ld: String,
+    /// FAMILY_ID, in hex.
     pub family_id: String,
+    /// IMAGE_ID, in hex.
     pub image_id: String,
+    /// GUEST_SVN.
     pub guest_svn: u32,
+    /// The guest policy the ID block allows, in hex.
     pub policy: String,
 }
 
@@ -667,7 +684,7 @@ fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         id_block_explanation: snp.id_block_explanation.clone(),
         report: snp.validation.as_ref().map(|v| {
             let code = if v.outcome.passed() { 0 } else { 1 };
-            crate::snp::attest::validation_json(v, code)
+            crate::snp::attest::validation_document(v, code)
         }),
         notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
     });

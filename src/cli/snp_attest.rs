@@ -5,18 +5,16 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-use serde_json::json;
-
 use super::num::{
     hex_chip_id, hex_n, hex_padded_64, parse_api, parse_tcb, parse_time, parse_u32, parse_u64,
     parse_u8,
 };
 use crate::core::snp_report::{self, Product};
 use crate::error::{ExitCode, Result};
-use crate::snp::attest::{self, Validation};
+use crate::snp::attest::{self, ErrorDocument, Validation};
 use crate::snp::endorsement::{key_digest, EndorsementSource};
 use crate::snp::validate::{Expectations, MinTcb};
+use clap::{Args, ValueEnum};
 
 const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
 const EXPECT: &str = "The owner's expectations";
@@ -54,7 +52,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     vek: Option<PathBuf>,
 
-    /// Print one JSON document
+    /// Print one JSON document (schema/snp-report.schema.json)
     #[arg(long)]
     json: bool,
 }
@@ -341,7 +339,7 @@ pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
         .unwrap_or("")
         .trim()
         .trim_start_matches("error: ");
-    let doc = json!({"schema_version": 1, "valid": false, "exit_code": ExitCode::UnsupportedUsage as i32, "error": msg});
+    let doc = ErrorDocument::new(ExitCode::UnsupportedUsage as i32, msg);
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
 
@@ -352,7 +350,7 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
     match run_validate(a) {
         Err(e) => {
             if a.json {
-                let doc = json!({"schema_version": 1, "valid": false, "exit_code": e.exit_code() as i32, "error": e.to_string()});
+                let doc = ErrorDocument::new(e.exit_code() as i32, e.to_string());
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             }
             eprintln!("ERROR: {e}");
@@ -368,7 +366,7 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
                 ExitCode::AttestationFailed
             } as i32;
             if a.json {
-                let doc = attest::validation_json(&v, code);
+                let doc = attest::validation_document(&v, code);
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
                 let s = attest::validation_text(&v);

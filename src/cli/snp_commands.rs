@@ -71,7 +71,7 @@ pub fn command() -> clap::Command {
     <SnpCli as clap::CommandFactory>::command()
 }
 
-/// Runs the SNP subcommand in `args` (argv, program name first) when argv[1]
+/// Runs the SNP subcommand in `args` (argv, program name first) when `argv[1]`
 /// names one; `None` leaves the command line to the drop-in parser.
 pub fn main_if_subcommand(args: &[OsString]) -> Option<i32> {
     let first = args.get(1)?.to_str()?;

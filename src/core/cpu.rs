@@ -4,16 +4,17 @@
 /// A family, model or stepping that CPUID(1).EAX cannot encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CpuError {
+    /// Family above 0xF + 0xFF (base family 0xF plus the 8-bit extended family).
     #[error("CPU family {0} is out of range (0 to 270)")]
     Family(u32),
+    /// Model above 0xFF (4-bit model plus 4-bit extended model).
     #[error("CPU model {0} is out of range (0 to 255)")]
     Model(u32),
+    /// Stepping above 0xF (4-bit field).
     #[error("CPU stepping {0} is out of range (0 to 15)")]
     Stepping(u32),
 }
 
-/// Encodes family, model and stepping as CPUID(1).EAX. Families above 0xF
-/// use the extended-family field, as AMD defines it.
 /// The family, model and stepping a CPUID(1).EAX signature encodes (the
 /// inverse of [`signature`]).
 pub fn family_model_stepping(sig: u32) -> (u32, u32, u32) {
@@ -27,6 +28,8 @@ pub fn family_model_stepping(sig: u32) -> (u32, u32, u32) {
     (family, model, sig & 0xF)
 }
 
+/// Encodes family, model and stepping as CPUID(1).EAX. Families above 0xF
+/// use the extended-family field, as AMD defines it.
 pub fn signature(family: u32, model: u32, stepping: u32) -> Result<u32, CpuError> {
     if family > 0xF + 0xFF {
         return Err(CpuError::Family(family));

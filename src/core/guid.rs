@@ -15,8 +15,11 @@ pub const OVMF_SEV_METADATA: Uuid = uuid!("dc886566-984a-4798-a75e-5585a7bf67cc"
 
 /// Kernel hashes table header and its three entries.
 pub const KERNEL_HASH_TABLE: Uuid = uuid!("9438d606-4f22-4cc9-b479-a793d411fd21");
+/// Kernel hashes table entry: SHA-256 of the bzImage given to `-kernel`.
 pub const KERNEL_HASH_KERNEL: Uuid = uuid!("4de79437-abd2-427f-b835-d5b172d2045b");
+/// Kernel hashes table entry: SHA-256 of the `-initrd` file (of no bytes without one).
 pub const KERNEL_HASH_INITRD: Uuid = uuid!("44baf731-3a2f-4bd7-9af1-41e29169781d");
+/// Kernel hashes table entry: SHA-256 of the `-append` command line with its NUL.
 pub const KERNEL_HASH_CMDLINE: Uuid = uuid!("97d02dd8-bd20-4c94-aa78-e7714d36ab2a");
 
 /// EFI_SECRET_TABLE_HEADER_GUID: the secret table that OVMF and Linux `efi_secret` read.

@@ -43,6 +43,7 @@ const AUTH_AUTHOR_KEY: usize = 0x880;
 /// Why 96 bytes are not an ID block this firmware accepts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdBlockError {
+    /// VERSION (offset 0x50) is not 1.
     #[error("its VERSION (bytes 0x50..0x54) is {0}, but the only ID block version the SNP firmware accepts is 1")]
     Version(u32),
 }
@@ -50,26 +51,35 @@ pub enum IdBlockError {
 /// Why a key or signature cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
+    /// No PEM block, or a malformed one.
     #[error("it is not a PEM file: {0}")]
     NotPem(String),
+    /// PEM blocks, but none with a private key; holds their labels.
     #[error("it holds no private key (PEM blocks found: {0}); give the PEM private key (PKCS#8 'PRIVATE KEY' or SEC1 'EC PRIVATE KEY')")]
     NoPrivateKey(String),
+    /// A PKCS#8 `ENCRYPTED PRIVATE KEY` or a SEC1 key with `Proc-Type`/`DEK-Info`.
     #[error(
         "it is an encrypted private key; decrypt it first (openssl pkey -in KEY -out PLAIN.pem)"
     )]
     Encrypted,
+    /// A private key of another algorithm (RSA, Ed25519, DSA, ...).
     #[error(
         "it holds a key of type {0}, but SEV-SNP ID and author keys must be ECDSA P-384 (secp384r1) keys"
     )]
     NotEc(String),
+    /// An EC private key on a curve other than P-384.
     #[error("it is an EC key on curve {0}, but SEV-SNP ID and author keys must be on curve P-384 (secp384r1)")]
     WrongCurve(String),
+    /// A PKCS#8 or SEC1 structure that does not decode to a P-384 key.
     #[error("the private key is malformed: {0}")]
     Malformed(String),
+    /// A public key structure whose curve is not 2 or whose point is invalid.
     #[error("the public key structure is not a P-384 key: {0}")]
     BadPublicKey(String),
+    /// A signature structure whose R or S is too wide, zero or out of range.
     #[error("the signature structure is malformed: {0}")]
     BadSignature(String),
+    /// A well-formed signature that the public key rejects.
     #[error("the signature does not verify with the key")]
     VerifyFailed,
 }
@@ -79,8 +89,11 @@ pub enum KeyError {
 pub struct IdBlock {
     /// The expected launch digest.
     pub ld: [u8; 48],
+    /// FAMILY_ID (offset 0x30): owner-chosen, copied into the report's FAMILY_ID.
     pub family_id: [u8; 16],
+    /// IMAGE_ID (offset 0x40): owner-chosen, copied into the report's IMAGE_ID.
     pub image_id: [u8; 16],
+    /// GUEST_SVN (offset 0x54): the guest's security version, copied into the report.
     pub guest_svn: u32,
     /// Must equal the guest's SNP policy.
     pub policy: u64,
@@ -386,11 +399,17 @@ pub fn verify(
 /// The ID authentication information structure.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdAuth {
+    /// ID_KEY_ALGO (offset 0x000): [`ALGO_ECDSA_P384_SHA384`].
     pub id_key_algo: u32,
+    /// AUTH_KEY_ALGO (offset 0x004): [`ALGO_ECDSA_P384_SHA384`], or 0 without an author key.
     pub auth_key_algo: u32,
+    /// ID_BLOCK_SIG (offset 0x040): the ID key's signature over the 96-byte ID block.
     pub id_block_sig: [u8; SIGNATURE_LEN],
+    /// ID_KEY (offset 0x240): the ID key's public key structure.
     pub id_key: [u8; PUBLIC_KEY_LEN],
+    /// ID_KEY_SIG (offset 0x680): the author key's signature over ID_KEY; zero without one.
     pub id_key_sig: [u8; SIGNATURE_LEN],
+    /// AUTHOR_KEY (offset 0x880): the author key's public key structure; zero without one.
     pub author_key: [u8; PUBLIC_KEY_LEN],
 }
 

@@ -14,8 +14,11 @@ const ENTRY_LEN: usize = 16 + 2 + 32;
 /// The SHA-256 digests of the three direct-boot inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KernelHashes {
+    /// SHA-256 of the whole bzImage as given to `-kernel`.
     pub kernel: [u8; 32],
+    /// SHA-256 of the initrd file; [`empty_digest`] without `-initrd`.
     pub initrd: [u8; 32],
+    /// SHA-256 of the command line and its NUL ([`cmdline_digest`]).
     pub cmdline: [u8; 32],
 }
 

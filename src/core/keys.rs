@@ -4,6 +4,7 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// Length of the TIK and of the TEK in bytes (128-bit keys).
 pub const KEY_LEN: usize = 16;
 
 macro_rules! transport_key {
@@ -18,6 +19,7 @@ macro_rules! transport_key {
                 <[u8; KEY_LEN]>::try_from(b).ok().map($name)
             }
 
+            /// The raw key bytes.
             pub fn as_bytes(&self) -> &[u8; KEY_LEN] {
                 &self.0
             }

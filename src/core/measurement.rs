@@ -88,25 +88,46 @@ impl LaunchDigest {
 /// The platform values the SEV firmware mixes into MEASURE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LaunchInfo {
+    /// API_MAJOR from PLATFORM_STATUS (`query-sev` `api-major`, libvirt `sev-api-major`).
     pub api_major: u8,
+    /// API_MINOR from PLATFORM_STATUS (`query-sev` `api-minor`, libvirt `sev-api-minor`).
     pub api_minor: u8,
+    /// BUILD from PLATFORM_STATUS (`query-sev` `build-id`, libvirt `sev-build-id`).
     pub build_id: u8,
+    /// GCTX.POLICY: the guest policy given to LAUNCH_START (SEV API §3, Table 2).
     pub policy: u32,
 }
 
 /// Why a reported measurement cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MeasurementError {
+    /// The value is not standard base64.
     #[error("the measurement '{text}' is not valid base64 ({reason})")]
-    NotBase64 { text: String, reason: String },
+    NotBase64 {
+        /// The value as given.
+        text: String,
+        /// The base64 decoder's message.
+        reason: String,
+    },
+    /// More than one line was given (a whole `virsh domlaunchsecinfo` output).
     #[error(
         "the measurement '{text}' has more than one line; give only the base64 after 'sev-measurement:' (one line of 'virsh domlaunchsecinfo', or that line alone)"
     )]
-    SeveralLines { text: String },
+    SeveralLines {
+        /// The value as given.
+        text: String,
+    },
+    /// A `name:` prefix other than `sev-measurement:`.
     #[error(
         "the measurement '{text}' starts with the field name '{field}:'; remove '{field}:' and give only the base64 value after it"
     )]
-    OtherField { text: String, field: String },
+    OtherField {
+        /// The value as given.
+        text: String,
+        /// The field name before the first ':'.
+        field: String,
+    },
+    /// The base64 decodes to this many bytes instead of [`MEASUREMENT_LEN`].
     #[error(
         "the measurement decodes to {0} bytes, but a SEV launch measurement is {MEASUREMENT_LEN} bytes (32-byte MEASURE and 16-byte nonce)"
     )]
@@ -116,7 +137,9 @@ pub enum MeasurementError {
 /// The 48-byte LAUNCH_MEASURE blob as reported by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measurement {
+    /// MEASURE (offset 0x00): HMAC-SHA256 under the TIK of [`measure_message`].
     pub measure: [u8; 32],
+    /// MNONCE (offset 0x20): the nonce the firmware chose for this measurement.
     pub mnonce: [u8; 16],
 }
 
@@ -156,6 +179,7 @@ impl Measurement {
         })
     }
 
+    /// The blob from its raw 48 bytes (MEASURE ‖ MNONCE); `None` for any other length.
     pub fn from_bytes(raw: &[u8]) -> Option<Measurement> {
         if raw.len() != MEASUREMENT_LEN {
             return None;
@@ -169,6 +193,7 @@ impl Measurement {
         Some(m)
     }
 
+    /// The raw 48-byte blob, MEASURE ‖ MNONCE.
     pub fn to_bytes(&self) -> [u8; MEASUREMENT_LEN] {
         let mut b = [0u8; MEASUREMENT_LEN];
         b[..32].copy_from_slice(&self.measure);
@@ -176,6 +201,7 @@ impl Measurement {
         b
     }
 
+    /// The blob in standard base64, as QEMU and libvirt report it.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
     }

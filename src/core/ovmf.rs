@@ -41,16 +41,33 @@ pub fn lay_out_footer(entries: &[(Uuid, Vec<u8>)]) -> Vec<u8> {
 /// Why an OVMF image's footer table or metadata could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OvmfError {
+    /// The image (or tail) has fewer than the 50 bytes a footer needs.
     #[error("the firmware image is {0} bytes, too short to hold an OVMF footer table")]
     TooShort(usize),
+    /// The footer's u16 table length is below 18 or reaches past the image start.
     #[error("the OVMF footer table length {0} does not fit in the firmware image")]
     BadTableLength(usize),
+    /// An entry's u16 length is below 18 or larger than the bytes left.
     #[error("the OVMF footer table is corrupt: entry at {offset} bytes before the table end has length {len}")]
-    BadEntry { offset: usize, len: usize },
+    BadEntry {
+        /// Bytes from the entry's end to the table end, footer excluded.
+        offset: usize,
+        /// The entry's length field, or the bytes left when fewer than 18.
+        len: usize,
+    },
+    /// A known entry holds fewer data bytes than its fields need.
     #[error(
         "the OVMF footer table entry {guid} has {got} bytes of data, expected at least {want}"
     )]
-    ShortEntry { guid: Uuid, got: usize, want: usize },
+    ShortEntry {
+        /// The entry's GUID.
+        guid: Uuid,
+        /// Data bytes present.
+        got: usize,
+        /// Data bytes needed: 4 for a u32, 8 for a `{base, size}` area.
+        want: usize,
+    },
+    /// The "ASEV" metadata header or its section list is unusable.
     #[error("the SEV metadata is corrupt: {0}")]
     BadMetadata(String),
 }
@@ -58,7 +75,9 @@ pub enum OvmfError {
 /// A `{u32 base; u32 size}` guest-physical area named by the footer table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestArea {
+    /// Guest-physical address of the area's start.
     pub base: u32,
+    /// Size of the area in bytes.
     pub size: u32,
 }
 
@@ -187,16 +206,24 @@ impl FooterTable {
 /// One SNP metadata section `{u32 gpa, u32 size, u32 type}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataSection {
+    /// Guest-physical address of the section's start.
     pub gpa: u32,
+    /// Size of the section in bytes.
     pub size: u32,
+    /// Section type: one of the associated constants below.
     pub kind: u32,
 }
 
 impl MetadataSection {
+    /// Pre-validated memory, measured as ZERO pages (UNMEASURED for gce).
     pub const SNP_SEC_MEM: u32 = 1;
+    /// The SNP secrets page, measured as one SECRETS page.
     pub const SNP_SECRETS: u32 = 2;
+    /// The CPUID page, measured as one CPUID page.
     pub const CPUID: u32 = 3;
+    /// The SVSM calling area, measured as ZERO pages.
     pub const SVSM_CAA: u32 = 4;
+    /// The page holding the kernel hashes table: NORMAL with a kernel, ZERO without.
     pub const SNP_KERNEL_HASHES: u32 = 0x10;
 }
 

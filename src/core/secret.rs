@@ -31,6 +31,7 @@ pub struct SecretTable {
 }
 
 impl SecretTable {
+    /// A table with no secrets.
     pub fn new() -> SecretTable {
         SecretTable::default()
     }
@@ -44,6 +45,7 @@ impl SecretTable {
         Ok(())
     }
 
+    /// Number of secrets in the table.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -56,6 +58,7 @@ impl SecretTable {
             .map(|(_, d)| d.len())
     }
 
+    /// Whether no secret has been added.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -98,12 +101,16 @@ impl SecretTable {
 /// Why a secret table or packet cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
+    /// The GUID already has a secret in the table.
     #[error("a secret for GUID {0} is given twice")]
     Duplicate(Uuid),
+    /// The table's length does not fit its u32 total-length field.
     #[error("the secrets are too large for a secret table")]
     TableTooLarge,
+    /// The plaintext does not fit the u32 GUEST_LENGTH / TRANS_LENGTH.
     #[error("the secret table is too large for a LAUNCH_SECRET packet")]
     PacketTooLarge,
+    /// The operating system's random source failed.
     #[error("cannot get random bytes for the IV: {0}")]
     Random(String),
 }
@@ -111,7 +118,9 @@ pub enum SecretError {
 /// A LAUNCH_SECRET packet: the 52-byte header and the encrypted table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretPacket {
+    /// `FLAGS (u32 LE, 0) ‖ IV[16] ‖ MAC[32]` (SEV API §6.6), the QMP `packet-header`.
     pub header: [u8; HEADER_LEN],
+    /// TRANS_DATA: the table under AES-128-CTR with the TEK, the QMP `secret`.
     pub payload: Vec<u8>,
 }
 

@@ -28,6 +28,7 @@ pub enum VmsaForm {
 /// What the host determines about every vCPU's initial state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VmsaConfig {
+    /// How KVM created the VM: decides MXCSR and the x87 FCW.
     pub form: VmsaForm,
     /// CPUID(1).EAX of the vCPU model, loaded into RDX at reset.
     pub cpu_signature: u32,
@@ -158,9 +159,13 @@ pub struct VmmProfile {
     pub cs_attrib_bsp: u16,
     /// CS attributes of the application processors.
     pub cs_attrib_ap: u16,
+    /// SS attributes (VMSA offset 0x22).
     pub ss_attrib: u16,
+    /// TR attributes (VMSA offset 0x92).
     pub tr_attrib: u16,
+    /// The guest PAT MSR (VMSA offset 0x268).
     pub g_pat: u64,
+    /// What RDX (VMSA offset 0x310) holds at reset.
     pub rdx: Rdx,
     /// Whether [`VmsaConfig::form`] decides the FPU fields; when false they
     /// stay zero (MXCSR = FCW = 0) whatever the form.

@@ -29,6 +29,7 @@ pub struct Context {
     pub owner_firmware: bool,
     /// The policy the measurement is checked with (command line, else reported).
     pub policy: u32,
+    /// The owner's SEV-ES VMSA input: files, a CPU signature, or none.
     pub vmsa: VmsaKind,
     /// --num-cpus, if given.
     pub num_cpus: Option<u32>,

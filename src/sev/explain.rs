@@ -24,8 +24,11 @@ const SEV_FEATURES_TRIED: &[u64] = &[0, 0x20, 0x1, 0x21];
 
 /// What the explainer knows: the owner's inputs as hashed, and what was reported.
 pub struct Known<'a> {
+    /// GCTX.LD's SHA-256 state after the owner's firmware image, which every
+    /// variant extends.
     pub firmware: &'a LaunchDigest,
-    /// The owner's kernel hashes and the cmdline they came from.
+    /// The owner's kernel hashes, the cmdline they came from, and whether an
+    /// initrd was given.
     pub kernel: Option<(&'a KernelHashes, Option<&'a str>, bool)>,
     /// The owner's SEV-ES VMSA source and vCPU count.
     pub vmsa: Option<(&'a VmsaSource, u32)>,
@@ -33,13 +36,18 @@ pub struct Known<'a> {
     pub ap_reset_addr: Option<u32>,
     /// The host's CPU signature, if the host reported one.
     pub host_signature: Option<u32>,
+    /// The owner's TIK, the HMAC key of MEASURE.
     pub tik: &'a Tik,
+    /// The owner's TEK, tried in the TIK's place in case the two were swapped.
     pub tek: &'a Tek,
     /// The keys came from one --tk file.
     pub tk_file: bool,
+    /// The API version, build ID and policy the host reported, which MEASURE
+    /// covers.
     pub info: LaunchInfo,
     /// Other policies worth trying, with a description (e.g. the host's).
     pub other_policies: Vec<(u32, String)>,
+    /// The MEASURE and MNONCE the host reported (LAUNCH_MEASURE).
     pub reported: Measurement,
 }
 

@@ -55,12 +55,19 @@ impl<R> TailKeeper<R> {
 /// The firmware image: the launch digest after it, and its footer table.
 #[derive(Clone)]
 pub struct Firmware {
+    /// GCTX.LD's running SHA-256 after the image's bytes, to be extended with
+    /// the kernel hashes table and the VMSAs.
     pub digest_after_firmware: LaunchDigest,
+    /// The OVMF footer table from the image's tail; `None` when the image has
+    /// none.
     pub footer: Option<FooterTable>,
+    /// Size of the image in bytes.
     pub len: u64,
 }
 
 impl Firmware {
+    /// Reads the image at `path` (a file or a pipe) once, hashing it and keeping
+    /// its footer table; an empty image or one over 64 MiB is refused.
     pub fn load(path: &Path) -> Result<Firmware> {
         const WHAT: &str = "firmware";
         let too_large = |size: Size| {
@@ -157,12 +164,17 @@ impl Firmware {
 pub enum VmsaSource {
     /// Pages the owner captured or built: one for the boot CPU, one for all others.
     Pages {
+        /// The boot CPU's VMSA page (`--vmsa-cpu0`).
         bsp: Box<[u8; VMSA_LEN]>,
+        /// The VMSA page of every other vCPU (`--vmsa-cpu1`), when given.
         ap: Option<Box<[u8; VMSA_LEN]>>,
     },
     /// Built here from the vCPU signature and the firmware's AP reset address.
     Built {
+        /// The vCPU signature, SEV_FEATURES and VMSA form of every vCPU.
         config: VmsaConfig,
+        /// The EIP the other vCPUs start at: the address in the firmware's SEV-ES
+        /// reset block (OVMF footer table).
         ap_reset_addr: u32,
     },
 }
@@ -193,9 +205,15 @@ pub fn read_vmsa(what: &str, path: &Path) -> Result<Box<[u8; VMSA_LEN]>> {
 
 /// The intermediate values of one LD computation, for --debug.
 pub struct LdTrace {
+    /// The 176-byte padded kernel hashes table measured after the firmware
+    /// (measured direct boot only).
     pub kernel_table: Option<[u8; kernel_hashes::PADDED_TABLE_LEN]>,
+    /// SHA-256 of the boot CPU's VMSA page (SEV-ES only).
     pub vmsa_bsp_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the VMSA page of the other vCPUs (SEV-ES with more than one
+    /// vCPU).
     pub vmsa_ap_sha256: Option<[u8; 32]>,
+    /// The final GCTX.LD (SHA-256).
     pub ld: [u8; 32],
 }
 

@@ -15,13 +15,17 @@ pub use crate::core::snp_report::PolicyFlags;
 /// A decoded policy.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Decoded {
+    /// The raw 32-bit policy (GCTX.POLICY).
     pub value: u32,
     /// Names of the bits that are set.
     pub flags: Vec<&'static str>,
+    /// The lowest firmware API_MAJOR the guest may run under (bits 16-23).
     pub min_api_major: u8,
+    /// The lowest firmware API_MINOR the guest may run under (bits 24-31).
     pub min_api_minor: u8,
 }
 
+/// Splits a policy into its flag names and its minimum firmware API.
 pub fn decode(policy: u32) -> Decoded {
     let (min_api_major, min_api_minor) = SevPolicy::min_api(policy);
     Decoded {
@@ -62,9 +66,13 @@ pub fn warnings(policy: u32) -> Vec<String> {
 /// The owner's requirements on the reported values.
 #[derive(Debug, Clone, Default)]
 pub struct Requirements {
+    /// `--min-api`: the lowest SEV firmware API (major, minor) accepted.
     pub min_api: Option<(u8, u8)>,
+    /// `--allow-build`: the SEV firmware build IDs accepted; empty accepts any.
     pub allowed_builds: Vec<u8>,
+    /// `--require-policy`: the policy bits that must be set (a mask; 0 for none).
     pub required_bits: u32,
+    /// `--forbid-policy`: the policy bits that must be clear (a mask; 0 for none).
     pub forbidden_bits: u32,
 }
 
@@ -78,6 +86,7 @@ fn names(bits: u32) -> String {
 }
 
 impl Requirements {
+    /// Whether the owner gave no requirement at all.
     pub fn is_empty(&self) -> bool {
         self.min_api.is_none()
             && self.allowed_builds.is_empty()

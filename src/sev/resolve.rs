@@ -24,21 +24,35 @@ use crate::source::HostFacts;
 /// Where the owner's SEV-ES VMSAs come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmsaInput {
+    /// No VMSA input: not SEV-ES, or nothing given yet.
     None,
+    /// `--vmsa-cpu0` and maybe `--vmsa-cpu1`: the 4096-byte VMSA pages of the
+    /// boot CPU and of every other vCPU.
     Files(PathBuf, Option<PathBuf>),
+    /// A vCPU signature (CPUID(1).EAX) to build the VMSAs from:
+    /// `--cpu-family/--cpu-model/--cpu-stepping`, or the host's.
     Signature(u32),
 }
 
 /// What the owner gave for the measurement.
 #[derive(Debug, Clone)]
 pub struct OwnerInputs {
+    /// `--firmware`: the OVMF image.
     pub firmware: Option<PathBuf>,
+    /// `--kernel`: the kernel of a measured direct boot.
     pub kernel: Option<PathBuf>,
+    /// `--initrd`: the initrd of a measured direct boot.
     pub initrd: Option<PathBuf>,
+    /// `--cmdline`: the kernel command line of a measured direct boot.
     pub cmdline: Option<String>,
+    /// `--num-cpus`: the vCPU count; each vCPU's VMSA is measured (SEV-ES).
     pub num_cpus: Option<u32>,
+    /// The SEV-ES VMSA pages or the signature to build them from.
     pub vmsa: VmsaInput,
+    /// `--vmsa-form`: how KVM created the VM, for VMSAs built from a signature.
     pub vmsa_form: VmsaForm,
+    /// `--sev-features`: the SEV_FEATURES of VMSAs built from a signature (0
+    /// unless given).
     pub sev_features: u64,
 }
 
@@ -54,18 +68,30 @@ pub struct Options {
 /// The expected launch decided, before its files are read.
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// The OVMF image: the owner's, or under `--insecure` the domain's
+    /// `<loader>`.
     pub firmware: Option<Sourced<PathBuf>>,
+    /// The direct-boot kernel: the owner's, or under `--insecure` the domain's
+    /// (only with `kernelHashes='yes'`).
     pub kernel: Option<Sourced<PathBuf>>,
+    /// The direct-boot initrd: the owner's, or under `--insecure` the domain's.
     pub initrd: Option<Sourced<PathBuf>>,
+    /// The kernel command line: the owner's, or under `--insecure` the domain's.
     pub cmdline: Option<Sourced<String>>,
+    /// The vCPU count: the owner's, or under `--insecure` the host's (SEV-ES).
     pub num_cpus: Option<Sourced<u32>>,
+    /// The VMSA input: the owner's, or under `--insecure` a signature from the
+    /// host's `<cpu>` and capabilities (SEV-ES).
     pub vmsa: Sourced<VmsaInput>,
+    /// The owner's VMSA form, for VMSAs built from a signature.
     pub vmsa_form: VmsaForm,
+    /// The owner's SEV_FEATURES, for VMSAs built from a signature.
     pub sev_features: u64,
     /// The host's CPU signature, when it reported one (for the explainer).
     pub host_signature: Option<u32>,
     /// Policies the host reported beside the one used (for the explainer).
     pub other_policies: Vec<(u32, String)>,
+    /// Whether the domain XML checks passed, were skipped or do not apply.
     pub domain_check: DomainCheck,
 }
 
@@ -275,26 +301,42 @@ pub fn host_cpu_signature(d: &Domain, host_signature: Option<u32>) -> Result<u32
 /// The TIK and TEK, and whether they came from one `--tk` file.
 #[derive(Clone)]
 pub struct Keys {
+    /// The transport integrity key (16 bytes): the HMAC key of MEASURE and of
+    /// the LAUNCH_SECRET header.
     pub tik: Tik,
+    /// The transport encryption key (16 bytes): encrypts the LAUNCH_SECRET
+    /// payload.
     pub tek: Tek,
+    /// Both came from one 32-byte `--tk` file (TEK first, then TIK), not from
+    /// `--tik` and `--tek`.
     pub from_tk_file: bool,
 }
 
 /// The direct-boot inputs as hashed, and where QEMU puts their table.
 #[derive(Clone)]
 pub struct ExpectedKernel {
+    /// The SHA-256 of the kernel, initrd and command line that fill QEMU's
+    /// kernel hashes table.
     pub hashes: KernelHashes,
+    /// The kernel, and who gave it.
     pub kernel: Sourced<PathBuf>,
+    /// The initrd, and who gave it.
     pub initrd: Option<Sourced<PathBuf>>,
+    /// The kernel command line, and who gave it.
     pub cmdline: Option<Sourced<String>>,
+    /// The guest-physical area QEMU writes the table to, from the firmware's
+    /// OVMF footer table.
     pub area: GuestArea,
 }
 
 /// The VMSAs of an SEV-ES guest.
 #[derive(Clone)]
 pub struct ExpectedVmsa {
+    /// The pages, read from the owner's files or built from a signature.
     pub source: VmsaSource,
+    /// The vCPU count, and who gave it: one VMSA per vCPU is measured.
     pub num_cpus: Sourced<u32>,
+    /// Who gave the VMSA files or signature.
     pub origin: Origin,
 }
 
@@ -302,10 +344,15 @@ pub struct ExpectedVmsa {
 /// needs, with no file left to read.
 #[derive(Clone)]
 pub struct ExpectedLaunch {
+    /// The firmware image, hashed.
     pub firmware: Firmware,
+    /// The firmware image's path, and who gave it.
     pub firmware_path: Sourced<PathBuf>,
+    /// The direct-boot inputs, when a kernel is measured.
     pub kernel: Option<ExpectedKernel>,
+    /// The VMSAs, when the policy has the ES bit.
     pub vmsa: Option<ExpectedVmsa>,
+    /// The owner's TIK and TEK.
     pub keys: Keys,
     /// The host's CPU signature, when it reported one (for the explainer).
     pub host_signature: Option<u32>,

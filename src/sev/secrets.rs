@@ -20,7 +20,10 @@ use crate::sev::resolve::Keys;
 /// A parsed `--inject-secret ALIAS-OR-GUID:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSpec {
+    /// The secret table entry's GUID, by which the guest finds the secret: the
+    /// alias's, or the one given.
     pub guid: Uuid,
+    /// The file whose bytes are the secret.
     pub path: PathBuf,
 }
 
@@ -109,6 +112,8 @@ pub fn area_warning(
 
 /// The secrets packaged for `LAUNCH_SECRET`.
 pub struct Packaged {
+    /// The LAUNCH_SECRET packet: the 52-byte header (FLAGS, IV, MAC under the
+    /// TIK) and the secret table encrypted under the TEK.
     pub packet: SecretPacket,
     /// Number of secrets in the table.
     pub count: usize,

@@ -33,8 +33,12 @@ pub enum Verdict {
 /// One owner requirement checked against the reported values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequirementResult {
+    /// The requirement: `min-api`, `allowed-build`, `require-policy` or
+    /// `forbid-policy`.
     pub name: &'static str,
+    /// Whether the reported value meets it.
     pub passed: bool,
+    /// One sentence with the reported and the required values.
     pub message: String,
 }
 
@@ -53,6 +57,7 @@ pub struct Explained {
 
 /// The result of validating one launch.
 pub struct Outcome {
+    /// Whether the measurement matched and the requirements held.
     pub verdict: Verdict,
     /// The launch digest and its intermediate values.
     pub trace: LdTrace,
@@ -60,6 +65,7 @@ pub struct Outcome {
     pub computed: [u8; 32],
     /// The message MEASURE is the HMAC of.
     pub measure_message: [u8; 56],
+    /// What the explainer found, on a mismatch with [`Explain::Yes`].
     pub explanation: Option<Explained>,
     /// Checked only when the measurement matches.
     pub requirements: Vec<RequirementResult>,
@@ -94,7 +100,10 @@ impl Outcome {
 /// `--quiet` run does not want).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Explain {
+    /// Search variants of the inputs for the change that reproduces the
+    /// reported measurement.
     Yes,
+    /// Report the mismatch alone (`--quiet` without `--json`).
     No,
 }
 

@@ -1,31 +1,43 @@
 //! An SEV-SNP attestation report validated against its endorsement and
 //! the owner's expectations ([`validate_report`]), what to say beside a
 //! failed check ([`hint`]), and the report's fields for reading
-//! ([`report_document`]).
+//! ([`report_document`]); the JSON documents of both, typed:
+//! [`ValidationDocument`] and [`ErrorDocument`] (`snp-validate --json`),
+//! [`ReportFields`] (`snp-report --json`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Value};
-
 use crate::core::hex;
 use crate::core::snp_cert::{Certificate, TrustAnchors};
-use crate::core::snp_report::{self, PlatformInfo, Product, ReportInput, TcbVersion};
+use crate::core::snp_report::{self, PlatformInfo, Product, ProductSource, ReportInput};
 use crate::error::{Error, Result};
 use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
 use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
 
+mod document;
+
+pub use document::{
+    CertTableEntry, CheckEntry, ErrorDocument, KeyInfoFields, ReportFields, SourceEntry, TcbFields,
+    TrustAnchorKind, ValidationDocument, VALIDATE_SCHEMA_VERSION,
+};
+
 /// What a report's validation found, ready to print.
 pub struct Validation {
     /// The report file, as given.
     pub path: PathBuf,
+    /// The report, and the container and certificate table it came in.
     pub input: ReportInput,
+    /// Every check, in the order it ran, and the product it was held to.
     pub outcome: Outcome,
+    /// Where the product came from (CPUID, the VEK's productName, --product).
     pub product_source: &'static str,
+    /// Where the VEK and each certificate of its chain came from: (role, from).
     pub sources: Vec<(String, String)>,
+    /// --trust-anchors replaced AMD's built-in roots.
     pub custom_anchors: bool,
     /// The owner gave the nonce (a REPORT_DATA failure is then a value to explain).
     pub report_data_given: bool,
@@ -176,39 +188,51 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
 }
 
 /// `snp-validate --json`: the verdict, its sources and every check.
-pub fn validation_json(v: &Validation, code: i32) -> Value {
+pub fn validation_document(v: &Validation, code: i32) -> ValidationDocument {
     let r = &v.input.report;
-    let checks: Vec<Value> = v
-        .outcome
-        .checks
-        .iter()
-        .map(|c| {
-            let mut o = json!({"name": c.name, "status": c.status.name(), "message": c.message});
-            if let Some(h) = hint(v, c) {
-                o["hint"] = h.into();
-            }
-            if let (Some((x, t)), "expect.measurement") = (&v.explanation, c.name) {
-                o["explanation"] = serde_json::to_value(x).unwrap_or(Value::Null);
-                o["explanation_seconds"] = t.as_secs_f64().into();
-            }
-            o
-        })
-        .collect();
-    json!({
-        "schema_version": 1,
-        "valid": v.outcome.passed(),
-        "exit_code": code,
-        "container": v.input.container.name(),
-        "version": r.version,
-        "product": v.outcome.product.name(),
-        "product_source": v.product_source,
-        "signer": r.key_info.signing_key.name(),
-        "trust_anchors": if v.custom_anchors { "custom" } else { "builtin" },
-        "sources": v.sources.iter().map(|(k, f)| json!({"role": k, "from": f})).collect::<Vec<_>>(),
-        "measurement": hex(&r.measurement),
-        "checks": checks,
-        "failed": v.outcome.failures().map(|c| c.name).collect::<Vec<_>>(),
-    })
+    ValidationDocument {
+        checks: v.outcome.checks.iter().map(|c| check_entry(v, c)).collect(),
+        container: v.input.container.name(),
+        exit_code: code,
+        failed: v.outcome.failures().map(|c| c.name).collect(),
+        measurement: hex(&r.measurement),
+        product: v.outcome.product,
+        product_source: v.product_source,
+        schema_version: VALIDATE_SCHEMA_VERSION,
+        signer: r.key_info.signing_key.name(),
+        sources: v
+            .sources
+            .iter()
+            .map(|(role, from)| SourceEntry {
+                from: from.clone(),
+                role: role.clone(),
+            })
+            .collect(),
+        trust_anchors: if v.custom_anchors {
+            TrustAnchorKind::Custom
+        } else {
+            TrustAnchorKind::Builtin
+        },
+        valid: v.outcome.passed(),
+        version: r.version,
+    }
+}
+
+/// One check as the document gives it: with its hint, and on
+/// `expect.measurement` the explainer's answer.
+fn check_entry(v: &Validation, c: &validate::Check) -> CheckEntry {
+    let explained = match (&v.explanation, c.name) {
+        (Some(x), "expect.measurement") => Some(x),
+        _ => None,
+    };
+    CheckEntry {
+        explanation: explained.map(|(x, _)| x.clone()),
+        explanation_seconds: explained.map(|(_, t)| t.as_secs_f64()),
+        hint: hint(v, c),
+        message: c.message.clone(),
+        name: c.name,
+        status: c.status,
+    }
 }
 
 /// `snp-validate`'s text: where each input came from, then every check.
@@ -277,20 +301,11 @@ pub fn validation_text(v: &Validation) -> String {
     s
 }
 
-fn tcb_json(t: &TcbVersion) -> Value {
-    let mut m = serde_json::Map::new();
-    for (k, v) in t.components() {
-        m.insert(k.into(), v.into());
-    }
-    m.insert("raw".into(), format!("{:#018x}", t.raw).into());
-    Value::Object(m)
-}
-
 /// Every field of a report (`snp-report`), as JSON and as text: the VEK's
 /// productName, else `product`, places a version 2 report's TCB fields.
 pub struct ReportDocument {
     /// The fields, as `snp-report --json` prints them.
-    pub json: Value,
+    pub json: ReportFields,
     /// The same, one line each in the report's order.
     pub text: String,
 }
@@ -303,151 +318,149 @@ pub fn report_document(
     product: Option<Product>,
 ) -> Result<ReportDocument> {
     let input = endorsement::read_report(path)?;
-    let r = &input.report;
     let vek = match vek {
         Some(p) => Some(endorsement::read_cert("VEK", p)?),
         None => None,
     };
-    let product = snp_report::resolve_product(
-        r,
-        vek.as_ref()
-            .and_then(|v: &Certificate| v.amd.product_name.as_deref()),
-        product,
-    );
-    let layout = product.as_ref().ok().map(|p| p.0.tcb_layout());
-    let tcb = |raw: u64| match layout {
-        Some(l) => tcb_json(&TcbVersion::decode(raw, l)),
-        None => json!({"raw": format!("{raw:#018x}")}),
-    };
-    let pi = PlatformInfo::from_bits_truncate(r.platform_info);
-    let flag_names = |names: Vec<&str>| names.into_iter().map(Value::from).collect::<Vec<_>>();
-    let doc = json!({
-        "container": input.container.name(),
-        "version": r.version,
-        "product": product.as_ref().map(|p| Value::from(p.0.name())).unwrap_or(Value::Null),
-        "product_source": product.as_ref().map(|p| Value::from(p.1.describe())).unwrap_or(Value::Null),
-        "guest_svn": r.guest_svn,
-        "policy": format!("{:#x}", r.policy.0),
-        "policy_abi": format!("{}.{}", r.policy.abi_major(), r.policy.abi_minor()),
-        "policy_flags": flag_names(r.policy.flags().iter_names().map(|(n, _)| n).collect()),
-        "family_id": hex(&r.family_id),
-        "image_id": hex(&r.image_id),
-        "vmpl": r.vmpl,
-        "sig_algo": r.signature_algo,
-        "current_tcb": tcb(r.current_tcb),
-        "platform_info": format!("{:#x}", r.platform_info),
-        "platform_info_flags": flag_names(pi.iter_names().map(|(n, _)| n).collect()),
-        "key_info": {
-            "author_key_en": u8::from(r.key_info.author_key_en),
-            "mask_chip_key": u8::from(r.key_info.mask_chip_key),
-            "signing_key": r.key_info.signing_key.name(),
-        },
-        "report_data": hex(&r.report_data),
-        "measurement": hex(&r.measurement),
-        "host_data": hex(&r.host_data),
-        "id_key_digest": hex(&r.id_key_digest),
-        "author_key_digest": hex(&r.author_key_digest),
-        "report_id": hex(&r.report_id),
-        "report_id_ma": hex(&r.report_id_ma),
-        "reported_tcb": tcb(r.reported_tcb),
-        "cpuid_fam_mod_step": r.cpuid.map(|(f, m, s)| json!([f, m, s])).unwrap_or(Value::Null),
-        "chip_id": hex(&r.chip_id),
-        "committed_tcb": tcb(r.committed_tcb),
-        "current_version": r.current_version.to_string(),
-        "committed_version": r.committed_version.to_string(),
-        "launch_tcb": tcb(r.launch_tcb),
-        "launch_mit_vector": r.launch_mit_vector.map(|v| Value::from(format!("{v:#x}"))).unwrap_or(Value::Null),
-        "current_mit_vector": r.current_mit_vector.map(|v| Value::from(format!("{v:#x}"))).unwrap_or(Value::Null),
-        "signature_r": hex(&r.raw[0x2A0..0x2E8]),
-        "signature_s": hex(&r.raw[0x2E8..0x330]),
-        "kds_vcek_url": product.as_ref().ok().and_then(|p| snp_report::kds_vcek_url(snp_report::KDS_BASE, p.0, r).ok()),
-        "cert_table": input.cert_table.as_ref().map(|t| t.entries.iter().map(|e| json!({
-            "guid": e.guid.to_string(), "kind": e.kind.name(), "offset": e.offset, "length": e.data.len()
-        })).collect::<Vec<_>>()),
-    });
-    let mut s = String::new();
-    let _ = writeln!(s, "Container: {}", input.container.name());
-    if let Err(e) = &product {
-        let _ = writeln!(s, "Product: unknown ({e}); TCB fields shown raw");
-    }
-    let Value::Object(m) = &doc else {
-        return Ok(ReportDocument { json: doc, text: s });
-    };
-    // Report order, not the map's alphabetical one.
-    const ORDER: &[&str] = &[
-        "version",
-        "product",
-        "product_source",
-        "guest_svn",
-        "policy",
-        "policy_abi",
-        "policy_flags",
-        "family_id",
-        "image_id",
-        "vmpl",
-        "sig_algo",
-        "current_tcb",
-        "platform_info",
-        "platform_info_flags",
-        "key_info",
-        "report_data",
-        "measurement",
-        "host_data",
-        "id_key_digest",
-        "author_key_digest",
-        "report_id",
-        "report_id_ma",
-        "reported_tcb",
-        "cpuid_fam_mod_step",
-        "chip_id",
-        "committed_tcb",
-        "current_version",
-        "committed_version",
-        "launch_tcb",
-        "launch_mit_vector",
-        "current_mit_vector",
-        "signature_r",
-        "signature_s",
-        "kds_vcek_url",
-        "cert_table",
-    ];
-    for k in ORDER {
-        let Some(v) = m.get(*k) else {
-            continue;
-        };
-        let text = field_text(v);
-        let _ = writeln!(s, "{:<20} {text}", k.to_ascii_uppercase());
-    }
-    Ok(ReportDocument { json: doc, text: s })
+    let vek_product = vek
+        .as_ref()
+        .and_then(|v: &Certificate| v.amd.product_name.as_deref());
+    let product = snp_report::resolve_product(&input.report, vek_product, product);
+    let json = report_fields(&input, product.as_ref().ok().copied());
+    let unknown = product.err().map(|e| e.to_string());
+    let text = report_text(&json, unknown.as_deref());
+    Ok(ReportDocument { json, text })
 }
 
-/// One field of `snp-report`'s text: a string as is, null as "-", an
-/// object (a TCB, KEY_INFO) as key=value pairs with the TCB parts first,
-/// anything else as JSON.
-fn field_text(v: &Value) -> String {
-    match v {
-        Value::String(t) => t.clone(),
-        Value::Null => "-".into(),
-        Value::Object(o) => ["fmc", "bl", "tee", "snp", "ucode", "raw"]
-            .iter()
-            .filter_map(|k| o.get(*k).map(|v| (k.to_string(), v)))
-            .chain(
-                o.iter()
-                    .filter(|(k, _)| {
-                        !["fmc", "bl", "tee", "snp", "ucode", "raw"].contains(&k.as_str())
-                    })
-                    .map(|(k, v)| (k.clone(), v)),
-            )
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    v.as_str()
-                        .map(String::from)
-                        .unwrap_or_else(|| v.to_string())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        other => other.to_string(),
+/// The fields of `input`'s report, its TCBs decoded in `product`'s layout.
+fn report_fields(input: &ReportInput, product: Option<(Product, ProductSource)>) -> ReportFields {
+    let r = &input.report;
+    let layout = product.map(|p| p.0.tcb_layout());
+    let tcb = |raw: u64| TcbFields::new(raw, layout);
+    let mit = |v: Option<u64>| v.map(|v| format!("{v:#x}"));
+    let entry = |e: &snp_report::CertEntry| CertTableEntry {
+        guid: e.guid.to_string(),
+        kind: e.kind.name(),
+        length: e.data.len(),
+        offset: e.offset,
+    };
+    ReportFields {
+        author_key_digest: hex(&r.author_key_digest),
+        cert_table: input
+            .cert_table
+            .as_ref()
+            .map(|t| t.entries.iter().map(entry).collect()),
+        chip_id: hex(&r.chip_id),
+        committed_tcb: tcb(r.committed_tcb),
+        committed_version: r.committed_version.to_string(),
+        container: input.container.name(),
+        cpuid_fam_mod_step: r.cpuid.map(|(f, m, s)| [f, m, s]),
+        current_mit_vector: mit(r.current_mit_vector),
+        current_tcb: tcb(r.current_tcb),
+        current_version: r.current_version.to_string(),
+        family_id: hex(&r.family_id),
+        guest_svn: r.guest_svn,
+        host_data: hex(&r.host_data),
+        id_key_digest: hex(&r.id_key_digest),
+        image_id: hex(&r.image_id),
+        kds_vcek_url: product
+            .and_then(|p| snp_report::kds_vcek_url(snp_report::KDS_BASE, p.0, r).ok()),
+        key_info: KeyInfoFields {
+            author_key_en: u8::from(r.key_info.author_key_en),
+            mask_chip_key: u8::from(r.key_info.mask_chip_key),
+            signing_key: r.key_info.signing_key.name(),
+        },
+        launch_mit_vector: mit(r.launch_mit_vector),
+        launch_tcb: tcb(r.launch_tcb),
+        measurement: hex(&r.measurement),
+        platform_info: format!("{:#x}", r.platform_info),
+        platform_info_flags: PlatformInfo::from_bits_truncate(r.platform_info)
+            .iter_names()
+            .map(|(n, _)| n)
+            .collect(),
+        policy: format!("{:#x}", r.policy.0),
+        policy_abi: format!("{}.{}", r.policy.abi_major(), r.policy.abi_minor()),
+        policy_flags: r.policy.flags().iter_names().map(|(n, _)| n).collect(),
+        product: product.map(|p| p.0),
+        product_source: product.map(|p| p.1.describe()),
+        report_data: hex(&r.report_data),
+        report_id: hex(&r.report_id),
+        report_id_ma: hex(&r.report_id_ma),
+        reported_tcb: tcb(r.reported_tcb),
+        sig_algo: r.signature_algo,
+        signature_r: hex(&r.raw[0x2A0..0x2E8]),
+        signature_s: hex(&r.raw[0x2E8..0x330]),
+        version: r.version,
+        vmpl: r.vmpl,
     }
+}
+
+/// `snp-report`'s text: the container, why the product is not known when it
+/// is not, then one line per field in the report's order: strings as they
+/// are, null as "-", lists as JSON.
+fn report_text(d: &ReportFields, unknown_product: Option<&str>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Container: {}", d.container);
+    if let Some(e) = unknown_product {
+        let _ = writeln!(s, "Product: unknown ({e}); TCB fields shown raw");
+    }
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let list = |v: &[&str]| serde_json::to_string(v).unwrap_or_default();
+    let lines = [
+        ("VERSION", d.version.to_string()),
+        ("PRODUCT", or_dash(d.product.map(|p| p.name().into()))),
+        (
+            "PRODUCT_SOURCE",
+            or_dash(d.product_source.map(String::from)),
+        ),
+        ("GUEST_SVN", d.guest_svn.to_string()),
+        ("POLICY", d.policy.clone()),
+        ("POLICY_ABI", d.policy_abi.clone()),
+        ("POLICY_FLAGS", list(&d.policy_flags)),
+        ("FAMILY_ID", d.family_id.clone()),
+        ("IMAGE_ID", d.image_id.clone()),
+        ("VMPL", d.vmpl.to_string()),
+        ("SIG_ALGO", d.sig_algo.to_string()),
+        ("CURRENT_TCB", d.current_tcb.to_string()),
+        ("PLATFORM_INFO", d.platform_info.clone()),
+        ("PLATFORM_INFO_FLAGS", list(&d.platform_info_flags)),
+        ("KEY_INFO", d.key_info.to_string()),
+        ("REPORT_DATA", d.report_data.clone()),
+        ("MEASUREMENT", d.measurement.clone()),
+        ("HOST_DATA", d.host_data.clone()),
+        ("ID_KEY_DIGEST", d.id_key_digest.clone()),
+        ("AUTHOR_KEY_DIGEST", d.author_key_digest.clone()),
+        ("REPORT_ID", d.report_id.clone()),
+        ("REPORT_ID_MA", d.report_id_ma.clone()),
+        ("REPORTED_TCB", d.reported_tcb.to_string()),
+        (
+            "CPUID_FAM_MOD_STEP",
+            or_dash(
+                d.cpuid_fam_mod_step
+                    .map(|c| format!("[{},{},{}]", c[0], c[1], c[2])),
+            ),
+        ),
+        ("CHIP_ID", d.chip_id.clone()),
+        ("COMMITTED_TCB", d.committed_tcb.to_string()),
+        ("CURRENT_VERSION", d.current_version.clone()),
+        ("COMMITTED_VERSION", d.committed_version.clone()),
+        ("LAUNCH_TCB", d.launch_tcb.to_string()),
+        ("LAUNCH_MIT_VECTOR", or_dash(d.launch_mit_vector.clone())),
+        ("CURRENT_MIT_VECTOR", or_dash(d.current_mit_vector.clone())),
+        ("SIGNATURE_R", d.signature_r.clone()),
+        ("SIGNATURE_S", d.signature_s.clone()),
+        ("KDS_VCEK_URL", or_dash(d.kds_vcek_url.clone())),
+        (
+            "CERT_TABLE",
+            or_dash(
+                d.cert_table
+                    .as_ref()
+                    .map(|t| serde_json::to_string(t).unwrap_or_default()),
+            ),
+        ),
+    ];
+    for (name, v) in lines {
+        let _ = writeln!(s, "{name:<20} {v}");
+    }
+    s
 }

@@ -33,10 +33,15 @@ pub const DEFAULT_SEV_FEATURES: u64 = 0x1;
 /// What the owner gave for an SNP guest, from the command line.
 #[derive(Debug, Clone)]
 pub struct SnpOwner {
+    /// `--firmware`: the OVMF image the guest should boot.
     pub firmware: Option<PathBuf>,
+    /// `--kernel`: the kernel of a measured direct boot.
     pub kernel: Option<PathBuf>,
+    /// `--initrd`: the initrd of a measured direct boot.
     pub initrd: Option<PathBuf>,
+    /// `--cmdline`: the kernel command line of a measured direct boot.
     pub cmdline: Option<String>,
+    /// `--num-cpus`: the vCPU count; each vCPU's VMSA is measured.
     pub num_cpus: Option<u32>,
     /// CPUID(1).EAX of every vCPU (--cpu-family/--cpu-model/--cpu-stepping).
     pub vcpu_signature: Option<u32>,
@@ -46,13 +51,17 @@ pub struct SnpOwner {
     pub vmsa_form: Option<VmsaForm>,
     /// The SNP policy the owner expects.
     pub policy: Option<u64>,
+    /// `--insecure`: what the owner left out may come from the host.
     pub insecure: bool,
+    /// `--ignore-config`: the domain's form is not checked, only its policy
+    /// and the values the owner pins.
     pub ignore_config: bool,
     /// The owner's requirements of the report and the ID keys (their
     /// launch values are filled from the domain).
     pub expectations: Expectations,
     /// The guest's attestation report.
     pub report: Option<PathBuf>,
+    /// Where the VCEK or VLEK and AMD's chain for the report come from.
     pub endorsement: EndorsementSource,
 }
 
@@ -60,13 +69,27 @@ pub struct SnpOwner {
 /// inputs of the expected launch digest.
 #[derive(Debug, Clone)]
 pub struct SnpLaunchInputs {
+    /// The OVMF image: the owner's, or under `--insecure` the domain's
+    /// `<loader>`.
     pub firmware: Sourced<PathBuf>,
+    /// The direct-boot kernel: the owner's, or under `--insecure` the domain's
+    /// (only with `kernelHashes='yes'`).
     pub kernel: Option<Sourced<PathBuf>>,
+    /// The direct-boot initrd: the owner's, or under `--insecure` the domain's.
     pub initrd: Option<Sourced<PathBuf>>,
+    /// The kernel command line: the owner's, or under `--insecure` the domain's.
     pub cmdline: Option<Sourced<String>>,
+    /// The vCPU count: the owner's, or under `--insecure` the domain's `<vcpu>`
+    /// or QEMU's.
     pub vcpus: Sourced<u32>,
+    /// CPUID(1).EAX in every VMSA: the owner's, or under `--insecure` the
+    /// domain's named CPU model's or, for host-passthrough, host-model or
+    /// maximum, the host's.
     pub vcpu_signature: Sourced<u32>,
+    /// SEV_FEATURES of every VMSA: the owner's, else
+    /// [`DEFAULT_SEV_FEATURES`].
     pub sev_features: u64,
+    /// How KVM created the VM: the owner's form, else INIT2.
     pub vmsa_form: VmsaForm,
     /// From the domain XML, or QEMU's query-sev.
     pub policy: u64,
@@ -158,16 +181,25 @@ impl SnpLaunchInputs {
 /// What one SNP run produced, stage by stage; `None` where a stage did not run.
 #[derive(Default)]
 pub struct SnpRun {
+    /// What the host said about the guest.
     pub host: Option<SnpHostReport>,
+    /// What the domain XML says about the launch, decoded (libvirt only).
     pub domain: Option<SnpDomain>,
+    /// Whether the domain's checks passed, were skipped (`--ignore-config`) or
+    /// do not apply (QEMU's monitor).
     pub domain_check: Option<DomainCheck>,
+    /// The inputs of the expected launch digest, each with who gave it.
     pub launch: Option<SnpLaunchInputs>,
+    /// The expected launch digest, computed as `snp-digest` does.
     pub computed: Option<ComputedLaunch>,
     /// The ID block's checks (None without an ID block).
     pub prelaunch: Option<Vec<Check>>,
     /// On an ID block made for another launch: which input differs.
     pub id_block_explanation: Option<SnpExplanation>,
+    /// The attestation report's validation (with `--report`).
     pub validation: Option<Validation>,
+    /// Warnings for the owner, starting with those of the run before the SNP
+    /// stages.
     pub warnings: Vec<String>,
 }
 

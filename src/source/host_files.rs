@@ -22,11 +22,17 @@ const MAX_HOST_FILE: u64 = 1 << 30;
 /// What ssh needs from a `qemu+ssh://[user@]host[:port]/path?keyfile=..&known_hosts=..&no_verify=1` URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshTarget {
+    /// The URI's user, else `$USER`, else `root`.
     pub user: String,
+    /// Host name or address (IPv6 without brackets).
     pub host: String,
+    /// TCP port, 22 unless the URI gives one.
     pub port: u16,
+    /// `keyfile=`: the private key to authenticate with first.
     pub keyfile: Option<PathBuf>,
+    /// `known_hosts=`: the file to check the host key against, else `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// `no_verify=1`: skip the host key check.
     pub no_verify: bool,
 }
 

@@ -66,30 +66,72 @@ impl Default for Options {
 #[derive(Debug)]
 pub enum KdsError {
     /// The URL is not a KDS path this module can fetch or cache.
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        /// The URL asked for.
+        url: String,
+        /// Why it cannot be fetched or cached.
+        reason: String,
+    },
     /// No cache directory given, and neither XDG_CACHE_HOME nor HOME is set.
     NoCacheDir,
     /// Offline mode and the cache lacks the file.
-    NotCached { url: String, path: PathBuf },
+    NotCached {
+        /// The URL asked for.
+        url: String,
+        /// The cache file it would be in.
+        path: PathBuf,
+    },
     /// The cache directory or file cannot be read or written.
-    Cache { path: PathBuf, reason: String },
+    Cache {
+        /// The cache directory or file.
+        path: PathBuf,
+        /// The operation that failed, with the I/O error.
+        reason: String,
+    },
     /// HTTP 404: KDS has no such certificate.
-    NotFound { url: String },
+    NotFound {
+        /// The URL asked for.
+        url: String,
+    },
     /// HTTP 429 on every attempt within the bound.
     RateLimited {
+        /// The URL asked for.
         url: String,
+        /// Attempts made, the first one included.
         tries: u32,
+        /// Time already spent waiting between attempts.
         waited: Duration,
+        /// The last answer's Retry-After (or the default), not waited for.
         retry_after: Duration,
     },
     /// Any other HTTP status.
-    Status { url: String, status: u16 },
+    Status {
+        /// The URL asked for.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+    },
     /// The connection or the response timed out.
-    Timeout { url: String, reason: String },
+    Timeout {
+        /// The URL asked for.
+        url: String,
+        /// The HTTP client's error.
+        reason: String,
+    },
     /// The host could not be reached (name, connection, TLS, protocol).
-    Network { url: String, reason: String },
+    Network {
+        /// The URL asked for.
+        url: String,
+        /// The HTTP client's error.
+        reason: String,
+    },
     /// A 200 answer that is not a certificate of the kind asked for.
-    BadBody { url: String, reason: String },
+    BadBody {
+        /// The URL asked for.
+        url: String,
+        /// What is wrong with the body.
+        reason: String,
+    },
 }
 
 impl fmt::Display for KdsError {

@@ -21,11 +21,17 @@ fn libvirt_error(what: &str, e: &virt::error::Error) -> String {
     format!("{what}: {}", e.message())
 }
 
+/// An open libvirt domain: the launch source for `--domain`.
 pub struct Libvirt {
+    /// The connection URI it was opened with.
     pub uri: String,
+    /// The libvirt connection.
     pub conn: Connect,
+    /// The domain looked up by ID, name or UUID.
     pub dom: Domain,
+    /// Whether the connection reaches another machine.
     pub remote: bool,
+    /// The domain XML, read once at open.
     pub domain_xml: xml::Domain,
     /// Raw launch-security parameters as the host reported them.
     pub params: Vec<(String, ParamValue)>,

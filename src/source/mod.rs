@@ -52,8 +52,11 @@ pub use crate::error::Result;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
+    /// Values given on the command line (`virsh domlaunchsecinfo` output).
     Offline,
+    /// A libvirt domain.
     Libvirt,
+    /// QEMU's QMP monitor.
     Qmp,
 }
 
@@ -62,6 +65,7 @@ pub enum SourceKind {
 pub enum SourceSpec {
     /// Values on the command line; secrets written to (header, payload) files.
     Offline {
+        /// Where to write the packet header and the encrypted payload, if secrets are packaged.
         secret_files: Option<(PathBuf, PathBuf)>,
     },
     /// A libvirt domain.
@@ -70,12 +74,14 @@ pub enum SourceSpec {
     Qmp(QmpSpec),
 }
 
+/// How to reach a libvirt domain.
 #[derive(Debug, Clone)]
 pub struct LibvirtSpec {
     /// The connection URI (already defaulted, see [`effective_uri`]).
     pub uri: String,
     /// Domain ID, name or UUID.
     pub domain: String,
+    /// `--insecure`: allow a local connection and a domain no longer paused.
     pub insecure: bool,
     /// Resume the domain after injecting.
     pub resume: bool,
@@ -83,12 +89,14 @@ pub struct LibvirtSpec {
     pub secret_address: Option<u64>,
 }
 
+/// How to reach QEMU's QMP monitor.
 #[derive(Debug, Clone)]
 pub struct QmpSpec {
     /// A unix socket path or HOST:PORT.
     pub endpoint: String,
     /// The wait for each answer.
     pub timeout: Duration,
+    /// `--insecure`: allow a local monitor and an SEV state other than `launch-secret`.
     pub insecure: bool,
     /// `cont` after injecting.
     pub resume: bool,
@@ -173,14 +181,18 @@ pub fn libvirt_enabled() -> bool {
 /// What the SEV firmware reported for the launch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportedLaunch {
+    /// The LAUNCH_MEASURE blob (MEASURE ‖ MNONCE).
     pub measurement: Measurement,
+    /// API version, build and policy the firmware mixed into MEASURE.
     pub info: LaunchInfo,
 }
 
 /// What the host reported, and what it said about the guest.
 #[derive(Debug, Clone)]
 pub struct HostReport {
+    /// The values validation checks, command-line values applied.
     pub launch: ReportedLaunch,
+    /// The rest of what the host said, untrusted.
     pub facts: HostFacts,
 }
 
@@ -210,7 +222,9 @@ pub struct HostFacts {
 /// A libvirt connection and whether it reaches another machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
+    /// The connection URI, as given or defaulted ([`effective_uri`]).
     pub uri: String,
+    /// Whether it reaches another machine ([`locality::local_reason`] found no sign of this one).
     pub remote: bool,
 }
 
@@ -227,13 +241,18 @@ pub struct Overridden {
 /// could not be read) and the owner's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comparison {
+    /// Which input: "firmware", "kernel" or "initrd".
     pub what: String,
+    /// The path the domain XML names on the host.
     pub host_path: String,
+    /// SHA-256 of the host's file, or why it could not be read.
     pub host_sha256: std::result::Result<[u8; 32], String>,
+    /// SHA-256 of the owner's file.
     pub owner_sha256: [u8; 32],
 }
 
 impl Comparison {
+    /// Whether the host's file differs from the owner's; `None` when it could not be read.
     pub fn differs(&self) -> Option<bool> {
         self.host_sha256
             .as_ref()
@@ -248,16 +267,22 @@ impl Comparison {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GuestKind {
+    /// An SEV or SEV-ES guest.
     Sev,
+    /// An SEV-SNP guest.
     SevSnp,
 }
 
 /// What QEMU's `query-sev` says of an SNP guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuerySevSnp {
+    /// `snp-policy`: the SNP guest policy QEMU launched with.
     pub policy: u64,
+    /// `api-major` of the firmware.
     pub api_major: u8,
+    /// `api-minor` of the firmware.
     pub api_minor: u8,
+    /// `build-id` of the firmware.
     pub build_id: u8,
     /// `launch-update` while paused before its first `cont`, then `running`.
     pub state: String,
@@ -320,10 +345,15 @@ pub trait LaunchSource {
 /// Launch values given on the command line; each one wins over the host's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Given<'a> {
+    /// `--measurement`: the base64 LAUNCH_MEASURE blob, alone or as the `sev-measurement:` line.
     pub measurement: Option<&'a str>,
+    /// `--api-major`: PLATFORM_STATUS API_MAJOR.
     pub api_major: Option<u8>,
+    /// `--api-minor`: PLATFORM_STATUS API_MINOR.
     pub api_minor: Option<u8>,
+    /// `--build-id`: PLATFORM_STATUS BUILD.
     pub build_id: Option<u8>,
+    /// `--policy`: the SEV guest policy.
     pub policy: Option<u32>,
 }
 
@@ -342,11 +372,17 @@ impl Given<'_> {
 /// names the host uses for them: measurement, API major, API minor, build, policy.
 #[derive(Debug, Clone, Default)]
 pub struct HostValues {
+    /// The host's names for the five values, in the order of the fields below.
     pub names: [&'static str; 5],
+    /// The base64 LAUNCH_MEASURE blob.
     pub measurement: Option<String>,
+    /// PLATFORM_STATUS API_MAJOR.
     pub api_major: Option<u8>,
+    /// PLATFORM_STATUS API_MINOR.
     pub api_minor: Option<u8>,
+    /// PLATFORM_STATUS BUILD.
     pub build_id: Option<u8>,
+    /// The SEV guest policy.
     pub policy: Option<u32>,
 }
 

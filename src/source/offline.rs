@@ -11,6 +11,7 @@ use super::{merge_reported, Given, HostFacts, HostReport, HostValues, LaunchSour
 use crate::core::secret::SecretPacket;
 use crate::error::Error;
 
+/// The offline source: nothing to connect to.
 pub struct Offline {
     /// Where to write the base64 header and payload.
     pub secret_files: Option<(PathBuf, PathBuf)>,

@@ -26,7 +26,9 @@ const MAX_LINE: usize = 1024 * 1024;
 /// Where the monitor is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
+    /// A unix socket path.
     Unix(String),
+    /// `HOST:PORT`.
     Tcp(String),
 }
 
@@ -125,9 +127,12 @@ pub fn parse_message(line: &[u8]) -> std::result::Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// A QMP error reply: `{"error": {"class": ..., "desc": ...}}`.
 #[derive(Deserialize, Debug, Clone)]
 pub struct QmpError {
+    /// The error class, e.g. `GenericError`.
     pub class: String,
+    /// The human-readable description; empty when QEMU gives none.
     #[serde(default)]
     pub desc: String,
 }
@@ -144,6 +149,8 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects, reads the QMP greeting and runs `qmp_capabilities`, each
+    /// step bounded by `timeout`.
     pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Client> {
         let what = match endpoint {
             Endpoint::Unix(p) => format!("QMP socket '{p}'"),
@@ -312,10 +319,14 @@ fn sev_error(command: &str, e: &QmpError) -> Error {
     }
 }
 
+/// An open QMP monitor: the launch source for `--qmp`.
 pub struct Qmp {
     client: Client,
+    /// Where the monitor is.
     pub endpoint: Endpoint,
+    /// `cont` after injecting.
     pub resume: bool,
+    /// The `gpa` for `sev-inject-launch-secret`, when the owner gives one.
     pub secret_address: Option<u64>,
     /// The state query-sev reported.
     pub sev_state: String,

@@ -8,76 +8,106 @@ use crate::error::{Error, Result};
 /// Larger XML than any real domain description is refused before parsing.
 pub const MAX_XML_LEN: usize = 4 * 1024 * 1024;
 
+/// `<domain>`: a libvirt domain description.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Domain {
+    /// `<domain type=...>`, the hypervisor driver (`kvm` for SEV guests).
     #[serde(rename = "@type", default)]
     pub virt_type: Option<String>,
+    /// `<name>`.
     #[serde(default)]
     pub name: Option<String>,
+    /// `<vcpu>`.
     #[serde(default)]
     pub vcpu: Option<Vcpu>,
+    /// `<os>`: firmware, kernel, initrd and command line.
     #[serde(default)]
     pub os: Option<Os>,
+    /// `<cpu>`: the vCPU model.
     #[serde(default)]
     pub cpu: Option<Cpu>,
+    /// Every `<launchSecurity>` element (one in a valid domain).
     #[serde(rename = "launchSecurity", default)]
     pub launch_security: Vec<LaunchSecurity>,
 }
 
+/// `<vcpu placement='static' current='N'>MAX</vcpu>`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Vcpu {
+    /// `current=`: vCPUs online at boot, as written.
     #[serde(rename = "@current", default)]
     pub current: Option<String>,
+    /// The element text: the maximum vCPU count, as written.
     #[serde(rename = "$text", default)]
     pub max: Option<String>,
 }
 
+/// `<os>`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Os {
+    /// `firmware='bios|efi'`: libvirt picks the firmware from its JSON descriptors.
     #[serde(rename = "@firmware", default)]
     pub firmware: Option<String>,
+    /// `<loader>` elements: the firmware image.
     #[serde(default)]
     pub loader: Vec<Loader>,
+    /// `<nvram>` elements: a per-domain UEFI variable store.
     #[serde(default)]
     pub nvram: Vec<Text>,
+    /// `<kernel>` elements: the direct-boot kernel path.
     #[serde(default)]
     pub kernel: Vec<Text>,
+    /// `<initrd>` elements: the direct-boot initrd path.
     #[serde(default)]
     pub initrd: Vec<Text>,
+    /// `<cmdline>` elements: the kernel command line.
     #[serde(default)]
     pub cmdline: Vec<Text>,
 }
 
+/// `<loader readonly= type= stateless=>PATH</loader>`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Loader {
+    /// `readonly='yes|no'`.
     #[serde(rename = "@readonly", default)]
     pub readonly: Option<String>,
+    /// `type='rom|pflash'`.
     #[serde(rename = "@type", default)]
     pub loader_type: Option<String>,
+    /// `stateless='yes|no'`: `yes` means no NVRAM.
     #[serde(rename = "@stateless", default)]
     pub stateless: Option<String>,
+    /// The firmware image's path on the host.
     #[serde(rename = "$text", default)]
     pub path: Option<String>,
 }
 
+/// An element read for its text alone.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Text {
+    /// The text, untrimmed; `None` for an empty element.
     #[serde(rename = "$text", default)]
     pub text: Option<String>,
 }
 
+/// `<cpu mode=...><model>NAME</model></cpu>`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Cpu {
+    /// `mode='custom|host-model|host-passthrough|maximum'`.
     #[serde(rename = "@mode", default)]
     pub mode: Option<String>,
+    /// `<model>`: the named CPU model (e.g. `EPYC-Milan`).
     #[serde(default)]
     pub model: Option<Text>,
 }
 
+/// `<launchSecurity type='sev|sev-snp'>`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct LaunchSecurity {
+    /// `type=`: `sev` (SEV and SEV-ES) or `sev-snp`.
     #[serde(rename = "@type", default)]
     pub sec_type: Option<String>,
+    /// `kernelHashes='yes|no'` (QEMU `kernel-hashes=on`): measured direct boot.
     #[serde(rename = "@kernelHashes", default)]
     pub kernel_hashes: Option<String>,
     /// SEV-SNP: `authorKey='yes'` (QEMU `author-key-enabled`).
@@ -86,6 +116,7 @@ pub struct LaunchSecurity {
     /// SEV-SNP: `vcek='no'` (QEMU `vcek-disabled`): the report is signed by a VLEK.
     #[serde(rename = "@vcek", default)]
     pub vcek: Option<String>,
+    /// `<policy>`: the guest policy in hex (32-bit SEV, 64-bit SEV-SNP).
     #[serde(default)]
     pub policy: Option<Text>,
     /// SEV-SNP, base64 of 16 bytes.
@@ -100,8 +131,10 @@ pub struct LaunchSecurity {
     /// SEV-SNP, base64 of 32 bytes (HOST_DATA in the report).
     #[serde(rename = "hostData", default)]
     pub host_data: Option<Text>,
+    /// SEV: `<dhCert>`, base64 of the guest owner's Diffie-Hellman certificate.
     #[serde(rename = "dhCert", default)]
     pub dh_cert: Vec<Text>,
+    /// SEV: `<session>`, base64 of the LAUNCH_START session blob.
     #[serde(default)]
     pub session: Vec<Text>,
 }
@@ -129,6 +162,7 @@ fn parse<'de, T: Deserialize<'de>>(what: &str, xml: &'de str) -> Result<T> {
 }
 
 impl Domain {
+    /// Parses domain XML, refusing more than [`MAX_XML_LEN`] bytes and any DOCTYPE.
     pub fn parse(xml: &str) -> Result<Domain> {
         parse("domain", xml)
     }
@@ -181,6 +215,7 @@ impl Domain {
             == Some("yes")
     }
 
+    /// The first `<loader>`'s path, trimmed.
     pub fn loader_path(&self) -> Option<&str> {
         self.os()
             .loader
@@ -189,10 +224,12 @@ impl Domain {
             .map(str::trim)
     }
 
+    /// The first `<kernel>` path, trimmed.
     pub fn kernel(&self) -> Option<&str> {
         first_text(&self.os().kernel)
     }
 
+    /// The first `<initrd>` path, trimmed.
     pub fn initrd(&self) -> Option<&str> {
         first_text(&self.os().initrd)
     }
@@ -245,10 +282,12 @@ impl Domain {
         Ok(Some((current, max)))
     }
 
+    /// `<cpu mode=...>`.
     pub fn cpu_mode(&self) -> Option<&str> {
         self.cpu.as_ref().and_then(|c| c.mode.as_deref())
     }
 
+    /// `<cpu><model>`, trimmed.
     pub fn cpu_model(&self) -> Option<&str> {
         self.cpu
             .as_ref()
@@ -265,37 +304,48 @@ fn first_text(v: &[Text]) -> Option<&str> {
 /// `/capabilities/host/cpu/signature`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Capabilities {
+    /// `<host>`.
     #[serde(default)]
     pub host: Option<CapsHost>,
 }
 
+/// `/capabilities/host`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CapsHost {
+    /// `<cpu>`: the host CPU.
     #[serde(default)]
     pub cpu: Option<CapsCpu>,
 }
 
+/// `/capabilities/host/cpu`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CapsCpu {
+    /// `<signature>`; absent from older libvirt.
     #[serde(default)]
     pub signature: Option<Signature>,
 }
 
+/// `<signature family= model= stepping=/>`: the host CPU's CPUID(1).EAX, decoded.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Signature {
+    /// Family, base and extended combined (decimal, e.g. 25).
     #[serde(rename = "@family")]
     pub family: u32,
+    /// Model, base and extended combined (decimal).
     #[serde(rename = "@model")]
     pub model: u32,
+    /// Stepping.
     #[serde(rename = "@stepping")]
     pub stepping: u32,
 }
 
 impl Capabilities {
+    /// Parses capabilities XML, refusing more than [`MAX_XML_LEN`] bytes and any DOCTYPE.
     pub fn parse(xml: &str) -> Result<Capabilities> {
         parse("capabilities", xml)
     }
 
+    /// `/capabilities/host/cpu/signature`, if present.
     pub fn signature(&self) -> Option<&Signature> {
         self.host.as_ref()?.cpu.as_ref()?.signature.as_ref()
     }

@@ -2,8 +2,9 @@
 //! sets in ../shared/snp-vectors: exit 0 with the options each set needs,
 //! 1 with the failing check named, 2 with a clear message for bad input
 //! (never a panic), `--json` valid against schema/snp-validate.schema.json
-//! (checked by Debian's python3-jsonschema), and the endorsement read from a
-//! file, an snpguest directory or a certificate table.
+//! and schema/snp-report.schema.json (checked by Debian's
+//! python3-jsonschema), and the endorsement read from a file, an snpguest
+//! directory or a certificate table.
 
 use crate::common;
 
@@ -547,6 +548,107 @@ fn snp_report_prints_every_field() {
         assert_eq!(code, 0);
         assert!(out.contains(e["measurement"].as_str().unwrap()));
     }
+}
+
+/// `snp-report --json` on every set, alone and with its VEK (which gives a
+/// v2 report's product, so its TCB fields are decoded), and on a report
+/// followed by its certificate table: valid against
+/// schema/snp-report.schema.json (checked by Debian's python3-jsonschema).
+#[test]
+fn snp_report_json_matches_its_schema() {
+    let Some(dir) = snp_dir("snp_report_json_matches_its_schema") else {
+        return;
+    };
+    if !have_jsonschema() {
+        return;
+    }
+    let check = |args: &[String]| {
+        let (code, out, err) = common::run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        common::schema::validate_json("snp-report.schema.json", &out)
+            .unwrap_or_else(|m| panic!("{args:?}: {m}"));
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let exp = expected(&dir);
+    let mut v2_sets = 0;
+    for (name, e) in exp.as_object().unwrap() {
+        let report = dir.join(e["files"]["report"].as_str().unwrap());
+        let vek = dir.join(e["files"]["vek"].as_str().unwrap());
+        let args = ["snp-report", report.to_str().unwrap(), "--json"].map(String::from);
+        let alone = check(&args);
+        assert_eq!(alone["measurement"], e["measurement"], "{name}");
+        let with_vek = check(&[&args[..], &["--vek".into(), vek.display().to_string()]].concat());
+        assert_eq!(with_vek["product"], e["product"], "{name}");
+        v2_sets += usize::from(alone["product"].is_null());
+    }
+    // The v2 sets' product is known only from their VEK.
+    assert!(v2_sets > 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut b = fs::read(dir.join("turin-v5-microsoft/report.bin")).unwrap();
+    b.extend(fs::read(dir.join("synthetic/turin-v5-microsoft.certtable.bin")).unwrap());
+    let joined = tmp.path().join("report+table.bin");
+    fs::write(&joined, &b).unwrap();
+    let doc = check(&["snp-report", joined.to_str().unwrap(), "--json"].map(String::from));
+    assert_eq!(doc["cert_table"].as_array().map(Vec::len), Some(3));
+}
+
+/// The snp-report schema refuses what the tool never prints, and names
+/// every flag the decoder can print.
+#[test]
+fn the_snp_report_schema_refuses_a_document_it_does_not_describe() {
+    let Some(dir) = snp_dir("snp_report_schema_refuses") else {
+        return;
+    };
+    if !have_jsonschema() {
+        return;
+    }
+    let report = dir.join("turin-v5-microsoft/report.bin");
+    let (code, out, _) = common::run(["snp-report", report.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let good: Value = serde_json::from_str(&out).unwrap();
+    let valid = |v: &Value| common::schema::validate_json("snp-report.schema.json", &v.to_string());
+    valid(&good).unwrap();
+    type Break = fn(&mut Value);
+    let broken: [(&str, Break); 5] = [
+        ("a Turin TCB without fmc", |d| {
+            d["current_tcb"].as_object_mut().unwrap().remove("fmc");
+        }),
+        ("decoded TCBs without a product", |d| {
+            d["product"] = Value::Null
+        }),
+        ("an unknown key", |d| d["key_info"]["x"] = 1.into()),
+        ("a missing field", |d| {
+            d.as_object_mut().unwrap().remove("vmpl");
+        }),
+        ("an unknown flag", |d| {
+            d["policy_flags"] = serde_json::json!(["NOPE"])
+        }),
+    ];
+    for (what, change) in broken {
+        let mut d = good.clone();
+        change(&mut d);
+        assert!(valid(&d).is_err(), "{what} passed");
+    }
+    // Every flag name the decoder prints is one the schema lists.
+    let schema: Value = serde_json::from_str(
+        &fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/snp-report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    use sev_validate::core::snp_report::{PlatformInfo, PolicyFlags};
+    let listed = |k: &str| {
+        schema["properties"][k]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let names = |n: Vec<&str>| n.into_iter().map(Value::from).collect::<Vec<_>>();
+    let policy: Vec<&str> = PolicyFlags::all().iter_names().map(|(n, _)| n).collect();
+    let platform: Vec<&str> = PlatformInfo::all().iter_names().map(|(n, _)| n).collect();
+    assert_eq!(listed("policy_flags"), names(policy));
+    assert_eq!(listed("platform_info_flags"), names(platform));
 }
 
 /// `snp-validate REPORT ... -- SNP-DIGEST OPTIONS`: the expected MEASUREMENT

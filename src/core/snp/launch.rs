@@ -10,6 +10,7 @@ use crate::core::vmsa::{self, VmmProfile, VmsaConfig};
 /// The launch of one SNP guest, beyond its firmware.
 #[derive(Debug, Clone, Copy)]
 pub struct SnpLaunch<'a> {
+    /// Number of vCPUs: one VMSA page each, 1 to [`super::MAX_VCPUS`].
     pub vcpus: u32,
     /// The VMM's register values and page order ([`vmsa::VmmType::profile`]).
     pub vmm: VmmProfile,

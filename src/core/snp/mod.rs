@@ -52,35 +52,67 @@ pub type Ld = [u8; LD_LEN];
 /// Why an SNP launch digest cannot be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum SnpError {
+    /// The image size (bytes) is zero, not a multiple of 4096, or above 4 GiB.
     #[error("the firmware image is {0} bytes; SNP measures whole 4096-byte pages, so its size must be a non-zero multiple of 4096 no larger than 4 GiB")]
     FirmwareSize(u64),
+    /// Reading the firmware image failed.
     #[error("reading the firmware image failed: {0}")]
     Io(#[from] io::Error),
+    /// The reader ended before the size the image was announced with.
     #[error("the firmware image ended after {read} of its {len} bytes")]
-    FirmwareTruncated { read: u64, len: u64 },
+    FirmwareTruncated {
+        /// Bytes read before the end.
+        read: u64,
+        /// Bytes announced.
+        len: u64,
+    },
+    /// The OVMF footer table or SEV metadata is corrupt.
     #[error(transparent)]
     Ovmf(#[from] OvmfError),
+    /// The image has no OVMF footer table.
     #[error("the firmware has no OVMF footer table, so it has no SEV metadata: QEMU cannot launch an SEV-SNP guest with it; use an OVMF build with SEV-SNP support (edk2 OvmfPkgX64 or AmdSevX64 since 2022)")]
     NoFooter,
+    /// The footer table has no SEV metadata entry.
     #[error("the firmware has no SEV metadata (OVMF footer entry dc886566-984a-4798-a75e-5585a7bf67cc), which lists the pages QEMU must add for SNP: QEMU cannot launch an SEV-SNP guest with it; use an OVMF build with SEV-SNP support (edk2 OvmfPkgX64 or AmdSevX64 since 2022)")]
     NoMetadata,
+    /// The metadata offset reaches before the image tail that was read.
     #[error("the SEV metadata is {offset:#x} bytes from the end of the image, beyond the {tail:#x} bytes read")]
-    MetadataBeyondTail { offset: u32, tail: usize },
+    MetadataBeyondTail {
+        /// The metadata's offset from the end of the image, from the footer entry.
+        offset: u32,
+        /// Bytes of the image tail read.
+        tail: usize,
+    },
+    /// The SEV-ES reset block (AP reset address) is missing or zero.
     #[error("the firmware has no SEV-ES reset block (OVMF footer entry 00f771de-1a7e-4fcb-890e-68c77e2fb44e) or it is zero, so QEMU cannot start the vCPUs of an SEV-SNP guest with it")]
     NoResetBlock,
+    /// A metadata section that is not whole pages below 4 GiB.
     #[error("SEV-SNP metadata section {index} (gpa {gpa:#x}, size {size:#x}, type {kind:#x}) is not made of whole pages: its address and size must be non-zero multiples of 4096 below 4 GiB")]
     BadSection {
+        /// Position of the section in the metadata, from 0.
         index: usize,
+        /// The section's guest-physical address.
         gpa: u32,
+        /// The section's size in bytes.
         size: u32,
+        /// The section's type ([`crate::core::ovmf::MetadataSection`] constants).
         kind: u32,
     },
+    /// A kernel is given, but no metadata section has type SNP_KERNEL_HASHES (0x10).
     #[error("a kernel was given, but the firmware's SEV metadata has no SNP_KERNEL_HASHES section (type 0x10) to hold the kernel hashes table, so QEMU cannot boot a kernel with measured direct boot in an SEV-SNP guest with it; use a firmware built for it (edk2 AmdSevX64, e.g. OVMF.amdsev.fd) or drop --kernel/--initrd/--append")]
     NoKernelHashesSection,
+    /// A kernel is given, but the footer's hash-table area is missing, zero or under 176 bytes.
     #[error("a kernel was given, but the firmware has no usable area for the kernel hashes table (OVMF footer entry 7255371f-3a3b-4b04-927b-1da6efa8d454 is missing, zero or smaller than 176 bytes), so QEMU refuses measured direct boot with it; use a firmware built for it (edk2 AmdSevX64) or drop --kernel/--initrd/--append")]
     NoKernelHashArea,
+    /// The 176-byte table at its offset overruns the SNP_KERNEL_HASHES section.
     #[error("the kernel hashes table (176 bytes at offset {offset:#x} of its page) does not fit in the SNP_KERNEL_HASHES section of {size:#x} bytes")]
-    KernelTableDoesNotFit { offset: u32, size: u32 },
+    KernelTableDoesNotFit {
+        /// The table's offset in its page: hash-area base & 0xFFF.
+        offset: u32,
+        /// The section's size in bytes.
+        size: u32,
+    },
+    /// A vCPU count of 0 or above [`MAX_VCPUS`].
     #[error("the number of vCPUs must be between 1 and {MAX_VCPUS}, not {0}")]
     Vcpus(u32),
 }

@@ -10,8 +10,11 @@ use crate::core::snp_report::Product;
 /// The role of a CA certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaRole {
+    /// AMD Root Key: self-signed, signs the ASK and the ASVK (CN `ARK-{product}`).
     Ark,
+    /// AMD SEV Key: signs VCEKs (CN `SEV-{product}`).
     Ask,
+    /// AMD SEV VLEK Key: signs VLEKs (CN `SEV-VLEK-{product}`).
     Asvk,
 }
 

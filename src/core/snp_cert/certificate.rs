@@ -40,35 +40,54 @@ impl std::fmt::Display for KeyKind {
 /// A parsed X.509 certificate with what the SNP checks need.
 #[derive(Debug, Clone)]
 pub struct Certificate {
+    /// The whole certificate in DER.
     pub der: Vec<u8>,
     /// The exact TBSCertificate bytes the issuer signed.
     pub tbs: Vec<u8>,
+    /// SHA-256 of [`Certificate::der`]: the fingerprint the built-in roots are pinned by.
     pub sha256: [u8; 32],
+    /// The serial number's big-endian INTEGER bytes (0 on VCEKs and VLEKs).
     pub serial: Vec<u8>,
+    /// The subject's name attributes.
     pub subject: NameFields,
+    /// The issuer's name attributes.
     pub issuer: NameFields,
+    /// Start of validity, seconds since the Unix epoch.
     pub not_before: u64,
+    /// End of validity, seconds since the Unix epoch.
     pub not_after: u64,
+    /// Start of validity as RFC 3339 UTC text, for messages.
     pub not_before_text: String,
+    /// End of validity as RFC 3339 UTC text, for messages.
     pub not_after_text: String,
+    /// The subject public key's algorithm (RSA-4096 for CAs, P-384 for a VCEK/VLEK).
     pub key: KeyKind,
     /// The subjectPublicKey bits: an RSAPublicKey or an uncompressed point.
     pub public_key: Vec<u8>,
     /// The signature algorithm is RSASSA-PSS with SHA-384 named in it.
     pub sig_rsa_pss_sha384: bool,
+    /// The signatureAlgorithm OID, dotted.
     pub sig_alg: String,
+    /// The signatureValue bytes the issuer's key must verify over [`Certificate::tbs`].
     pub signature: Vec<u8>,
+    /// The AMD extensions (empty on the CA certificates).
     pub amd: AmdExtensions,
 }
 
 /// The attributes of a distinguished name that AMD's certificates carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NameFields {
+    /// commonName (2.5.4.3), e.g. `SEV-VCEK` or `ARK-Milan`.
     pub cn: Option<String>,
+    /// organizationalUnitName (2.5.4.11), `Engineering` for AMD.
     pub ou: Option<String>,
+    /// organizationName (2.5.4.10), `Advanced Micro Devices` for AMD.
     pub o: Option<String>,
+    /// localityName (2.5.4.7), `Santa Clara` for AMD.
     pub l: Option<String>,
+    /// stateOrProvinceName (2.5.4.8), `CA` for AMD.
     pub st: Option<String>,
+    /// countryName (2.5.4.6), `US` for AMD.
     pub c: Option<String>,
 }
 

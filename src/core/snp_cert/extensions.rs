@@ -12,12 +12,19 @@ const AMD_PREFIX: &str = "1.3.6.1.4.1.3704.1.";
 /// The AMD extensions of a VCEK or VLEK (1.3.6.1.4.1.3704.1.*).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AmdExtensions {
+    /// structVersion (.1): 0 on Milan and Genoa VCEKs and on VLEKs, 1 on Turin VCEKs.
     pub struct_version: Option<u32>,
+    /// productName (.2), e.g. `Milan-B0`, `Genoa`, `Turin`.
     pub product_name: Option<String>,
+    /// blSPL (.3.1): the BOOT_LOADER SPL.
     pub bl_spl: Option<u8>,
+    /// teeSPL (.3.2): the TEE SPL.
     pub tee_spl: Option<u8>,
+    /// snpSPL (.3.3): the SNP firmware SPL.
     pub snp_spl: Option<u8>,
+    /// ucodeSPL (.3.8): the MICROCODE SPL.
     pub ucode_spl: Option<u8>,
+    /// fmcSPL (.3.9): the FMC SPL, Turin only.
     pub fmc_spl: Option<u8>,
     /// spl_4 .. spl_7 (reserved), where present.
     pub reserved_spl: Vec<(u8, u8)>,

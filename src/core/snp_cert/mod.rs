@@ -23,14 +23,24 @@ pub use verify::verify_report_signature;
 /// What is wrong with a certificate given as a VCEK, VLEK, ASK or ARK.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertError {
+    /// Neither DER nor PEM CERTIFICATE text.
     #[error("not a certificate: {0}")]
     NotCertificate(String),
+    /// A PEM file with this many certificates where exactly one is expected.
     #[error("the PEM file holds {0} certificates where one is expected; give each certificate in its own file")]
     SeveralCertificates(usize),
+    /// DER that does not decode as an X.509 certificate.
     #[error("malformed certificate: {0}")]
     Malformed(String),
+    /// An AMD extension (1.3.6.1.4.1.3704.1.*) with a value of the wrong type or size.
     #[error("AMD extension {oid}: {what}")]
-    Extension { oid: String, what: String },
+    Extension {
+        /// The extension's dotted OID.
+        oid: String,
+        /// What is wrong with its value.
+        what: String,
+    },
+    /// The owner's CA certificates cannot serve as trust anchors.
     #[error("trust anchors: {0}")]
     Anchors(String),
 }

@@ -22,13 +22,19 @@ pub const GUID_EXTRA_PLATFORM_INFO: Uuid = uuid!("ecae0c0f-9502-43b1-afa2-0ae2e0
 /// What a cert table entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertKind {
+    /// The AMD Root Key ([`GUID_ARK`]).
     Ark,
     /// The ASK, or the ASVK when a VLEK signs.
     Ask,
+    /// The chip's VCEK ([`GUID_VCEK`]).
     Vcek,
+    /// The cloud provider's VLEK ([`GUID_VLEK`]).
     Vlek,
+    /// A certificate revocation list ([`GUID_CRL`]).
     Crl,
+    /// Extra platform information ([`GUID_EXTRA_PLATFORM_INFO`]).
     ExtraPlatformInfo,
+    /// A GUID this tool does not know.
     Other,
 }
 
@@ -63,9 +69,13 @@ impl CertKind {
 /// One entry of a cert table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertEntry {
+    /// The entry's GUID.
     pub guid: Uuid,
+    /// What the GUID names.
     pub kind: CertKind,
+    /// Offset of the blob from the start of the table, in bytes.
     pub offset: u32,
+    /// The blob (a DER certificate for the certificate kinds).
     pub data: Vec<u8>,
 }
 
@@ -74,6 +84,7 @@ pub struct CertEntry {
 /// all-zero entry, then the blobs, offsets from the start of the table.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CertTable {
+    /// The entries in table order, the terminating all-zero entry excluded.
     pub entries: Vec<CertEntry>,
 }
 

@@ -39,8 +39,11 @@ impl Container {
 /// A report as read from a file, with what came around it.
 #[derive(Debug, Clone)]
 pub struct ReportInput {
+    /// How the report was wrapped.
     pub container: Container,
+    /// The decoded report.
     pub report: AttestationReport,
+    /// The GHCB certificate table after the report, in [`Container::ReportWithCertTable`].
     pub cert_table: Option<CertTable>,
 }
 

@@ -33,18 +33,33 @@ pub use tcb::{TcbLayout, TcbVersion};
 /// What is wrong with the bytes given as a report or a cert table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReportError {
+    /// Fewer than [`REPORT_LEN`] bytes.
     #[error("{len} bytes is too short for an attestation report ({REPORT_LEN} bytes): the file is truncated or not a report")]
-    Truncated { len: usize },
+    Truncated {
+        /// Bytes given.
+        len: usize,
+    },
+    /// More bytes than a report, and not a container this tool knows.
     #[error("{len} bytes is too large for an attestation report ({REPORT_LEN} bytes){detail}")]
-    Oversized { len: usize, detail: String },
+    Oversized {
+        /// Bytes given.
+        len: usize,
+        /// Why no container fits, starting with its own separator; empty for a bare report.
+        detail: String,
+    },
+    /// VERSION (offset 0x000) outside 2..=5.
     #[error("report version {0} is not one this tool reads (2, 3, 4 and 5 are defined); the file may not be an SNP attestation report")]
     UnknownVersion(u32),
+    /// A `/dev/sev-guest` response whose status word is not 0.
     #[error("the SNP_GET_REPORT response has status {0:#x}: the firmware refused the request, so there is no report in it")]
     ResponseStatus(u32),
+    /// The GHCB certificate table is malformed.
     #[error("certificate table: {0}")]
     CertTable(String),
+    /// The product cannot be determined, or the sources contradict each other.
     #[error("{0}")]
     Product(String),
+    /// The VCEK cannot be looked up at the KDS (a VLEK signed, or CHIP_ID is masked).
     #[error("no KDS URL: {0}")]
     Kds(String),
 }

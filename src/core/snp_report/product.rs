@@ -9,8 +9,11 @@ use crate::core::hex;
 /// An AMD EPYC generation with its own KDS product name and CA chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Product {
+    /// EPYC 7003 (Zen 3): CPUID family 0x19, models 0x00-0x0F.
     Milan,
+    /// EPYC 9004/8004 (Zen 4, Bergamo and Siena too): family 0x19, models 0x10-0x1F and 0xA0-0xAF.
     Genoa,
+    /// EPYC 9005 (Zen 5): family 0x1A, models 0x00-0x11.
     Turin,
 }
 

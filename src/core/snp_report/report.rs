@@ -101,7 +101,9 @@ bitflags::bitflags! {
 /// SIGNING_KEY of the signer info: which key signed the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningKey {
+    /// 0: the chip's VCEK, derived from the chip and REPORTED_TCB.
     Vcek,
+    /// 1: a VLEK, which AMD issues to a cloud provider.
     Vlek,
     /// 7: the report is not signed.
     None,
@@ -124,9 +126,13 @@ impl SigningKey {
 /// The signer info word at 0x048.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyInfo {
+    /// The word as read.
     pub raw: u32,
+    /// Bit 0 AUTHOR_KEY_EN: AUTHOR_KEY_DIGEST holds the author key's digest.
     pub author_key_en: bool,
+    /// Bit 1 MASK_CHIP_KEY: the host masks the chip's identity; CHIP_ID is not checked.
     pub mask_chip_key: bool,
+    /// Bits 4:2 SIGNING_KEY.
     pub signing_key: SigningKey,
 }
 
@@ -151,8 +157,11 @@ impl KeyInfo {
 /// A firmware version as the report orders it (build, minor, major).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FwVersion {
+    /// Major version (the third of the three bytes).
     pub major: u8,
+    /// Minor version (the second byte).
     pub minor: u8,
+    /// Build number (the first byte).
     pub build: u8,
 }
 
@@ -166,37 +175,62 @@ impl fmt::Display for FwVersion {
 /// over them, and the decoded fields are views of them.
 #[derive(Clone)]
 pub struct AttestationReport {
+    /// The 1184 bytes as read.
     pub raw: Box<[u8; REPORT_LEN]>,
+    /// VERSION (0x000): 2, 3, 4 or 5.
     pub version: u32,
+    /// GUEST_SVN (0x004): from the ID block; 0 without one.
     pub guest_svn: u32,
+    /// POLICY (0x008): the guest policy the launch ran under.
     pub policy: GuestPolicy,
+    /// FAMILY_ID (0x010): from the ID block.
     pub family_id: [u8; 16],
+    /// IMAGE_ID (0x020): from the ID block.
     pub image_id: [u8; 16],
+    /// VMPL (0x030): the VMPL the guest requested the report at.
     pub vmpl: u32,
+    /// SIGNATURE_ALGO (0x034): [`SIG_ALGO_ECDSA_P384_SHA384`] is the only one defined.
     pub signature_algo: u32,
     /// The 8 raw bytes of the TCB fields as integers; decode them with
     /// [`TcbVersion::decode`](super::TcbVersion::decode) once the product is
     /// known.
+    /// CURRENT_TCB (0x038): the running firmware and microcode.
     pub current_tcb: u64,
+    /// PLATFORM_INFO (0x040): [`PlatformInfo`] bits.
     pub platform_info: u64,
+    /// Signer info (0x048).
     pub key_info: KeyInfo,
+    /// REPORT_DATA (0x050): the 64 bytes the guest supplied with its request.
     pub report_data: [u8; 64],
+    /// MEASUREMENT (0x090): the launch digest.
     pub measurement: [u8; 48],
+    /// HOST_DATA (0x0C0): from SNP_LAUNCH_FINISH (QEMU `host-data`).
     pub host_data: [u8; 32],
+    /// ID_KEY_DIGEST (0x0E0): SHA-384 of the ID key's public key structure; zero without an ID block.
     pub id_key_digest: [u8; 48],
+    /// AUTHOR_KEY_DIGEST (0x110): SHA-384 of the author key's; zero unless AUTHOR_KEY_EN.
     pub author_key_digest: [u8; 48],
+    /// REPORT_ID (0x140): the guest's ID, chosen by the firmware.
     pub report_id: [u8; 32],
+    /// REPORT_ID_MA (0x160): the migration agent's report ID; all 0xFF without one.
     pub report_id_ma: [u8; 32],
+    /// REPORTED_TCB (0x180): the TCB the host chose, the one the VCEK/VLEK is derived for.
     pub reported_tcb: u64,
     /// CPUID (family, model, stepping); v3 and later only.
     pub cpuid: Option<(u8, u8, u8)>,
+    /// CHIP_ID (0x1A0): zero when masked; on Turin only bytes 0..8 are set.
     pub chip_id: [u8; 64],
+    /// COMMITTED_TCB (0x1E0): the anti-rollback floor (SNP_COMMIT).
     pub committed_tcb: u64,
+    /// CURRENT_BUILD/MINOR/MAJOR (0x1E8..0x1EB): the running firmware's version.
     pub current_version: FwVersion,
+    /// COMMITTED_BUILD/MINOR/MAJOR (0x1EC..0x1EF): the committed firmware's version.
     pub committed_version: FwVersion,
+    /// LAUNCH_TCB (0x1F0): CURRENT_TCB when the guest was launched or imported.
     pub launch_tcb: u64,
-    /// LAUNCH_MIT_VECTOR and CURRENT_MIT_VECTOR; v5 and later only.
+    /// LAUNCH_MIT_VECTOR (0x1F8): the mitigation vector at launch; v5 and later only.
     pub launch_mit_vector: Option<u64>,
+    /// CURRENT_MIT_VECTOR (0x200): the current mitigation vector; v5 and later only.
     pub current_mit_vector: Option<u64>,
 }
 

@@ -19,9 +19,13 @@ pub struct TcbVersion {
     pub raw: u64,
     /// FMC SPL (Turin only).
     pub fmc: Option<u8>,
+    /// BOOT_LOADER SPL (KDS `blSPL`).
     pub bootloader: u8,
+    /// TEE SPL (KDS `teeSPL`).
     pub tee: u8,
+    /// SNP firmware SPL (KDS `snpSPL`).
     pub snp: u8,
+    /// MICROCODE SPL (KDS `ucodeSPL`).
     pub microcode: u8,
 }
 

@@ -15,17 +15,20 @@
 //! use sev_validate::snp::validate::{ChainCache, Endorsement, Expectations, Validator};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/snp-vectors/milan-v2-virtee");
-//! # if !std::path::Path::new(dir).exists() { return Ok(()); }
-//! let input = snp_report::parse_input(&std::fs::read(format!("{dir}/report.bin"))?)?;
-//! let vek = Certificate::from_der_or_pem(&std::fs::read(format!("{dir}/vcek.der"))?)?;
+//! // A report and chain of the simulated SNP firmware, shipped with the crate.
+//! let input = snp_report::parse_input(include_bytes!("../../../tests/fixtures/snp-sim/report.bin"))?;
+//! let vek = Certificate::from_der_or_pem(include_bytes!("../../../tests/fixtures/snp-sim/vcek.der"))?;
+//! let anchors = TrustAnchors::from_files(&[
+//!     include_bytes!("../../../tests/fixtures/snp-sim/ark.pem").to_vec(),
+//!     include_bytes!("../../../tests/fixtures/snp-sim/ask.pem").to_vec(),
+//! ])?;
 //! let (product, _) = snp_report::resolve_product(&input.report, vek.amd.product_name.as_deref(), None)?;
 //! let endorsement = Endorsement { vek, ask: None, ark: None };
 //! let mut expect = Expectations::default();
 //! expect.report_data = Some(input.report.report_data); // the nonce the owner gave the guest
 //! let cache = ChainCache::default(); // shared by every report a service checks
-//! let now = 1_767_225_600; // 2026-01-01, seconds since the epoch
-//! let validator = Validator::new(TrustAnchors::builtin(), now).with_cache(&cache);
+//! let now = 1_780_272_000; // 2026-06-01, seconds since the epoch
+//! let validator = Validator::new(&anchors, now).with_cache(&cache);
 //! let outcome = validator.validate(&input.report, product, &endorsement, &expect);
 //! assert!(outcome.passed(), "{:?}", outcome.failures().collect::<Vec<_>>());
 //! assert_eq!(product, Product::Milan);
