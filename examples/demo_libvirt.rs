@@ -1,6 +1,6 @@
 //! The main job, locally, on a simulated SEV host: run by `scripts/demo.sh`.
 //!
-//! It starts the end-to-end harness of the tests (tests/common/e2e.rs): a REAL unprivileged
+//! It starts the end-to-end harness of the tests (tests/e2e/harness/): a REAL unprivileged
 //! libvirtd driving REAL QEMU (TCG) whose emulator is tests/sim/qemu_sev_wrapper.py, which
 //! plays the AMD SEV firmware on QEMU's QMP monitor. Then, narrating each step, it launches a
 //! paused SEV-ES guest of Debian's OVMF (with its secret area declared, as AmdSev builds
@@ -12,7 +12,7 @@
 //! The tool is `$SEV_VALIDATE_BIN`, else target/release/virt-qemu-sev-validate. Needs root
 //! (or a user that can run libvirtd) and what scripts/setup.sh installs.
 
-#[path = "../tests/common/e2e.rs"]
+#[path = "../tests/e2e/harness/mod.rs"]
 mod e2e;
 #[path = "common/narrate.rs"]
 mod narrate;

@@ -1,6 +1,6 @@
 //! SEV-SNP guests through libvirt, locally, on a simulated SNP host: run by `scripts/demo.sh`.
 //!
-//! It starts the end-to-end harness of the tests (tests/common/e2e.rs) on libvirt 11.3 and
+//! It starts the end-to-end harness of the tests (tests/e2e/harness/) on libvirt 11.3 and
 //! QEMU 10.0 from bookworm-backports (the chroot `scripts/setup-libvirt11.sh` builds): a REAL
 //! libvirtd driving REAL QEMU (TCG) whose emulator, tests/sim/qemu_sev_wrapper.py, answers
 //! QMP as QEMU 10.0 does for an SNP guest and plays SNP_LAUNCH_FINISH when the vCPUs first
@@ -19,7 +19,7 @@
 //! The tool is `$SEV_VALIDATE_BIN`, else target/release/virt-qemu-sev-validate. Needs root,
 //! the chroot, and what scripts/setup.sh installs (sev-snp-measure, python3-cryptography).
 
-#[path = "../tests/common/e2e.rs"]
+#[path = "../tests/e2e/harness/mod.rs"]
 mod e2e;
 #[path = "common/narrate.rs"]
 mod narrate;

@@ -8,7 +8,7 @@
 #
 # Part 1 (examples/demo_libvirt.rs): a simulated SEV host, i.e. a real libvirtd driving real
 # QEMU whose emulator (tests/sim/qemu_sev_wrapper.py) plays the AMD SEV firmware, the harness
-# of tests/e2e_libvirt.rs. It launches a paused SEV-ES guest of Debian's OVMF, the tool
+# of tests/e2e/e2e_libvirt.rs. It launches a paused SEV-ES guest of Debian's OVMF, the tool
 # validates it through libvirt (--insecure: local connection) and injects a generated disk
 # passphrase; the demo shows the simulated firmware decrypted exactly that passphrase in the
 # firmware's secret area, the guest running, a tampered launch refused, and stops everything
@@ -24,7 +24,7 @@
 #
 # Part 3 (examples/demo_snp_libvirt.rs): SEV-SNP guests through libvirt, on libvirt 11.3 and
 # QEMU 10.0 from bookworm-backports (the chroot scripts/setup-libvirt11.sh builds, a few
-# minutes the first time), the harness of tests/e2e_snp.rs: the wrapper answers QMP as QEMU
+# minutes the first time), the harness of tests/e2e/e2e_snp.rs: the wrapper answers QMP as QEMU
 # 10.0 does for an SNP guest and simulates SNP_LAUNCH_FINISH. A domain whose ID block was made
 # for 4 vCPUs, with 2, is caught before it starts (exit 1, the change named; over qemu+ssh://
 # when sshd can run) and the simulated firmware refuses it when started anyway; the right ID

@@ -19,7 +19,7 @@
 # New inputs go to fuzz/target/corpus/TARGET (not committed); the committed
 # seeds in fuzz/corpus/TARGET are only read. A crash leaves its input in
 # fuzz/artifacts/TARGET/ and makes the script exit 1: add the input to
-# tests/fuzz_regressions.rs. Logs: fuzz/target/logs/TARGET.log.
+# tests/it/fuzz_regressions.rs. Logs: fuzz/target/logs/TARGET.log.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -136,6 +136,6 @@ for i in "${!pids[@]}"; do
 done
 echo "fuzz.sh: $passed passed, $failed failed"
 if ((failed)); then
-    echo "fuzz.sh: see fuzz/target/logs/ and fuzz/artifacts/; add each crash input to tests/fuzz_regressions.rs" >&2
+    echo "fuzz.sh: see fuzz/target/logs/ and fuzz/artifacts/; add each crash input to tests/it/fuzz_regressions.rs" >&2
     exit 1
 fi

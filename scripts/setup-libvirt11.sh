@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds, once, a Debian 12 chroot holding libvirt 11.3 and QEMU 10.0 from bookworm-backports,
 # so that the end-to-end tests run against both the host's libvirt 9.0 + QEMU 7.2 and these
-# (SEV_E2E_LIBVIRT=11, see tests/common/e2e.rs) without replacing the host's own packages.
+# (SEV_E2E_LIBVIRT=11, see tests/e2e/harness/) without replacing the host's own packages.
 #
 #   scripts/setup-libvirt11.sh          build the chroot if it is missing or stale, as root
 #   scripts/setup-libvirt11.sh --check  exit 0 if it is ready, 1 if not (no changes)
@@ -14,7 +14,7 @@
 # build is simply redone. apt's output goes to a log file; one line is printed.
 #
 # Location: $SEV_LIBVIRT11_ROOT, default /var/lib/virt-qemu-sev-validate/libvirt11-root
-# (tests/common/e2e.rs reads the same variable). Mirror: $DEBIAN_MIRROR.
+# (tests/e2e/harness/ reads the same variable). Mirror: $DEBIAN_MIRROR.
 set -euo pipefail
 
 ROOT=${SEV_LIBVIRT11_ROOT:-/var/lib/virt-qemu-sev-validate/libvirt11-root}

@@ -16,7 +16,7 @@ PACKAGES=(
     libssh2-1-dev libssl-dev
     # the openssl command line: an independent check of every SNP signature and chain verdict
     openssl
-    # e2e (tests/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
+    # e2e (tests/e2e/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
     # tests/sim/qemu_sev_wrapper.py; libvirt-dev + pkg-config build the `virt` crate;
     # openssh + netcat-openbsd + iproute2 (veth into sshd's network namespace) for the
     # qemu+ssh:// cases; passwd (useradd) and util-linux (setpriv, unshare, nsenter) to run the

@@ -4,7 +4,7 @@
 # Python tool, the man page), and the simulated Secure Processor's own checks. The end-to-end
 # tests (real libvirtd and QEMU) then run a second time on libvirt 11.3 + QEMU 10.0 from
 # bookworm-backports, in the chroot scripts/setup-libvirt11.sh builds, with the SEV-SNP domains
-# (tests/e2e_snp.rs) that libvirt 9.0 cannot run.
+# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -39,7 +39,7 @@ echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log" "$lv11_out"' EXIT
 set +e
-# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/common/e2e.rs, snp_pass).
+# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass).
 SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 cargo test --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # --all-targets leaves out the documentation's examples: they run inside the
@@ -70,7 +70,7 @@ else
 fi
 t0=$SECONDS
 set +e
-SEV_E2E_LIBVIRT=11 cargo test --test e2e_libvirt --test e2e_snp --test qmp_sim 2>&1 | tee -a "$log"
+SEV_E2E_LIBVIRT=11 cargo test --test e2e 2>&1 | tee -a "$log"
 lv11_status=${PIPESTATUS[0]}
 set -e
 echo "== libvirt 11.3 + QEMU 10.0 end-to-end run: $((SECONDS - t0)) s"

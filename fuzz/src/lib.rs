@@ -1,5 +1,5 @@
 //! Fuzz targets for virt-qemu-sev-validate; see README.md. The target bodies
-//! live in targets.rs, which tests/fuzz_regressions.rs also includes.
+//! live in targets.rs, which tests/it/fuzz_regressions.rs also includes.
 
 mod targets;
 

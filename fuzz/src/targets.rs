@@ -1,7 +1,7 @@
 //! The bodies of the fuzz targets, one function per target.
 //!
 //! This file depends only on `sev_validate` and crates the main package
-//! already depends on, so that `tests/fuzz_regressions.rs` can include it with
+//! already depends on, so that `tests/it/fuzz_regressions.rs` can include it with
 //! `#[path]` and replay every crash input and the committed corpus under a
 //! plain `cargo test`, without libFuzzer. Each function must never panic on
 //! any input; the assertions are properties that hold for every input.

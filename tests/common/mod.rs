@@ -1,16 +1,27 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the two integration-test binaries (`tests/it`, `tests/e2e`), each of which
+//! includes this folder with `#[path = "../common/mod.rs"] mod common;`.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod files;
+pub mod netns;
+pub mod rng;
 pub mod schema;
-mod skip;
+pub mod sevctl;
+pub mod skip;
+pub mod snp_sim;
+pub mod tool;
 #[allow(unused_imports)]
-pub use skip::{in_ci, skip_or_fail, vectors_dir};
+pub use files::Files;
+#[allow(unused_imports)]
+pub use skip::{in_ci, skip_or_fail, snp_vectors_dir, vectors_dir};
+#[allow(unused_imports)]
+pub use tool::{Args, Outcome, Tool, MILAN};
 
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_virt-qemu-sev-validate"))
+    Command::new(tool::OURS)
 }
 
 /// Runs our tool with `args`; returns (exit code, stdout, stderr).
@@ -19,11 +30,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out = bin()
-        .args(args)
-        .output()
-        .expect("run virt-qemu-sev-validate");
-    split(out)
+    Tool::new().args(args).run().parts()
 }
 
 pub fn split(out: Output) -> (i32, String, String) {
@@ -55,6 +62,23 @@ pub fn sev_sp() -> Option<Command> {
     Some(c)
 }
 
+/// `sev_sp.py measure ARGS`: the measurement the simulated Secure Processor reports, checked
+/// to be given. None (after a SKIPPED line) without python3-cryptography.
+#[track_caller]
+pub fn sev_measure<I, S>(args: I) -> Option<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = sev_sp()?.arg("measure").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "simulator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap().trim().to_string())
+}
+
 /// A small synthetic firmware image whose OVMF footer table has the given
 /// entries (GUID string, data), laid out as edk2 does: each entry is data,
 /// u16 length, GUID; the footer (u16 table length, footer GUID) ends 32
@@ -72,6 +96,52 @@ pub fn firmware_with(entries: &[(&str, Vec<u8>)], size: usize) -> Vec<u8> {
     fw
 }
 
+/// `body` made an SEV-SNP firmware image: SEV metadata with `sections` (GPA, size, type)
+/// `metadata_offset` bytes before its end, and an OVMF footer table ending 32 bytes before its
+/// end with the SEV metadata entry, then `entries` (GUID, data). Laid out here as edk2 does,
+/// not by the library's code, so that the tests check the library against it.
+pub fn snp_firmware_with(
+    mut body: Vec<u8>,
+    sections: &[(u32, u32, u32)],
+    metadata_offset: u32,
+    entries: &[(&str, Vec<u8>)],
+) -> Vec<u8> {
+    let size = body.len();
+    // "ASEV", u32 length, u32 version 1, u32 count, then the sections.
+    let mut meta = b"ASEV".to_vec();
+    for v in [16 + 12 * sections.len() as u32, 1, sections.len() as u32] {
+        meta.extend_from_slice(&v.to_le_bytes());
+    }
+    for (gpa, len, kind) in sections {
+        for v in [gpa, len, kind] {
+            meta.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let at = size - metadata_offset as usize;
+    body[at..at + meta.len()].copy_from_slice(&meta);
+    // Each entry is its data, u16 length, GUID; then u16 table length and the footer GUID.
+    let guid_le = |g: &str| uuid::Uuid::parse_str(g).unwrap().to_bytes_le();
+    let mut table = Vec::new();
+    let metadata_entry = (SEV_METADATA, metadata_offset.to_le_bytes().to_vec());
+    for (g, d) in std::iter::once(&metadata_entry).chain(entries) {
+        table.extend_from_slice(d);
+        table.extend_from_slice(&((d.len() + 18) as u16).to_le_bytes());
+        table.extend_from_slice(&guid_le(g));
+    }
+    table.extend_from_slice(&((table.len() + 18) as u16).to_le_bytes());
+    table.extend_from_slice(&guid_le(FOOTER));
+    let end = size - 32;
+    assert!(
+        at + meta.len() < end - table.len(),
+        "metadata overlaps the footer"
+    );
+    body[end - table.len()..end].copy_from_slice(&table);
+    body[end..].fill(0);
+    body
+}
+
+pub const FOOTER: &str = "96b582de-1fb2-45f7-baea-a366c55a082d";
+pub const SEV_METADATA: &str = "dc886566-984a-4798-a75e-5585a7bf67cc";
 pub const RESET_BLOCK: &str = "00f771de-1a7e-4fcb-890e-68c77e2fb44e";
 pub const SECRET_AREA: &str = "4c2eb361-7d9b-4cc3-8081-127c90d3d294";
 pub const HASH_AREA: &str = "7255371f-3a3b-4b04-927b-1da6efa8d454";
@@ -88,6 +158,9 @@ pub fn amdsev_like_firmware() -> Vec<u8> {
         64 * 1024,
     )
 }
+
+/// A `--domain` run on libvirt's test driver (its default node's domain `test`).
+pub const TEST_DRIVER_DOMAIN: [&str; 4] = ["--connect", "test:///default", "--domain", "test"];
 
 /// Owned arguments from string slices.
 pub fn argv(items: &[&str]) -> Vec<String> {
@@ -127,15 +200,12 @@ pub fn set(args: &mut [String], opt: &str, value: &str) {
 /// stderr (or stdout) contains `needle`. Returns stderr.
 #[track_caller]
 pub fn expect(args: &[String], code: i32, needle: &str) -> String {
-    let (got, out, err) = run(args);
-    assert!(!err.contains("panicked"), "panic for {args:?}: {err}");
-    assert_eq!(
-        got, code,
-        "exit code for {args:?}\nstdout: {out}\nstderr: {err}"
-    );
+    let o = Tool::new().args(args).run().expect_code(code);
     assert!(
-        err.contains(needle) || out.contains(needle),
-        "{args:?}: wanted {needle:?} in stdout {out:?} or stderr {err:?}"
+        o.stderr.contains(needle) || o.stdout.contains(needle),
+        "{args:?}: wanted {needle:?} in stdout {:?} or stderr {:?}",
+        o.stdout,
+        o.stderr
     );
-    err
+    o.stderr
 }

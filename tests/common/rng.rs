@@ -34,3 +34,15 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
 }
+
+/// A seed or a count from the environment variable `name`, decimal or 0x-hex; None when unset.
+/// A value that is not a number is an error, not the default.
+pub fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    let s = v.trim();
+    let n = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    };
+    Some(n.unwrap_or_else(|| panic!("{name}={v:?} is not a number")))
+}

@@ -41,3 +41,17 @@ pub fn vectors_dir(test: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// The SNP vectors folder: `$var` (each suite names its own variable), else
+/// ../shared/snp-vectors beside the checkout. `None` (after a visible SKIPPED line) when
+/// absent outside CI.
+pub fn snp_vectors_dir(test: &str, var: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/snp-vectors"));
+    if dir.join("EXPECTED.json").is_file() {
+        return Some(dir);
+    }
+    skip_or_fail(test, &format!("SNP vectors not found at {}", dir.display()));
+    None
+}

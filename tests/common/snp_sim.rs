@@ -1,7 +1,6 @@
 //! The simulated SNP Secure Processor (tests/sim/snp_sp.py) from Rust tests:
 //! mint a test chain, sign a report (its MEASUREMENT from sev-snp-measure for
-//! a launch), measure a launch. Include with
-//! `#[path = "common/snp_sim.rs"] mod snp_sim;`.
+//! a launch), measure a launch. `common::snp_sim` in the test binaries.
 //!
 //! RSA-4096 keys are made once per build directory and reused
 //! (`$CARGO_TARGET_TMPDIR/snp-sim-keys`), so a chain takes well under a

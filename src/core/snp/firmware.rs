@@ -276,7 +276,7 @@ mod tests {
             }
         }
         assert_eq!(ovmf_hash(Dribble(&image), len).unwrap(), want.ld());
-        // Every thread count, read size and short image: tests/proptest_core.rs,
+        // Every thread count, read size and short image: tests/it/proptest_core.rs,
         // against a chain written there from the spec.
         let mut gctx = GuestContext::new();
         measure_firmware_on(&mut gctx, &image[..], len, 1).unwrap();
