@@ -1,7 +1,10 @@
 //! The command line: parses the arguments and dispatches. The drop-in
 //! options of libvirt's Python tool are in [`args`]; one run of the stages
 //! is in [`run`]; what a person sees is in [`output`]; the SEV-SNP
-//! subcommands are in [`snp_commands`], [`snp_digest`] and [`snp_attest`].
+//! subcommands are dispatched by [`snp_commands`], one file each
+//! ([`snp_digest`], [`snp_ovmf_hash`], [`snp_id_block`], [`snp_report`],
+//! [`snp_validate`]), with the options `snp-validate` shares with the main
+//! command in [`snp_options`].
 //! It is the only module that knows clap: it parses the arguments once into
 //! the library's typed values.
 //!
@@ -17,9 +20,13 @@ pub mod num;
 pub mod output;
 pub mod run;
 pub mod snp;
-pub mod snp_attest;
 pub mod snp_commands;
 pub mod snp_digest;
+pub mod snp_id_block;
+pub mod snp_options;
+pub mod snp_ovmf_hash;
+pub mod snp_report;
+pub mod snp_validate;
 
 use clap::FromArgMatches;
 

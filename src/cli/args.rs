@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use super::num::{hex_n, parse_api, parse_u32, parse_u64, parse_u8};
-use super::snp_attest::{EndorsementArgs, RequirementArgs};
+use super::snp_options::{EndorsementArgs, RequirementArgs};
 use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
 use crate::core::vmsa::VmsaForm;

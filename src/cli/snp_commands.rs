@@ -1,6 +1,6 @@
 //! The SEV-SNP subcommands beside the drop-in options: one parser for
 //! `snp-digest`, `snp-ovmf-hash`, `snp-id-block` ([`super::snp_digest`]),
-//! `snp-report` and `snp-validate` ([`super::snp_attest`]), and the one
+//! `snp-report` ([`super::snp_report`]) and `snp-validate` ([`super::snp_validate`]), and the one
 //! place that runs them. [`main_if_subcommand`] is the entry point: it
 //! leaves every other command line to the drop-in parser.
 
@@ -9,10 +9,12 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
-use super::snp_attest::{self, ReportArgs, ValidateArgs};
-use super::snp_digest::{self, format_ld, DigestArgs, IdBlockArgs, OvmfHashArgs};
+use super::snp_digest::{self, DigestArgs};
+use super::snp_id_block::{self, IdBlockArgs};
+use super::snp_ovmf_hash::{self, OvmfHashArgs};
+use super::snp_report::{self, ReportArgs};
+use super::snp_validate::{self, ValidateArgs};
 use crate::error::{Error, ExitCode, Result};
-use crate::snp::digest;
 
 /// The subcommands this module answers.
 pub const SUBCOMMANDS: &[&str] = &[
@@ -86,7 +88,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            snp_attest::usage_error_json(args, &e);
+            snp_validate::usage_error_json(args, &e);
             return if e.use_stderr() {
                 ExitCode::UnsupportedUsage as i32
             } else {
@@ -96,7 +98,7 @@ fn run_from_args(args: &[OsString]) -> i32 {
     };
     if let SnpCommand::Validate(a) = &cli.command {
         // Its own exit codes: 1 when a check fails, with the result printed.
-        return std::panic::catch_unwind(|| snp_attest::validate_main(a))
+        return std::panic::catch_unwind(|| snp_validate::validate_main(a))
             .unwrap_or(ExitCode::Unexpected as i32);
     }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&cli.command)));
@@ -123,14 +125,11 @@ fn run_from_args(args: &[OsString]) -> i32 {
 fn run(cmd: &SnpCommand) -> Result<String> {
     match cmd {
         SnpCommand::Digest(a) => snp_digest::snp_digest(a),
-        SnpCommand::OvmfHash(a) => {
-            let ld = digest::ovmf_hash(&a.ovmf)?;
-            Ok(format!("{}\n", format_ld(&ld, a.output_format)))
-        }
-        SnpCommand::IdBlock(a) => snp_digest::snp_id_block(a),
-        SnpCommand::Report(a) => snp_attest::report_main(a),
+        SnpCommand::OvmfHash(a) => snp_ovmf_hash::snp_ovmf_hash(a),
+        SnpCommand::IdBlock(a) => snp_id_block::snp_id_block(a),
+        SnpCommand::Report(a) => snp_report::report_main(a),
         SnpCommand::Validate(_) => Err(Error::Unexpected(
-            "snp-validate runs through snp_attest::validate_main".into(),
+            "snp-validate runs through snp_validate::validate_main".into(),
         )),
     }
 }

@@ -1,12 +1,6 @@
-//! SEV-SNP subcommands of the same binary, beside the drop-in options:
-//!
-//! - `virt-qemu-sev-validate snp-digest`: the expected SNP launch digest
-//!   (the MEASUREMENT of the attestation report) of a guest;
-//! - `virt-qemu-sev-validate snp-ovmf-hash`: the launch digest after the
-//!   firmware alone, to seed `snp-digest --ovmf-hash` later;
-//! - `virt-qemu-sev-validate snp-id-block`: a signed ID block and ID auth for
-//!   QEMU's `sev-snp-guest` object or libvirt's `<launchSecurity type='sev-snp'>`.
-//!
+//! `snp-digest`: the expected SEV-SNP launch digest (the MEASUREMENT of the
+//! attestation report) of a guest, and with `--measurement` which input the
+//! host changed; its options are also what `snp-validate` takes after `--`.
 //! The subcommands' dispatcher is [`super::snp_commands`].
 
 use std::ffi::OsString;
@@ -15,13 +9,12 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use clap::{Args, Parser, ValueEnum};
 
-use super::num::{decode_hex, decode_hex_array, parse_u32, parse_u64};
+use super::num::{decode_hex, parse_u32, parse_u64};
 use crate::core::snp::Ld;
 use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
-use crate::snp::id_block::{self, IdBlockFields};
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
@@ -134,66 +127,15 @@ pub(crate) struct DigestArgs {
     measurement: Option<String>,
 }
 
-#[derive(Debug, Args)]
-pub(crate) struct OvmfHashArgs {
-    /// OVMF firmware image
-    #[arg(long, value_name = "FILE")]
-    pub(crate) ovmf: PathBuf,
-
-    /// How to print the hash
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex)]
-    pub(crate) output_format: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct IdBlockArgs {
-    /// Expected launch digest: 96 hex digits or base64 of 48 bytes (snp-digest prints either)
-    #[arg(long, value_name = "HEX|BASE64")]
-    digest: String,
-
-    /// ID key: ECDSA P-384 private key, PEM (PKCS#8 or SEC1 "EC PRIVATE KEY")
-    #[arg(long, value_name = "PEM")]
-    id_key: PathBuf,
-
-    /// Author key: ECDSA P-384 private key, PEM; signs the ID key (QEMU author-key-enabled=on)
-    #[arg(long, value_name = "PEM")]
-    author_key: Option<PathBuf>,
-
-    /// Guest policy; must equal the guest's SNP policy (QEMU sev-snp-guest,policy=)
-    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x30000")]
-    policy: u64,
-
-    /// Family ID: 16 bytes as 32 hex digits (default zero)
-    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
-    family_id: Option<[u8; 16]>,
-
-    /// Image ID: 16 bytes as 32 hex digits (default zero)
-    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
-    image_id: Option<[u8; 16]>,
-
-    /// Guest security version number
-    #[arg(long, value_name = "N", value_parser = parse_u32, default_value = "0")]
-    svn: u32,
-}
-
-fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
-    decode_hex_array::<16>(s)
-        .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
-}
-
-fn b64(b: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(b)
-}
-
 pub(crate) fn format_ld(ld: &Ld, f: OutputFormat) -> String {
     match f {
         OutputFormat::Hex => hex(ld),
-        OutputFormat::Base64 => b64(ld),
+        OutputFormat::Base64 => base64::engine::general_purpose::STANDARD.encode(ld),
     }
 }
 
 /// A launch digest from 96 hex digits or base64 of 48 bytes.
-fn parse_ld(what: &str, s: &str) -> Result<Ld> {
+pub(crate) fn parse_ld(what: &str, s: &str) -> Result<Ld> {
     let t = s.trim();
     let bytes = match decode_hex(t) {
         Some(b) if t.len() >= 96 => b,
@@ -364,60 +306,6 @@ fn compare_with_report(launch: &ComputedLaunch, reported: &Ld, printed: String) 
     )))
 }
 
-pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
-    let ld = parse_ld("--digest", &a.digest)?;
-    id_block::check_policy(a.policy)?;
-    let id_key = id_block::read_key("ID key", &a.id_key)?;
-    let author_key = a
-        .author_key
-        .as_deref()
-        .map(|p| id_block::read_key("author key", p))
-        .transpose()?;
-    let fields = IdBlockFields {
-        policy: a.policy,
-        family_id: a.family_id.unwrap_or_default(),
-        image_id: a.image_id.unwrap_or_default(),
-        guest_svn: a.svn,
-    };
-    let (block, auth) = id_block::sign(ld, &fields, &id_key, author_key.as_ref())?;
-    let block_b64 = b64(&block.to_bytes());
-    let auth_b64 = b64(&auth.to_bytes()[..]);
-    let mut out = String::new();
-    out.push_str(&format!(
-        "# QEMU: -object sev-snp-guest,id=sev0,policy={:#x},...,<the next line>\n",
-        a.policy
-    ));
-    out.push_str(&format!("id-block={block_b64},id-auth={auth_b64}"));
-    if author_key.is_some() {
-        out.push_str(",author-key-enabled=on");
-    }
-    out.push('\n');
-    out.push_str("# libvirt domain XML:\n");
-    out.push_str(&format!(
-        "<launchSecurity type='sev-snp'{}>\n",
-        if author_key.is_some() {
-            " authorKey='yes'"
-        } else {
-            ""
-        }
-    ));
-    out.push_str(&format!("  <policy>{:#010x}</policy>\n", a.policy));
-    out.push_str(&format!("  <idBlock>{block_b64}</idBlock>\n"));
-    out.push_str(&format!("  <idAuth>{auth_b64}</idAuth>\n"));
-    out.push_str("</launchSecurity>\n");
-    out.push_str(&format!(
-        "id_key_digest: {}\n",
-        b64(&id_key.public_key_digest())
-    ));
-    if let Some(k) = &author_key {
-        out.push_str(&format!(
-            "author_key_digest: {}\n",
-            b64(&k.public_key_digest())
-        ));
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,7 +314,8 @@ mod tests {
     fn digest_parsing() {
         let h = "a14d638341e5674628fe1e02fbedebe5e5ab4faf1dd72d8966068e615bb99efd13d214b35c231715b38e263dc6059745";
         let ld = parse_ld("d", h).unwrap();
-        assert_eq!(parse_ld("d", &b64(&ld)).unwrap(), ld);
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, ld);
+        assert_eq!(parse_ld("d", &b64).unwrap(), ld);
         assert!(parse_ld("d", "abcd").is_err());
         assert!(parse_ld("d", "not base64!").is_err());
         assert!(parse_ld("d", &h[..94]).is_err());
@@ -438,12 +327,5 @@ mod tests {
         assert_eq!(named_signature("epyc-milan-v2").unwrap(), 0xA00F11);
         assert!(named_signature("Skylake-Server").is_err());
         assert!(named_signature("EPYC-Rome-v").is_err());
-    }
-
-    #[test]
-    fn id16() {
-        assert_eq!(parse_id16(&"01".repeat(16)).unwrap(), [1; 16]);
-        assert!(parse_id16("0102").is_err());
-        assert!(parse_id16(&"zz".repeat(16)).is_err());
     }
 }

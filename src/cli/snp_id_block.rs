@@ -1,0 +1,119 @@
+//! `snp-id-block`: a signed SEV-SNP ID block and ID auth for an expected
+//! launch digest, in the forms QEMU's `sev-snp-guest` object and libvirt's
+//! `<launchSecurity type='sev-snp'>` take.
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use clap::Args;
+
+use super::num::{decode_hex_array, parse_u32, parse_u64};
+use super::snp_digest::parse_ld;
+use crate::error::Result;
+use crate::snp::id_block::{self, IdBlockFields};
+
+#[derive(Debug, Args)]
+pub(crate) struct IdBlockArgs {
+    /// Expected launch digest: 96 hex digits or base64 of 48 bytes (snp-digest prints either)
+    #[arg(long, value_name = "HEX|BASE64")]
+    digest: String,
+
+    /// ID key: ECDSA P-384 private key, PEM (PKCS#8 or SEC1 "EC PRIVATE KEY")
+    #[arg(long, value_name = "PEM")]
+    id_key: PathBuf,
+
+    /// Author key: ECDSA P-384 private key, PEM; signs the ID key (QEMU author-key-enabled=on)
+    #[arg(long, value_name = "PEM")]
+    author_key: Option<PathBuf>,
+
+    /// Guest policy; must equal the guest's SNP policy (QEMU sev-snp-guest,policy=)
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x30000")]
+    policy: u64,
+
+    /// Family ID: 16 bytes as 32 hex digits (default zero)
+    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    family_id: Option<[u8; 16]>,
+
+    /// Image ID: 16 bytes as 32 hex digits (default zero)
+    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    image_id: Option<[u8; 16]>,
+
+    /// Guest security version number
+    #[arg(long, value_name = "N", value_parser = parse_u32, default_value = "0")]
+    svn: u32,
+}
+
+fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
+    decode_hex_array::<16>(s)
+        .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
+    let ld = parse_ld("--digest", &a.digest)?;
+    id_block::check_policy(a.policy)?;
+    let id_key = id_block::read_key("ID key", &a.id_key)?;
+    let author_key = a
+        .author_key
+        .as_deref()
+        .map(|p| id_block::read_key("author key", p))
+        .transpose()?;
+    let fields = IdBlockFields {
+        policy: a.policy,
+        family_id: a.family_id.unwrap_or_default(),
+        image_id: a.image_id.unwrap_or_default(),
+        guest_svn: a.svn,
+    };
+    let (block, auth) = id_block::sign(ld, &fields, &id_key, author_key.as_ref())?;
+    let block_b64 = b64(&block.to_bytes());
+    let auth_b64 = b64(&auth.to_bytes()[..]);
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# QEMU: -object sev-snp-guest,id=sev0,policy={:#x},...,<the next line>\n",
+        a.policy
+    ));
+    out.push_str(&format!("id-block={block_b64},id-auth={auth_b64}"));
+    if author_key.is_some() {
+        out.push_str(",author-key-enabled=on");
+    }
+    out.push('\n');
+    out.push_str("# libvirt domain XML:\n");
+    out.push_str(&format!(
+        "<launchSecurity type='sev-snp'{}>\n",
+        if author_key.is_some() {
+            " authorKey='yes'"
+        } else {
+            ""
+        }
+    ));
+    out.push_str(&format!("  <policy>{:#010x}</policy>\n", a.policy));
+    out.push_str(&format!("  <idBlock>{block_b64}</idBlock>\n"));
+    out.push_str(&format!("  <idAuth>{auth_b64}</idAuth>\n"));
+    out.push_str("</launchSecurity>\n");
+    out.push_str(&format!(
+        "id_key_digest: {}\n",
+        b64(&id_key.public_key_digest())
+    ));
+    if let Some(k) = &author_key {
+        out.push_str(&format!(
+            "author_key_digest: {}\n",
+            b64(&k.public_key_digest())
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id16() {
+        assert_eq!(parse_id16(&"01".repeat(16)).unwrap(), [1; 16]);
+        assert!(parse_id16("0102").is_err());
+        assert!(parse_id16(&"zz".repeat(16)).is_err());
+    }
+}

@@ -1,0 +1,129 @@
+//! `snp-validate`: an SEV-SNP attestation report validated against AMD's
+//! chain and the owner's expectations, every check listed by name. Exit
+//! codes: 0 valid, 1 a check failed, 2 bad input or usage.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::num::hex_n;
+use super::snp_options::{EndorsementArgs, RequirementArgs, EXPECT};
+use crate::error::{ExitCode, Result};
+use crate::snp::attest::{self, ErrorDocument, Validation};
+
+/// `snp-validate`: every check, listed by name.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, or a report followed by its certificate table
+    #[arg(value_name = "REPORT")]
+    report: PathBuf,
+
+    #[command(flatten)]
+    pub endorsement: EndorsementArgs,
+
+    /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    measurement: Option<[u8; 48]>,
+
+    /// After '--': snp-digest's options (--ovmf, --vcpus, --vcpu-type, --kernel...); the expected MEASUREMENT is the digest they give
+    #[arg(
+        last = true,
+        value_name = "SNP-DIGEST OPTIONS",
+        conflicts_with = "measurement"
+    )]
+    launch: Vec<std::ffi::OsString>,
+
+    /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    host_data: Option<[u8; 32]>,
+
+    /// Expected FAMILY_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    family_id: Option<[u8; 16]>,
+
+    /// Expected IMAGE_ID (32 hex digits; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    image_id: Option<[u8; 16]>,
+
+    #[command(flatten)]
+    pub requirements: RequirementArgs,
+
+    /// Print one JSON document (schema/snp-validate.schema.json)
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_validate(a: &ValidateArgs) -> Result<Validation> {
+    let mut expect = a.requirements.expectations()?;
+    expect.measurement = a.measurement;
+    expect.host_data = a.host_data;
+    expect.family_id = a.family_id;
+    expect.image_id = a.image_id;
+    // Hashed once: the digest, and the state the explainer searches from.
+    let launch = if a.launch.is_empty() {
+        None
+    } else {
+        Some(super::snp_digest::launch_from_options(&a.launch)?)
+    };
+    attest::validate_report(&a.report, &a.endorsement.source(), expect, launch.as_ref())
+}
+
+/// `snp-validate --json` on a command line clap refuses: the exit-2
+/// document on stdout, as for every other bad input, so a caller that
+/// parses stdout always gets JSON.
+pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
+    let validate = args.get(1).is_some_and(|a| a == "snp-validate");
+    // After a bare '--' the options are snp-digest's, not ours.
+    let json = args
+        .iter()
+        .skip(2)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if !(validate && json && e.use_stderr()) {
+        return;
+    }
+    // clap's message without its "error: " prefix and usage footer.
+    let text = e.render().to_string();
+    let msg = text
+        .split("\n\nUsage:")
+        .next()
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches("error: ");
+    let doc = ErrorDocument::new(ExitCode::UnsupportedUsage as i32, msg);
+    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+}
+
+const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
+
+/// Runs `snp-validate`, prints its result, returns the exit code.
+pub fn validate_main(a: &ValidateArgs) -> i32 {
+    match run_validate(a) {
+        Err(e) => {
+            if a.json {
+                let doc = ErrorDocument::new(e.exit_code() as i32, e.to_string());
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            eprintln!("ERROR: {e}");
+            e.exit_code() as i32
+        }
+        Ok(v) => {
+            if v.custom_anchors {
+                eprintln!("{ANCHOR_WARNING}");
+            }
+            let code = if v.outcome.passed() {
+                ExitCode::Ok
+            } else {
+                ExitCode::AttestationFailed
+            } as i32;
+            if a.json {
+                let doc = attest::validation_document(&v, code);
+                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            } else {
+                let s = attest::validation_text(&v);
+                print!("{s}");
+            }
+            code
+        }
+    }
+}
