@@ -14,6 +14,7 @@ use crate::core::snp_report::{
     self, AttestationReport, CertKind, CertTable, Product, ReportInput, SigningKey, MAX_INPUT_LEN,
 };
 use crate::error::{Error, Result};
+use crate::input;
 
 /// Where the VEK and its chain come from (`snp-validate`'s endorsement
 /// options, and the main command's with `--report`).
@@ -41,22 +42,18 @@ pub struct EndorsementSource {
     pub now: Option<u64>,
 }
 
+/// A report, certificate, table or key file, its size limit enforced while
+/// reading: a pipe or a device reports no size, so the metadata cannot say.
 pub(crate) fn read_limited(what: &str, path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(what, path, &e))?;
-    if meta.is_dir() {
+    let (file, _) = input::open_input(what, path)?;
+    let b = input::read_limited(file, MAX_INPUT_LEN).map_err(|e| Error::io(what, path, &e))?;
+    if b.len() > MAX_INPUT_LEN {
         return Err(Error::Usage(format!(
-            "cannot read {what} '{}': is a directory, not a file",
+            "{what} '{}' is more than {MAX_INPUT_LEN} bytes; nothing this tool reads is larger",
             path.display()
         )));
     }
-    if meta.len() > MAX_INPUT_LEN as u64 {
-        return Err(Error::Usage(format!(
-            "{what} '{}' is {} bytes; nothing this tool reads is larger than {MAX_INPUT_LEN}",
-            path.display(),
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(|e| Error::io(what, path, &e))
+    Ok(b.to_vec())
 }
 
 /// The report at `path`, in any container the tool reads.

@@ -870,3 +870,25 @@ fn the_snp_validate_schema_refuses_a_document_it_does_not_describe() {
     assert!(validate_schema("{}").is_err());
     assert!(validate_schema("[1, 2]").is_err());
 }
+
+/// A report or certificate that is a device or an endless pipe reports size 0: the limit holds
+/// while reading, so /dev/zero is refused (exit 2) after 1 MiB, not read until memory runs out.
+#[test]
+fn endless_report_and_certificate_files_are_refused_while_reading() {
+    let cases: [&[&str]; 3] = [
+        &["snp-validate", "/dev/zero", "--no-report-data-check"],
+        &["snp-report", "/dev/zero"],
+        &["snp-report", "/dev/zero", "--vek", "/dev/zero"],
+    ];
+    let mut refused = 0;
+    for args in cases {
+        let (code, out, err) = common::run(args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("is more than 1048576 bytes"),
+            "{args:?}: {err}"
+        );
+        refused += 1;
+    }
+    assert_eq!(refused, 3);
+}
