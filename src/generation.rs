@@ -250,6 +250,23 @@ fn snp_equivalents(options: &[&str]) -> String {
     }
 }
 
+/// The host's answer against what the owner's options said: with no
+/// expectation, only an SEV guest goes on (its TIK is then asked for); an
+/// SEV-SNP one would have had its generation chosen by the host.
+pub fn check_host(expected: Option<&Expected>, kind: GuestKind, source: SourceKind) -> Result<()> {
+    match expected {
+        Some(e) => e.check_kind(kind, source),
+        None if kind == GuestKind::SevSnp => Err(Error::Usage(format!(
+            "{}, and none of your options says which generation you expect: the tool does not \
+             let the host choose how its guest is attested. Give --generation sev-snp to check it \
+             as an SEV-SNP guest (and --report to attest it), or --tk and the SEV options if you \
+             expect an SEV or SEV-ES guest",
+            host_says(kind, source)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What the host said of its guest's kind, in the source's own words.
 fn host_says(kind: GuestKind, source: SourceKind) -> String {
     match (source, kind) {
@@ -342,5 +359,20 @@ mod tests {
             .to_string()
             .contains("an SEV-SNP guest (--trusted-id-key)"));
         snp.check_kind(GuestKind::SevSnp, SourceKind::Qmp).unwrap();
+    }
+
+    #[test]
+    fn without_an_expectation_only_an_sev_guest_goes_on() {
+        check_host(None, GuestKind::Sev, SourceKind::Libvirt).unwrap();
+        let err = check_host(None, GuestKind::SevSnp, SourceKind::Libvirt).unwrap_err();
+        assert_eq!(err.exit_code() as i32, 2);
+        assert!(
+            err.to_string().contains("<launchSecurity type='sev-snp'>"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("Give --generation sev-snp"),
+            "{err}"
+        );
     }
 }

@@ -53,11 +53,7 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let kind = source.guest_kind();
     run.guest = Some(kind);
     // The owner, never the host, decides how the guest is attested.
-    match &cfg.generation {
-        Some(expected) => expected.check_kind(kind, run.source)?,
-        None if kind == GuestKind::SevSnp => return Err(generation_not_said(run.source)),
-        None => {}
-    }
+    crate::generation::check_host(cfg.generation.as_ref(), kind, run.source)?;
     if kind == GuestKind::SevSnp {
         return super::snp::stages(a, source.as_mut(), out, run);
     }
@@ -87,21 +83,6 @@ fn stages(a: &Args, out: &Output, run: &mut Run) -> Result<()> {
     let result = after_host(&cfg, keys, &host, source.as_mut(), out, run);
     run.host = Some(host);
     result
-}
-
-/// An SEV-SNP guest checked with no option that says the owner expects one:
-/// the host would have chosen the generation.
-fn generation_not_said(source: SourceKind) -> crate::Error {
-    let said = match source {
-        SourceKind::Qmp => "QEMU's query-sev answers sev-type 'sev-snp'",
-        _ => "its domain XML has <launchSecurity type='sev-snp'>",
-    };
-    crate::Error::Usage(format!(
-        "the host says the guest is SEV-SNP ({said}), and none of your options says which \
-         generation you expect: the tool does not let the host choose how its guest is attested. \
-         Give --generation sev-snp to check it as an SEV-SNP guest (and --report to attest it), or \
-         --tk and the SEV options if you expect an SEV or SEV-ES guest"
-    ))
 }
 
 /// Resolve and load the expected launch, then validate it.
