@@ -42,18 +42,29 @@ set +e
 # The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass).
 SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 cargo test --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-# --all-targets leaves out the documentation's examples: they run inside the
-# crate as packaged (cargo package), so a fixture missing from the package
-# fails here. The packaged crate shares this checkout's target directory, so
-# only the crate itself is compiled again.
-echo "== cargo package, and the documentation's examples inside the packaged crate"
-pkg_dir=target/package/virt-qemu-sev-validate-$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
-rm -rf "$pkg_dir"
-if cargo package --allow-dirty --no-verify --quiet && tar -xzf "$pkg_dir.crate" -C target/package; then
-    (cd "$pkg_dir" && CARGO_TARGET_DIR="$OLDPWD/target" cargo test --doc) 2>&1 | tee -a "$log"
-    doc_status=${PIPESTATUS[0]}
-else
-    echo "test.sh: cargo package failed" >&2
+# --all-targets leaves out the documentation's examples; run them too. They
+# read their fixtures with include_bytes!, so each file they read must be in
+# the crate as cargo packages it (cargo package --list), or the examples would
+# not build from crates.io.
+echo "== cargo test --doc, and every file the examples read is in the package"
+cargo test --doc 2>&1 | tee -a "$log"
+doc_status=${PIPESTATUS[0]}
+if ! packaged=$(cargo package --list --allow-dirty --quiet 2>&1) ||
+    ! /usr/bin/python3 - "$packaged" <<'PY'
+import os, pathlib, re, sys
+listed = set(sys.argv[1].split())
+missing = []
+for f in pathlib.Path("src").rglob("*.rs"):
+    for rel in re.findall(r'include_(?:bytes|str)!\("([^"]+)"\)', f.read_text()):
+        path = os.path.normpath(os.path.join(f.parent, rel))
+        if path not in listed:
+            missing.append(f"{f}: {path}")
+if missing:
+    print("test.sh: files the code includes but cargo package leaves out:", *missing, sep="\n  ")
+    sys.exit(1)
+PY
+then
+    echo "test.sh: cargo package --list failed or leaves out included files" >&2
     doc_status=1
 fi
 [ "$status" -ne 0 ] || status=$doc_status
