@@ -56,7 +56,10 @@ pub fn main_entry(register: Option<fn()>) -> i32 {
         }
         let parsed = help::drop_in_command()
             .try_get_matches_from(&argv)
-            .and_then(|m| Args::from_arg_matches(&m));
+            .and_then(|m| {
+                help::no_command_after_options(&m)?;
+                Args::from_arg_matches(&m)
+            });
         let args = match parsed {
             Ok(a) => a,
             Err(e) => {

@@ -1,8 +1,9 @@
-//! Finding one's way: the subcommands listed in `--help`, `help` and
-//! `help SUBCOMMAND`, the nearest subcommand for a mistyped one, and the
-//! shell completions (`completions bash|zsh|fish`, not shown in `--help`).
-//! Every list comes from [`super::snp_commands::SUBCOMMANDS`], so a new subcommand shows
-//! up everywhere at once.
+//! Finding one's way: the commands listed in `--help` (the SEV-SNP
+//! subcommands, `completions` and `help`), `help` and `help COMMAND`, the
+//! nearest command for a mistyped one, a bare run's pointer to `--help`, and
+//! the shell completions (`completions bash|zsh|fish`). Every list comes
+//! from [`super::snp_commands::SUBCOMMANDS`], so a new subcommand shows up
+//! everywhere at once.
 
 use std::ffi::OsString;
 
@@ -19,62 +20,101 @@ pub const PROGRAM: &str = "virt-qemu-sev-validate";
 /// The hidden subcommand that prints a shell's completion script.
 pub const COMPLETIONS: &str = "completions";
 
-/// Each subcommand with its one-line description.
-pub fn subcommands() -> Vec<(&'static str, String)> {
-    let snp = snp_cli::command();
-    snp_cli::SUBCOMMANDS
-        .iter()
-        .map(|&name| {
-            let about = snp
-                .find_subcommand(name)
-                .and_then(|c| c.get_about())
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            (name, about)
-        })
-        .collect()
+/// The text after `--help`'s options.
+const AFTER_HELP: &str = "Without a command, virt-qemu-sev-validate validates an SEV or SEV-ES \
+launch with the options above. 'help COMMAND' shows a command's options; the manual page \
+virt-qemu-sev-validate(1) has the details.";
+
+/// `completions SHELL`, for `--help`, `help completions` and the shells'
+/// completion of its argument (the shell is checked by [`completions`]).
+fn completions_command() -> clap::Command {
+    clap::Command::new(COMPLETIONS)
+        .about("Print the shell completion script for bash, zsh or fish")
+        .long_about(
+            "Print the shell completion script for bash, zsh or fish on stdout, e.g. \
+             virt-qemu-sev-validate completions bash > \
+             ~/.local/share/bash-completion/completions/virt-qemu-sev-validate",
+        )
+        .arg(
+            clap::Arg::new("shell")
+                .value_name("SHELL")
+                .required(true)
+                .value_parser(["bash", "zsh", "fish"]),
+        )
 }
 
-/// The "Subcommands:" section of `--help`.
-pub fn subcommand_listing() -> String {
-    let list = subcommands();
-    let width = list.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    let mut s = String::from("Subcommands (SEV-SNP):\n");
-    for (name, about) in &list {
-        s.push_str(&format!("  {name:width$}  {about}\n"));
-    }
-    s.push_str(&format!(
-        "  {:width$}  Show this help, or a subcommand's (help SUBCOMMAND)\n",
-        "help"
-    ));
-    s.push_str(&format!(
-        "\nWithout a subcommand, {PROGRAM} validates an SEV or SEV-ES launch with the options above."
-    ));
-    s
+/// `help [COMMAND]`, listed in `--help` in place of clap's own.
+fn help_command() -> clap::Command {
+    clap::Command::new("help")
+        .about("Show this help, or a command's: help COMMAND")
+        .arg(
+            clap::Arg::new("command")
+                .value_name("COMMAND")
+                .value_parser(clap::builder::PossibleValuesParser::new(command_names())),
+        )
 }
 
-/// The drop-in options' parser, its help listing the subcommands.
+/// Every command name `help COMMAND` answers.
+pub fn command_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = snp_cli::SUBCOMMANDS.to_vec();
+    names.extend([COMPLETIONS, "help"]);
+    names
+}
+
+/// Everything the program answers: the drop-in options, and the commands
+/// (the SEV-SNP subcommands with their options, `completions`, `help`),
+/// which `--help` lists and the shell completions know.
 pub fn drop_in_command() -> clap::Command {
-    Args::command().after_help(subcommand_listing())
-}
-
-/// Everything the program answers, for the shell completions: the drop-in
-/// options and the subcommands with their options (clap adds `help`).
-pub fn full_command() -> clap::Command {
     let snp = snp_cli::command();
-    let mut cmd = drop_in_command();
+    let mut cmd = Args::command()
+        .disable_help_subcommand(true)
+        .after_help(AFTER_HELP);
     for name in snp_cli::SUBCOMMANDS {
         if let Some(sub) = snp.find_subcommand(name) {
             cmd = cmd.subcommand(sub.clone());
         }
     }
+    with_file_hints(
+        cmd.subcommand(completions_command())
+            .subcommand(help_command()),
+    )
+}
+
+/// The shell completions for a command and its subcommands: a path option
+/// completes file names (clap infers any path), a directory option keeps
+/// its own hint. Positional arguments keep theirs: changing one would
+/// change its place.
+fn with_file_hints(cmd: clap::Command) -> clap::Command {
+    use clap::ValueHint;
+    let paths: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| !a.is_positional() && a.get_value_hint() == ValueHint::AnyPath)
+        .map(|a| a.get_id().clone())
+        .collect();
+    let mut cmd = paths.into_iter().fold(cmd, |c, id| {
+        c.mut_arg(id, |a| a.value_hint(ValueHint::FilePath))
+    });
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in subs {
+        cmd = cmd.mut_subcommand(name, with_file_hints);
+    }
     cmd
 }
 
-/// Answers `help`, `help SUBCOMMAND`, `completions SHELL` and a mistyped
-/// subcommand; `None` leaves the command line to the parsers.
+/// Answers a bare run, `help`, `help COMMAND`, `completions SHELL` and a
+/// mistyped subcommand; `None` leaves the command line to the parsers.
 pub fn main_if_help(args: &[OsString]) -> Option<i32> {
-    let first = args.get(1)?.to_string_lossy().into_owned();
+    let Some(first) = args.get(1) else {
+        return Some(usage_error(&format!(
+            "nothing to validate: give an SEV or SEV-ES launch's options (--firmware, --tk, \
+             --measurement... or --domain), or a command such as snp-validate; see \
+             '{PROGRAM} --help'"
+        )));
+    };
+    let first = first.to_string_lossy().into_owned();
     if first.starts_with('-') || snp_cli::SUBCOMMANDS.contains(&first.as_str()) {
         return None;
     }
@@ -86,6 +126,21 @@ pub fn main_if_help(args: &[OsString]) -> Option<i32> {
         "help" => Some(help(&rest)),
         COMPLETIONS => Some(completions(&rest)),
         _ => Some(unknown(&first)),
+    }
+}
+
+/// A command comes first, before its options: after the drop-in options,
+/// a command word is a usage error that says so.
+pub fn no_command_after_options(m: &clap::ArgMatches) -> Result<(), clap::Error> {
+    match m.subcommand_name() {
+        None => Ok(()),
+        Some(name) => Err(drop_in_command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "'{name}' is a command: give it first, before its options \
+                 ({PROGRAM} {name} --help lists them)"
+            ),
+        )),
     }
 }
 
@@ -102,12 +157,29 @@ fn help(rest: &[String]) -> i32 {
                 .collect();
             snp_cli::main_if_subcommand(&argv).unwrap_or(ExitCode::Unexpected as i32)
         }
+        [sub] if sub == "help" || sub == COMPLETIONS => print_help_of(sub),
         [sub] => unknown(sub),
-        _ => usage_error("help takes at most one subcommand: help SUBCOMMAND"),
+        _ => usage_error("help takes at most one command: help COMMAND"),
+    }
+}
+
+/// The long help of `help` or `completions`, named as run.
+fn print_help_of(name: &str) -> i32 {
+    let mut cmd = drop_in_command();
+    cmd.build();
+    match cmd.find_subcommand_mut(name) {
+        Some(sub) => {
+            let _ = sub.print_long_help();
+            ExitCode::Ok as i32
+        }
+        None => unknown(name),
     }
 }
 
 fn completions(rest: &[String]) -> i32 {
+    if rest.iter().any(|a| a == "-h" || a == "--help") {
+        return print_help_of(COMPLETIONS);
+    }
     let [shell] = rest else {
         return usage_error("completions takes one shell: completions bash|zsh|fish");
     };
@@ -121,7 +193,7 @@ fn completions(rest: &[String]) -> i32 {
             ))
         }
     };
-    let mut cmd = full_command();
+    let mut cmd = drop_in_command();
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut cmd, PROGRAM, &mut script);
     let mut script = String::from_utf8_lossy(&script).into_owned();
@@ -144,13 +216,12 @@ fn completions(rest: &[String]) -> i32 {
 /// A word that is neither an option nor a subcommand: name the nearest
 /// subcommand if one is close, and list them all.
 fn unknown(word: &str) -> i32 {
-    let mut names: Vec<&str> = snp_cli::SUBCOMMANDS.to_vec();
-    names.push("help");
+    let names = command_names();
     let tip = nearest(word, &names)
         .map(|n| format!("\n\n  tip: a similar subcommand exists: '{n}'"))
         .unwrap_or_default();
     usage_error(&format!(
-        "unrecognized subcommand '{word}'{tip}\n\nSubcommands: {}\nOptions: see '{PROGRAM} --help'",
+        "unrecognized subcommand '{word}'{tip}\n\nCommands: {}\nOptions: see '{PROGRAM} --help'",
         names.join(", ")
     ))
 }

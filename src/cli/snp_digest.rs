@@ -70,8 +70,8 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
     vcpus: u32,
 
-    /// QEMU vCPU model (EPYC, EPYC-v4, EPYC-Rome, EPYC-Milan, EPYC-Genoa, EPYC-Turin, ...)
-    #[arg(long, value_name = "NAME", help_heading = VCPUS)]
+    /// QEMU vCPU model: one of the names below, or a versioned one such as EPYC-Rome-v4
+    #[arg(long, value_name = "NAME", value_parser = VcpuTypeParser, help_heading = VCPUS)]
     vcpu_type: Option<String>,
 
     /// vCPU signature, CPUID(1).EAX (e.g. 0xA00F11)
@@ -125,6 +125,34 @@ pub(crate) struct DigestArgs {
     /// MEASUREMENT of the guest's attestation report (96 hex digits or base64): exit 0 if the computed digest equals it; if not, say which input the host changed and exit 1
     #[arg(long, value_name = "HEX|BASE64", help_heading = REPORT)]
     measurement: Option<String>,
+}
+
+/// `--vcpu-type`: any name (a versioned one, EPYC-Rome-v4, is checked when
+/// used), with QEMU's known models as the values the shells complete.
+#[derive(Clone)]
+struct VcpuTypeParser;
+
+impl clap::builder::TypedValueParser for VcpuTypeParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            cpu::NAMED_MODELS
+                .iter()
+                .map(|(name, _)| clap::builder::PossibleValue::new(*name)),
+        ))
+    }
 }
 
 pub(crate) fn format_ld(ld: &Ld, f: OutputFormat) -> String {

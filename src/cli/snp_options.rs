@@ -71,7 +71,7 @@ pub struct EndorsementArgs {
     pub kds_url: String,
 
     /// Cache directory for VCEKs fetched from the KDS (default: $XDG_CACHE_HOME/virt-qemu-sev-validate/kds)
-    #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
+    #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath, help_heading = ENDORSEMENT)]
     pub kds_cache: Option<PathBuf>,
 
     /// Never touch the network: a VCEK not given must already be in the KDS cache

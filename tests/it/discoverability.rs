@@ -1,8 +1,9 @@
 //! Finding one's way as a new user: the subcommands in `--help`, `help` and
 //! `help SUBCOMMAND`, a suggestion for a mistyped subcommand, shell
-//! completions that bash really loads and completes. The subcommand list is
-//! read from the SEV-SNP section of the man page, so code, README and man
-//! page must agree.
+//! completions that bash really loads and completes (options, commands and
+//! fixed values). The subcommand list is read from the SEV-SNP section of
+//! the man page, so code, README and man page must agree; the commands
+//! `--help` lists are each answered by `help COMMAND`.
 
 use std::path::Path;
 
@@ -156,4 +157,117 @@ fn zsh_and_fish_completions_name_options_and_subcommands() {
     let out = Tool::new().args(["completions", "tcsh"]).run();
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("bash, zsh or fish"));
+}
+
+/// The commands `--help` lists in its Commands section, read from the
+/// binary's own output.
+fn help_commands() -> Vec<String> {
+    let help = Tool::new().args(["--help"]).run().expect_code(0).stdout;
+    let section = help
+        .split("\nCommands:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("--help has no Commands section:\n{help}"));
+    let names: Vec<String> = section
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    assert!(names.len() >= 5, "{names:?}\n{help}");
+    names
+}
+
+#[test]
+fn help_lists_completions_and_help_and_every_command_has_help() {
+    let names = help_commands();
+    for name in ["completions", "help", "snp-digest", "snp-validate"] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+    for name in &names {
+        let out = Tool::new().args(["help", name.as_str()]).run();
+        assert_eq!(out.code, 0, "help {name}: {}", out.stderr);
+        assert!(
+            out.stdout
+                .contains(&format!("Usage: virt-qemu-sev-validate {name}")),
+            "help {name}:\n{}",
+            out.stdout
+        );
+    }
+    let out = Tool::new().args(["help", "completions"]).run();
+    assert!(out.stdout.contains("bash") && out.stdout.contains("fish"));
+    let out = Tool::new().args(["completions", "--help"]).run();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("completions <SHELL>"), "{}", out.stdout);
+}
+
+#[test]
+fn usage_line_names_the_command() {
+    let help = Tool::new().args(["--help"]).run().expect_code(0).stdout;
+    let usage = help
+        .lines()
+        .find(|l| l.starts_with("Usage: "))
+        .expect("a Usage line");
+    assert!(usage.contains("[COMMAND]"), "{usage}");
+}
+
+#[test]
+fn bare_run_points_to_help() {
+    let out = Tool::new().run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--help"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn a_command_after_options_says_to_give_it_first() {
+    let out = Tool::new()
+        .args(["--debug", "snp-digest", "--ovmf", "x", "--vcpus", "1"])
+        .run();
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("give it first"), "{}", out.stderr);
+}
+
+#[test]
+fn bash_completes_fixed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("virt-qemu-sev-validate.bash");
+    let out = Tool::new().args(["completions", "bash"]).run();
+    std::fs::write(&script, out.expect_code(0).stdout).unwrap();
+    // The values completed (bash offers the options beside a positional's).
+    let words = |got: String| {
+        let mut w: Vec<String> = got
+            .split_whitespace()
+            .filter(|w| !w.starts_with('-'))
+            .map(String::from)
+            .collect();
+        w.sort();
+        w
+    };
+    // QEMU's AMD EPYC models that start with EPYC-M and EPYC-G.
+    let got = bash_complete(
+        &script,
+        &[
+            "virt-qemu-sev-validate",
+            "snp-digest",
+            "--vcpu-type",
+            "EPYC-M",
+        ],
+    );
+    assert_eq!(words(got), ["EPYC-Milan"]);
+    let got = bash_complete(
+        &script,
+        &[
+            "virt-qemu-sev-validate",
+            "snp-digest",
+            "--vcpu-type",
+            "EPYC-G",
+        ],
+    );
+    assert_eq!(words(got), ["EPYC-Genoa"]);
+    let got = bash_complete(&script, &["virt-qemu-sev-validate", "--generation", "sev-"]);
+    assert_eq!(words(got), ["sev-es", "sev-snp"]);
+    let got = bash_complete(&script, &["virt-qemu-sev-validate", "completions", ""]);
+    assert_eq!(words(got), ["bash", "fish", "zsh"]);
+    let got = bash_complete(&script, &["virt-qemu-sev-validate", "help", "snp-r"]);
+    assert_eq!(words(got), ["snp-report"]);
 }
