@@ -249,10 +249,17 @@ pub(crate) fn fetch_vcek(
 
 /// The message when no VEK is at hand: every way to give one, why the KDS
 /// did not give it, and the KDS URL of this report's VCEK.
+/// The URL, some 150 characters, is said once, on a line of its own.
 pub(crate) fn no_endorsement(a: &EndorsementSource, r: &AttestationReport, why: &str) -> Error {
-    let url = match kds_url(a, r) {
-        Ok(u) => format!("\nThis report's VCEK is at AMD's KDS: {u}\n(fetch it, e.g. curl -o vcek.der '{u}', then give --vcek vcek.der)"),
-        Err(e) => format!("\n{e}"),
+    let (url, why) = match kds_url(a, r) {
+        Ok(u) => (
+            format!(
+                "\nThis report's VCEK is at AMD's KDS:\n  {u}\n(save it, e.g. with curl -o vcek.der \
+                 and that URL in quotes, then give --vcek vcek.der)"
+            ),
+            why.replace(&u, "the URL below"),
+        ),
+        Err(e) => (format!("\n{e}"), why.to_string()),
     };
     Error::Usage(format!(
         "no {} to check the report's signature with{why}. Give one of: --{} FILE (DER or PEM); --certs DIR \

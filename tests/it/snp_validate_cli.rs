@@ -892,3 +892,32 @@ fn endless_report_and_certificate_files_are_refused_while_reading() {
     }
     assert_eq!(refused, 3);
 }
+
+/// Without a VCEK and offline with an empty cache, the error says the
+/// report's KDS URL (the vectors' own record of it) once, on a line of its
+/// own, with every way to give a VCEK.
+#[test]
+fn no_vcek_error_says_the_kds_url_once() {
+    let Some(dir) = snp_dir("no_vcek_error_says_the_kds_url_once") else {
+        return;
+    };
+    let e = &expected(&dir)["genoa-v5-cdai"];
+    let url = e["kds_vcek_url"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "snp-validate".to_string(),
+        dir.join("genoa-v5-cdai/report.bin").display().to_string(),
+        "--offline".into(),
+        "--kds-cache".into(),
+        tmp.path().join("empty").display().to_string(),
+    ];
+    args.extend(options(e));
+    let (code, _, err) = common::run(&args);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches(url).count(), 1, "{err}");
+    assert!(err.lines().any(|l| l.trim() == url), "{err}");
+    assert!(
+        err.contains("--vcek") && err.contains("--cert-table"),
+        "{err}"
+    );
+}
