@@ -374,3 +374,122 @@ fn option_scopes_agree_with_the_man_page() {
     }
     assert!(checked >= 2, "only {checked} scoped options found");
 }
+
+/// The commands the binary's own `--help` lists in its Commands section.
+fn help_commands() -> Vec<String> {
+    let help = help(&[]);
+    let section = help
+        .split("\nCommands:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("--help has no Commands section:\n{help}"));
+    section
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect()
+}
+
+/// SYNOPSIS shows every command the binary knows, as `program COMMAND`.
+#[test]
+fn synopsis_shows_every_command() {
+    let commands = help_commands();
+    assert!(
+        commands.len() >= 5 && commands.iter().any(|c| c == "snp-validate"),
+        "commands read from --help: {commands:?}"
+    );
+    let roff = man_source();
+    let synopsis = normalise(section(&roff, "SYNOPSIS"));
+    let missing: Vec<&String> = commands
+        .iter()
+        .filter(|c| !synopsis.contains(&format!("virt-qemu-sev-validate {c}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "SYNOPSIS in {} lacks {missing:?}",
+        man_path().display()
+    );
+}
+
+/// The environment variables the source reads: the string literal given to
+/// `env::var` or `env::var_os`, in every file under src/.
+fn env_vars_read() -> Vec<String> {
+    fn walk(dir: &std::path::Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut names = Vec::new();
+    for file in files {
+        let code: String = std::fs::read_to_string(&file)
+            .unwrap()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for call in ["env::var(\"", "env::var_os(\""] {
+            for (i, _) in code.match_indices(call) {
+                let rest = &code[i + call.len()..];
+                let name: String = rest.chars().take_while(|c| *c != '"').collect();
+                names.push(name);
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// ENVIRONMENT has an item for every variable the program reads.
+#[test]
+fn environment_names_every_variable_read() {
+    let vars = env_vars_read();
+    // Guard against a search that finds nothing: the libvirt default URI
+    // (as virsh reads it) and the XDG cache directory are read.
+    for v in ["LIBVIRT_DEFAULT_URI", "XDG_CACHE_HOME"] {
+        assert!(
+            vars.iter().any(|n| n == v),
+            "{v} not found in src/: {vars:?}"
+        );
+    }
+    let roff = man_source();
+    let tags = item_tags(section(&roff, "ENVIRONMENT"));
+    let missing: Vec<&String> = vars.iter().filter(|v| !tags.contains(v)).collect();
+    assert!(
+        missing.is_empty(),
+        "ENVIRONMENT in {} has no item for {missing:?} (items: {tags:?})",
+        man_path().display()
+    );
+}
+
+/// FILES says where the KDS cache lives, as the code places it.
+#[test]
+fn files_names_the_kds_cache() {
+    let code = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/source/kds.rs"),
+    )
+    .unwrap();
+    assert!(
+        code.contains(".join(\"virt-qemu-sev-validate\").join(\"kds\")"),
+        "src/source/kds.rs no longer keeps the cache in .../virt-qemu-sev-validate/kds: \
+         update this test and FILES"
+    );
+    let roff = man_source();
+    let tags = item_tags(section(&roff, "FILES"));
+    assert!(
+        tags.iter()
+            .any(|t| t == "$XDG_CACHE_HOME/virt-qemu-sev-validate/kds/"),
+        "FILES has no item for the KDS cache: {tags:?}"
+    );
+    let body = normalise(section(&roff, "FILES"));
+    assert!(body.contains("~/.cache/virt-qemu-sev-validate/kds/"));
+}
