@@ -19,6 +19,7 @@ mod limits;
 mod man_page;
 mod proptest_core;
 mod qmp;
+mod schemas;
 mod scripts;
 mod secrets;
 mod sftp_fingerprint;
