@@ -100,6 +100,10 @@ fn after_host(
         run.warnings.push(w);
     }
     let resolved = resolve::resolve(&cfg.owner, &host.facts, policy, cfg.options)?;
+    for w in &resolved.warnings {
+        out.warn(w);
+        run.warnings.push(w.clone());
+    }
     out.resolved(&resolved);
     let expected = resolved.load(keys, policy);
     run.resolved = Some(resolved);

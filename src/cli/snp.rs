@@ -19,7 +19,11 @@ pub fn stages(a: &Args, source: &mut dyn LaunchSource, out: &Output, run: &mut R
         warnings: run.warnings.clone(),
         ..SnpRun::default()
     });
+    let before = snp.warnings.len();
     let result = run::run(&owner, host, snp);
+    for w in &snp.warnings[before..] {
+        out.warn(w);
+    }
     print(out, snp, owner.report.is_some());
     result?;
     Ok(())

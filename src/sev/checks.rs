@@ -143,6 +143,23 @@ fn check_kernel_hashes(d: &Domain, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
+/// A direct kernel boot that QEMU does not measure, let pass by `--insecure`
+/// with no `--kernel` from the owner: the run passes, and must say that
+/// nothing about the kernel was checked.
+pub fn unmeasured_kernel_warning(d: &Domain, insecure: bool, owner_kernel: bool) -> Option<String> {
+    if !insecure || owner_kernel || d.kernel().is_none() || d.kernel_hashes() {
+        return None;
+    }
+    Some(
+        "the domain boots a kernel directly (<os><kernel>) but its <launchSecurity> lacks \
+         kernelHashes='yes', so QEMU measures neither the kernel, the initrd nor the command \
+         line: the host can boot any kernel, and this measurement says nothing about it. \
+         --insecure let it pass; set kernelHashes='yes' in the domain and give --kernel (with \
+         --initrd/--cmdline) to check them"
+            .into(),
+    )
+}
+
 /// The XML's policy is the one the measurement is checked with.
 fn check_policy(d: &Domain, ctx: &Context) -> Result<()> {
     if let Some(xml_policy) = d.policy()? {

@@ -93,6 +93,8 @@ pub struct Resolved {
     pub other_policies: Vec<(u32, String)>,
     /// Whether the domain XML checks passed, were skipped or do not apply.
     pub domain_check: DomainCheck,
+    /// What `--insecure` let pass that the owner must know.
+    pub warnings: Vec<String>,
 }
 
 impl Resolved {
@@ -134,6 +136,7 @@ pub fn resolve(
         host_signature: facts.host_signature,
         other_policies: Vec::new(),
         domain_check: DomainCheck::NotApplicable,
+        warnings: Vec::new(),
     };
     if let Some(hp) = facts.host_policy {
         r.other_policies
@@ -141,6 +144,11 @@ pub fn resolve(
     }
     if let Some(d) = &facts.domain {
         r.domain_check = check_domain(d, owner, facts, policy, opts)?;
+        r.warnings.extend(checks::unmeasured_kernel_warning(
+            d,
+            opts.insecure,
+            owner.kernel.is_some(),
+        ));
         let remote = facts.connection.as_ref().is_some_and(|c| c.remote);
         paths_from_domain(&mut r, d, remote, opts.insecure)?;
     }

@@ -229,7 +229,7 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
         // QEMU's monitor: only the policy is known.
         None => qmp_domain(&host)?,
     };
-    run.domain_check = Some(check(owner, &host, &domain)?);
+    run.domain_check = Some(check(owner, &host, &domain, &mut run.warnings)?);
     let launch = resolve(owner, &host, &domain)?;
     run.host = Some(host);
     let computed = digest::compute(&launch.digest_input())?;
@@ -304,7 +304,13 @@ fn qmp_domain(host: &SnpHostReport) -> Result<SnpDomain> {
 }
 
 /// The domain's checks (the policy alone for QEMU's monitor).
-fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<DomainCheck> {
+/// What `--insecure` let pass is added to `warnings`.
+fn check(
+    owner: &SnpOwner,
+    host: &SnpHostReport,
+    domain: &SnpDomain,
+    warnings: &mut Vec<String>,
+) -> Result<DomainCheck> {
     let Some(xml) = &host.domain else {
         check_qemu_policy(owner, domain.policy)?;
         return Ok(DomainCheck::NotApplicable);
@@ -325,6 +331,7 @@ fn check(owner: &SnpOwner, host: &SnpHostReport, domain: &SnpDomain) -> Result<D
         pins: pins(owner),
     };
     domain::check(xml, domain, &ctx)?;
+    warnings.extend(domain::unmeasured_kernel_warning(xml, domain, &ctx));
     Ok(if owner.ignore_config {
         DomainCheck::Skipped
     } else {

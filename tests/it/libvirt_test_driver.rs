@@ -287,3 +287,64 @@ fn injection_failure_is_reported_and_nothing_is_resumed() {
         "{err}"
     );
 }
+
+/// A domain that boots a kernel directly without kernelHashes='yes' passes
+/// under --insecure when the owner gives no --kernel (only the firmware is
+/// measured), but the run warns that the kernel was not checked, on stderr
+/// and in the JSON document. The measurement is computed here as the SEV
+/// API's LAUNCH_MEASURE defines it: HMAC-SHA256 keyed with the TIK over
+/// 0x04, API major, minor, build, the policy (LE32), the launch digest
+/// (SHA-256 of the firmware) and the nonce.
+#[test]
+fn insecure_unmeasured_kernel_passes_with_a_warning() {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    if !available() {
+        return;
+    }
+    let o = Owner::new();
+    let uri = node_file(
+        o.dir.path(),
+        &fixture("unmeasured-direct-boot.trips.xml"),
+        3,
+    );
+    let firmware = fs::read(o.p("fw.fd")).unwrap();
+    let nonce = [0x5au8; 16];
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[9u8; 16]).unwrap();
+    for part in [
+        &[4u8, 1, 55, 21][..],
+        &1u32.to_le_bytes(),
+        &Sha256::digest(&firmware),
+        &nonce,
+    ] {
+        mac.update(part);
+    }
+    let mut blob = mac.finalize().into_bytes().to_vec();
+    blob.extend_from_slice(&nonce);
+    let measurement = base64::engine::general_purpose::STANDARD.encode(blob);
+    let mut args = o.args(&uri, "guest", "1", &["--insecure"]);
+    let at = args.iter().position(|a| a == "--measurement").unwrap();
+    args[at + 1] = measurement;
+    let (code, _, err) = common::run(&args);
+    assert_eq!(code, 0, "{err}");
+    let warning = err
+        .lines()
+        .find(|l| l.starts_with("WARNING: "))
+        .unwrap_or_else(|| panic!("no WARNING line: {err}"));
+    assert!(
+        warning.contains("kernelHashes='yes'") && warning.contains("--kernel"),
+        "{warning}"
+    );
+    args.push("--json".into());
+    let (code, out, _) = common::run(&args);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("kernelHashes='yes'"))),
+        "{out}"
+    );
+}

@@ -256,3 +256,28 @@ fn malformed_xml_is_a_clear_error() {
         "<domain>".to_string() + &" ".repeat(sev_validate::source::xml::MAX_XML_LEN) + "</domain>";
     assert!(Domain::parse(&huge).is_err());
 }
+
+/// `--insecure` lets a direct kernel boot without kernelHashes='yes' pass;
+/// with no --kernel from the owner, the run warns, naming the fix. Never in
+/// secure mode (it is refused there), nor when kernelHashes='yes'.
+#[test]
+fn insecure_unmeasured_kernel_is_warned_about() {
+    use sev_validate::sev::checks::unmeasured_kernel_warning;
+    let d = fixture("unmeasured-direct-boot.trips.xml");
+    let w = unmeasured_kernel_warning(&d, true, false).expect("a warning");
+    assert!(
+        w.contains("kernelHashes='yes'") && w.contains("--kernel"),
+        "{w}"
+    );
+    assert_eq!(unmeasured_kernel_warning(&d, false, false), None);
+    assert_eq!(unmeasured_kernel_warning(&d, true, true), None);
+    let measured = fixture("unmeasured-direct-boot.passes.xml");
+    assert!(
+        measured.kernel_hashes(),
+        "the passing fixture measures the kernel"
+    );
+    assert_eq!(unmeasured_kernel_warning(&measured, true, false), None);
+    let no_kernel = fixture("no-session.passes.xml");
+    assert!(no_kernel.kernel().is_none());
+    assert_eq!(unmeasured_kernel_warning(&no_kernel, true, false), None);
+}

@@ -168,6 +168,23 @@ fn check_kernel_hashes(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Result<()
     Ok(())
 }
 
+/// A direct kernel boot that QEMU does not measure, let pass by `--insecure`
+/// with no `--kernel` from the owner: the run passes, and must say that
+/// nothing about the kernel was checked.
+pub fn unmeasured_kernel_warning(d: &Domain, s: &SnpDomain, ctx: &SnpContext) -> Option<String> {
+    if ctx.secure || ctx.owner_kernel || d.kernel().is_none() || s.kernel_hashes {
+        return None;
+    }
+    Some(
+        "the domain boots a kernel directly (<os><kernel>) but its <launchSecurity \
+         type='sev-snp'> lacks kernelHashes='yes', so QEMU measures neither the kernel, the \
+         initrd nor the command line: the host can boot any kernel, and the launch digest says \
+         nothing about it. --insecure let it pass; set kernelHashes='yes' in the domain and give \
+         --kernel (with --initrd/--cmdline) to check them"
+            .into(),
+    )
+}
+
 /// The command line QEMU measures is the domain's `<cmdline>`: it must be the
 /// owner's, or the launch digest the owner expects is not the guest's.
 fn check_cmdline(d: &Domain, ctx: &SnpContext) -> Result<()> {

@@ -15,7 +15,7 @@ mod decode;
 mod prelaunch;
 mod report_checks;
 
-pub use checks::{check, SnpContext};
+pub use checks::{check, unmeasured_kernel_warning, SnpContext};
 pub use decode::{decode, SnpDomain};
 pub use prelaunch::{prelaunch, IdKeys};
 pub use report_checks::report_checks;
