@@ -70,7 +70,7 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
     vcpus: u32,
 
-    /// QEMU vCPU model: one of the names below, or a versioned one such as EPYC-Rome-v4
+    /// QEMU vCPU model: a known EPYC model, or a versioned one such as EPYC-Rome-v4
     #[arg(long, value_name = "NAME", value_parser = VcpuTypeParser, help_heading = VCPUS)]
     vcpu_type: Option<String>,
 

@@ -271,3 +271,39 @@ fn bash_completes_fixed_values() {
     let got = bash_complete(&script, &["virt-qemu-sev-validate", "help", "snp-r"]);
     assert_eq!(words(got), ["snp-report"]);
 }
+
+/// zsh completes a file option with files, a directory option with
+/// directories, and --vcpu-type with QEMU's EPYC models.
+#[test]
+fn zsh_completes_files_directories_and_models() {
+    let s = Tool::new()
+        .args(["completions", "zsh"])
+        .run()
+        .expect_code(0)
+        .stdout;
+    let line = |opt: &str| {
+        s.lines()
+            .find(|l| l.starts_with(&format!("'{opt}=")))
+            .unwrap_or_else(|| panic!("no {opt} in the zsh script"))
+            .to_string()
+    };
+    assert!(
+        line("--kds-cache").ends_with(":_files -/' \\"),
+        "{}",
+        line("--kds-cache")
+    );
+    assert!(
+        line("--firmware").ends_with(":_files' \\"),
+        "{}",
+        line("--firmware")
+    );
+    assert!(
+        line("--ovmf").ends_with(":_files' \\"),
+        "{}",
+        line("--ovmf")
+    );
+    let vcpu = line("--vcpu-type");
+    for model in ["EPYC-Rome", "EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"] {
+        assert!(vcpu.contains(model), "{vcpu}");
+    }
+}
