@@ -436,6 +436,17 @@ fn env_vars_read() -> Vec<String> {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
+        // A name not written as a literal would escape this list.
+        for call in ["env::var(", "env::var_os("] {
+            let all = code.matches(call).count();
+            let literal = code.matches(&format!("{call}\"")).count();
+            assert_eq!(
+                all,
+                literal,
+                "{}: {call} without a literal name",
+                file.display()
+            );
+        }
         for call in ["env::var(\"", "env::var_os(\""] {
             for (i, _) in code.match_indices(call) {
                 let rest = &code[i + call.len()..];
