@@ -38,7 +38,7 @@ struct SnpCli {
 
 #[derive(Debug, Subcommand)]
 enum SnpCommand {
-    /// Compute the expected SEV-SNP launch digest (the attestation report's MEASUREMENT) of a guest
+    /// The expected SEV-SNP launch digest (a report's MEASUREMENT)
     #[command(
         long_about = "Compute the expected SEV-SNP launch digest of a guest: the value the \
 attestation report's MEASUREMENT field must hold, and what an ID block signs. The firmware is \
@@ -47,10 +47,14 @@ VMSA page per vCPU."
     )]
     #[command(name = "snp-digest")]
     Digest(DigestArgs),
-    /// Compute the SEV-SNP launch digest after the firmware image alone (for snp-digest --ovmf-hash)
+    /// The SEV-SNP launch digest of the firmware image alone
+    #[command(
+        long_about = "Compute the SEV-SNP launch digest after the firmware image alone, to give \
+later to snp-digest --ovmf-hash so that a large image is hashed once for many digests."
+    )]
     #[command(name = "snp-ovmf-hash")]
     OvmfHash(OvmfHashArgs),
-    /// Build and sign an SEV-SNP ID block and ID auth for an expected launch digest
+    /// Build and sign an SEV-SNP ID block for a launch digest
     #[command(
         long_about = "Build the 96-byte SEV-SNP ID block for an expected launch digest, sign it \
 with the ID key, sign the ID key with the author key, and print them in the forms QEMU's \
@@ -62,7 +66,11 @@ the attestation report will carry."
     /// Print every field of an SEV-SNP attestation report
     #[command(name = "snp-report")]
     Report(ReportArgs),
-    /// Validate an SEV-SNP attestation report: signature, AMD chain, TCB and chip binding, the owner's expectations
+    /// Validate an SEV-SNP attestation report
+    #[command(
+        long_about = "Validate an SEV-SNP attestation report: its signature, AMD's certificate \
+chain, the TCB and chip binding against the VCEK, and the owner's expectations."
+    )]
     #[command(name = "snp-validate")]
     Validate(Box<ValidateArgs>),
 }

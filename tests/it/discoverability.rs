@@ -200,6 +200,25 @@ fn help_lists_completions_and_help_and_every_command_has_help() {
     assert!(out.stdout.contains("completions <SHELL>"), "{}", out.stdout);
 }
 
+/// Each command's summary in `--help` is one line that fits 80 columns:
+/// a list that wraps on a common terminal reads badly.
+#[test]
+fn command_summaries_fit_one_line() {
+    let help = Tool::new().args(["--help"]).run().expect_code(0).stdout;
+    let section = help.split("\nCommands:\n").nth(1).expect("Commands:");
+    let lines: Vec<&str> = section
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), help_commands().len(), "{section}");
+    for line in lines {
+        assert!(
+            line.chars().count() <= 80,
+            "longer than 80 columns: {line:?}"
+        );
+    }
+}
+
 #[test]
 fn usage_line_names_the_command() {
     let help = Tool::new().args(["--help"]).run().expect_code(0).stdout;
