@@ -17,7 +17,7 @@ use crate::error::ExitCode;
 /// The program's name, as installed.
 pub const PROGRAM: &str = "virt-qemu-sev-validate";
 
-/// The hidden subcommand that prints a shell's completion script.
+/// The command that prints a shell's completion script.
 pub const COMPLETIONS: &str = "completions";
 
 /// The text after `--help`'s options.
