@@ -28,6 +28,8 @@ pub struct EndorsementSource {
     pub certs: Option<PathBuf>,
     /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages).
     pub cert_table: Option<PathBuf>,
+    /// AMD's CRL for the product (DER or PEM): `chain.revocation`.
+    pub crl: Option<PathBuf>,
     /// Certificates that replace AMD's built-in ARK, ASK and ASVK.
     pub trust_anchors: Vec<PathBuf>,
     /// The product, when a version 2 report and its VEK do not say.
@@ -81,6 +83,8 @@ pub(crate) struct Found {
     pub(crate) vek: Option<(Certificate, String)>,
     pub(crate) ask: Option<(Certificate, String)>,
     pub(crate) ark: Option<(Certificate, String)>,
+    /// The certificate table's CRL entry (DER), for `chain.revocation`.
+    pub(crate) crl: Option<Vec<u8>>,
 }
 
 impl Found {
@@ -176,6 +180,9 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
                 cert_from_table("ASK", b)?,
                 "certificate table".into(),
             );
+        }
+        if let (None, Some(b)) = (&f.crl, t.get(CertKind::Crl)) {
+            f.crl = Some(b.to_vec());
         }
         if let Some(b) = t.get(CertKind::Ark) {
             f.take(
