@@ -35,7 +35,7 @@ pub(crate) fn find_crl(
 ) -> Result<CrlInput> {
     if let Some(p) = &e.crl {
         return Ok(CrlInput::Found {
-            crl: read_crl(p)?,
+            crl: Box::new(read_crl(p)?),
             from: format!("file {}", p.display()),
         });
     }
@@ -43,7 +43,7 @@ pub(crate) fn find_crl(
         let crl = Crl::from_der(b)
             .map_err(|x| Error::Usage(format!("the CRL in the certificate table: {x}")))?;
         return Ok(CrlInput::Found {
-            crl,
+            crl: Box::new(crl),
             from: "the certificate table".into(),
         });
     }
@@ -58,7 +58,7 @@ pub(crate) fn find_crl(
     let path = format!("/{kind}/v1/{}/crl", product.name());
     Ok(match from_kds(e, &path, now) {
         Ok(crl) => CrlInput::Found {
-            crl,
+            crl: Box::new(crl),
             from: format!("KDS {}{path}", e.kds_url.trim_end_matches('/')),
         },
         Err(why) => CrlInput::Missing(format!("no CRL: {why}; give --crl FILE")),

@@ -21,7 +21,7 @@ pub enum CrlInput {
     /// A CRL and where it came from (a file, the certificate table, the KDS or its cache).
     Found {
         /// The CRL, parsed.
-        crl: Crl,
+        crl: Box<Crl>,
         /// Where it came from, for the messages.
         from: String,
     },
