@@ -387,3 +387,60 @@ fn the_kds_serves_the_crl_into_the_cache_until_its_next_update() {
         std::fs::read(&served).unwrap()
     );
 }
+
+#[test]
+fn a_vlek_report_is_checked_against_the_asvk_serial_and_the_vlek_crl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let Some(_) = snp_sim::chain("milan", dir, &[]) else {
+        return;
+    };
+    let report = dir.join("vlek-report.bin");
+    snp_sim::report(dir, &report, &["--signer", "vlek", "--report-data", NONCE]).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "snp-validate",
+            s(&report),
+            "--report-data",
+            NONCE,
+            "--trust-anchors",
+            s(&dir.join("ark.pem")),
+            "--trust-anchors",
+            s(&dir.join("asvk.pem")),
+            "--vlek",
+            s(&dir.join("vlek.der")),
+            "--json",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        args.extend(extra.iter().map(|x| x.to_string()));
+        let (code, out, err) = common::run(&args);
+        let doc: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        (code, doc)
+    };
+    // The ASK revoked does not touch a VLEK's chain; the ASVK (0x10101) does.
+    crl(dir, &["--out", s(&dir.join("ask.der")), "--revoke", "ask"]);
+    let (code, doc) = run(&["--crl", s(&dir.join("ask.der"))]);
+    assert_eq!((code, revocation(&doc).0.as_str()), (0, "pass"), "{doc:#}");
+    crl(
+        dir,
+        &["--out", s(&dir.join("asvk.der")), "--revoke", "asvk"],
+    );
+    let (code, doc) = run(&["--crl", s(&dir.join("asvk.der"))]);
+    assert_eq!(code, 1, "{doc:#}");
+    let m = revocation(&doc).1;
+    assert!(
+        m.contains("the ASVK 'SEV-VLEK-Milan' (serial 0x10101) is revoked"),
+        "{m}"
+    );
+    // Required and offline: the KDS path asked for is the VLEK one.
+    let (code, doc) = run(&[
+        "--require-revocation-check",
+        "--offline",
+        "--kds-cache",
+        s(&dir.join("cache")),
+    ]);
+    assert_eq!(code, 1);
+    assert!(revocation(&doc).1.contains("/vlek/v1/Milan/crl"), "{doc:#}");
+}
