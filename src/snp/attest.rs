@@ -91,17 +91,8 @@ pub fn validate_report(
             .as_secs()
     });
     let mut sources = endorsement::chain_sources(r, vek_from, &found.ask, &found.ark);
-    let crl = revocation::find_crl(
-        e,
-        found.crl.as_deref(),
-        product,
-        r.key_info.signing_key,
-        now,
-        expect.require_revocation_check,
-    )?;
-    if let validate::CrlInput::Found { from, .. } = &crl {
-        sources.push(("CRL".into(), from.clone()));
-    }
+    let crl = revocation::find_crl(e, found.crl.as_deref(), r, product, now, &expect)?;
+    sources.extend(crl.source());
     let endorsement = Endorsement {
         vek,
         ask: found.ask.map(|x| x.0),

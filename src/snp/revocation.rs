@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use crate::core::snp_cert::Crl;
-use crate::core::snp_report::{Product, SigningKey};
+use crate::core::snp_report::{AttestationReport, Product, SigningKey};
 use crate::error::{Error, Result};
 use crate::snp::endorsement::{read_limited, EndorsementSource};
-use crate::snp::validate::{CrlInput, NO_CRL};
+use crate::snp::validate::{CrlInput, Expectations, NO_CRL};
 
 /// The CRL file given with `--crl`, DER or PEM.
 pub fn read_crl(path: &Path) -> Result<Crl> {
@@ -23,15 +23,15 @@ pub fn read_crl(path: &Path) -> Result<Crl> {
     })
 }
 
-/// The CRL for a report signed by `signer` on `product`: from the file, the
-/// certificate table (`table`, DER), or the KDS when `require`d; else why not.
+/// The CRL for `report` on `product`: from the file, the certificate table
+/// (`table`, DER), or the KDS when the owner requires the check; else why not.
 pub(crate) fn find_crl(
     e: &EndorsementSource,
     table: Option<&[u8]>,
+    report: &AttestationReport,
     product: Product,
-    signer: SigningKey,
     now: u64,
-    require: bool,
+    expect: &Expectations,
 ) -> Result<CrlInput> {
     if let Some(p) = &e.crl {
         return Ok(CrlInput::Found {
@@ -47,10 +47,10 @@ pub(crate) fn find_crl(
             from: "the certificate table".into(),
         });
     }
-    if !require {
+    if !expect.require_revocation_check {
         return Ok(CrlInput::Missing(NO_CRL.into()));
     }
-    let kind = if signer == SigningKey::Vlek {
+    let kind = if report.key_info.signing_key == SigningKey::Vlek {
         "vlek"
     } else {
         "vcek"

@@ -155,6 +155,16 @@ fn a_crl_file_is_checked_against_the_ark() {
     assert_eq!(status, "fail");
     assert!(m.contains("not signed by ARK-Milan"), "{m}");
     assert!(hint.unwrap().contains("not AMD's"));
+    // Signed by the ARK but naming another issuer: refused.
+    crl(
+        chain,
+        &["--out", s(&f("issuer.der")), "--issuer-cn", "ARK-Genoa"],
+    );
+    let (code, doc, _) = validate(chain, &report, &["--crl", s(&f("issuer.der"))]);
+    assert_eq!(code, 1);
+    let (status, m, _) = revocation(&doc);
+    assert_eq!(status, "fail");
+    assert!(m.contains("names its issuer 'ARK-Genoa'"), "{m}");
     // Another chain's ARK (another product's test key): refused too.
     let genoa = tmp.path().join("genoa");
     snp_sim::chain("genoa", &genoa, &[]).unwrap();

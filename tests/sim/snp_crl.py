@@ -7,12 +7,12 @@ Written from RFC 5280 §5 and the spec (shared/spec/snp-attestation.md §2.3: th
 It does not import or call virt-qemu-sev-validate.
 
   snp_crl.py --chain DIR --out FILE [--revoke ask|asvk|vcek|vlek ...] [--this-update T]
-             [--next-update T] [--signed-by ark|ask|asvk] [--pem]
+             [--next-update T] [--signed-by ark|ask|asvk] [--issuer-cn CN] [--pem]
              [--certtable FILE [--signer vcek|vlek]]
       a CRL v2 issued by the chain's ARK (issuer = the ARK's subject, byte for byte), signed
       RSASSA-PSS SHA-384 / MGF1-SHA-384 / salt 48 like AMD's, listing the serials of the roles
       given with --revoke (the chain's own certificates). --signed-by signs it with another key
-      of the chain (the issuer name stays the ARK's). Times are ISO 8601 UTC (default: thisUpdate
+      of the chain (the issuer name stays the ARK's); --issuer-cn names another issuer. Times are ISO 8601 UTC (default: thisUpdate
       a day ago, nextUpdate in 7 days). --certtable also writes a GHCB certificate table with
       the ARK, the AS(V)K, the VEK and this CRL under the GUID 92f81bc3-5811-4d3d-97ff-d19f88dc67ea.
 Before writing, the CRL is loaded back with cryptography's own parser and its signature checked
@@ -48,10 +48,10 @@ def serial_of(chain, role):
     return snp_sp.load_cert(os.path.join(chain, f"{role}.pem")).serial_number
 
 
-def make_crl(ark_cert, key, serials, this_update, next_update, revoked_at):
+def make_crl(ark_cert, key, serials, this_update, next_update, revoked_at, issuer_cn=None):
     """DER of a CertificateList v2 (RFC 5280 §5.1) signed by key with RSASSA-PSS SHA-384."""
     algid = snp_sp.pss_algid(True)
-    issuer = ark_cert.subject.public_bytes()
+    issuer = snp_sp.amd_name(issuer_cn) if issuer_cn else ark_cert.subject.public_bytes()
     entries = [snp_sp.der_seq(snp_sp.der_int(s), snp_sp.der_time(revoked_at)) for s in serials]
     crl_number = snp_sp.der_seq(snp_sp.der_oid(OID_CRL_NUMBER),
                                 snp_sp.der(0x04, snp_sp.der_int(1)))
@@ -90,6 +90,7 @@ def main(argv=None):
     ap.add_argument("--this-update")
     ap.add_argument("--next-update")
     ap.add_argument("--signed-by", choices=["ark", "ask", "asvk"], default="ark")
+    ap.add_argument("--issuer-cn", help="name another issuer (AMD's other attributes kept)")
     ap.add_argument("--pem", action="store_true", help="write PEM (X509 CRL) instead of DER")
     ap.add_argument("--certtable", help="also write a cert table holding the chain and the CRL")
     ap.add_argument("--signer", choices=["vcek", "vlek"], default="vcek")
@@ -102,7 +103,7 @@ def main(argv=None):
     key = serialization.load_pem_private_key(
         open(os.path.join(a.chain, f"{a.signed_by}.key"), "rb").read(), None)
     serials = [serial_of(a.chain, r) for r in a.revoke]
-    der = make_crl(ark, key, serials, this_update, next_update, this_update)
+    der = make_crl(ark, key, serials, this_update, next_update, this_update, a.issuer_cn)
     check_crl(der, key, serials)
     with open(a.out, "wb") as f:
         if a.pem:

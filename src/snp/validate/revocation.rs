@@ -29,6 +29,16 @@ pub enum CrlInput {
     Missing(String),
 }
 
+impl CrlInput {
+    /// `("CRL", where from)` for the list of sources, when there is a CRL.
+    pub fn source(&self) -> Option<(String, String)> {
+        match self {
+            CrlInput::Found { from, .. } => Some(("CRL".into(), from.clone())),
+            CrlInput::Missing(_) => None,
+        }
+    }
+}
+
 fn time_text(t: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t))
         .to_string()
@@ -76,7 +86,34 @@ fn missing(c: &mut Checks, why: &str, require: bool) {
     }
 }
 
-/// The CRL's signature and issuer, its time, the serials on it.
+/// What makes the CRL itself unusable: not signed by the ARK, another
+/// issuer, or issued after the time of validation.
+fn crl_problem(cx: &Ctx, crl: &Crl, from: &str, ark: &Certificate) -> Option<String> {
+    let ark_cn = ark.subject.cn();
+    if let Err(e) = crl.signed_by(ark) {
+        return Some(format!(
+            "the CRL from {from} is not signed by {ark_cn}: {e}; it is not AMD's CRL for {}",
+            cx.product
+        ));
+    }
+    if crl.issuer_der != ark.subject_der {
+        return Some(format!(
+            "the CRL from {from} names its issuer '{}', not {ark_cn}'s subject",
+            crl.issuer_cn
+        ));
+    }
+    if crl.this_update > cx.now {
+        return Some(format!(
+            "the CRL from {from} was issued at {}, after the time of validation ({}); check the \
+             clock or --now",
+            crl.this_update_text,
+            time_text(cx.now)
+        ));
+    }
+    None
+}
+
+/// The CRL's own soundness, the serials on it, how current it is.
 fn verdict(
     cx: &Ctx,
     crl: &Crl,
@@ -87,34 +124,8 @@ fn verdict(
 ) -> (Status, String) {
     let now = cx.now;
     let ark_cn = ark.subject.cn();
-    if let Err(e) = crl.signed_by(ark) {
-        return (
-            Status::Fail,
-            format!(
-                "the CRL from {from} is not signed by {ark_cn}: {e}; it is not AMD's CRL for {}",
-                cx.product
-            ),
-        );
-    }
-    if crl.issuer_der != ark.subject_der {
-        return (
-            Status::Fail,
-            format!(
-                "the CRL from {from} names its issuer '{}', not {ark_cn}'s subject",
-                crl.issuer_cn
-            ),
-        );
-    }
-    if crl.this_update > now {
-        return (
-            Status::Fail,
-            format!(
-                "the CRL from {from} was issued at {}, after the time of validation ({}); check \
-                 the clock or --now",
-                crl.this_update_text,
-                time_text(now)
-            ),
-        );
+    if let Some(m) = crl_problem(cx, crl, from, ark) {
+        return (Status::Fail, m);
     }
     let mut revoked = Vec::new();
     for (what, cert) in [(cx.ca_role.name(), ask), ("VEK", cx.vek)] {
