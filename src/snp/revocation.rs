@@ -78,8 +78,16 @@ fn from_kds(e: &EndorsementSource, path: &str, now: u64) -> std::result::Result<
     let parse = |b: Vec<u8>| {
         Crl::from_der(&b).map_err(|x| format!("the KDS answer for {path} is not a CRL: {x}"))
     };
+    let said = |x: kds::KdsError| match x {
+        kds::KdsError::NotFound { url } => format!("the KDS has no CRL at {url} (HTTP 404)"),
+        other => other.to_string(),
+    };
     let cache = e.kds_cache.as_deref();
-    let crl = parse(kds::fetch(path, cache, &options).map_err(|x| x.to_string())?)?;
+    let crl = match parse(kds::fetch(path, cache, &options).map_err(said)?) {
+        // A cached file that is not a CRL is replaced when the KDS can be asked.
+        Err(_) if !e.offline => parse(kds::fetch_fresh(path, cache, &options).map_err(said)?)?,
+        other => other?,
+    };
     let stale = crl.next_update.map_or(true, |n| n < now);
     if !stale || e.offline {
         return Ok(crl);

@@ -344,7 +344,6 @@ fn the_kds_serves_the_crl_into_the_cache_until_its_next_update() {
     };
     let chain = tmp.path();
     let served = chain.join("crl.der");
-    crl(chain, &["--out", s(&served)]);
     let kds = Kds::start(chain, tmp.path().join("requests.log"));
     let cache = tmp.path().join("cache");
     let online = [
@@ -354,6 +353,15 @@ fn the_kds_serves_the_crl_into_the_cache_until_its_next_update() {
         "--kds-cache",
         s(&cache),
     ];
+    // No CRL served yet: 404, said as such, a failure when required.
+    let (code, doc, _) = validate(chain, &report, &online);
+    assert_eq!(code, 1, "{doc:#}");
+    let m = revocation(&doc).1;
+    assert!(
+        m.contains("the KDS has no CRL at") && m.contains("404"),
+        "{m}"
+    );
+    crl(chain, &["--out", s(&served)]);
     let (code, doc, _) = validate(chain, &report, &online);
     assert_eq!(code, 0, "{doc:#}");
     let (status, m, _) = revocation(&doc);
@@ -392,6 +400,14 @@ fn the_kds_serves_the_crl_into_the_cache_until_its_next_update() {
     let (code, doc, _) = validate(chain, &report, &online);
     assert_eq!((code, kds.crl_requests()), (1, 2), "{doc:#}");
     assert!(revocation(&doc).1.contains("is revoked since"));
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        std::fs::read(&served).unwrap()
+    );
+    // A cached file that is not a CRL is fetched again.
+    std::fs::write(&cached, [0x30, 0x03, 1, 2, 3]).unwrap();
+    let (code, _, _) = validate(chain, &report, &online);
+    assert_eq!((code, kds.crl_requests()), (1, 3));
     assert_eq!(
         std::fs::read(&cached).unwrap(),
         std::fs::read(&served).unwrap()
