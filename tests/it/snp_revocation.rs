@@ -470,3 +470,47 @@ fn a_vlek_report_is_checked_against_the_asvk_serial_and_the_vlek_crl() {
     assert_eq!(code, 1);
     assert!(revocation(&doc).1.contains("/vlek/v1/Milan/crl"), "{doc:#}");
 }
+
+/// OpenSSL, a third implementation, agrees with the tool on which CRLs the
+/// ARK signed: the simulator's CRLs are not merely ones both sides misread
+/// the same way.
+#[test]
+fn openssl_agrees_on_which_crls_the_ark_signed() {
+    if Command::new("openssl").arg("version").output().is_err() {
+        eprintln!("SKIPPED: no openssl");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(report) = setup(tmp.path()) else {
+        return;
+    };
+    let chain = tmp.path();
+    for (name, extra, ark_signed) in [
+        ("good.der", vec![], true),
+        ("ask.der", vec!["--revoke", "ask"], true),
+        ("wrong.der", vec!["--signed-by", "ask"], false),
+        ("asvk.der", vec!["--signed-by", "asvk"], false),
+    ] {
+        let path = chain.join(name);
+        crl(chain, &[&["--out", s(&path)][..], &extra].concat());
+        let openssl = Command::new("openssl")
+            .args([
+                "crl",
+                "-inform",
+                "DER",
+                "-noout",
+                "-in",
+                s(&path),
+                "-CAfile",
+            ])
+            .arg(chain.join("ark.pem"))
+            .output()
+            .unwrap();
+        let says_ok = openssl.status.success()
+            && String::from_utf8_lossy(&openssl.stderr).contains("verify OK");
+        assert_eq!(says_ok, ark_signed, "openssl on {name}: {openssl:?}");
+        let (_, doc, _) = validate(chain, &report, &["--crl", s(&path)]);
+        let m = revocation(&doc).1;
+        assert_eq!(!m.contains("not signed by"), ark_signed, "{name}: {m}");
+    }
+}
