@@ -50,7 +50,7 @@ pub struct EndorsementArgs {
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
     pub vlek: Option<PathBuf>,
 
-    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek (and crl), each .pem or .der
     #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
     pub certs: Option<PathBuf>,
 

@@ -91,7 +91,7 @@ pub fn validate_report(
             .as_secs()
     });
     let mut sources = endorsement::chain_sources(r, vek_from, &found.ask, &found.ark);
-    let crl = revocation::find_crl(e, found.crl.as_deref(), r, product, now, &expect)?;
+    let crl = revocation::find_crl(e, found.crl.as_ref(), r, product, now, &expect)?;
     sources.extend(crl.source());
     let endorsement = Endorsement {
         vek,

@@ -83,8 +83,9 @@ pub(crate) struct Found {
     pub(crate) vek: Option<(Certificate, String)>,
     pub(crate) ask: Option<(Certificate, String)>,
     pub(crate) ark: Option<(Certificate, String)>,
-    /// The certificate table's CRL entry (DER), for `chain.revocation`.
-    pub(crate) crl: Option<Vec<u8>>,
+    /// The CRL of `--certs` (crl.pem or crl.der, as snpguest writes it) or
+    /// of the certificate table, and where from: for `chain.revocation`.
+    pub(crate) crl: Option<(Vec<u8>, String)>,
 }
 
 impl Found {
@@ -149,6 +150,9 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
                 f.take(slot, read_cert(what, &p)?, p.display().to_string());
             }
         }
+        if let Some(p) = dir_file(d, &["crl"]) {
+            f.crl = Some((read_limited("CRL", &p)?, p.display().to_string()));
+        }
     }
     let table_file = match &a.cert_table {
         Some(p) => Some(
@@ -182,7 +186,7 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
             );
         }
         if let (None, Some(b)) = (&f.crl, t.get(CertKind::Crl)) {
-            f.crl = Some(b.to_vec());
+            f.crl = Some((b.to_vec(), "the certificate table".into()));
         }
         if let Some(b) = t.get(CertKind::Ark) {
             f.take(

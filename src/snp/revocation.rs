@@ -1,6 +1,8 @@
-//! Where AMD's CRL for `chain.revocation` comes from: `--crl FILE`, else the
-//! certificate table's CRL entry, else (with `--require-revocation-check`)
-//! the KDS cache or the KDS, fetched again once its nextUpdate has passed.
+//! Where AMD's CRL for `chain.revocation` comes from: `--crl FILE`, else
+//! `crl.pem` or `crl.der` in `--certs DIR` (snpguest's `certificates`
+//! writes it there), else the certificate table's CRL entry, else (with
+//! `--require-revocation-check`) the KDS cache or the KDS, fetched again
+//! once its nextUpdate has passed.
 //! Without that option no network request is made for a CRL: a run asks the
 //! KDS for nothing but a VCEK it lacks.
 
@@ -23,11 +25,12 @@ pub fn read_crl(path: &Path) -> Result<Crl> {
     })
 }
 
-/// The CRL for `report` on `product`: from the file, the certificate table
-/// (`table`, DER), or the KDS when the owner requires the check; else why not.
+/// The CRL for `report` on `product`: from the file, the one `found` with
+/// the certificates (`--certs` DIR's crl.pem or crl.der, else the certificate
+/// table's), or the KDS when the owner requires the check; else why not.
 pub(crate) fn find_crl(
     e: &EndorsementSource,
-    table: Option<&[u8]>,
+    found: Option<&(Vec<u8>, String)>,
     report: &AttestationReport,
     product: Product,
     now: u64,
@@ -39,12 +42,12 @@ pub(crate) fn find_crl(
             from: format!("file {}", p.display()),
         });
     }
-    if let Some(b) = table {
-        let crl = Crl::from_der(b)
-            .map_err(|x| Error::Usage(format!("the CRL in the certificate table: {x}")))?;
+    if let Some((b, from)) = found {
+        let crl =
+            Crl::from_der_or_pem(b).map_err(|x| Error::Usage(format!("the CRL in {from}: {x}")))?;
         return Ok(CrlInput::Found {
             crl: Box::new(crl),
-            from: "the certificate table".into(),
+            from: from.clone(),
         });
     }
     if !expect.require_revocation_check {

@@ -286,6 +286,20 @@ fn the_certificate_table_carries_the_crl() {
     let (code, doc, _) = validate(chain, &report, &["--cert-table", s(&table)]);
     assert_eq!(code, 1, "{doc:#}");
     assert!(revocation(&doc).1.contains("SEV-Milan"));
+    // snpguest's directory layout: crl.der beside the certificates.
+    let certs = chain.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    crl(
+        chain,
+        &["--out", s(&certs.join("crl.der")), "--revoke", "vcek"],
+    );
+    let (code, doc, _) = validate(chain, &report, &["--certs", s(&certs)]);
+    assert_eq!(code, 1, "{doc:#}");
+    let m = revocation(&doc).1;
+    assert!(
+        m.contains("the VEK 'SEV-VCEK'") && m.contains("crl.der"),
+        "{m}"
+    );
     // --crl wins over the table's.
     crl(chain, &["--out", s(&chain.join("e.der"))]);
     let (code, _, _) = validate(
