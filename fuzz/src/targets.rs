@@ -12,7 +12,7 @@ use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
-use sev_validate::core::snp_cert::Certificate;
+use sev_validate::core::snp_cert::{pem_certificates, Certificate, Crl};
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::{cpu, guid};
 use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("secret_table", secret_table),
     ("snp_report", snp_report),
     ("snp_cert_table", snp_cert_table),
+    ("snp_crl", snp_crl),
 ];
 
 fn le_u16(b: &[u8]) -> usize {
@@ -477,3 +478,31 @@ pub fn snp_cert_table(data: &[u8]) {
         assert_eq!((a.guid, &a.data), (b.guid, &b.data));
     }
 }
+
+/// The input is a file given with `--crl` (DER or PEM) or a certificate
+/// table's CRL blob. A CRL that parses keeps its signed bytes inside its DER,
+/// has every listed serial found by `revocation_of` (leading zero bytes
+/// added or not), reads back the same from its DER, and its signature check
+/// against AMD's Milan ARK returns without panicking.
+pub fn snp_crl(data: &[u8]) {
+    let Ok(c) = Crl::from_der_or_pem(data) else {
+        return;
+    };
+    assert!(c.tbs.len() < c.der.len());
+    assert!(c.der.windows(c.tbs.len()).any(|w| w == c.tbs.as_slice()));
+    for (serial, _) in &c.revoked {
+        assert!(c.revocation_of(serial).is_some());
+        let mut padded = vec![0u8];
+        padded.extend_from_slice(serial);
+        assert!(c.revocation_of(&padded).is_some());
+    }
+    let again = Crl::from_der(&c.der).expect("a parsed CRL's DER parses");
+    assert_eq!(again.revoked, c.revoked);
+    assert_eq!(again.tbs, c.tbs);
+    let roots = pem_certificates(MILAN_ROOTS).expect("the built-in Milan roots");
+    let ark = Certificate::from_der(&roots[1]).expect("the built-in Milan ARK");
+    let _ = c.signed_by(&ark);
+}
+
+/// AMD's Milan ASK then ARK (the KDS cert_chain), built into the program.
+const MILAN_ROOTS: &[u8] = include_bytes!("../../src/core/amd_roots/ask_ark_milan.pem");

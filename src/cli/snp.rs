@@ -99,6 +99,7 @@ fn print_prelaunch(out: &Output, snp: &SnpRun, report_given: bool) {
                     Status::Pass => "PASS",
                     Status::Fail => "FAIL",
                     Status::Skip => "skip",
+                    Status::Warn => "WARN",
                 };
                 out.status(&format!("  {tag}  {}  {}", c.name, c.message));
             }

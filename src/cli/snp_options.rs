@@ -50,13 +50,17 @@ pub struct EndorsementArgs {
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
     pub vlek: Option<PathBuf>,
 
-    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek, each .pem or .der
+    /// A directory in snpguest's layout: ark, ask or asvk, vcek or vlek (and crl), each .pem or .der
     #[arg(long, value_name = "DIR", help_heading = ENDORSEMENT)]
     pub certs: Option<PathBuf>,
 
     /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages)
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
     pub cert_table: Option<PathBuf>,
+
+    /// AMD's revocation list for the product (DER or PEM), checked as chain.revocation; the KDS serves it at /vcek/v1/{Milan,Genoa,Turin}/crl
+    #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
+    pub crl: Option<PathBuf>,
 
     /// Replace AMD's built-in ARK/ASK/ASVK with these certificates (PEM or DER; repeatable): for private deployments and tests only, warned on every run
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
@@ -178,6 +182,10 @@ pub struct RequirementArgs {
     /// Accept provisional firmware (COMMITTED_TCB below CURRENT_TCB)
     #[arg(long, help_heading = DEFAULTS)]
     pub allow_provisional_firmware: bool,
+
+    /// Fail unless a current CRL shows the chain unrevoked; without --crl, AMD's CRL comes from the KDS cache or the KDS
+    #[arg(long, help_heading = EXPECT)]
+    pub require_revocation_check: bool,
 }
 
 impl EndorsementArgs {
@@ -188,6 +196,7 @@ impl EndorsementArgs {
             vlek: self.vlek.clone(),
             certs: self.certs.clone(),
             cert_table: self.cert_table.clone(),
+            crl: self.crl.clone(),
             trust_anchors: self.trust_anchors.clone(),
             product: self.product.map(Product::from),
             kds_url: self.kds_url.clone(),
@@ -237,6 +246,7 @@ impl RequirementArgs {
             require_author_key: a.require_author_key,
             min_launch_mit_vector: a.min_launch_mit_vector,
             min_current_mit_vector: a.min_current_mit_vector,
+            require_revocation_check: a.require_revocation_check,
         })
     }
 }

@@ -121,15 +121,15 @@ fn snp_checks(run: &Run, snp: &SnpRun) -> Vec<Check> {
 }
 
 fn snp_check(c: &crate::snp::validate::Check) -> Check {
-    check(
-        c.name,
-        match c.status {
-            Status::Pass => CheckResult::Passed,
-            Status::Fail => CheckResult::Failed,
-            Status::Skip => CheckResult::Skipped,
-        },
-        c.message.clone(),
-    )
+    // The result document has no warning result: a warned check held, and
+    // says so first in its message.
+    let (result, message) = match c.status {
+        Status::Pass => (CheckResult::Passed, c.message.clone()),
+        Status::Fail => (CheckResult::Failed, c.message.clone()),
+        Status::Skip => (CheckResult::Skipped, c.message.clone()),
+        Status::Warn => (CheckResult::Passed, format!("WARNING: {}", c.message)),
+    };
+    check(c.name, result, message)
 }
 
 /// The document of an SEV-SNP run: verdict, checks in the order they ran

@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
+use crate::snp::revocation;
 use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
 
 mod document;
@@ -89,13 +90,18 @@ pub fn validate_report(
             .unwrap_or(Duration::ZERO)
             .as_secs()
     });
-    let sources = endorsement::chain_sources(r, vek_from, &found.ask, &found.ark);
+    let mut sources = endorsement::chain_sources(r, vek_from, &found.ask, &found.ark);
+    let crl = revocation::find_crl(e, found.crl.as_ref(), r, product, now, &expect)?;
+    sources.extend(crl.source());
     let endorsement = Endorsement {
         vek,
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
+    let outcome =
+        Validator::new(anchors, now)
+            .with_crl(&crl)
+            .validate(r, product, &endorsement, &expect);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
@@ -177,6 +183,9 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
 pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.status != Status::Fail {
         return None;
+    }
+    if c.name == "chain.revocation" {
+        return Some(validate::revocation_hint(&c.message).to_string());
     }
     if c.name == "expect.measurement" {
         return v
@@ -277,6 +286,7 @@ pub fn validation_text(v: &Validation) -> String {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Skip => "skip",
+            Status::Warn => "WARN",
         };
         let _ = writeln!(s, "  {tag}  {:width$}  {}", c.name, c.message);
         if let Some(h) = hint(v, c) {

@@ -28,6 +28,8 @@ pub struct EndorsementSource {
     pub certs: Option<PathBuf>,
     /// A GHCB certificate table (configfs-tsm auxblob, SNP_GET_EXT_REPORT pages).
     pub cert_table: Option<PathBuf>,
+    /// AMD's CRL for the product (DER or PEM): `chain.revocation`.
+    pub crl: Option<PathBuf>,
     /// Certificates that replace AMD's built-in ARK, ASK and ASVK.
     pub trust_anchors: Vec<PathBuf>,
     /// The product, when a version 2 report and its VEK do not say.
@@ -81,6 +83,9 @@ pub(crate) struct Found {
     pub(crate) vek: Option<(Certificate, String)>,
     pub(crate) ask: Option<(Certificate, String)>,
     pub(crate) ark: Option<(Certificate, String)>,
+    /// The CRL of `--certs` (crl.pem or crl.der, as snpguest writes it) or
+    /// of the certificate table, and where from: for `chain.revocation`.
+    pub(crate) crl: Option<(Vec<u8>, String)>,
 }
 
 impl Found {
@@ -145,6 +150,9 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
                 f.take(slot, read_cert(what, &p)?, p.display().to_string());
             }
         }
+        if let Some(p) = dir_file(d, &["crl"]) {
+            f.crl = Some((read_limited("CRL", &p)?, p.display().to_string()));
+        }
     }
     let table_file = match &a.cert_table {
         Some(p) => Some(
@@ -176,6 +184,9 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
                 cert_from_table("ASK", b)?,
                 "certificate table".into(),
             );
+        }
+        if let (None, Some(b)) = (&f.crl, t.get(CertKind::Crl)) {
+            f.crl = Some((b.to_vec(), "the certificate table".into()));
         }
         if let Some(b) = t.get(CertKind::Ark) {
             f.take(

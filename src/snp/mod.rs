@@ -3,7 +3,8 @@
 //! declares), the expected launch digest is computed and the ID block judged
 //! before launch, and the guest's attestation report is validated against
 //! AMD's chain and the owner's expectations ([`validate`]); a digest that
-//! differs is explained ([`explain`]); [`run`] holds the stages in order.
+//! differs is explained ([`explain`]); AMD's revocation list is found
+//! ([`revocation`]); [`run`] holds the stages in order.
 
 pub mod attest;
 pub mod digest;
@@ -12,5 +13,6 @@ pub mod endorsement;
 pub mod explain;
 pub mod id_block;
 pub mod pins;
+pub mod revocation;
 pub mod run;
 pub mod validate;

@@ -1,5 +1,5 @@
-//! AMD's Key Distribution Service (KDS): fetches a VCEK (DER) or an ASK/ASVK
-//! + ARK `cert_chain` (PEM) and keeps it in a cache directory.
+//! AMD's Key Distribution Service (KDS): fetches a VCEK (DER), an ASK/ASVK
+//! + ARK `cert_chain` (PEM) or a CRL (DER) and keeps it in a cache directory.
 //!
 //! Nothing here decides whether a certificate is trustworthy: the caller
 //! verifies what it gets against the built-in roots, so a mirror or the cache
@@ -310,6 +310,25 @@ pub fn cache_path(cache_dir: &Path, path_and_query: &str) -> PathBuf {
 /// is there, else from `options.base_url`, and caches it. `cache_dir` None
 /// means [`default_cache_dir`].
 pub fn fetch(url: &str, cache_dir: Option<&Path>, options: &Options) -> Result<Vec<u8>, KdsError> {
+    get(url, cache_dir, options, true)
+}
+
+/// As [`fetch`], but never from the cache, whose file the answer replaces:
+/// for a cached CRL past its nextUpdate. Offline, it fails as a cache miss.
+pub fn fetch_fresh(
+    url: &str,
+    cache_dir: Option<&Path>,
+    options: &Options,
+) -> Result<Vec<u8>, KdsError> {
+    get(url, cache_dir, options, false)
+}
+
+fn get(
+    url: &str,
+    cache_dir: Option<&Path>,
+    options: &Options,
+    cached: bool,
+) -> Result<Vec<u8>, KdsError> {
     let base = options.base_url.trim_end_matches('/');
     let pq = path_and_query(url, base)?;
     let full = format!("{base}{pq}");
@@ -319,7 +338,8 @@ pub fn fetch(url: &str, cache_dir: Option<&Path>, options: &Options) -> Result<V
     };
     let file = cache_path(&dir, pq);
     match fs::read(&file) {
-        Ok(body) => return Ok(body),
+        Ok(body) if cached => return Ok(body),
+        Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
             return Err(KdsError::Cache {

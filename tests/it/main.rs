@@ -28,6 +28,7 @@ mod snp_differential;
 mod snp_explainer;
 mod snp_insecure_kernel;
 mod snp_qmp;
+mod snp_revocation;
 mod snp_sim;
 mod snp_validate_cli;
 mod snp_validate_sim;

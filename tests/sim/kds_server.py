@@ -8,6 +8,8 @@ cert_chain), never from the project's code:
       the vector VCEK (DER) whose productName line, hwid and SPL extensions match, else 404
   /vcek/v1/{P}/cert_chain, /vlek/v1/{P}/cert_chain
       amd-roots/ask_ark_{milan,genoa,turin_vcek}.pem / ask_ark_{p}_vlek.pem (PEM, ASK then ARK)
+  /vcek/v1/{P}/crl, /vlek/v1/{P}/crl
+      crl.der of a --chain folder for its product (written there by snp_crl.py), else 404
 A malformed query (missing or non-numeric SPL) gets 400, as a picky server would.
 
 On demand it misbehaves: --busy N answers the first N requests with 429 (-1: every request) and
@@ -83,6 +85,7 @@ def main():
         ap.error("give --vectors or --chain")
     folders = []
     roots = {}  # (kind, product) -> PEM file, ASK/ASVK then ARK
+    crls = {}  # product -> DER CRL file
     if args.vectors:
         folders += [os.path.join(args.vectors, n) for n in sorted(os.listdir(args.vectors))]
         for product in PRODUCTS:
@@ -97,6 +100,7 @@ def main():
             json.load(open(os.path.join(chain, "chain.json")))["product"])]
         roots[("vcek", product)] = os.path.join(chain, "cert_chain.pem")
         roots[("vlek", product)] = os.path.join(chain, "vlek_cert_chain.pem")
+        crls[product] = os.path.join(chain, "crl.der")
     index = vcek_index(folders)
     lock = threading.Lock()
     state = {"busy": args.busy}
@@ -140,6 +144,11 @@ def main():
                 if not path or not os.path.isfile(path):
                     return self.answer(404, b"Not Found", "text/plain")
                 return self.answer(200, open(path, "rb").read(), "application/x-pem-file")
+            if leaf == "crl":
+                path = crls.get(product)
+                if not path or not os.path.isfile(path):
+                    return self.answer(404, b"Not Found", "text/plain")
+                return self.answer(200, open(path, "rb").read(), "application/pkix-crl")
             if kind != "vcek":
                 return self.answer(404, b"Not Found", "text/plain")  # VLEKs need credentials
             query = urllib.parse.parse_qs(url.query, keep_blank_values=True)

@@ -50,6 +50,8 @@ pub struct Certificate {
     pub serial: Vec<u8>,
     /// The subject's name attributes.
     pub subject: NameFields,
+    /// The subject's Name in DER, what a CRL this certificate issued names as its issuer.
+    pub subject_der: Vec<u8>,
     /// The issuer's name attributes.
     pub issuer: NameFields,
     /// Start of validity, seconds since the Unix epoch.
@@ -111,7 +113,7 @@ fn der_err(e: x509_cert::der::Error) -> CertError {
     CertError::Malformed(e.to_string())
 }
 
-fn name_fields(name: &x509_cert::name::Name) -> NameFields {
+pub(super) fn name_fields(name: &x509_cert::name::Name) -> NameFields {
     let mut n = NameFields::default();
     for rdn in &name.0 {
         for atv in rdn.0.iter() {
@@ -129,6 +131,16 @@ fn name_fields(name: &x509_cert::name::Name) -> NameFields {
         }
     }
     n
+}
+
+/// RSASSA-PSS with SHA-384 named in its parameters: the algorithm of every
+/// AMD certificate and CRL signature.
+pub(super) fn is_rsa_pss_sha384(sa: &x509_cert::spki::AlgorithmIdentifierOwned) -> bool {
+    sa.oid == OID_RSASSA_PSS
+        && sa.parameters.as_ref().is_some_and(|p| {
+            let sha384 = OID_SHA384.as_bytes();
+            p.value().windows(sha384.len()).any(|w| w == sha384)
+        })
 }
 
 /// The modulus size of a DER RSAPublicKey.
@@ -182,11 +194,7 @@ impl Certificate {
             KeyKind::Other(spki.algorithm.oid.to_string())
         };
         let sa = &c.signature_algorithm;
-        let sig_rsa_pss_sha384 = sa.oid == OID_RSASSA_PSS
-            && sa.parameters.as_ref().is_some_and(|p| {
-                let sha384 = OID_SHA384.as_bytes();
-                p.value().windows(sha384.len()).any(|w| w == sha384)
-            });
+        let sig_rsa_pss_sha384 = is_rsa_pss_sha384(sa);
         let amd = match &t.extensions {
             Some(e) => amd_extensions(e)?,
             None => AmdExtensions::default(),
@@ -199,6 +207,7 @@ impl Certificate {
             sha256: Sha256::digest(der).into(),
             serial: t.serial_number.as_bytes().to_vec(),
             subject: name_fields(&t.subject),
+            subject_der: t.subject.to_der().map_err(der_err)?,
             issuer: name_fields(&t.issuer),
             not_before: nb.to_unix_duration().as_secs(),
             not_after: na.to_unix_duration().as_secs(),

@@ -6,17 +6,20 @@
 //! than through RFC 5280 path validation: VCEKs have serial 0 and no
 //! key identifiers, which strict path validation refuses.
 //!
-//! Its parts, all re-exported here: `certificate` (parsing), `extensions`
-//! (AMD's extensions), `verify` (the signature checks) and `anchors` (the
-//! trust anchors and AMD's built-in roots).
+//! Its parts, all re-exported here: `certificate` (parsing), `crl` (AMD's
+//! revocation lists), `extensions` (AMD's extensions), `verify` (the
+//! signature checks) and `anchors` (the trust anchors and AMD's built-in
+//! roots).
 
 mod anchors;
 mod certificate;
+mod crl;
 mod extensions;
 mod verify;
 
 pub use anchors::{CaRole, TrustAnchors, BUILTIN_PINS};
 pub use certificate::{pem_certificates, Certificate, KeyKind, NameFields};
+pub use crl::Crl;
 pub use extensions::AmdExtensions;
 pub use verify::verify_report_signature;
 

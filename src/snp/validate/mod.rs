@@ -5,9 +5,10 @@
 //!
 //! The checks are named by what they read, one file each: `format.*` (the
 //! report's layout), `signature` and `binding.*` (the report to its VEK, TCB
-//! and chip), `chain.*` (the VEK to the AMD root), `policy.*` (the guest
-//! policy), `firmware.provisional` and the minimum TCBs (the firmware's TCB),
-//! and `expect.*` (the owner's expectations).
+//! and chip), `chain.*` (the VEK to the AMD root; `chain.revocation` AMD's
+//! CRL), `policy.*` (the guest policy), `firmware.provisional` and the
+//! minimum TCBs (the firmware's TCB), and `expect.*` (the owner's
+//! expectations).
 //!
 //! ```
 //! use sev_validate::core::snp_report::{self, Product};
@@ -40,6 +41,7 @@ mod chain;
 mod expect;
 mod format;
 mod policy;
+mod revocation;
 mod tcb;
 
 use crate::core::snp_cert::{CaRole, Certificate, TrustAnchors};
@@ -48,6 +50,7 @@ use crate::core::snp_report::{
 };
 
 pub use chain::ChainCache;
+pub use revocation::{revocation_hint, CrlInput, NO_CRL};
 pub use tcb::MinTcb;
 
 /// The VEK that signed the report and the CA certificates that came with it.
@@ -116,6 +119,9 @@ pub struct Expectations {
     pub min_launch_mit_vector: Option<u64>,
     /// The bits CURRENT_MIT_VECTOR must have (version 5 reports onwards).
     pub min_current_mit_vector: Option<u64>,
+    /// Fail `chain.revocation` when no CRL is at hand or the CRL is out of
+    /// date, rather than skipping it or warning.
+    pub require_revocation_check: bool,
 }
 
 /// The verdict of one check.
@@ -127,6 +133,9 @@ pub enum Status {
     Fail,
     /// The check did not run: nothing was expected of it, or it does not apply.
     Skip,
+    /// The check ran and found nothing wrong, but what it read is not as
+    /// sound as it should be (an out-of-date CRL); not a failure.
+    Warn,
 }
 
 impl Status {
@@ -136,6 +145,7 @@ impl Status {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Skip => "skip",
+            Status::Warn => "warn",
         }
     }
 }
@@ -233,6 +243,7 @@ pub struct Validator<'a> {
     anchors: &'a TrustAnchors,
     now: u64,
     cache: Option<&'a ChainCache>,
+    crl: Option<&'a CrlInput>,
 }
 
 impl<'a> Validator<'a> {
@@ -243,6 +254,7 @@ impl<'a> Validator<'a> {
             anchors,
             now,
             cache: None,
+            crl: None,
         }
     }
 
@@ -251,6 +263,15 @@ impl<'a> Validator<'a> {
     pub fn with_cache(self, cache: &'a ChainCache) -> Validator<'a> {
         Validator {
             cache: Some(cache),
+            ..self
+        }
+    }
+
+    /// Checks the chain against `crl` (`chain.revocation`), or says why
+    /// there is no CRL; without this the check is skipped with [`NO_CRL`].
+    pub fn with_crl(self, crl: &'a CrlInput) -> Validator<'a> {
+        Validator {
+            crl: Some(crl),
             ..self
         }
     }
@@ -271,6 +292,7 @@ impl<'a> Validator<'a> {
         format::reserved_checks(&mut c, &cx);
         binding::signature_check(&mut c, &cx);
         chain::chain_checks(&mut c, &cx);
+        revocation::revocation_check(&mut c, &cx);
         binding::tcb_checks(&mut c, &cx);
         binding::chip_id_check(&mut c, &cx);
         policy::default_policy_checks(&mut c, &cx);
@@ -304,6 +326,7 @@ struct Ctx<'a> {
     expect: &'a Expectations,
     now: u64,
     cache: Option<&'a ChainCache>,
+    crl: Option<&'a CrlInput>,
     layout: TcbLayout,
     vek: &'a Certificate,
     is_vlek: bool,
@@ -332,6 +355,7 @@ impl<'a> Ctx<'a> {
             expect,
             now: v.now,
             cache: v.cache,
+            crl: v.crl,
             layout,
             vek: &endorsement.vek,
             is_vlek,
