@@ -61,6 +61,10 @@ pub fn validate_report(
     let input = endorsement::read_report(path)?;
     let r = &input.report;
     let found = endorsement::gather(e, &input)?;
+    // A VCEK from the KDS (or its cache) means AMD's KDS is this run's
+    // source: its CRL is reachable the same way, and is looked up too
+    // (a KDS mirror serving another ARK's chain serves that ARK's CRL).
+    let mut kds_in_use = false;
     let (vek, vek_from) = match found.vek {
         Some(v) => v,
         // No file or table gave a VEK: the VCEK from the KDS, or its cache.
@@ -69,6 +73,7 @@ pub fn validate_report(
                 endorsement::kds_url(e, r).map_err(|_| endorsement::no_endorsement(e, r, ""))?;
             let vcek = endorsement::fetch_vcek(e, &url)
                 .map_err(|x| endorsement::no_endorsement(e, r, &format!(" ({x})")))?;
+            kds_in_use = true;
             (vcek, format!("KDS {url}"))
         }
     };
@@ -91,7 +96,13 @@ pub fn validate_report(
             .as_secs()
     });
     let mut sources = endorsement::chain_sources(r, vek_from, &found.ask, &found.ark);
-    let crl = revocation::find_crl(e, found.crl.as_ref(), r, product, now, &expect)?;
+    let crl = revocation::find_crl(
+        e,
+        found.crl.as_ref(),
+        (r, product),
+        now,
+        expect.require_revocation_check || kds_in_use,
+    )?;
     sources.extend(crl.source());
     let endorsement = Endorsement {
         vek,

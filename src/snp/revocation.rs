@@ -1,10 +1,12 @@
 //! Where AMD's CRL for `chain.revocation` comes from: `--crl FILE`, else
 //! `crl.pem` or `crl.der` in `--certs DIR` (snpguest's `certificates`
 //! writes it there), else the certificate table's CRL entry, else (with
-//! `--require-revocation-check`) the KDS cache or the KDS, fetched again
-//! once its nextUpdate has passed.
-//! Without that option no network request is made for a CRL: a run asks the
-//! KDS for nothing but a VCEK it lacks.
+//! `--require-revocation-check`, or when the run took the VCEK from the KDS
+//! or its cache) the KDS cache or the KDS, fetched again once
+//! its nextUpdate has passed.
+//! A run that neither requires the check nor uses the KDS makes no network
+//! request for a CRL: with the VCEK in a file, the owner may be offline on
+//! purpose, and a CRL is then theirs to give.
 
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use crate::core::snp_cert::Crl;
 use crate::core::snp_report::{AttestationReport, Product, SigningKey};
 use crate::error::{Error, Result};
 use crate::snp::endorsement::{read_limited, EndorsementSource};
-use crate::snp::validate::{CrlInput, Expectations, NO_CRL};
+use crate::snp::validate::{CrlInput, NO_CRL};
 
 /// The CRL file given with `--crl`, DER or PEM.
 pub fn read_crl(path: &Path) -> Result<Crl> {
@@ -27,14 +29,14 @@ pub fn read_crl(path: &Path) -> Result<Crl> {
 
 /// The CRL for `report` on `product`: from the file, the one `found` with
 /// the certificates (`--certs` DIR's crl.pem or crl.der, else the certificate
-/// table's), or the KDS when the owner requires the check; else why not.
+/// table's), or the KDS when `from_kds` (the owner requires the check, or
+/// the run already uses AMD's KDS); else why not.
 pub(crate) fn find_crl(
     e: &EndorsementSource,
     found: Option<&(Vec<u8>, String)>,
-    report: &AttestationReport,
-    product: Product,
+    (report, product): (&AttestationReport, Product),
     now: u64,
-    expect: &Expectations,
+    from_kds_too: bool,
 ) -> Result<CrlInput> {
     if let Some(p) = &e.crl {
         return Ok(CrlInput::Found {
@@ -50,7 +52,7 @@ pub(crate) fn find_crl(
             from: from.clone(),
         });
     }
-    if !expect.require_revocation_check {
+    if !from_kds_too {
         return Ok(CrlInput::Missing(NO_CRL.into()));
     }
     let kind = if report.key_info.signing_key == SigningKey::Vlek {

@@ -1,8 +1,11 @@
 //! AMD's revocation list (`chain.revocation`): the CRL signed by the ARK,
-//! issued by it, current at the time of validation, and listing neither the
-//! AS(V)K nor the VEK. go-sev-guest checks the ASK's serial only (AMD does
-//! not revoke VCEKs, a TCB update supersedes them); the VEK is looked up too,
-//! since the CRL is at hand and a listed VEK must not pass.
+//! issued by it, current at the time of validation, and not listing the
+//! AS(V)K. The VEK is not looked up: a CRL speaks only of certificates its
+//! issuer issued (RFC 5280, 5.3.3: an entry names another issuer only in an
+//! indirect CRL, which AMD's is not), the ARK issues the AS(V)K and the
+//! AS(V)K the VEK, and every VCEK's serial is 0, so a VEK serial on the
+//! ARK's list would name some other certificate, or every VCEK at once. AMD
+//! does not revoke VCEKs; a TCB update supersedes them (`tcb.*`).
 
 use super::{Checks, Ctx, Status};
 use crate::core::hex;
@@ -127,29 +130,23 @@ fn verdict(
     if let Some(m) = crl_problem(cx, crl, from, ark) {
         return (Status::Fail, m);
     }
-    let mut revoked = Vec::new();
-    for (what, cert) in [(cx.ca_role.name(), ask), ("VEK", cx.vek)] {
-        if let Some(date) = crl.revocation_of(&cert.serial) {
-            revoked.push(format!(
-                "the {what} '{}' (serial {}) is revoked since {date}",
-                cert.subject.cn(),
-                serial_text(cert)
-            ));
-        }
-    }
-    if !revoked.is_empty() {
+    if let Some(date) = crl.revocation_of(&ask.serial) {
         return (
             Status::Fail,
-            format!("{} by the CRL from {from}", revoked.join("; ")),
+            format!(
+                "the {} '{}' (serial {}) is revoked since {date} by the CRL from {from}",
+                cx.ca_role.name(),
+                ask.subject.cn(),
+                serial_text(ask)
+            ),
         );
     }
     let clean = format!(
-        "neither the {} '{}' (serial {}) nor the VEK (serial {}) is on the CRL from {from} \
-         ({} entries, signed by {ark_cn}, issued {}",
+        "the {} '{}' (serial {}) is not on the CRL from {from} ({} entries, signed by {ark_cn}, \
+         issued {}",
         cx.ca_role.name(),
         ask.subject.cn(),
         serial_text(ask),
-        serial_text(cx.vek),
         crl.revoked.len(),
         crl.this_update_text
     );
