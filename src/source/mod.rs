@@ -31,7 +31,7 @@ pub mod kds;
 // crate does not wrap, and the /dev/sev-guest ioctls.
 #[allow(unsafe_code)]
 mod ffi;
-
+pub mod guest_report;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
 pub mod locality;
