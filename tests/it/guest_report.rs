@@ -380,6 +380,48 @@ fn configfs_tsm_concurrent_writer_is_refused() {
 }
 
 #[test]
+fn configfs_tsm_oversized_outblob_is_refused_within_its_limit() {
+    let test = "configfs_tsm_oversized_outblob_is_refused_within_its_limit";
+    let Some(sim) = TsmSim::start(test, &[]) else {
+        return;
+    };
+    // The simulator serves 2 MiB; reading stops one byte past 1 MiB.
+    fs::write(sim.mnt().join("sim_oversize"), b"1").unwrap();
+    let e = guest_report::request(&random_report_data(), &sim.options(0)).unwrap_err();
+    assert_eq!(e.exit_code() as i32, 8, "{e}");
+    assert!(e.to_string().contains("more than 1048576 bytes"), "{e}");
+    assert_eq!(
+        sim.entries(),
+        0,
+        "the entry was not removed after the error"
+    );
+}
+
+#[test]
+fn configfs_tsm_without_privlevel_or_auxblob() {
+    let test = "configfs_tsm_without_privlevel_or_auxblob";
+    let hide = [
+        "--hide",
+        "privlevel",
+        "--hide",
+        "privlevel_floor",
+        "--hide",
+        "auxblob",
+    ];
+    let Some(sim) = TsmSim::start(test, &hide) else {
+        return;
+    };
+    let e = guest_report::request(&random_report_data(), &sim.options(1)).unwrap_err();
+    assert_eq!(e.exit_code() as i32, 2, "{e}");
+    assert!(e.to_string().contains("no 'privlevel'"), "{e}");
+    let rd = random_report_data();
+    let got = guest_report::request(&rd, &sim.options(0)).unwrap();
+    check_report(&got, &rd, 0, chain().unwrap(), sim.dir.path());
+    assert_eq!(got.cert_table, None, "no auxblob is no table");
+    assert_eq!(sim.entries(), 0, "the entry was not removed");
+}
+
+#[test]
 fn configfs_tsm_floor_and_no_certificates() {
     let test = "configfs_tsm_floor_and_no_certificates";
     let Some(sim) = TsmSim::start(test, &["--privlevel-floor", "1", "--no-certs"]) else {

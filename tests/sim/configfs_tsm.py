@@ -6,7 +6,7 @@ behaviour of the kernel's report directory with the sev_guest provider; reports 
 the simulated SNP firmware (snp_sp.py, beside this file) with a test chain. Needs root,
 /dev/fuse and Debian's python3-fusepy.
 
-  configfs_tsm.py MOUNTPOINT --chain DIR [--privlevel-floor N] [--no-certs]
+  configfs_tsm.py MOUNTPOINT --chain DIR [--privlevel-floor N] [--no-certs] [--hide ATTR ...]
 
 serves, in the foreground until unmounted (umount MOUNTPOINT):
 
@@ -28,6 +28,11 @@ serves, in the foreground until unmounted (umount MOUNTPOINT):
                                  concurrent writer: the next outblob read that makes a report
                                  first writes 64 random bytes to that entry's inblob, as
                                  another process would between a writer's inblob and outblob
+  MOUNTPOINT/sim_oversize        (WO, not the kernel's) each write arms one hostile outblob:
+                                 the next report made is 2 MiB of 0xAA, which no kernel gives
+
+--hide privlevel (or privlevel_floor, auxblob) leaves that attribute out of every entry, as a
+provider that does not make it visible does.
 """
 
 import argparse
@@ -58,7 +63,8 @@ ATTRS = {
     "outblob": 0o444,
     "auxblob": 0o444,
 }
-CONTROL = "sim_race"
+CONTROLS = ("sim_race", "sim_oversize")
+OVERSIZE = 2 << 20
 
 
 def fail(code):
@@ -78,14 +84,15 @@ class Entry:
 class TsmFS(fusepy.Operations):
     use_ns = True
 
-    def __init__(self, chain, floor, certs):
+    def __init__(self, chain, floor, certs, hidden):
         self.chain = chain
         self.floor = floor
         self.table = snp_sp.cert_table(snp_sp.chain_entries(chain, "vcek")) if certs else b""
+        self.attrs = {name: mode for name, mode in ATTRS.items() if name not in hidden}
         self.entries = {}
         self.handles = {}
         self.next_fh = 1
-        self.races = 0
+        self.armed = {name: 0 for name in CONTROLS}
 
     # ---- paths
 
@@ -94,8 +101,8 @@ class TsmFS(fusepy.Operations):
         parts = [p for p in path.split("/") if p]
         if not parts:
             return "root", None, None
-        if parts == [CONTROL]:
-            return "control", None, None
+        if len(parts) == 1 and parts[0] in CONTROLS:
+            return "control", parts[0], None
         if parts[0] != "report" or len(parts) > 3:
             fail(errno.ENOENT)
         if len(parts) == 1:
@@ -104,7 +111,7 @@ class TsmFS(fusepy.Operations):
             fail(errno.ENOENT)
         if len(parts) == 2:
             return "entry", parts[1], None
-        if parts[2] not in ATTRS:
+        if parts[2] not in self.attrs:
             fail(errno.ENOENT)
         return "attr", parts[1], parts[2]
 
@@ -117,8 +124,8 @@ class TsmFS(fusepy.Operations):
 
     def readdir(self, path, fh):
         kind, _, _ = self.locate(path)
-        names = {"root": ["report", CONTROL], "report": sorted(self.entries),
-                 "entry": sorted(ATTRS)}.get(kind)
+        names = {"root": ["report", *CONTROLS], "report": sorted(self.entries),
+                 "entry": sorted(self.attrs)}.get(kind)
         if names is None:
             fail(errno.ENOTDIR)
         return [".", ".."] + names
@@ -182,13 +189,17 @@ class TsmFS(fusepy.Operations):
     def generate(self, e):
         if e.outblob is not None and e.read_generation == e.write_generation:
             return
-        if self.races:
-            self.races -= 1
+        if self.armed["sim_race"]:
+            self.armed["sim_race"] -= 1
             e.inblob = os.urandom(SNP_USER_DATA)
             e.write_generation += 1
         if len(e.inblob) != SNP_USER_DATA:
             fail(errno.EINVAL)
-        e.outblob = self.sign(e.inblob, e.privlevel)
+        if self.armed["sim_oversize"]:
+            self.armed["sim_oversize"] -= 1
+            e.outblob = b"\xaa" * OVERSIZE
+        else:
+            e.outblob = self.sign(e.inblob, e.privlevel)
         e.auxblob = self.table
         e.read_generation = e.write_generation
 
@@ -203,8 +214,8 @@ class TsmFS(fusepy.Operations):
 
     def write(self, path, data, offset, fi):
         h = self.handles[fi.fh]
-        if h["attr"] is None:  # the control file
-            self.races += 1
+        if h["attr"] is None:  # a control file
+            self.armed[h["entry"]] += 1
             return len(data)
         e = self.entry_of(h)
         if h["attr"] == "privlevel":
@@ -255,8 +266,11 @@ def main(argv=None):
     ap.add_argument("--chain", required=True, help="a chain made by snp_sp.py chain")
     ap.add_argument("--privlevel-floor", type=int, default=0, choices=range(PRIVLEVEL_MAX + 1))
     ap.add_argument("--no-certs", action="store_true", help="auxblob empty")
+    ap.add_argument("--hide", action="append", default=[],
+                    choices=["privlevel", "privlevel_floor", "auxblob"],
+                    help="leave this attribute out of the entries")
     a = ap.parse_args(argv)
-    fs = TsmFS(a.chain, a.privlevel_floor, not a.no_certs)
+    fs = TsmFS(a.chain, a.privlevel_floor, not a.no_certs, set(a.hide))
     fusepy.FUSE(fs, a.mountpoint, raw_fi=True, nothreads=True, foreground=True,
                 fsname="configfs_tsm_sim", attr_timeout=0, entry_timeout=0, negative_timeout=0)
     return 0
