@@ -109,7 +109,18 @@ pub(crate) struct IoctlError {
 }
 
 /// Issues one ioctl whose request is `req`, into a fresh response buffer.
-fn call<T>(dev: &File, nr: u64, req: &mut T) -> Result<Box<SnpReportResp>, (std::io::Error, u64)> {
+///
+/// # Safety
+///
+/// `req` must be the request structure the ioctl `nr` reads (and may write
+/// back), and every address inside it must point at memory that is valid,
+/// and not otherwise borrowed, for as many bytes as the length beside it says,
+/// for the whole call.
+unsafe fn call<T>(
+    dev: &File,
+    nr: u64,
+    req: &mut T,
+) -> Result<Box<SnpReportResp>, (std::io::Error, u64)> {
     let mut resp = Box::new(SnpReportResp {
         data: [0; RESPONSE_LEN],
     });
@@ -122,14 +133,18 @@ fn call<T>(dev: &File, nr: u64, req: &mut T) -> Result<Box<SnpReportResp>, (std:
     // SAFETY: `dev` is an open file, so its descriptor is valid for the
     // call. `arg` is a live `struct snp_guest_request_ioctl` (layout checked
     // against the UAPI header by the tests) the kernel reads and writes back.
-    // Its two addresses point at `*req` (a `struct snp_report_req` or
-    // `struct snp_ext_report_req`, which `nr` selects and the kernel reads,
-    // and for the extended report writes back) and at `*resp`, a 4000-byte
+    // Its two addresses point at `*req`, the request `nr` reads (and may
+    // write back), as the caller guarantees, and at `*resp`, a 4000-byte
     // `struct snp_report_resp` the kernel fills; both are exclusively
-    // borrowed here and outlive the call. An extended request's certificate
-    // address points at a buffer of at least `certs_len` bytes (see
-    // `get_ext_report`). The kernel writes nothing else.
-    let rc = unsafe { libc::ioctl(dev.as_raw_fd(), nr as libc::Ioctl, &mut arg) };
+    // borrowed here and outlive the call. Addresses inside `*req` are the
+    // caller's guarantee too. The kernel writes nothing else.
+    let rc = unsafe {
+        libc::ioctl(
+            dev.as_raw_fd(),
+            nr as libc::Ioctl,
+            &mut arg as *mut SnpGuestRequestIoctl,
+        )
+    };
     if rc < 0 {
         return Err((std::io::Error::last_os_error(), arg.exitinfo2));
     }
@@ -147,7 +162,9 @@ pub(crate) fn get_report(
     vmpl: u32,
 ) -> Result<Box<[u8; RESPONSE_LEN]>, IoctlError> {
     let mut req = SnpReportReq::new(user_data, vmpl);
-    match call(dev, SNP_GET_REPORT, &mut req) {
+    // SAFETY: SNP_GET_REPORT reads a `struct snp_report_req`, which `req`
+    // is; it holds no address.
+    match unsafe { call(dev, SNP_GET_REPORT, &mut req) } {
         Ok(resp) => Ok(Box::new(resp.data)),
         Err((errno, info)) => {
             let (fw_error, vmm_error) = split(info);
@@ -177,7 +194,12 @@ pub(crate) fn get_ext_report(
         // bytes there (0, asking for no certificates, should it not fit).
         certs_len: u32::try_from(certs.len()).unwrap_or(0),
     };
-    match call(dev, SNP_GET_EXT_REPORT, &mut req) {
+    // SAFETY: SNP_GET_EXT_REPORT reads a `struct snp_ext_report_req`, which
+    // `req` is, and writes it back after VMM_ERR_INVALID_LEN; the kernel
+    // writes at most `certs_len` bytes at `certs_address`, which are `certs`,
+    // exclusively borrowed for this function, and `certs_len` is its length
+    // (or 0, asking for no certificates).
+    match unsafe { call(dev, SNP_GET_EXT_REPORT, &mut req) } {
         Ok(resp) => Ok(Box::new(resp.data)),
         Err((errno, info)) => {
             let (fw_error, vmm_error) = split(info);
