@@ -222,21 +222,22 @@ fn offset<T, F>(base: &T, field: &F) -> u64 {
 /// `sizeof(struct X)`, `offsetof(struct X, f)` and the macro names, for the
 /// tests to compare with what a C compiler says of `<linux/sev-guest.h>`.
 pub(crate) fn layout() -> Vec<(&'static str, u64)> {
+    let mut all = request_layout();
+    all.extend(ioctl_layout());
+    all
+}
+
+/// The report requests and the response.
+fn request_layout() -> Vec<(&'static str, u64)> {
     use std::mem::size_of;
     let r = SnpReportReq::new(&[0; 64], 0);
-    let io = SnpGuestRequestIoctl {
-        msg_version: 0,
-        req_data: 0,
-        resp_data: 0,
-        exitinfo2: 0,
+    let resp = SnpReportResp {
+        data: [0; RESPONSE_LEN],
     };
     let ext = SnpExtReportReq {
         data: r,
         certs_address: 0,
         certs_len: 0,
-    };
-    let resp = SnpReportResp {
-        data: [0; RESPONSE_LEN],
     };
     vec![
         (
@@ -258,8 +259,37 @@ pub(crate) fn layout() -> Vec<(&'static str, u64)> {
             offset(&resp, &resp.data),
         ),
         (
+            "sizeof(struct snp_ext_report_req)",
+            size_of::<SnpExtReportReq>() as u64,
+        ),
+        (
+            "offsetof(struct snp_ext_report_req, data)",
+            offset(&ext, &ext.data),
+        ),
+        (
+            "offsetof(struct snp_ext_report_req, certs_address)",
+            offset(&ext, &ext.certs_address),
+        ),
+        (
+            "offsetof(struct snp_ext_report_req, certs_len)",
+            offset(&ext, &ext.certs_len),
+        ),
+    ]
+}
+
+/// The ioctl's argument, its numbers and the VMM's error codes.
+fn ioctl_layout() -> Vec<(&'static str, u64)> {
+    let io = SnpGuestRequestIoctl {
+        msg_version: 0,
+        req_data: 0,
+        resp_data: 0,
+        exitinfo2: 0,
+    };
+    let exitinfo2 = offset(&io, &io.exitinfo2);
+    vec![
+        (
             "sizeof(struct snp_guest_request_ioctl)",
-            size_of::<SnpGuestRequestIoctl>() as u64,
+            std::mem::size_of::<SnpGuestRequestIoctl>() as u64,
         ),
         (
             "offsetof(struct snp_guest_request_ioctl, msg_version)",
@@ -275,32 +305,16 @@ pub(crate) fn layout() -> Vec<(&'static str, u64)> {
         ),
         (
             "offsetof(struct snp_guest_request_ioctl, exitinfo2)",
-            offset(&io, &io.exitinfo2),
+            exitinfo2,
         ),
         // `split` reads fw_error from the low and vmm_error from the high half.
         (
             "offsetof(struct snp_guest_request_ioctl, fw_error)",
-            offset(&io, &io.exitinfo2),
+            exitinfo2,
         ),
         (
             "offsetof(struct snp_guest_request_ioctl, vmm_error)",
-            offset(&io, &io.exitinfo2) + 4,
-        ),
-        (
-            "sizeof(struct snp_ext_report_req)",
-            size_of::<SnpExtReportReq>() as u64,
-        ),
-        (
-            "offsetof(struct snp_ext_report_req, data)",
-            offset(&ext, &ext.data),
-        ),
-        (
-            "offsetof(struct snp_ext_report_req, certs_address)",
-            offset(&ext, &ext.certs_address),
-        ),
-        (
-            "offsetof(struct snp_ext_report_req, certs_len)",
-            offset(&ext, &ext.certs_len),
+            exitinfo2 + 4,
         ),
         ("SNP_GET_REPORT", SNP_GET_REPORT),
         ("SNP_GET_EXT_REPORT", SNP_GET_EXT_REPORT),
