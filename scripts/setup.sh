@@ -16,6 +16,10 @@ PACKAGES=(
     libssh2-1-dev libssl-dev
     # the openssl command line: an independent check of every SNP signature and chain verdict
     openssl
+    # the guest side (tests/it/guest_report.rs): <linux/sev-guest.h>, which gcc compiles to
+    # check the ioctl layouts, and fusepy, which serves the simulated configfs-tsm
+    # (tests/sim/configfs_tsm.py) over /dev/fuse
+    linux-libc-dev python3-fusepy
     # e2e (tests/e2e/e2e_libvirt.rs): a real session libvirtd driving real QEMU (TCG) through
     # tests/sim/qemu_sev_wrapper.py; libvirt-dev + pkg-config build the `virt` crate;
     # openssh + netcat-openbsd + iproute2 (veth into sshd's network namespace) for the

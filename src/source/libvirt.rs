@@ -6,7 +6,7 @@ use base64::Engine as _;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 
-use super::launch_security_ffi::{self as ffi, ParamValue};
+use super::ffi::launch_security::{self as ffi, ParamValue};
 use super::locality::local_reason;
 use super::SnpHostReport;
 use super::{merge_reported, Comparison, Connection, Given, HostFacts, HostReport, HostValues};

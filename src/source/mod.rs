@@ -27,10 +27,11 @@
 pub mod host_files;
 #[cfg(feature = "kds")]
 pub mod kds;
-// The project's only unsafe code: two libvirt calls the `virt` crate does not wrap.
-#[cfg(feature = "libvirt")]
+// The project's only unsafe code, in one module: two libvirt calls the `virt`
+// crate does not wrap, and the /dev/sev-guest ioctls.
 #[allow(unsafe_code)]
-mod launch_security_ffi;
+mod ffi;
+pub mod guest_report;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
 pub mod locality;

@@ -12,6 +12,7 @@ mod discoverability;
 mod executables;
 mod explainer;
 mod fuzz_regressions;
+mod guest_report;
 mod json_output;
 mod kds;
 mod libvirt_test_driver;

@@ -1,5 +1,5 @@
 //! The two libvirt launch-security calls the `virt` crate has no safe
-//! wrapper for, through `virt-sys`. This is the project's only unsafe code.
+//! wrapper for, through `virt-sys` (behind the `libvirt` feature).
 //!
 //! Typed parameters are owned by a guard that frees them with
 //! `virTypedParamsFree` on every path, including early returns.
