@@ -3,7 +3,7 @@
 //! what the owner requires of a report ([`RequirementArgs`]), each turned
 //! into the library's types.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -180,7 +180,24 @@ pub struct RequirementArgs {
     pub allow_provisional_firmware: bool,
 }
 
+/// `(option, path)` for each path given.
+fn named<'a>(
+    name: &'static str,
+    paths: impl IntoIterator<Item = &'a PathBuf>,
+) -> impl Iterator<Item = (&'static str, &'a Path)> {
+    paths.into_iter().map(move |p| (name, p.as_path()))
+}
+
 impl EndorsementArgs {
+    /// The files these options read, each with its option's name.
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        named("--vcek", &self.vcek)
+            .chain(named("--vlek", &self.vlek))
+            .chain(named("--cert-table", &self.cert_table))
+            .chain(named("--trust-anchors", &self.trust_anchors))
+            .collect()
+    }
+
     /// Where the VEK and its chain come from, as the library takes it.
     pub fn source(&self) -> EndorsementSource {
         EndorsementSource {
@@ -199,6 +216,13 @@ impl EndorsementArgs {
 }
 
 impl RequirementArgs {
+    /// The files these options read, each with its option's name.
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        named("--trusted-id-key", &self.trusted_id_key)
+            .chain(named("--trusted-author-key", &self.trusted_author_key))
+            .collect()
+    }
+
     /// The owner's expectations these options give (trusted key files read
     /// and digested); the launch's own values are added by the caller.
     pub fn expectations(&self) -> Result<Expectations> {

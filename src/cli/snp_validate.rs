@@ -54,6 +54,13 @@ pub struct ValidateArgs {
 }
 
 fn run_validate(a: &ValidateArgs) -> Result<Validation> {
+    let report = [("REPORT", a.report.as_path())];
+    let files: Vec<_> = report
+        .into_iter()
+        .chain(a.endorsement.inputs())
+        .chain(a.requirements.inputs())
+        .collect();
+    crate::input::at_most_one_stdin(files)?;
     let mut expect = a.requirements.expectations()?;
     expect.measurement = a.measurement;
     expect.host_data = a.host_data;

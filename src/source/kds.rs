@@ -318,15 +318,19 @@ pub fn fetch(url: &str, cache_dir: Option<&Path>, options: &Options) -> Result<V
         None => default_cache_dir()?,
     };
     let file = cache_path(&dir, pq);
-    match fs::read(&file) {
-        Ok(body) => return Ok(body),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(KdsError::Cache {
-                path: file,
-                reason: format!("cannot read: {e}"),
-            })
-        }
+    if file.exists() {
+        // Through the bounded reader: a cache file is a certificate or a CRL.
+        let limit = crate::core::snp_report::MAX_INPUT_LEN;
+        return crate::input::read_within("KDS cache file", &file, limit, |size| {
+            crate::error::Error::Usage(format!(
+                "the file is {size}, more than the {limit} bytes a KDS answer has; delete it"
+            ))
+        })
+        .map(|body| body.to_vec())
+        .map_err(|e| KdsError::Cache {
+            path: file.clone(),
+            reason: e.to_string(),
+        });
     }
     if options.offline {
         return Err(KdsError::NotCached {
