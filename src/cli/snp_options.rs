@@ -18,7 +18,7 @@ use crate::snp::validate::{Expectations, MinTcb};
 
 const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
 pub(crate) const EXPECT: &str = "The owner's expectations";
-const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
+pub(crate) const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
 
 /// `--product`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -239,6 +239,8 @@ impl RequirementArgs {
             measurement: None,
             report_data: a.report_data,
             waive_report_data: a.no_report_data_check,
+            // snp-validate's own option; the main command computes it.
+            waive_measurement: false,
             host_data: None,
             family_id: None,
             image_id: None,

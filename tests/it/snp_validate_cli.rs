@@ -155,6 +155,7 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         "--vcek",
         &d("milan-v2-debug-gosevguest/vcek.der"),
         "--no-report-data-check",
+        "--no-measurement-check",
         "--now",
         NOW,
         "--json",
@@ -173,6 +174,7 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         "--vlek",
         &d("milan-v3-vlek-trustee/vlek.der"),
         "--no-report-data-check",
+        "--no-measurement-check",
     ];
     let (code, out, _) = common::run(vlek.iter().chain(&["--now", VLEK_NOW]));
     assert_eq!(code, 1);
@@ -201,12 +203,96 @@ fn the_safe_defaults_refuse_debug_provisional_firmware_and_a_missing_nonce() {
         &d("milan-v2-virtee/report.bin"),
         "--vcek",
         &d("milan-v2-virtee/vcek.der"),
+        "--no-measurement-check",
         "--now",
         NOW,
     ]);
     assert_eq!(code, 1);
-    assert!(out.contains("FAIL  expect.report_data"), "{out}");
+    assert!(
+        out.contains("INVALID: 1 failed: expect.report_data"),
+        "{out}"
+    );
     assert!(out.contains("--report-data"), "{out}");
+}
+
+/// Without an expected MEASUREMENT nothing about the guest's contents is
+/// attested: refused as a missing nonce is (exit 1, the failed check saying
+/// what to give), unless waived with --no-measurement-check, which says so
+/// on every run and in the JSON document.
+#[test]
+fn a_missing_measurement_is_refused_unless_waived() {
+    let Some(dir) = snp_dir("measurement_required") else {
+        return;
+    };
+    let json_ok = have_jsonschema();
+    let exp = expected(&dir);
+    let e = &exp["milan-v2-virtee"];
+    let mut with = vec![
+        "snp-validate".to_string(),
+        dir.join("milan-v2-virtee/report.bin").display().to_string(),
+        "--vcek".into(),
+        dir.join("milan-v2-virtee/vcek.der").display().to_string(),
+    ];
+    with.extend(options(e));
+    let at = with.iter().position(|a| a == "--measurement").unwrap();
+    let mut without = with.clone();
+    without.drain(at..at + 2);
+    let json = |args: &[String]| {
+        let (code, out, err) = common::run(args.iter().chain(&["--json".to_string()]));
+        if json_ok {
+            validate_schema(&out).unwrap_or_else(|m| panic!("{m}: {out}"));
+        }
+        (code, serde_json::from_str::<Value>(&out).unwrap(), err)
+    };
+    let note = "NOTE: --no-measurement-check";
+    // Refused without one.
+    let (code, out, err) = common::run(&without);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("FAIL  expect.measurement"), "{out}");
+    assert!(
+        out.contains("INVALID: 1 failed: expect.measurement"),
+        "{out}"
+    );
+    for what in ["--measurement", "after '--'", "--no-measurement-check"] {
+        assert!(out.contains(what), "want {what:?} in {out}");
+    }
+    assert!(!out.contains("VALID: every check"), "{out}");
+    assert!(!err.contains(note), "{err}");
+    let (code, doc, _) = json(&without);
+    assert_eq!(code, 1);
+    assert_eq!(doc["failed"], serde_json::json!(["expect.measurement"]));
+    assert_eq!(doc["measurement_waived"], false);
+    // Waived: valid, with a NOTE on stderr on every run and in the document.
+    let mut waived = without.clone();
+    waived.push("--no-measurement-check".into());
+    let (code, out, err) = common::run(&waived);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(note), "{err}");
+    assert!(out.contains("skip  expect.measurement"), "{out}");
+    let (code, doc, err) = json(&waived);
+    assert_eq!(code, 0);
+    assert!(err.contains(note), "{err}");
+    assert_eq!(doc["measurement_waived"], true);
+    assert_eq!(doc["valid"], true);
+    // With the expected MEASUREMENT (the set's, from its source): no NOTE.
+    let (code, doc, err) = json(&with);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["measurement_waived"], false);
+    assert_eq!(doc["measurement"], e["measurement"]);
+    assert!(!err.contains(note), "{err}");
+    let pass = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "expect.measurement")
+        .unwrap();
+    assert_eq!(pass["status"], "pass");
+    // The waiver and a measurement together: a usage error.
+    let mut both = with.clone();
+    both.push("--no-measurement-check".into());
+    let (code, _, err) = common::run(&both);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--no-measurement-check"), "{err}");
 }
 
 #[test]
@@ -224,6 +310,7 @@ fn the_certificate_table_after_the_report_or_in_a_file() {
         "snp-validate",
         joined.to_str().unwrap(),
         "--no-report-data-check",
+        "--no-measurement-check",
         "--now",
         NOW,
     ]);
@@ -239,6 +326,7 @@ fn the_certificate_table_after_the_report_or_in_a_file() {
         "--cert-table",
         table.to_str().unwrap(),
         "--no-report-data-check",
+        "--no-measurement-check",
         "--now",
         NOW,
     ]);
