@@ -207,6 +207,17 @@ pub fn read_within(
     over: impl Fn(Size) -> Error,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let (input, hint) = open_input(what, path)?;
+    read_opened(what, path, (input, hint), limit, over)
+}
+
+/// [`read_within`] on an input already opened, with its size hint.
+fn read_opened(
+    what: &str,
+    path: &Path,
+    (input, hint): (Input, u64),
+    limit: usize,
+    over: impl Fn(Size) -> Error,
+) -> Result<Zeroizing<Vec<u8>>> {
     if hint > limit as u64 {
         return Err(over(Size::Exactly(hint)));
     }
@@ -335,18 +346,20 @@ pub fn open_seekable(
     limit: u64,
     over: impl Fn(Size) -> Error,
 ) -> Result<(SeekableInput, u64)> {
-    if !is_stdin(path) {
-        let (input, hint) = open_input(what, path)?;
-        // Regular files of size 0 include /proc files: those are read below.
-        if let (Input::File(file), true) = (input, hint > 0) {
+    let opened = open_input(what, path)?;
+    // Regular files of size 0 include /proc files: those are read whole.
+    // Read from the handle opened: a FIFO opened twice loses its writer.
+    let opened = match opened {
+        (Input::File(file), hint) if hint > 0 => {
             if hint > limit {
                 return Err(over(Size::Exactly(hint)));
             }
             return Ok((SeekableInput::File(file), hint));
         }
-    }
+        other => other,
+    };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX - 1);
-    let data = read_within(what, path, limit, over)?;
+    let data = read_opened(what, path, opened, limit, over)?;
     let len = data.len() as u64;
     Ok((SeekableInput::Memory(Cursor::new(data)), len))
 }

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bounded_reads;
 mod cli_usage;
 mod differential_python;
 mod discoverability;
