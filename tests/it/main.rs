@@ -26,6 +26,7 @@ mod sftp_fingerprint;
 mod snp_attestation;
 mod snp_differential;
 mod snp_explainer;
+mod snp_measurement_required;
 mod snp_qmp;
 mod snp_sim;
 mod snp_validate_cli;
