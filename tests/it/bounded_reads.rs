@@ -290,6 +290,73 @@ fn snp_cases(d: &Path) -> Vec<Case> {
     ]
 }
 
+/// The main command's SEV-SNP file options, through a QMP monitor that
+/// answers as QEMU 10.0 for an SNP guest (Debian's OVMF as the firmware):
+/// the report and its endorsement are read after the launch digest.
+fn main_snp_cases(d: &Path) -> Option<Vec<Case>> {
+    const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
+    if !Path::new(OVMF).is_file() {
+        common::skip_or_fail("bounded_reads", &format!("{OVMF} missing (Debian's ovmf)"));
+        return None;
+    }
+    let sock = d.join("qmp.sock");
+    crate::snp_qmp::snp_monitor(&sock, 0x30000, 2);
+    let sim = |f: &str| fixture(&format!("snp-sim/{f}"));
+    let mut base = common::argv(&[
+        "--qmp",
+        &s(&sock),
+        "--generation",
+        "sev-snp",
+        "--firmware",
+        OVMF,
+        "--insecure",
+        "--num-cpus",
+        "2",
+        "--report",
+        &sim("report.bin"),
+        "--vcek",
+        &sim("vcek.der"),
+        "--trust-anchors",
+        &sim("ark.pem"),
+        "--trust-anchors",
+        &sim("ask.pem"),
+        "--no-report-data-check",
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ]);
+    base.extend(common::MILAN.iter().map(|a| a.to_string()));
+    let vlek = plus(&common::without(&base, "--vcek"), &["--vlek", "X"]);
+    let big = "more than 1048576 bytes";
+    let add = |opt: &str| plus(&base, &[opt, "X"]);
+    Some(vec![
+        case("--report", &base, "--report", big, REPORT),
+        case("--vcek", &base, "--vcek", big, REPORT),
+        case("--vlek", &vlek, "--vlek", big, REPORT),
+        case(
+            "--cert-table",
+            &add("--cert-table"),
+            "--cert-table",
+            big,
+            REPORT,
+        ),
+        case("--trust-anchors", &base, "--trust-anchors", big, REPORT),
+        case(
+            "--trusted-id-key",
+            &add("--trusted-id-key"),
+            "--trusted-id-key",
+            big,
+            REPORT,
+        ),
+        case(
+            "--trusted-author-key",
+            &add("--trusted-author-key"),
+            "--trusted-author-key",
+            big,
+            REPORT,
+        ),
+    ])
+}
+
 /// Runs every case with every feed on two threads; returns the failures
 /// and the largest peak RSS seen, per case.
 fn run_all(cases: &[Case], feeds: &[Endless], d: &Path) -> (Vec<String>, Vec<(String, u64)>) {
@@ -374,6 +441,14 @@ fn check(cases: Vec<Case>, feeds: &[Endless]) {
 fn main_command_inputs_without_end_are_refused_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     check(main_cases(dir.path()), &endless::ALL);
+}
+
+#[test]
+fn main_command_snp_inputs_without_end_are_refused_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(cases) = main_snp_cases(dir.path()) {
+        check(cases, &endless::ALL);
+    }
 }
 
 #[test]
