@@ -181,7 +181,7 @@ pub fn check_input(what: &str, path: &Path) -> Result<()> {
 /// The usual refusal of an input over its limit.
 fn over_limit(what: &str, path: &Path, limit: u64, size: Size) -> Error {
     Error::Usage(format!(
-        "{what} '{}' is {size}; a {what} is at most {limit} bytes, so this is not one: check the path",
+        "{what} '{}' is {size}; the limit for the {what} is {limit} bytes, so this is not one: check the path",
         path.display()
     ))
 }
