@@ -390,3 +390,65 @@ pub fn kernel_hashes(
         cmdline: kernel_hashes::cmdline_digest(cmdline.unwrap_or("").as_bytes()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn file_of(len: usize) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&vec![7u8; len]).unwrap();
+        f
+    }
+
+    #[test]
+    fn the_limit_is_inclusive_and_one_byte_more_is_refused() {
+        let at = file_of(100);
+        assert_eq!(read_bounded("report", at.path(), 100).unwrap().len(), 100);
+        let over = file_of(101);
+        let e = read_bounded("report", over.path(), 100).unwrap_err();
+        assert_eq!(e.exit_code() as i32, 2);
+        assert!(
+            e.to_string()
+                .contains("is 101 bytes; the limit for the report is 100 bytes"),
+            "{e}"
+        );
+        // A device says no size: the limit holds while reading.
+        let e = read_bounded("report", Path::new("/dev/zero"), 100).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("report '/dev/zero' is more than 100 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stream_stops_one_byte_past_its_limit() {
+        let mut s = open_within("kernel", Path::new("/dev/zero"), 1000, |size| {
+            Error::Usage(format!("over: {size}"))
+        })
+        .unwrap();
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink).unwrap();
+        assert_eq!(sink.len(), 1001);
+        assert_eq!(
+            s.finish().unwrap_err().to_string(),
+            "over: more than 1000 bytes"
+        );
+        let at = file_of(1000);
+        let mut s =
+            open_within("kernel", at.path(), 1000, |_| Error::Usage(String::new())).unwrap();
+        std::io::copy(&mut s, &mut std::io::sink()).unwrap();
+        assert_eq!(s.finish().unwrap(), 1000);
+    }
+
+    #[test]
+    fn only_one_input_may_be_standard_input() {
+        let (a, b, c) = (Path::new("-"), Path::new("x"), Path::new("-"));
+        assert!(at_most_one_stdin([("--vcek", a), ("--tik", b)]).is_ok());
+        let e = at_most_one_stdin([("--vcek", a), ("--tik", b), ("--tek", c)]).unwrap_err();
+        assert!(e.to_string().contains("both --vcek and --tek"), "{e}");
+        assert!(is_stdin(Path::new("-")) && !is_stdin(Path::new("./-")));
+    }
+}
