@@ -319,11 +319,11 @@ pub fn fetch(url: &str, cache_dir: Option<&Path>, options: &Options) -> Result<V
     };
     let file = cache_path(&dir, pq);
     if file.exists() {
-        // Through the bounded reader: a cache file is a certificate or a CRL.
-        let limit = crate::core::snp_report::MAX_INPUT_LEN;
+        // Through the bounded reader, at most what a download may be.
+        let limit = MAX_BODY as usize;
         return crate::input::read_within("KDS cache file", &file, limit, |size| {
             crate::error::Error::Usage(format!(
-                "the file is {size}, more than the {limit} bytes a KDS answer has; delete it"
+                "the file is {size}; a KDS answer is at most {limit} bytes: delete the file"
             ))
         })
         .map(|body| body.to_vec())

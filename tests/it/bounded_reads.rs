@@ -550,3 +550,43 @@ fn a_dash_reads_standard_input_once() {
         .stderr;
     assert!(err.contains("given for both --firmware and --tik"), "{err}");
 }
+
+/// A KDS cache file that never ends (a link to /dev/zero) is refused at
+/// what a download may be, 256 KiB. The
+/// cache path is the VCEK URL the public vectors give for the report.
+#[test]
+fn an_endless_kds_cache_file_is_refused() {
+    let Some(vec) = common::snp_vectors_dir("bounded_reads", "SNP_VECTORS") else {
+        return;
+    };
+    let exp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vec.join("EXPECTED.json")).unwrap()).unwrap();
+    let url = exp["genoa-v5-cdai"]["kds_vcek_url"].as_str().unwrap();
+    let (path, query) = url
+        .strip_prefix("https://kdsintf.amd.com/")
+        .unwrap()
+        .split_once('?')
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let file = cache.join(format!("{path}@{query}"));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let args = common::argv(&[
+        "snp-validate",
+        &s(&vec.join("genoa-v5-cdai/report.bin")),
+        "--offline",
+        "--kds-cache",
+        &s(&cache),
+        "--no-report-data-check",
+        "--no-measurement-check",
+    ]);
+    std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+    let run = common::Tool::new().args(&args).run().expect_code(2);
+    assert!(
+        run.stderr
+            .contains("is more than 262144 bytes; a KDS answer is at most 262144 bytes"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&s(&file)), "{}", run.stderr);
+}
