@@ -45,7 +45,8 @@ trap 'rm -rf "$TMP"' EXIT
 cp "$VEC/$SET/ark.pem" "$VEC/$SET/ask.pem" "$VEC/$SET/vcek.pem" "$TMP/"
 REPORT=$VEC/$SET/report.bin
 NONCE=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['report_data'])" "$VEC/EXPECTED.json" "$SET")
-OURS=(target/release/virt-qemu-sev-validate snp-validate "$REPORT" --certs "$TMP" --report-data "$NONCE")
+MEASUREMENT=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['measurement'])" "$VEC/EXPECTED.json" "$SET")
+OURS=(target/release/virt-qemu-sev-validate snp-validate "$REPORT" --certs "$TMP" --report-data "$NONCE" --measurement "$MEASUREMENT")
 "${OURS[@]}" > /dev/null || { echo "ours does not validate $SET" >&2; exit 1; }
 THEIRS=()
 if [[ -x $SNPGUEST ]]; then

@@ -608,7 +608,8 @@ impl Args {
 
 /// Every file the tool writes must be a file of its own: one path given for
 /// two outputs would leave one output overwritten by the other, and an
-/// output that is an input would destroy the owner's copy.
+/// output that is an input would destroy the owner's copy. Standard input
+/// (`-`) can be read for one input only.
 fn check_outputs(a: &Args) -> Result<()> {
     let outputs: Vec<(&str, &PathBuf)> = [
         ("--secret-header", a.secret_header.as_ref()),
@@ -642,6 +643,12 @@ fn check_outputs(a: &Args) -> Result<()> {
             .iter()
             .map(|p| ("--inject-secret", p.as_path())),
     );
+    let report = a.report.iter().map(|p| ("--report", p.as_path()));
+    let snp: Vec<_> = report
+        .chain(a.endorsement.inputs())
+        .chain(a.snp_requirements.inputs())
+        .collect();
+    input::at_most_one_stdin(inputs.iter().chain(&snp).copied())?;
     for (i, (name, path)) in outputs.iter().enumerate() {
         for (other, other_path) in &outputs[i + 1..] {
             if input::same_file(path, other_path) {

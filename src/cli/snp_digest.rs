@@ -259,6 +259,16 @@ impl DigestArgs {
 /// The launch of `snp-digest`'s options, its warnings and (`--verbose`)
 /// what went into it printed on stderr.
 fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
+    let files = [
+        ("--ovmf", Some(&a.ovmf)),
+        ("--kernel", a.kernel.as_ref()),
+        ("--initrd", a.initrd.as_ref()),
+    ];
+    crate::input::at_most_one_stdin(
+        files
+            .into_iter()
+            .filter_map(|(n, p)| Some((n, p?.as_path()))),
+    )?;
     let launch = digest::compute(&a.input()?)?;
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");

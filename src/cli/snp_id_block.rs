@@ -55,6 +55,9 @@ fn b64(b: &[u8]) -> String {
 pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     let ld = parse_ld("--digest", &a.digest)?;
     id_block::check_policy(a.policy)?;
+    let author = a.author_key.iter().map(|p| ("--author-key", p.as_path()));
+    let keys = [("--id-key", a.id_key.as_path())].into_iter().chain(author);
+    crate::input::at_most_one_stdin(keys)?;
     let id_key = id_block::read_key("ID key", &a.id_key)?;
     let author_key = a
         .author_key

@@ -3,7 +3,7 @@
 //! what the owner requires of a report ([`RequirementArgs`]), each turned
 //! into the library's types.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -18,7 +18,7 @@ use crate::snp::validate::{Expectations, MinTcb};
 
 const ENDORSEMENT: &str = "Endorsement (VCEK or VLEK and its chain)";
 pub(crate) const EXPECT: &str = "The owner's expectations";
-const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
+pub(crate) const DEFAULTS: &str = "Safe defaults (refused unless allowed)";
 
 /// `--product`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,7 +188,24 @@ pub struct RequirementArgs {
     pub require_revocation_check: bool,
 }
 
+/// `(option, path)` for each path given.
+fn named<'a>(
+    name: &'static str,
+    paths: impl IntoIterator<Item = &'a PathBuf>,
+) -> impl Iterator<Item = (&'static str, &'a Path)> {
+    paths.into_iter().map(move |p| (name, p.as_path()))
+}
+
 impl EndorsementArgs {
+    /// The files these options read, each with its option's name.
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        named("--vcek", &self.vcek)
+            .chain(named("--vlek", &self.vlek))
+            .chain(named("--cert-table", &self.cert_table))
+            .chain(named("--trust-anchors", &self.trust_anchors))
+            .collect()
+    }
+
     /// Where the VEK and its chain come from, as the library takes it.
     pub fn source(&self) -> EndorsementSource {
         EndorsementSource {
@@ -208,6 +225,13 @@ impl EndorsementArgs {
 }
 
 impl RequirementArgs {
+    /// The files these options read, each with its option's name.
+    pub fn inputs(&self) -> Vec<(&'static str, &Path)> {
+        named("--trusted-id-key", &self.trusted_id_key)
+            .chain(named("--trusted-author-key", &self.trusted_author_key))
+            .collect()
+    }
+
     /// The owner's expectations these options give (trusted key files read
     /// and digested); the launch's own values are added by the caller.
     pub fn expectations(&self) -> Result<Expectations> {
@@ -224,6 +248,8 @@ impl RequirementArgs {
             measurement: None,
             report_data: a.report_data,
             waive_report_data: a.no_report_data_check,
+            // snp-validate's own option; the main command computes it.
+            waive_measurement: false,
             host_data: None,
             family_id: None,
             image_id: None,

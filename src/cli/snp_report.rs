@@ -33,6 +33,8 @@ pub struct ReportArgs {
 
 /// `snp-report`: every field, human or JSON.
 pub fn report_main(a: &ReportArgs) -> Result<String> {
+    let vek = a.vek.iter().map(|p| ("--vek", p.as_path()));
+    crate::input::at_most_one_stdin([("REPORT", a.report.as_path())].into_iter().chain(vek))?;
     let doc = attest::report_document(&a.report, a.vek.as_deref(), a.product.map(Product::from))?;
     if a.json {
         return Ok(format!(

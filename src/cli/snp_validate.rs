@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::num::hex_n;
-use super::snp_options::{EndorsementArgs, RequirementArgs, EXPECT};
+use super::snp_options::{EndorsementArgs, RequirementArgs, DEFAULTS, EXPECT};
 use crate::error::{ExitCode, Result};
 use crate::snp::attest::{self, ErrorDocument, Validation};
 
@@ -33,6 +33,10 @@ pub struct ValidateArgs {
     )]
     launch: Vec<std::ffi::OsString>,
 
+    /// Do not require --measurement or snp-digest's options after '--' (any firmware, kernel and initrd then pass)
+    #[arg(long, help_heading = DEFAULTS, conflicts_with_all = ["measurement", "launch"])]
+    no_measurement_check: bool,
+
     /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
     #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
     host_data: Option<[u8; 32]>,
@@ -54,8 +58,16 @@ pub struct ValidateArgs {
 }
 
 fn run_validate(a: &ValidateArgs) -> Result<Validation> {
+    let report = [("REPORT", a.report.as_path())];
+    let files: Vec<_> = report
+        .into_iter()
+        .chain(a.endorsement.inputs())
+        .chain(a.requirements.inputs())
+        .collect();
+    crate::input::at_most_one_stdin(files)?;
     let mut expect = a.requirements.expectations()?;
     expect.measurement = a.measurement;
+    expect.waive_measurement = a.no_measurement_check;
     expect.host_data = a.host_data;
     expect.family_id = a.family_id;
     expect.image_id = a.image_id;
@@ -94,10 +106,16 @@ pub fn usage_error_json(args: &[std::ffi::OsString], e: &clap::Error) {
     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
 }
 
+/// Printed on every run with `--no-measurement-check`.
+const NO_MEASUREMENT_NOTE: &str = "NOTE: --no-measurement-check: MEASUREMENT is not checked, so nothing about the guest's firmware, kernel or initrd is attested";
+
 const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
 
 /// Runs `snp-validate`, prints its result, returns the exit code.
 pub fn validate_main(a: &ValidateArgs) -> i32 {
+    if a.no_measurement_check {
+        eprintln!("{NO_MEASUREMENT_NOTE}");
+    }
     match run_validate(a) {
         Err(e) => {
             if a.json {

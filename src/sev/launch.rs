@@ -13,25 +13,23 @@ use crate::core::measurement::LaunchDigest;
 use crate::core::ovmf::{FooterTable, GuestArea, FOOTER_TAIL_LEN};
 use crate::core::vmsa::{self, VmsaConfig, VMSA_LEN};
 use crate::error::{Error, Result};
-use crate::input::{open_input, read_exact_file, Size, MAX_FIRMWARE_LEN};
+use crate::input::{open_within, read_exact_file, Size, MAX_FIRMWARE_LEN};
 
 /// More vCPUs than any SEV-ES launch has.
 pub const MAX_VCPUS: u32 = 512;
 
-/// Passes reads through, counting the bytes and keeping the last `keep` of
+/// Passes reads through, keeping the last `keep` of
 /// them: the firmware's footer table is found in its tail after the image
 /// has been hashed in one pass, so a pipe needs no second read.
 struct TailKeeper<R> {
     inner: R,
     keep: usize,
     tail: Vec<u8>,
-    total: u64,
 }
 
 impl<R: Read> Read for TailKeeper<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.total += n as u64;
         self.tail.extend_from_slice(&buf[..n]);
         // Trimming only past twice the size keeps the copying linear.
         if self.tail.len() > 2 * self.keep {
@@ -43,12 +41,12 @@ impl<R: Read> Read for TailKeeper<R> {
 }
 
 impl<R> TailKeeper<R> {
-    fn into_tail(mut self) -> (Vec<u8>, u64) {
+    fn into_tail(mut self) -> (Vec<u8>, R) {
         if self.tail.len() > self.keep {
             let cut = self.tail.len() - self.keep;
             self.tail.drain(..cut);
         }
-        (self.tail, self.total)
+        (self.tail, self.inner)
     }
 }
 
@@ -76,24 +74,17 @@ impl Firmware {
                 path.display()
             ))
         };
-        let (file, hint) = open_input(WHAT, path)?;
-        // A regular file that says it is too large is refused unread.
-        if hint > MAX_FIRMWARE_LEN {
-            return Err(too_large(Size::Exactly(hint)));
-        }
-        // One pass, hashing and keeping the tail, so a pipe works as well as a file.
+        // One pass, hashing and keeping the tail, so a pipe works as well as
+        // a file; a regular file that says it is too large is refused unread.
         let mut reader = TailKeeper {
-            inner: file.take(MAX_FIRMWARE_LEN + 1),
+            inner: open_within(WHAT, path, MAX_FIRMWARE_LEN, too_large)?,
             keep: FOOTER_TAIL_LEN,
             tail: Vec::new(),
-            total: 0,
         };
         let digest_after_firmware =
             LaunchDigest::from_firmware(&mut reader).map_err(|e| Error::io(WHAT, path, &e))?;
-        let (tail, len) = reader.into_tail();
-        if len > MAX_FIRMWARE_LEN {
-            return Err(too_large(Size::MoreThan(MAX_FIRMWARE_LEN)));
-        }
+        let (tail, stream) = reader.into_tail();
+        let len = stream.finish()?;
         if len == 0 {
             return Err(Error::Usage(format!(
                 "firmware '{}' is empty",

@@ -164,23 +164,15 @@ pub fn package(
 
 /// One secret file, refused before reading when it cannot fit: never cut short.
 fn read_secret(s: &SecretSpec, limit: usize, limit_is: &str) -> Result<Zeroizing<Vec<u8>>> {
-    let (file, size) = input::open_input("secret file", &s.path)?;
-    if size > limit as u64 {
-        return Err(Error::Usage(format!(
-            "secret file '{}' is {size} bytes, more than the {limit} bytes {limit_is}",
-            s.path.display()
-        )));
-    }
-    // Capacity up front, so growing the buffer leaves no unwiped copies.
     // The size is only a hint (pipes say 0): the limit is enforced while reading.
-    let mut data = Zeroizing::new(Vec::with_capacity(limit + 1));
-    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut data)
-        .map_err(|e| Error::io("secret file", &s.path, &e))?;
-    if data.len() > limit {
-        return Err(Error::Usage(format!(
-            "secret file '{}' is more than the {limit} bytes {limit_is}",
+    input::read_within("secret file", &s.path, limit, |size| {
+        let size = match size {
+            input::Size::Exactly(n) => format!("{n} bytes, more than"),
+            input::Size::MoreThan(_) => "more than".into(),
+        };
+        Error::Usage(format!(
+            "secret file '{}' is {size} the {limit} bytes {limit_is}",
             s.path.display()
-        )));
-    }
-    Ok(data)
+        ))
+    })
 }

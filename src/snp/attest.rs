@@ -42,6 +42,9 @@ pub struct Validation {
     pub custom_anchors: bool,
     /// The owner gave the nonce (a REPORT_DATA failure is then a value to explain).
     pub report_data_given: bool,
+    /// No MEASUREMENT was expected and the owner waived the check
+    /// (`--no-measurement-check`).
+    pub measurement_waived: bool,
     /// Validated by the main command (`--report`): hints name its options.
     pub main_command: bool,
     /// When MEASUREMENT differs from the digest of the launch options
@@ -132,6 +135,7 @@ pub fn validate_report(
         sources,
         custom_anchors: custom,
         report_data_given: expect.report_data.is_some(),
+        measurement_waived: expect.measurement.is_none() && expect.waive_measurement,
         main_command: false,
         explanation,
     })
@@ -216,6 +220,7 @@ pub fn validation_document(v: &Validation, code: i32) -> ValidationDocument {
         exit_code: code,
         failed: v.outcome.failures().map(|c| c.name).collect(),
         measurement: hex(&r.measurement),
+        measurement_waived: v.measurement_waived,
         product: v.outcome.product,
         product_source: v.product_source,
         schema_version: VALIDATE_SCHEMA_VERSION,

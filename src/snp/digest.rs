@@ -61,16 +61,13 @@ impl FirmwareFile {
     /// known before its pages are hashed, and its tail read first), bounded by
     /// the firmware size limit; a regular file is streamed.
     fn open(path: &Path) -> Result<FirmwareFile> {
-        let (file, size) = input::open_seekable("firmware", path, MAX_FIRMWARE_LEN)?;
-        let len = match size {
-            Size::Exactly(n) if n <= MAX_FIRMWARE_LEN => n,
-            size => {
-                return Err(Error::Usage(format!(
-                    "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
-                    path.display()
-                )))
-            }
+        let too_large = |size: Size| {
+            Error::Usage(format!(
+                "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
+                path.display()
+            ))
         };
+        let (file, len) = input::open_seekable("firmware", path, MAX_FIRMWARE_LEN, too_large)?;
         snp::firmware_gpa(len).map_err(|e| firmware_error(path, e))?;
         Ok(FirmwareFile {
             path: path.to_path_buf(),

@@ -44,18 +44,16 @@ pub struct EndorsementSource {
     pub now: Option<u64>,
 }
 
-/// A report, certificate, table or key file, its size limit enforced while
-/// reading: a pipe or a device reports no size, so the metadata cannot say.
-pub(crate) fn read_limited(what: &str, path: &Path) -> Result<Vec<u8>> {
-    let (file, _) = input::open_input(what, path)?;
-    let b = input::read_limited(file, MAX_INPUT_LEN).map_err(|e| Error::io(what, path, &e))?;
-    if b.len() > MAX_INPUT_LEN {
-        return Err(Error::Usage(format!(
-            "{what} '{}' is more than {MAX_INPUT_LEN} bytes; nothing this tool reads is larger",
+/// A report, certificate, table or key file, through the one bounded
+/// reader: its size limit holds while reading (a pipe or a device reports
+/// no size, so the metadata cannot say).
+pub(crate) fn read_limited(what: &str, path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    input::read_within(what, path, MAX_INPUT_LEN, |size| {
+        Error::Usage(format!(
+            "{what} '{}' is {size}; nothing this tool reads is larger than {MAX_INPUT_LEN} bytes: check the path",
             path.display()
-        )));
-    }
-    Ok(b.to_vec())
+        ))
+    })
 }
 
 /// The report at `path`, in any container the tool reads.
@@ -289,7 +287,7 @@ pub(crate) fn custom_anchors(a: &EndorsementSource) -> Result<Option<TrustAnchor
     }
     let mut files = Vec::new();
     for p in &a.trust_anchors {
-        files.push(read_limited("trust anchors", p)?);
+        files.push(read_limited("trust anchors", p)?.to_vec());
     }
     TrustAnchors::from_files(&files)
         .map(Some)

@@ -67,16 +67,9 @@ pub fn read_key(what: &str, path: &Path) -> Result<SnpKey> {
             path.display()
         ))
     };
-    let (file, hint) = input::open_input(what, path)?;
-    if hint > LIMIT as u64 {
-        return Err(too_large(Size::Exactly(hint)));
-    }
     // Read whole (a pipe from a password manager has no size) into a buffer
     // that is wiped: it holds the private key.
-    let pem = input::read_limited(file, LIMIT).map_err(|e| Error::io(what, path, &e))?;
-    if pem.len() > LIMIT {
-        return Err(too_large(Size::MoreThan(LIMIT as u64)));
-    }
+    let pem = input::read_within(what, path, LIMIT, too_large)?;
     let text = std::str::from_utf8(&pem).map_err(|_| {
         Error::Usage(format!(
             "{what} '{}' is not a PEM file (it is not text); convert a DER key with: openssl pkey -in KEY.der -inform DER -out KEY.pem",

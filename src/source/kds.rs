@@ -337,16 +337,19 @@ fn get(
         None => default_cache_dir()?,
     };
     let file = cache_path(&dir, pq);
-    match fs::read(&file) {
-        Ok(body) if cached => return Ok(body),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(KdsError::Cache {
-                path: file,
-                reason: format!("cannot read: {e}"),
-            })
-        }
+    if cached && file.exists() {
+        // Through the bounded reader, at most what a download may be.
+        let limit = MAX_BODY as usize;
+        return crate::input::read_within("KDS cache file", &file, limit, |size| {
+            crate::error::Error::Usage(format!(
+                "the file is {size}; a KDS answer is at most {limit} bytes: delete the file"
+            ))
+        })
+        .map(|body| body.to_vec())
+        .map_err(|e| KdsError::Cache {
+            path: file.clone(),
+            reason: e.to_string(),
+        });
     }
     if options.offline {
         return Err(KdsError::NotCached {

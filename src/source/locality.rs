@@ -34,8 +34,15 @@ pub fn host_is_this_machine(host: &str) -> bool {
 
 /// This machine's host name.
 pub fn our_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+    // A host name is at most 64 bytes (HOST_NAME_MAX); /etc/hostname may
+    // be anything, so at most a page of it is read.
+    let read = |p: &str| {
+        crate::input::read_bounded("host name file", std::path::Path::new(p), 4096)
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+    };
+    read("/proc/sys/kernel/hostname")
+        .or_else(|| read("/etc/hostname"))
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }

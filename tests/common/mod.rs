@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+pub mod endless;
 pub mod files;
 pub mod netns;
 pub mod rng;
@@ -208,4 +209,26 @@ pub fn expect(args: &[String], code: i32, needle: &str) -> String {
         o.stderr
     );
     o.stderr
+}
+
+/// A 128 KiB firmware image with SEV metadata (SNP_SEC_MEM, SECRETS, CPUID
+/// and SNP_KERNEL_HASHES pages) and the footer entries QEMU reads.
+pub fn snp_test_firmware() -> Vec<u8> {
+    let sections = [
+        (0x80_0000, 0x1000, 1),
+        (0x80_1000, 0x1000, 2),
+        (0x80_2000, 0x1000, 3),
+        (0x80_F000, 0x1000, 0x10),
+    ];
+    let area = |b: u32, s: u32| [b.to_le_bytes(), s.to_le_bytes()].concat();
+    snp_firmware_with(
+        (0..32 * 4096).map(|i| (i * 13 % 251) as u8).collect(),
+        &sections,
+        0x2000,
+        &[
+            (RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
+            (SECRET_AREA, area(0x80_1000, 0x1000)),
+            (HASH_AREA, area(0x80_FC00, 0x400)),
+        ],
+    )
 }

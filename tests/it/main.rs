@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bounded_reads;
 mod cli_usage;
 mod differential_python;
 mod discoverability;
@@ -28,6 +29,7 @@ mod snp_attestation;
 mod snp_differential;
 mod snp_explainer;
 mod snp_insecure_kernel;
+mod snp_measurement_required;
 mod snp_qmp;
 mod snp_revocation;
 mod snp_sim;

@@ -368,6 +368,7 @@ fn one_flipped_signed_bit_fails_the_signature() {
             let r = AttestationReport::parse(&b).unwrap();
             let mut x = s.expectations();
             x.measurement = None;
+            x.waive_measurement = true;
             let out = s.run(&r, &s.endorsement(), &x, s.now());
             let f = failed(&out);
             if byte == 0x29F {
@@ -536,6 +537,16 @@ fn expiry_debug_and_provisional_firmware() {
         assert_eq!(failed(&out), ["expect.report_data"], "{}", s.name);
         x.waive_report_data = true;
         assert!(failed(&s.run(&s.report, &s.endorsement(), &x, s.now())).is_empty());
+        // No MEASUREMENT expected: refused the same way unless waived.
+        x = s.expectations();
+        x.measurement = None;
+        let out = s.run(&s.report, &s.endorsement(), &x, s.now());
+        assert_eq!(failed(&out), ["expect.measurement"], "{}", s.name);
+        x.waive_measurement = true;
+        let out = s.run(&s.report, &s.endorsement(), &x, s.now());
+        assert!(failed(&out).is_empty(), "{}", s.name);
+        let skipped = out.iter().find(|c| c.0 == "expect.measurement").unwrap();
+        assert_eq!(skipped.1, Status::Skip, "{}", s.name);
     }
     // The two sets the issue names.
     let all = sets("expiry_debug_and_provisional_firmware");

@@ -20,7 +20,7 @@ const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 const NONCE: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 /// A monitor that answers as QEMU 10.0 for an SNP guest with `policy` and
 /// `vcpus` vCPUs; everything else gets QEMU's "command not found".
-fn snp_monitor(sock: &Path, policy: u64, vcpus: usize) {
+pub(crate) fn snp_monitor(sock: &Path, policy: u64, vcpus: usize) {
     let listener = UnixListener::bind(sock).unwrap();
     std::thread::spawn(move || {
         for s in listener.incoming() {

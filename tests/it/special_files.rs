@@ -582,28 +582,6 @@ fn a_piped_secret_over_the_secret_area_is_refused() {
 
 // ------------------------------------------------------------------------ SEV-SNP ----
 
-/// A 128 KiB firmware image with SEV metadata (SNP_SEC_MEM, SECRETS, CPUID
-/// and SNP_KERNEL_HASHES pages) and the footer entries QEMU reads.
-fn snp_firmware() -> Vec<u8> {
-    let sections = [
-        (0x80_0000, 0x1000, 1),
-        (0x80_1000, 0x1000, 2),
-        (0x80_2000, 0x1000, 3),
-        (0x80_F000, 0x1000, 0x10),
-    ];
-    let area = |b: u32, s: u32| [b.to_le_bytes(), s.to_le_bytes()].concat();
-    common::snp_firmware_with(
-        (0..32 * 4096).map(|i| (i * 13 % 251) as u8).collect(),
-        &sections,
-        0x2000,
-        &[
-            (common::RESET_BLOCK, 0x0080_B004u32.to_le_bytes().to_vec()),
-            (common::SECRET_AREA, area(0x80_1000, 0x1000)),
-            (common::HASH_AREA, area(0x80_FC00, 0x400)),
-        ],
-    )
-}
-
 fn sev_snp_measure() -> Option<PathBuf> {
     let p = std::env::var_os("SEV_SNP_MEASURE")
         .map(PathBuf::from)
@@ -626,7 +604,7 @@ fn snp_subcommand_files_may_be_pipes_or_fifos() {
     };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    fs::write(d.join("fw.fd"), snp_firmware()).unwrap();
+    fs::write(d.join("fw.fd"), common::snp_test_firmware()).unwrap();
     fs::write(
         d.join("vmlinuz"),
         (0..300_000u32).map(|i| (i % 253) as u8).collect::<Vec<_>>(),

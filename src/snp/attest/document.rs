@@ -28,6 +28,9 @@ pub struct ValidationDocument {
     pub failed: Vec<&'static str>,
     /// The report's MEASUREMENT, in hex.
     pub measurement: String,
+    /// No MEASUREMENT was expected: `--no-measurement-check` waived the
+    /// check, so nothing about the guest's contents was attested.
+    pub measurement_waived: bool,
     /// The product whose chain and TCB layout the report was held to.
     #[serde(serialize_with = "product_name")]
     pub product: Product,

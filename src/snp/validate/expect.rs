@@ -50,18 +50,36 @@ pub(super) fn report_data_check(c: &mut Checks, cx: &Ctx) {
     }
 }
 
+/// MEASUREMENT, the launch digest: required unless waived, like the nonce,
+/// since without it nothing about the guest's contents is attested.
+fn measurement_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { report, expect, .. } = *cx;
+    match (&expect.measurement, expect.waive_measurement) {
+        (None, true) => c.skip(
+            "expect.measurement",
+            "waived: any firmware, kernel or initrd would pass (--no-measurement-check)",
+        ),
+        (None, false) => c.push(
+            "expect.measurement",
+            Status::Fail,
+            "no MEASUREMENT expected: give --measurement with the launch digest (snp-digest prints it), or snp-digest's options after '--' to compute it, or waive the check with --no-measurement-check",
+        ),
+        (Some(w), _) => exact(
+            c,
+            "expect.measurement",
+            "MEASUREMENT",
+            &report.measurement,
+            Some(w),
+            " (the launch digest: firmware, vCPUs, VMSA features, kernel hashes differ)",
+        ),
+    }
+}
+
 /// The fields the launch fixed: MEASUREMENT, HOST_DATA and the ID block's
 /// FAMILY_ID and IMAGE_ID.
 pub(super) fn launch_value_checks(c: &mut Checks, cx: &Ctx) {
     let Ctx { report, expect, .. } = *cx;
-    exact(
-        c,
-        "expect.measurement",
-        "MEASUREMENT",
-        &report.measurement,
-        expect.measurement.as_ref(),
-        " (the launch digest: firmware, vCPUs, VMSA features, kernel hashes differ)",
-    );
+    measurement_check(c, cx);
     exact(
         c,
         "expect.host_data",

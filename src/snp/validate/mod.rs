@@ -27,6 +27,7 @@
 //! let endorsement = Endorsement { vek, ask: None, ark: None };
 //! let mut expect = Expectations::default();
 //! expect.report_data = Some(input.report.report_data); // the nonce the owner gave the guest
+//! expect.measurement = Some(input.report.measurement); // the launch digest, from snp-digest
 //! let cache = ChainCache::default(); // shared by every report a service checks
 //! let now = 1_780_272_000; // 2026-06-01, seconds since the epoch
 //! let validator = Validator::new(&anchors, now).with_cache(&cache);
@@ -66,11 +67,14 @@ pub struct Endorsement {
 
 /// What the owner expects of the guest (go-sev-guest's validate options) and
 /// the safe defaults: DEBUG, MIGRATE_MA and provisional firmware refused
-/// unless allowed, REPORT_DATA required unless waived.
+/// unless allowed, MEASUREMENT and REPORT_DATA required unless waived.
 #[derive(Debug, Clone, Default)]
 pub struct Expectations {
-    /// MEASUREMENT, the launch digest.
+    /// MEASUREMENT, the launch digest; required unless `waive_measurement`.
     pub measurement: Option<[u8; 48]>,
+    /// Accept any MEASUREMENT: nothing about the guest's contents is then
+    /// attested.
+    pub waive_measurement: bool,
     /// The nonce the owner gave the guest; required unless `waive_report_data`.
     pub report_data: Option<[u8; 64]>,
     /// Accept any REPORT_DATA: a replayed report then passes.
