@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::num::hex_n;
+use super::num::{family_id, host_data, image_id, measurement};
 use super::snp_options::{EndorsementArgs, RequirementArgs, EXPECT};
 use crate::error::{ExitCode, Result};
 use crate::snp::attest::{self, ErrorDocument, Validation};
@@ -21,8 +21,8 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub endorsement: EndorsementArgs,
 
-    /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    /// Expected MEASUREMENT (48 bytes: 96 hex digits or base64), e.g. from snp-digest
+    #[arg(long, value_name = "HEX", value_parser = measurement, help_heading = EXPECT)]
     measurement: Option<[u8; 48]>,
 
     /// After '--': snp-digest's options (--ovmf, --vcpus, --vcpu-type, --kernel...); the expected MEASUREMENT is the digest they give
@@ -33,16 +33,16 @@ pub struct ValidateArgs {
     )]
     launch: Vec<std::ffi::OsString>,
 
-    /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    /// Expected HOST_DATA (32 bytes: 64 hex digits or base64; libvirt <hostData>, QEMU host-data)
+    #[arg(long, value_name = "HEX", value_parser = host_data, help_heading = EXPECT)]
     host_data: Option<[u8; 32]>,
 
-    /// Expected FAMILY_ID (32 hex digits; from the ID block)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    /// Expected FAMILY_ID (16 bytes: 32 hex digits or base64; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = family_id, help_heading = EXPECT)]
     family_id: Option<[u8; 16]>,
 
-    /// Expected IMAGE_ID (32 hex digits; from the ID block)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    /// Expected IMAGE_ID (16 bytes: 32 hex digits or base64; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = image_id, help_heading = EXPECT)]
     image_id: Option<[u8; 16]>,
 
     #[command(flatten)]
