@@ -95,7 +95,8 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
+    let mut outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
+    runtime_data_check(&input, &mut outcome);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
@@ -119,6 +120,27 @@ pub fn validate_report(
         explanation,
     })
 }
+
+/// Azure's HCL report: its runtime data bound to REPORT_DATA, checked
+/// beside the report's signature (which covers REPORT_DATA).
+fn runtime_data_check(input: &ReportInput, outcome: &mut Outcome) {
+    let Some(h) = &input.hcl else {
+        return;
+    };
+    let c = match h.binding(&input.report.report_data) {
+        Ok(m) => validate::Check::pass("binding.runtime_data", m),
+        Err(m) => validate::Check::fail("binding.runtime_data", m),
+    };
+    let at = outcome
+        .checks
+        .iter()
+        .position(|c| c.name == "signature")
+        .map_or(outcome.checks.len(), |i| i + 1);
+    outcome.checks.insert(at, c);
+}
+
+/// What `snp-validate` does not check in an Azure HCL report.
+pub const HCL_NOTE: &str = "NOTE: Azure HCL report: the runtime data after the report is bound to REPORT_DATA (binding.runtime_data), but what it says (the vTPM's keys, user-data) is not checked here, and the HCL header is not signed; your nonce is in the runtime data's user-data, so --report-data takes REPORT_DATA itself (or give --no-report-data-check and check user-data yourself)";
 
 /// The report field a failed check is about, for where its value comes
 /// from; `None` for checks whose message already says all there is.
@@ -265,6 +287,9 @@ pub fn validation_text(v: &Validation) -> String {
             "AMD's, built in"
         }
     );
+    if v.input.hcl.is_some() {
+        let _ = writeln!(s, "{HCL_NOTE}");
+    }
     let width = v
         .outcome
         .checks
