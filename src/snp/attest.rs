@@ -43,6 +43,8 @@ pub struct Validation {
     pub report_data_given: bool,
     /// Validated by the main command (`--report`): hints name its options.
     pub main_command: bool,
+    /// The certificates were judged at the owner's time (`--now`).
+    pub now_given: bool,
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
     pub explanation: Option<(SnpExplanation, Duration)>,
@@ -95,7 +97,11 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let mut outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
+    let mut validator = Validator::new(anchors, now);
+    if e.now.is_some() {
+        validator = validator.at_given_time();
+    }
+    let mut outcome = validator.validate(r, product, &endorsement, &expect);
     runtime_data_check(&input, &mut outcome);
     let measurement_failed = outcome
         .get("expect.measurement")
@@ -117,6 +123,7 @@ pub fn validate_report(
         custom_anchors: custom,
         report_data_given: expect.report_data.is_some(),
         main_command: false,
+        now_given: e.now.is_some(),
         explanation,
     })
 }
@@ -194,6 +201,28 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
     }
 }
 
+/// MEASUREMENT differs and no launch was given to search from.
+fn measurement_hint(main_command: bool) -> String {
+    let how = if main_command {
+        "the explainer names it when the expected digest comes from the domain's own inputs"
+    } else {
+        "to find which, give snp-validate the launch's snp-digest options after '--' instead of --measurement (or run snp-digest with them and --measurement set to the reported value): the explainer then names the input"
+    };
+    format!("at least one input of the launch differs from the one the expected value was computed for (the firmware image, the vCPU count or model, the VMSA features, the kernel, initrd or command line); {how}")
+}
+
+/// A certificate outside its validity: a VLEK lasts a year, a VCEK seven;
+/// a report made while it was valid is judged at its own time with --now.
+fn validity_hint(v: &Validation) -> String {
+    if v.now_given {
+        return "the time given with --now is outside a certificate's validity (the dates above): give a time inside it, the time the report was made".into();
+    }
+    let vek = v.input.report.key_info.signing_key.name();
+    format!(
+        "a certificate is valid only between its dates (a VLEK for one year, a VCEK for seven, AMD's roots for 25): for a report made while the {vek} was valid, give --now with the time it was made (RFC 3339, e.g. 2025-06-01T00:00:00Z); for a new report, get the {vek} current for it (the guest's certificate table, or AMD's KDS for a VCEK)"
+    )
+}
+
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
 pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
@@ -201,10 +230,13 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
         return None;
     }
     if c.name == "expect.measurement" {
-        return v
-            .explanation
-            .as_ref()
-            .map(|(x, _)| explanation_hint(x, v.main_command));
+        return Some(match &v.explanation {
+            Some((x, _)) => explanation_hint(x, v.main_command),
+            None => measurement_hint(v.main_command),
+        });
+    }
+    if c.name == "chain.validity" {
+        return Some(validity_hint(v));
     }
     check_field(c.name, v.report_data_given).map(|f| f.comes_from().to_string())
 }

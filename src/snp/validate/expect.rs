@@ -60,7 +60,7 @@ pub(super) fn launch_value_checks(c: &mut Checks, cx: &Ctx) {
         "MEASUREMENT",
         &report.measurement,
         expect.measurement.as_ref(),
-        " (the launch digest: firmware, vCPUs, VMSA features, kernel hashes differ)",
+        " (the launch digest: one of its inputs differs, the firmware, the vCPUs, the VMSA features or the kernel hashes)",
     );
     exact(
         c,

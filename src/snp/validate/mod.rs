@@ -232,6 +232,7 @@ impl Checks {
 pub struct Validator<'a> {
     anchors: &'a TrustAnchors,
     now: u64,
+    now_given: bool,
     cache: Option<&'a ChainCache>,
 }
 
@@ -242,7 +243,17 @@ impl<'a> Validator<'a> {
         Validator {
             anchors,
             now,
+            now_given: false,
             cache: None,
+        }
+    }
+
+    /// The time is the owner's (`--now`), not the clock's: messages say
+    /// "valid at TIME" rather than "valid now".
+    pub fn at_given_time(self) -> Validator<'a> {
+        Validator {
+            now_given: true,
+            ..self
         }
     }
 
@@ -303,6 +314,7 @@ struct Ctx<'a> {
     anchors: &'a TrustAnchors,
     expect: &'a Expectations,
     now: u64,
+    now_given: bool,
     cache: Option<&'a ChainCache>,
     layout: TcbLayout,
     vek: &'a Certificate,
@@ -331,6 +343,7 @@ impl<'a> Ctx<'a> {
             anchors: v.anchors,
             expect,
             now: v.now,
+            now_given: v.now_given,
             cache: v.cache,
             layout,
             vek: &endorsement.vek,
@@ -340,6 +353,18 @@ impl<'a> Ctx<'a> {
             pol: report.policy,
             reported: TcbVersion::decode(report.reported_tcb, layout),
             current: TcbVersion::decode(report.current_tcb, layout),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// When the certificates are judged: "now", or "at TIME" given by the owner.
+    fn when(&self) -> String {
+        if self.now_given {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.now);
+            format!("at {}", humantime::format_rfc3339_seconds(t))
+        } else {
+            "now".into()
         }
     }
 }
