@@ -24,6 +24,7 @@ mod secrets;
 mod sftp_fingerprint;
 mod snp_attestation;
 mod snp_differential;
+mod snp_evidence;
 mod snp_explainer;
 mod snp_qmp;
 mod snp_sim;
