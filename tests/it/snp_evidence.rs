@@ -472,6 +472,17 @@ fn an_azure_hcl_report_and_its_runtime_data() {
     let (st, msg, _) = check(&doc, "binding.runtime_data");
     assert_eq!(st, "pass");
     assert!(msg.contains("SHA-256"), "{msg}");
+    if common::schema::have_jsonschema() {
+        common::schema::validate_json_with(
+            "snp-validate.schema.json",
+            &["snp-explanation.schema.json"],
+            &doc.to_string(),
+        )
+        .unwrap();
+        let (code, out, err) = common::run(["snp-report", &p(&h), "--json"]);
+        assert_eq!(code, 0, "{err}");
+        common::schema::validate_json("snp-report.schema.json", &out).unwrap();
+    }
     // The text says what is not checked.
     let mut text = vec!["snp-validate".to_string()];
     text.extend(args.iter().cloned());
