@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::num::{family_id, host_data, image_id, parse_api, parse_u32, parse_u64, parse_u8};
+use super::num::{
+    family_id, host_data, image_id, parse_api, parse_u32, parse_u64, parse_u8, sev_measurement,
+};
 use super::snp_options::{EndorsementArgs, RequirementArgs};
 use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
@@ -92,8 +94,8 @@ pub struct Args {
     #[arg(long)]
     pub show_keys: bool,
 
-    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce), alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
-    #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
+    /// Measurement for the running domain: 48 bytes (MEASURE and nonce) in base64 or 96 hex digits, alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
+    #[arg(short = 'm', long, value_parser = sev_measurement, help_heading = LAUNCH_STATE)]
     pub measurement: Option<String>,
 
     /// SEV API major version for the running domain (0-255)

@@ -158,6 +158,25 @@ pub fn image_id(s: &str) -> Result<[u8; 16], String> {
     digest_n::<16>("an IMAGE_ID", s)
 }
 
+/// SEV's `--measurement` (MEASURE and MNONCE, 48 bytes): base64, alone or
+/// as virsh's `sev-measurement: ...` line, kept as given for the launch
+/// source to read (which says what is wrong with it); 96 hex digits are
+/// turned into that base64.
+pub fn sev_measurement(s: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let t = s.trim();
+    let h = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if h.len() == 96 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if let Ok(v) = hex::decode(h) {
+            return Ok(base64::engine::general_purpose::STANDARD.encode(v));
+        }
+    }
+    Ok(s.to_string())
+}
+
 /// REPORT_DATA: up to 64 bytes as hex digits (zero-padded to 64), or
 /// base64 of up to 64 bytes when the text is not all hex digits.
 pub fn hex_padded_64(s: &str) -> Result<[u8; 64], String> {
@@ -328,5 +347,12 @@ mod tests {
         assert_eq!(host_data(&"ab".repeat(32)).unwrap(), [0xab; 32]);
         assert_eq!(hex_padded_64("AQI=").unwrap()[..3], [1, 2, 0]);
         assert!(hex_padded_64("zz").is_err());
+        // SEV: hex becomes the base64 the launch source reads; base64 and
+        // virsh's line are kept as given.
+        assert_eq!(sev_measurement(&hex::encode(want)).unwrap(), b64);
+        assert_eq!(sev_measurement(b64).unwrap(), b64);
+        let line = format!("sev-measurement: {b64}");
+        assert_eq!(sev_measurement(&line).unwrap(), line);
+        assert_eq!(sev_measurement("AAAA").unwrap(), "AAAA");
     }
 }
