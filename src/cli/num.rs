@@ -1,6 +1,7 @@
-//! Numbers and hex on the command line, one parser for the main command and
-//! the `snp-*` subcommands: integers in decimal or `0x` hex, byte ranges the
-//! firmware reports, and byte strings written as hex (the `hex` crate).
+//! Numbers and digests on the command line, one parser for the main command
+//! and the `snp-*` subcommands: integers in decimal or `0x` hex, byte ranges
+//! the firmware reports, and digests and IDs in hex or base64, each text read
+//! one way only ([`decode_digest`]).
 
 use crate::snp::validate::MinTcb;
 
@@ -39,20 +40,17 @@ pub fn parse_api(s: &str) -> Result<(u8, u8), String> {
     Ok((parse_u8(maj)?, parse_u8(min)?))
 }
 
-/// Bytes written as hex digits, with an optional `0x`; `None` when the text
-/// is not an even number of hex digits.
-pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    hex::decode(s).ok()
+/// The text without its whitespace and an optional `0x`.
+fn strip_0x(s: &str) -> &str {
+    let t = s.trim();
+    t.strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t)
 }
 
-/// Exactly `N` bytes written as `2 * N` hex digits.
-pub fn decode_hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    decode_hex(s).and_then(|v| <[u8; N]>::try_from(v).ok())
+/// Hex digits only, at least one.
+fn all_hex(h: &str) -> bool {
+    !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// How many base64 characters (with padding) hold `n` bytes.
@@ -71,11 +69,8 @@ fn decode_base64(t: &str) -> Option<Vec<u8>> {
 /// What `s` is when it is not one of the accepted forms, for the message.
 fn what_it_is(s: &str) -> String {
     let t = s.trim();
-    let h = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let h = strip_0x(s);
+    if all_hex(h) {
         if h.len() % 2 == 1 {
             return format!("'{s}' is {} hex digits, an odd number", h.len());
         }
@@ -93,11 +88,8 @@ fn what_it_is(s: &str) -> String {
 /// (with its article: "a MEASUREMENT") says what the value is.
 pub fn decode_digest(name: &str, lens: &[usize], s: &str) -> Result<Vec<u8>, String> {
     let t = s.trim();
-    let h = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    if h.bytes().all(|b| b.is_ascii_hexdigit()) && lens.iter().any(|&n| h.len() == 2 * n) {
+    let h = strip_0x(s);
+    if all_hex(h) && lens.iter().any(|&n| h.len() == 2 * n) {
         if let Ok(v) = hex::decode(h) {
             return Ok(v);
         }
@@ -164,12 +156,8 @@ pub fn image_id(s: &str) -> Result<[u8; 16], String> {
 /// turned into that base64.
 pub fn sev_measurement(s: &str) -> Result<String, String> {
     use base64::Engine as _;
-    let t = s.trim();
-    let h = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    if h.len() == 96 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let h = strip_0x(s);
+    if h.len() == 96 && all_hex(h) {
         if let Ok(v) = hex::decode(h) {
             return Ok(base64::engine::general_purpose::STANDARD.encode(v));
         }
@@ -181,11 +169,8 @@ pub fn sev_measurement(s: &str) -> Result<String, String> {
 /// base64 of up to 64 bytes when the text is not all hex digits.
 pub fn hex_padded_64(s: &str) -> Result<[u8; 64], String> {
     let t = s.trim();
-    let h = t
-        .strip_prefix("0x")
-        .or_else(|| t.strip_prefix("0X"))
-        .unwrap_or(t);
-    let v = if h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let h = strip_0x(s);
+    let v = if all_hex(h) {
         hex::decode(h).ok()
     } else {
         decode_base64(t)
@@ -304,16 +289,6 @@ mod tests {
         assert!(parse_u32("0x100000000").is_err());
         assert_eq!(parse_api("1.51"), Ok((1, 51)));
         assert!(parse_api("151").is_err());
-    }
-
-    #[test]
-    fn hex_bytes() {
-        assert_eq!(decode_hex("0x00ff"), Some(vec![0, 255]));
-        assert_eq!(decode_hex("ABcd"), Some(vec![0xab, 0xcd]));
-        assert_eq!(decode_hex("abc"), None);
-        assert_eq!(decode_hex("zz"), None);
-        assert_eq!(decode_hex_array::<2>("0102"), Some([1, 2]));
-        assert_eq!(decode_hex_array::<2>("010203"), None);
     }
 
     #[test]
