@@ -238,6 +238,9 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.name == "chain.validity" {
         return Some(validity_hint(v));
     }
+    if c.name == "expect.report_data" && v.report_data_given && v.input.hcl.is_some() {
+        return Some("in an Azure HCL report REPORT_DATA is the digest of the runtime data after the report (binding.runtime_data), and the guest's nonce is in that runtime data's user-data: give --report-data with the report's REPORT_DATA, or --no-report-data-check, and check user-data yourself".into());
+    }
     check_field(c.name, v.report_data_given).map(|f| f.comes_from().to_string())
 }
 

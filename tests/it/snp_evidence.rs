@@ -472,6 +472,7 @@ fn an_azure_hcl_report_and_its_runtime_data() {
     let (st, msg, _) = check(&doc, "binding.runtime_data");
     assert_eq!(st, "pass");
     assert!(msg.contains("SHA-256"), "{msg}");
+    assert!(msg.contains("not checked"), "{msg}");
     if common::schema::have_jsonschema() {
         common::schema::validate_json_with(
             "snp-validate.schema.json",
@@ -489,6 +490,15 @@ fn an_azure_hcl_report_and_its_runtime_data() {
     let (code, out, _) = common::run(&text);
     assert_eq!(code, 0);
     assert!(out.contains("NOTE: Azure HCL report"), "{out}");
+
+    // The nonce given as --report-data: the hint says where it is.
+    let mut nonce = args.clone();
+    let at = nonce.iter().position(|a| a == &report_data).unwrap();
+    nonce[at] = "6e6f6e6365".into();
+    let (code, doc, _) = validate(&nonce);
+    assert_eq!(code, 1, "{doc:#}");
+    let hint = check(&doc, "expect.report_data").2.expect("a hint");
+    assert!(hint.contains("user-data"), "{hint}");
 
     // Another runtime data (user-data changed): the binding fails, alone.
     let forged = RUNTIME.replace("6e6f6e6365", "6f6f6f6f6f");

@@ -98,7 +98,7 @@ impl HclData {
         let k = d.len();
         if report_data[..k] == d[..] {
             Ok(format!(
-                "REPORT_DATA[0..{k}] is the {name} of the {n}-byte runtime data after the report"
+                "REPORT_DATA[0..{k}] is the {name} of the {n}-byte runtime data after the report (what the runtime data says, and the unsigned HCL header, are not checked)"
             ))
         } else {
             Err(format!(
