@@ -422,7 +422,8 @@ fn hcl(report: &[u8], runtime: &[u8]) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(b"HCLA");
     b.extend_from_slice(&le(2)); // version
-    b.extend_from_slice(&le(2600)); // report size
+                                 // The bytes used: header, report area, request data, runtime data.
+    b.extend_from_slice(&le((0x4C0 + 20 + runtime.len()) as u32));
     b.extend_from_slice(&le(2)); // request type
     b.extend_from_slice(&le(0)); // status
     b.extend_from_slice(&[0; 12]);
