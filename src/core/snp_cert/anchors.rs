@@ -289,4 +289,13 @@ mod tests {
                 .is_err());
         }
     }
+
+    #[test]
+    fn a_chain_twice_in_one_file_is_refused_but_not_across_files() {
+        let one = BUILTIN_PEM[0].2.as_bytes().to_vec();
+        let twice = [one.clone(), one.clone()].concat();
+        let e = TrustAnchors::from_files(&[twice]).unwrap_err().to_string();
+        assert!(e.contains("holds the Milan ASK twice"), "{e}");
+        assert!(TrustAnchors::from_files(&[one.clone(), one]).is_ok());
+    }
 }
