@@ -42,11 +42,11 @@ impl From<ProductArg> for Product {
 /// and the main command's with `--report` on an SNP guest.
 #[derive(Debug, Clone, Args)]
 pub struct EndorsementArgs {
-    /// The VCEK that signed the report (DER or PEM)
+    /// The VCEK that signed the report (DER or PEM; a PEM bundle with its ASK and ARK, as Azure serves it, too)
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
     pub vcek: Option<PathBuf>,
 
-    /// The VLEK that signed the report (DER or PEM)
+    /// The VLEK that signed the report (DER or PEM; a PEM bundle with its ASVK and ARK too)
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
     pub vlek: Option<PathBuf>,
 

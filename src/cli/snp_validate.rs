@@ -14,7 +14,7 @@ use crate::snp::attest::{self, ErrorDocument, Validation};
 /// `snp-validate`: every check, listed by name.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, or a report followed by its certificate table
+    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, a report followed by its certificate table, or Azure's vTPM HCL report
     #[arg(value_name = "REPORT")]
     report: PathBuf,
 
