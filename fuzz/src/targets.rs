@@ -12,7 +12,7 @@ use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
-use sev_validate::core::snp_cert::{pem_certificates, Certificate, Crl};
+use sev_validate::core::snp_cert::{pem_certificates, Bundle, Certificate, Crl};
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::{cpu, guid};
 use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
@@ -410,8 +410,17 @@ pub fn secret_table(mut data: &[u8]) {
 /// detected, the report decoded, every accessor called, and the product,
 /// the KDS URL and the TCB fields derived in every layout. A report that
 /// decodes came from exactly 1184 bytes of the input; a cert table that
-/// parses lies within it.
+/// parses lies within it, and so does an HCL report's runtime data, whose
+/// binding to REPORT_DATA is computed. The same bytes behind the HCL magic
+/// take the Azure HCL path too.
 pub fn snp_report(data: &[u8]) {
+    snp_report_input(data);
+    let mut hcl = snp_report::HCL_MAGIC.to_vec();
+    hcl.extend_from_slice(data);
+    snp_report_input(&hcl);
+}
+
+fn snp_report_input(data: &[u8]) {
     let input = match snp_report::parse_input(data) {
         Ok(i) => i,
         Err(e) => {
@@ -440,7 +449,12 @@ pub fn snp_report(data: &[u8]) {
         assert!(total <= data.len());
         for e in &t.entries {
             let _ = Certificate::from_der_or_pem(&e.data);
+            let _ = Bundle::parse(&e.data);
         }
+    }
+    if let Some(h) = &input.hcl {
+        assert!(h.runtime_data.len() <= data.len());
+        let _ = h.binding(&r.report_data);
     }
 }
 

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::num::{hex_n, parse_api, parse_u32, parse_u64, parse_u8};
+use super::num::{
+    family_id, host_data, image_id, parse_api, parse_u32, parse_u64, parse_u8, sev_measurement,
+};
 use super::snp_options::{EndorsementArgs, RequirementArgs};
 use crate::core::cpu;
 use crate::core::keys::{self, Tek, Tik};
@@ -92,8 +94,8 @@ pub struct Args {
     #[arg(long)]
     pub show_keys: bool,
 
-    /// Measurement for the running domain: base64 of 48 bytes (MEASURE and nonce), alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
-    #[arg(short = 'm', long, help_heading = LAUNCH_STATE)]
+    /// Measurement for the running domain: 48 bytes (MEASURE and nonce) in base64 or 96 hex digits, alone or as virsh domlaunchsecinfo's 'sev-measurement: ...' line
+    #[arg(short = 'm', long, value_parser = sev_measurement, help_heading = LAUNCH_STATE)]
     pub measurement: Option<String>,
 
     /// SEV API major version for the running domain (0-255)
@@ -240,16 +242,16 @@ pub struct Args {
     #[arg(long, value_name = "REPORT", help_heading = SNP)]
     pub report: Option<PathBuf>,
 
-    /// With --domain or --qmp on an SEV-SNP guest: the HOST_DATA you expect (64 hex digits), held against the domain's <hostData> and the report; without it, HOST_DATA is only the host's declaration
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = SNP)]
+    /// With --domain or --qmp on an SEV-SNP guest: the HOST_DATA you expect (32 bytes: 64 hex digits or base64), held against the domain's <hostData> and the report; without it, HOST_DATA is only the host's declaration
+    #[arg(long, value_name = "HEX", value_parser = host_data, help_heading = SNP)]
     pub host_data: Option<[u8; 32]>,
 
-    /// With --domain or --qmp on an SEV-SNP guest: the FAMILY_ID you expect (32 hex digits), held against the domain's <idBlock> and the report
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = SNP)]
+    /// With --domain or --qmp on an SEV-SNP guest: the FAMILY_ID you expect (16 bytes: 32 hex digits or base64), held against the domain's <idBlock> and the report
+    #[arg(long, value_name = "HEX", value_parser = family_id, help_heading = SNP)]
     pub family_id: Option<[u8; 16]>,
 
-    /// With --domain or --qmp on an SEV-SNP guest: the IMAGE_ID you expect (32 hex digits), held against the domain's <idBlock> and the report
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = SNP)]
+    /// With --domain or --qmp on an SEV-SNP guest: the IMAGE_ID you expect (16 bytes: 32 hex digits or base64), held against the domain's <idBlock> and the report
+    #[arg(long, value_name = "HEX", value_parser = image_id, help_heading = SNP)]
     pub image_id: Option<[u8; 16]>,
 
     #[command(flatten)]

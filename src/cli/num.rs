@@ -1,6 +1,7 @@
-//! Numbers and hex on the command line, one parser for the main command and
-//! the `snp-*` subcommands: integers in decimal or `0x` hex, byte ranges the
-//! firmware reports, and byte strings written as hex (the `hex` crate).
+//! Numbers and digests on the command line, one parser for the main command
+//! and the `snp-*` subcommands: integers in decimal or `0x` hex, byte ranges
+//! the firmware reports, and digests and IDs in hex or base64, each text read
+//! one way only ([`decode_digest`]).
 
 use crate::snp::validate::MinTcb;
 
@@ -39,51 +40,158 @@ pub fn parse_api(s: &str) -> Result<(u8, u8), String> {
     Ok((parse_u8(maj)?, parse_u8(min)?))
 }
 
-/// Bytes written as hex digits, with an optional `0x`; `None` when the text
-/// is not an even number of hex digits.
-pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    let s = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    hex::decode(s).ok()
+/// The text without its whitespace and an optional `0x`.
+fn strip_0x(s: &str) -> &str {
+    let t = s.trim();
+    t.strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t)
 }
 
-/// Exactly `N` bytes written as `2 * N` hex digits.
-pub fn decode_hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
-    decode_hex(s).and_then(|v| <[u8; N]>::try_from(v).ok())
+/// Hex digits only, at least one.
+fn all_hex(h: &str) -> bool {
+    !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Exactly `N` bytes as `2 * N` hex digits, for clap.
-pub fn hex_n<const N: usize>(s: &str) -> Result<[u8; N], String> {
-    decode_hex_array::<N>(s)
-        .ok_or_else(|| format!("'{s}' is not {N} bytes written as {} hex digits", 2 * N))
+/// How many base64 characters (with padding) hold `n` bytes.
+const fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
 }
 
-/// Up to `N` bytes in hex, zero-padded to `N`.
-pub fn hex_padded<const N: usize>(s: &str) -> Result<[u8; N], String> {
-    let v = decode_hex(s)
-        .filter(|v| v.len() <= N)
-        .ok_or_else(|| format!("'{s}' is not up to {N} bytes written in hex"))?;
-    let mut a = [0u8; N];
+/// Base64 (standard alphabet, padded or not) of any length.
+fn decode_base64(t: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let e = &base64::engine::general_purpose::STANDARD;
+    let n = &base64::engine::general_purpose::STANDARD_NO_PAD;
+    e.decode(t).or_else(|_| n.decode(t)).ok()
+}
+
+/// What `s` is when it is not one of the accepted forms, for the message.
+fn what_it_is(s: &str) -> String {
+    let t = s.trim();
+    let h = strip_0x(s);
+    if all_hex(h) {
+        if h.len() % 2 == 1 {
+            return format!("'{s}' is {} hex digits, an odd number", h.len());
+        }
+        return format!("'{s}' is {} bytes of hex", h.len() / 2);
+    }
+    match decode_base64(t) {
+        Some(b) => format!("'{s}' is {} bytes of base64", b.len()),
+        None => format!("'{s}' is neither hex nor base64"),
+    }
+}
+
+/// Bytes given as hex or as base64, read one way only: hex when the text is
+/// hex digits (an optional `0x`) of one of the `lens` (bytes) and that
+/// length's count of digits, else base64 of one of those lengths. `name`
+/// (with its article: "a MEASUREMENT") says what the value is.
+pub fn decode_digest(name: &str, lens: &[usize], s: &str) -> Result<Vec<u8>, String> {
+    let t = s.trim();
+    let h = strip_0x(s);
+    if all_hex(h) && lens.iter().any(|&n| h.len() == 2 * n) {
+        if let Ok(v) = hex::decode(h) {
+            return Ok(v);
+        }
+    }
+    if let Some(v) = decode_base64(t).filter(|v| lens.contains(&v.len())) {
+        return Ok(v);
+    }
+    let forms: Vec<String> = lens
+        .iter()
+        .map(|&n| {
+            format!(
+                "{n} bytes: {} hex digits or {} base64 characters",
+                2 * n,
+                base64_len(n)
+            )
+        })
+        .collect();
+    Err(format!(
+        "{}; {name} is {}",
+        what_it_is(s),
+        forms.join(", or ")
+    ))
+}
+
+/// Exactly `N` bytes, hex or base64 ([`decode_digest`]).
+pub fn digest_n<const N: usize>(name: &str, s: &str) -> Result<[u8; N], String> {
+    decode_digest(name, &[N], s)
+        .and_then(|v| <[u8; N]>::try_from(v).map_err(|_| format!("{name} is {N} bytes")))
+}
+
+/// `--measurement`, `--ovmf-hash`, `--digest`: 48 bytes, hex or base64.
+pub fn measurement(s: &str) -> Result<[u8; 48], String> {
+    digest_n::<48>("a MEASUREMENT", s)
+}
+
+/// `--trusted-id-key-digest`, `--trusted-author-key-digest`: SHA-384 of a key.
+pub fn key_digest(s: &str) -> Result<[u8; 48], String> {
+    digest_n::<48>("a key digest (SHA-384)", s)
+}
+
+/// `--host-data`: 32 bytes, hex or base64.
+pub fn host_data(s: &str) -> Result<[u8; 32], String> {
+    digest_n::<32>("a HOST_DATA", s)
+}
+
+/// `--report-id`, `--report-id-ma`: 32 bytes, hex or base64.
+pub fn report_id(s: &str) -> Result<[u8; 32], String> {
+    digest_n::<32>("a REPORT_ID", s)
+}
+
+/// `--family-id`: 16 bytes, hex or base64.
+pub fn family_id(s: &str) -> Result<[u8; 16], String> {
+    digest_n::<16>("a FAMILY_ID", s)
+}
+
+/// `--image-id`: 16 bytes, hex or base64.
+pub fn image_id(s: &str) -> Result<[u8; 16], String> {
+    digest_n::<16>("an IMAGE_ID", s)
+}
+
+/// SEV's `--measurement` (MEASURE and MNONCE, 48 bytes): base64, alone or
+/// as virsh's `sev-measurement: ...` line, kept as given for the launch
+/// source to read (which says what is wrong with it); 96 hex digits are
+/// turned into that base64.
+pub fn sev_measurement(s: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let h = strip_0x(s);
+    if h.len() == 96 && all_hex(h) {
+        if let Ok(v) = hex::decode(h) {
+            return Ok(base64::engine::general_purpose::STANDARD.encode(v));
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// REPORT_DATA: up to 64 bytes as hex digits (zero-padded to 64), or
+/// base64 of up to 64 bytes when the text is not all hex digits.
+pub fn hex_padded_64(s: &str) -> Result<[u8; 64], String> {
+    let t = s.trim();
+    let h = strip_0x(s);
+    let v = if all_hex(h) {
+        hex::decode(h).ok()
+    } else {
+        decode_base64(t)
+    };
+    let v = v.filter(|v| v.len() <= 64).ok_or_else(|| {
+        format!(
+            "{}; a REPORT_DATA is up to 64 bytes: up to 128 hex digits or 88 base64 characters, zero-padded to 64",
+            what_it_is(s)
+        )
+    })?;
+    let mut a = [0u8; 64];
     a[..v.len()].copy_from_slice(&v);
     Ok(a)
 }
 
-/// REPORT_DATA: up to 64 bytes in hex, zero-padded.
-pub fn hex_padded_64(s: &str) -> Result<[u8; 64], String> {
-    hex_padded::<64>(s)
-}
-
-/// A CHIP_ID: 64 bytes, or Turin's 8-byte hwid zero-padded to 64.
+/// A CHIP_ID: 64 bytes, or Turin's 8-byte hwid zero-padded to 64; hex or base64.
 pub fn hex_chip_id(s: &str) -> Result<[u8; 64], String> {
-    match decode_hex(s).map(|v| v.len()) {
-        Some(8) | Some(64) => hex_padded::<64>(s),
-        _ => Err(format!(
-            "'{s}' is not a chip ID: 64 bytes (128 hex digits), or 8 (16) on Turin"
-        )),
-    }
+    let v = decode_digest("a CHIP_ID", &[64, 8], s)?;
+    let mut a = [0u8; 64];
+    a[..v.len()].copy_from_slice(&v);
+    Ok(a)
 }
 
 /// A minimum TCB: a raw TCB_VERSION, or `bl=N,tee=N,snp=N,ucode=N[,fmc=N]`.
@@ -162,6 +270,10 @@ mod tests {
         assert!(hex_padded_64(&"00".repeat(65)).is_err());
         assert!(hex_chip_id("0011223344556677").is_ok());
         assert!(hex_chip_id("0011").is_err());
+        assert_eq!(
+            hex_chip_id("AAECAwQFBgc=").unwrap()[..9],
+            [0, 1, 2, 3, 4, 5, 6, 7, 0]
+        );
         assert_eq!(parse_time("2025-06-01").unwrap(), 1_748_736_000);
         assert_eq!(parse_time("2025-06-01T00:00:00Z").unwrap(), 1_748_736_000);
         assert!(parse_time("June").is_err());
@@ -180,12 +292,42 @@ mod tests {
     }
 
     #[test]
-    fn hex_bytes() {
-        assert_eq!(decode_hex("0x00ff"), Some(vec![0, 255]));
-        assert_eq!(decode_hex("ABcd"), Some(vec![0xab, 0xcd]));
-        assert_eq!(decode_hex("abc"), None);
-        assert_eq!(decode_hex("zz"), None);
-        assert_eq!(decode_hex_array::<2>("0102"), Some([1, 2]));
-        assert_eq!(decode_hex_array::<2>("010203"), None);
+    fn digests_in_hex_or_base64() {
+        // Expected forms from Python: base64.b64encode(bytes(range(48))).
+        let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v";
+        let want: [u8; 48] = core::array::from_fn(|i| i as u8);
+        assert_eq!(measurement(b64).unwrap(), want);
+        assert_eq!(measurement(&hex::encode(want)).unwrap(), want);
+        assert_eq!(
+            measurement(&format!("0x{}", hex::encode(want))).unwrap(),
+            want
+        );
+        assert_eq!(
+            measurement("abcd").unwrap_err(),
+            "'abcd' is 2 bytes of hex; a MEASUREMENT is 48 bytes: 96 hex digits or 64 base64 characters"
+        );
+        assert!(measurement("abc").unwrap_err().contains("odd"));
+        assert!(measurement("AAECAw==")
+            .unwrap_err()
+            .contains("4 bytes of base64"));
+        assert!(measurement("not base64!")
+            .unwrap_err()
+            .contains("neither hex nor base64"));
+        // 16 zero bytes: base64 "AAAAAAAAAAAAAAAAAAAAAA==".
+        assert_eq!(family_id("AAAAAAAAAAAAAAAAAAAAAA==").unwrap(), [0; 16]);
+        assert_eq!(image_id(&"02".repeat(16)).unwrap(), [2; 16]);
+        assert!(image_id(&"02".repeat(15))
+            .unwrap_err()
+            .contains("32 hex digits or 24 base64"));
+        assert_eq!(host_data(&"ab".repeat(32)).unwrap(), [0xab; 32]);
+        assert_eq!(hex_padded_64("AQI=").unwrap()[..3], [1, 2, 0]);
+        assert!(hex_padded_64("zz").is_err());
+        // SEV: hex becomes the base64 the launch source reads; base64 and
+        // virsh's line are kept as given.
+        assert_eq!(sev_measurement(&hex::encode(want)).unwrap(), b64);
+        assert_eq!(sev_measurement(b64).unwrap(), b64);
+        let line = format!("sev-measurement: {b64}");
+        assert_eq!(sev_measurement(&line).unwrap(), line);
+        assert_eq!(sev_measurement("AAAA").unwrap(), "AAAA");
     }
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use clap::{Args, Parser, ValueEnum};
 
-use super::num::{decode_hex, parse_u32, parse_u64};
+use super::num::{measurement, parse_u32, parse_u64};
 use crate::core::snp::Ld;
 use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
@@ -62,7 +62,7 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "FILE", help_heading = FIRMWARE)]
     ovmf: PathBuf,
 
-    /// Launch digest after the firmware image, from snp-ovmf-hash (96 hex digits): the image's pages are then not hashed again
+    /// Launch digest after the firmware image, from snp-ovmf-hash (96 hex digits or base64): the image's pages are then not hashed again
     #[arg(long, value_name = "HEX", help_heading = FIRMWARE)]
     ovmf_hash: Option<String>,
 
@@ -162,25 +162,9 @@ pub(crate) fn format_ld(ld: &Ld, f: OutputFormat) -> String {
     }
 }
 
-/// A launch digest from 96 hex digits or base64 of 48 bytes.
+/// A launch digest: 96 hex digits or base64 of 48 bytes ([`super::num::decode_digest`]).
 pub(crate) fn parse_ld(what: &str, s: &str) -> Result<Ld> {
-    let t = s.trim();
-    let bytes = match decode_hex(t) {
-        Some(b) if t.len() >= 96 => b,
-        _ => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .map_err(|_| {
-                Error::Usage(format!(
-                    "{what} '{s}' is neither 96 hex digits nor base64 of 48 bytes"
-                ))
-            })?,
-    };
-    <[u8; 48]>::try_from(bytes.as_slice()).map_err(|_| {
-        Error::Usage(format!(
-            "{what} '{s}' is {} bytes, but an SEV-SNP launch digest is 48 bytes (SHA-384)",
-            bytes.len()
-        ))
-    })
+    measurement(s).map_err(|e| Error::Usage(format!("{what}: {e}")))
 }
 
 /// The vCPU signature from --vcpu-type, --vcpu-sig or --vcpu-family/model/stepping.

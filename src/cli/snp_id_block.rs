@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use clap::Args;
 
-use super::num::{decode_hex_array, parse_u32, parse_u64};
+use super::num::{family_id, image_id, parse_u32, parse_u64};
 use super::snp_digest::parse_ld;
+use crate::core::hex;
 use crate::error::Result;
 use crate::snp::id_block::{self, IdBlockFields};
 
@@ -30,22 +31,17 @@ pub(crate) struct IdBlockArgs {
     #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x30000")]
     policy: u64,
 
-    /// Family ID: 16 bytes as 32 hex digits (default zero)
-    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    /// Family ID: 16 bytes as 32 hex digits or base64 (default zero)
+    #[arg(long, value_name = "HEX", value_parser = family_id)]
     family_id: Option<[u8; 16]>,
 
-    /// Image ID: 16 bytes as 32 hex digits (default zero)
-    #[arg(long, value_name = "HEX", value_parser = parse_id16)]
+    /// Image ID: 16 bytes as 32 hex digits or base64 (default zero)
+    #[arg(long, value_name = "HEX", value_parser = image_id)]
     image_id: Option<[u8; 16]>,
 
     /// Guest security version number
     #[arg(long, value_name = "N", value_parser = parse_u32, default_value = "0")]
     svn: u32,
-}
-
-fn parse_id16(s: &str) -> std::result::Result<[u8; 16], String> {
-    decode_hex_array::<16>(s)
-        .ok_or_else(|| format!("'{s}' is not 16 bytes written as 32 hex digits"))
 }
 
 fn b64(b: &[u8]) -> String {
@@ -96,27 +92,17 @@ pub(crate) fn snp_id_block(a: &IdBlockArgs) -> Result<String> {
     out.push_str(&format!("  <idBlock>{block_b64}</idBlock>\n"));
     out.push_str(&format!("  <idAuth>{auth_b64}</idAuth>\n"));
     out.push_str("</launchSecurity>\n");
+    // Digests in hex, as every other output prints them and as
+    // --trusted-id-key-digest takes them back.
     out.push_str(&format!(
         "id_key_digest: {}\n",
-        b64(&id_key.public_key_digest())
+        hex(&id_key.public_key_digest())
     ));
     if let Some(k) = &author_key {
         out.push_str(&format!(
             "author_key_digest: {}\n",
-            b64(&k.public_key_digest())
+            hex(&k.public_key_digest())
         ));
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id16() {
-        assert_eq!(parse_id16(&"01".repeat(16)).unwrap(), [1; 16]);
-        assert!(parse_id16("0102").is_err());
-        assert!(parse_id16(&"zz".repeat(16)).is_err());
-    }
 }

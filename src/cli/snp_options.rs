@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 
 use super::num::{
-    hex_chip_id, hex_n, hex_padded_64, parse_api, parse_tcb, parse_time, parse_u32, parse_u64,
-    parse_u8,
+    hex_chip_id, hex_padded_64, key_digest as digest48, parse_api, parse_tcb, parse_time,
+    parse_u32, parse_u64, parse_u8, report_id,
 };
 use crate::core::snp_report::{self, Product};
 use crate::error::Result;
@@ -42,11 +42,11 @@ impl From<ProductArg> for Product {
 /// and the main command's with `--report` on an SNP guest.
 #[derive(Debug, Clone, Args)]
 pub struct EndorsementArgs {
-    /// The VCEK that signed the report (DER or PEM)
+    /// The VCEK that signed the report (DER or PEM; a PEM bundle with its ASK and ARK, as Azure serves it, too)
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT, conflicts_with = "vlek")]
     pub vcek: Option<PathBuf>,
 
-    /// The VLEK that signed the report (DER or PEM)
+    /// The VLEK that signed the report (DER or PEM; a PEM bundle with its ASVK and ARK too)
     #[arg(long, value_name = "FILE", help_heading = ENDORSEMENT)]
     pub vlek: Option<PathBuf>,
 
@@ -91,7 +91,7 @@ pub struct EndorsementArgs {
 /// keys, TCB, the safe defaults): shared like [`EndorsementArgs`].
 #[derive(Debug, Clone, Args)]
 pub struct RequirementArgs {
-    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex, zero-padded to 64
+    /// The nonce given to the guest for REPORT_DATA: up to 64 bytes in hex (or base64), zero-padded to 64
     #[arg(long, value_name = "HEX", value_parser = hex_padded_64, help_heading = EXPECT)]
     pub report_data: Option<[u8; 64]>,
 
@@ -99,15 +99,15 @@ pub struct RequirementArgs {
     #[arg(long, help_heading = DEFAULTS, conflicts_with = "report_data")]
     pub no_report_data_check: bool,
 
-    /// Expected REPORT_ID (64 hex digits)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    /// Expected REPORT_ID (32 bytes: 64 hex digits or base64)
+    #[arg(long, value_name = "HEX", value_parser = report_id, help_heading = EXPECT)]
     pub report_id: Option<[u8; 32]>,
 
-    /// Expected REPORT_ID_MA (64 hex digits)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    /// Expected REPORT_ID_MA (32 bytes: 64 hex digits or base64)
+    #[arg(long, value_name = "HEX", value_parser = report_id, help_heading = EXPECT)]
     pub report_id_ma: Option<[u8; 32]>,
 
-    /// Expected CHIP_ID (128 hex digits; Turin: 16, zero-padded)
+    /// Expected CHIP_ID (128 hex digits or base64; Turin: 16 hex digits, zero-padded)
     #[arg(long, value_name = "HEX", value_parser = hex_chip_id, help_heading = EXPECT)]
     pub chip_id: Option<[u8; 64]>,
 
@@ -147,16 +147,16 @@ pub struct RequirementArgs {
     #[arg(long, value_name = "FILE", help_heading = EXPECT)]
     pub trusted_id_key: Vec<PathBuf>,
 
-    /// A trusted ID key digest (96 hex digits, SHA-384 of the 0x404-byte SNP public key; repeatable)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    /// A trusted ID key digest (48 bytes: 96 hex digits or base64, as snp-id-block prints it; SHA-384 of the 0x404-byte SNP public key; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = digest48, help_heading = EXPECT)]
     pub trusted_id_key_digest: Vec<[u8; 48]>,
 
     /// A trusted author public key (PEM; repeatable)
     #[arg(long, value_name = "FILE", help_heading = EXPECT)]
     pub trusted_author_key: Vec<PathBuf>,
 
-    /// A trusted author key digest (96 hex digits; repeatable)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    /// A trusted author key digest (48 bytes: 96 hex digits or base64; repeatable)
+    #[arg(long, value_name = "HEX", value_parser = digest48, help_heading = EXPECT)]
     pub trusted_author_key_digest: Vec<[u8; 48]>,
 
     /// Require AUTHOR_KEY_EN and a trusted AUTHOR_KEY_DIGEST

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::num::hex_n;
+use super::num::{family_id, host_data, image_id, measurement};
 use super::snp_options::{EndorsementArgs, RequirementArgs, DEFAULTS, EXPECT};
 use crate::error::{ExitCode, Result};
 use crate::snp::attest::{self, ErrorDocument, Validation};
@@ -14,15 +14,15 @@ use crate::snp::attest::{self, ErrorDocument, Validation};
 /// `snp-validate`: every check, listed by name.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, or a report followed by its certificate table
+    /// The report: raw 1184 bytes (snpguest, configfs-tsm outblob), the /dev/sev-guest SNP_GET_REPORT response, a report followed by its certificate table, or Azure's vTPM HCL report
     #[arg(value_name = "REPORT")]
     report: PathBuf,
 
     #[command(flatten)]
     pub endorsement: EndorsementArgs,
 
-    /// Expected MEASUREMENT (96 hex digits), e.g. from snp-digest
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<48>, help_heading = EXPECT)]
+    /// Expected MEASUREMENT (48 bytes: 96 hex digits or base64), e.g. from snp-digest
+    #[arg(long, value_name = "HEX", value_parser = measurement, help_heading = EXPECT)]
     measurement: Option<[u8; 48]>,
 
     /// After '--': snp-digest's options (--ovmf, --vcpus, --vcpu-type, --kernel...); the expected MEASUREMENT is the digest they give
@@ -37,16 +37,16 @@ pub struct ValidateArgs {
     #[arg(long, help_heading = DEFAULTS, conflicts_with_all = ["measurement", "launch"])]
     no_measurement_check: bool,
 
-    /// Expected HOST_DATA (64 hex digits; libvirt <hostData>, QEMU host-data)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<32>, help_heading = EXPECT)]
+    /// Expected HOST_DATA (32 bytes: 64 hex digits or base64; libvirt <hostData>, QEMU host-data)
+    #[arg(long, value_name = "HEX", value_parser = host_data, help_heading = EXPECT)]
     host_data: Option<[u8; 32]>,
 
-    /// Expected FAMILY_ID (32 hex digits; from the ID block)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    /// Expected FAMILY_ID (16 bytes: 32 hex digits or base64; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = family_id, help_heading = EXPECT)]
     family_id: Option<[u8; 16]>,
 
-    /// Expected IMAGE_ID (32 hex digits; from the ID block)
-    #[arg(long, value_name = "HEX", value_parser = hex_n::<16>, help_heading = EXPECT)]
+    /// Expected IMAGE_ID (16 bytes: 32 hex digits or base64; from the ID block)
+    #[arg(long, value_name = "HEX", value_parser = image_id, help_heading = EXPECT)]
     image_id: Option<[u8; 16]>,
 
     #[command(flatten)]

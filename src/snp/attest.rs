@@ -47,6 +47,8 @@ pub struct Validation {
     pub measurement_waived: bool,
     /// Validated by the main command (`--report`): hints name its options.
     pub main_command: bool,
+    /// The certificates were judged at the owner's time (`--now`).
+    pub now_given: bool,
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
     pub explanation: Option<(SnpExplanation, Duration)>,
@@ -112,10 +114,12 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome =
-        Validator::new(anchors, now)
-            .with_crl(&crl)
-            .validate(r, product, &endorsement, &expect);
+    let mut validator = Validator::new(anchors, now).with_crl(&crl);
+    if e.now.is_some() {
+        validator = validator.at_given_time();
+    }
+    let mut outcome = validator.validate(r, product, &endorsement, &expect);
+    runtime_data_check(&input, &mut outcome);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
@@ -137,9 +141,31 @@ pub fn validate_report(
         report_data_given: expect.report_data.is_some(),
         measurement_waived: expect.measurement.is_none() && expect.waive_measurement,
         main_command: false,
+        now_given: e.now.is_some(),
         explanation,
     })
 }
+
+/// Azure's HCL report: its runtime data bound to REPORT_DATA, checked
+/// beside the report's signature (which covers REPORT_DATA).
+fn runtime_data_check(input: &ReportInput, outcome: &mut Outcome) {
+    let Some(h) = &input.hcl else {
+        return;
+    };
+    let c = match h.binding(&input.report.report_data) {
+        Ok(m) => validate::Check::pass("binding.runtime_data", m),
+        Err(m) => validate::Check::fail("binding.runtime_data", m),
+    };
+    let at = outcome
+        .checks
+        .iter()
+        .position(|c| c.name == "signature")
+        .map_or(outcome.checks.len(), |i| i + 1);
+    outcome.checks.insert(at, c);
+}
+
+/// What `snp-validate` does not check in an Azure HCL report.
+pub const HCL_NOTE: &str = "NOTE: Azure HCL report: the runtime data after the report is bound to REPORT_DATA (binding.runtime_data), but what it says (the vTPM's keys, user-data) is not checked here, and the HCL header is not signed; your nonce is in the runtime data's user-data, so --report-data takes REPORT_DATA itself (or give --no-report-data-check and check user-data yourself)";
 
 /// The report field a failed check is about, for where its value comes
 /// from; `None` for checks whose message already says all there is.
@@ -193,6 +219,28 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
     }
 }
 
+/// MEASUREMENT differs and no launch was given to search from.
+fn measurement_hint(main_command: bool) -> String {
+    let how = if main_command {
+        "the explainer names it when the expected digest comes from the domain's own inputs"
+    } else {
+        "to find which, give snp-validate the launch's snp-digest options after '--' instead of --measurement (or run snp-digest with them and --measurement set to the reported value): the explainer then names the input"
+    };
+    format!("at least one input of the launch differs from the one the expected value was computed for (the firmware image, the vCPU count or model, the VMSA features, the kernel, initrd or command line); {how}")
+}
+
+/// A certificate outside its validity: a VLEK lasts a year, a VCEK seven;
+/// a report made while it was valid is judged at its own time with --now.
+fn validity_hint(v: &Validation) -> String {
+    if v.now_given {
+        return "the time given with --now is outside a certificate's validity (the dates above): give a time inside it, the time the report was made".into();
+    }
+    let vek = v.input.report.key_info.signing_key.name();
+    format!(
+        "a certificate is valid only between its dates (a VLEK for one year, a VCEK for seven, AMD's roots for 25): for a report made while the {vek} was valid, give --now with the time it was made (RFC 3339, e.g. 2025-06-01T00:00:00Z); for a new report, get the {vek} current for it (the guest's certificate table, or AMD's KDS for a VCEK)"
+    )
+}
+
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
 pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
@@ -202,11 +250,21 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.name == "chain.revocation" {
         return Some(validate::revocation_hint(&c.message).to_string());
     }
+    // No MEASUREMENT expected: the message itself says what to give.
+    if c.name == "expect.measurement" && c.message.starts_with("no MEASUREMENT expected") {
+        return None;
+    }
     if c.name == "expect.measurement" {
-        return v
-            .explanation
-            .as_ref()
-            .map(|(x, _)| explanation_hint(x, v.main_command));
+        return Some(match &v.explanation {
+            Some((x, _)) => explanation_hint(x, v.main_command),
+            None => measurement_hint(v.main_command),
+        });
+    }
+    if c.name == "chain.validity" {
+        return Some(validity_hint(v));
+    }
+    if c.name == "expect.report_data" && v.report_data_given && v.input.hcl.is_some() {
+        return Some("in an Azure HCL report REPORT_DATA is the digest of the runtime data after the report (binding.runtime_data), and the guest's nonce is in that runtime data's user-data: give --report-data with the report's REPORT_DATA, or --no-report-data-check, and check user-data yourself".into());
     }
     check_field(c.name, v.report_data_given).map(|f| f.comes_from().to_string())
 }
@@ -290,6 +348,9 @@ pub fn validation_text(v: &Validation) -> String {
             "AMD's, built in"
         }
     );
+    if v.input.hcl.is_some() {
+        let _ = writeln!(s, "{HCL_NOTE}");
+    }
     let width = v
         .outcome
         .checks

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha384};
 
 use crate::core::id_block::{self, SnpKey};
-use crate::core::snp_cert::{CertError, Certificate, TrustAnchors};
+use crate::core::snp_cert::{Bundle, CertError, CertRole, Certificate, TrustAnchors};
 use crate::core::snp_report::{
     self, AttestationReport, CertKind, CertTable, Product, ReportInput, SigningKey, MAX_INPUT_LEN,
 };
@@ -63,11 +63,26 @@ pub fn read_report(path: &Path) -> Result<ReportInput> {
         .map_err(|e| Error::Usage(format!("report '{}': {e}", path.display())))
 }
 
-/// A certificate file, DER or PEM.
+/// A certificate file, DER or PEM: one certificate, or a bundle from which
+/// the VCEK or VLEK is taken (its ASK and ARK placed by [`gather`]).
 pub fn read_cert(what: &str, path: &Path) -> Result<Certificate> {
+    let b = read_bundle(what, path)?;
+    match b.vek() {
+        Some((_, c)) if b.certs.len() > 1 => Ok(c.clone()),
+        _ if b.certs.len() == 1 => Ok(b.certs[0].1.clone()),
+        _ => Err(Error::Usage(format!(
+            "{what} '{}' holds {} but no VCEK or VLEK; give the certificate that signed the report",
+            path.display(),
+            b.describe()
+        ))),
+    }
+}
+
+/// A certificate file that may hold several certificates (a PEM bundle),
+/// each with its role.
+pub fn read_bundle(what: &str, path: &Path) -> Result<Bundle> {
     let b = read_limited(what, path)?;
-    Certificate::from_der_or_pem(&b)
-        .map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
+    Bundle::parse(&b).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))
 }
 
 fn cert_from_table(what: &str, b: &[u8]) -> Result<Certificate> {
@@ -99,11 +114,65 @@ impl Found {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum CertSlot {
     Vek,
     Ask,
     Ark,
+}
+
+impl CertSlot {
+    fn of(r: CertRole) -> CertSlot {
+        match r {
+            CertRole::Vcek | CertRole::Vlek => CertSlot::Vek,
+            CertRole::Ask | CertRole::Asvk => CertSlot::Ask,
+            CertRole::Ark => CertSlot::Ark,
+        }
+    }
+}
+
+/// A file given for one role (`--vcek`, `--vlek`, or a file of `--certs`):
+/// its certificates placed by their roles, refused when none has `want`'s
+/// role, so a certificate given as another says what it is.
+fn take_file(f: &mut Found, what: &str, want: &[CertRole], p: &Path, from: String) -> Result<()> {
+    let b = read_bundle(what, p)?;
+    let found = b.certs.iter().any(|(r, _)| want.contains(r));
+    if !found {
+        let other_vek = match b.vek() {
+            Some((r, _)) if want.iter().any(|w| w.is_vek()) => {
+                format!("; give it with --{}", r.name().to_ascii_lowercase())
+            }
+            _ => String::new(),
+        };
+        let want = want
+            .iter()
+            .map(|r| r.with_article())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let holds = match b.certs.len() {
+            1 => format!("{}, not {want}", b.describe()),
+            n => format!("{n} certificates ({}) but no {want}", b.describe()),
+        };
+        let about = if other_vek.is_empty() && want.contains("VCEK") {
+            ": the VCEK or VLEK is the ECDSA P-384 certificate (CN SEV-VCEK or SEV-VLEK) that signed the report, from AMD's KDS, the guest's certificate table or the cloud's instance metadata; AMD's ARK, ASK and ASVK are built in"
+        } else {
+            ""
+        };
+        return Err(Error::Usage(format!(
+            "{what} '{}' holds {holds}{other_vek}{about}",
+            p.display()
+        )));
+    }
+    let several = b.certs.len() > 1;
+    for (r, c) in b.certs {
+        let from = if several {
+            format!("{} in {from}", r.name())
+        } else {
+            from.clone()
+        };
+        f.take(CertSlot::of(r), c, from);
+    }
+    Ok(())
 }
 
 /// A file of the snpguest layout: `name.pem` or `name.der`.
@@ -118,13 +187,12 @@ fn dir_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 
 pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found> {
     let mut f = Found::default();
-    if let Some(p) = a.vcek.as_ref().or(a.vlek.as_ref()) {
-        let what = if a.vcek.is_some() { "VCEK" } else { "VLEK" };
-        f.take(
-            CertSlot::Vek,
-            read_cert(what, p)?,
-            format!("{what} file {}", p.display()),
-        );
+    if let Some(p) = &a.vcek {
+        let from = format!("VCEK file {}", p.display());
+        take_file(&mut f, "VCEK", &[CertRole::Vcek], p, from)?;
+    } else if let Some(p) = &a.vlek {
+        let from = format!("VLEK file {}", p.display());
+        take_file(&mut f, "VLEK", &[CertRole::Vlek], p, from)?;
     }
     if let Some(d) = &a.certs {
         if !d.is_dir() {
@@ -139,13 +207,17 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
         } else {
             (&["vcek", "vlek"], &["ask", "asvk"])
         };
-        for (slot, names, what) in [
-            (CertSlot::Vek, vek_names, "VEK"),
-            (CertSlot::Ask, ask_names, "AS(V)K"),
-            (CertSlot::Ark, &["ark"][..], "ARK"),
+        let (vek, ca) = (
+            &[CertRole::Vcek, CertRole::Vlek][..],
+            &[CertRole::Ask, CertRole::Asvk][..],
+        );
+        for (names, what, want) in [
+            (vek_names, "VEK", vek),
+            (ask_names, "AS(V)K", ca),
+            (&["ark"][..], "ARK", &[CertRole::Ark][..]),
         ] {
             if let Some(p) = dir_file(d, names) {
-                f.take(slot, read_cert(what, &p)?, p.display().to_string());
+                take_file(&mut f, what, want, &p, p.display().to_string())?;
             }
         }
         if let Some(p) = dir_file(d, &["crl"]) {

@@ -243,7 +243,8 @@ fn id_block_with(h: &Host, id_key: &Path, author_key: &Path, ld: &str, policy: u
             .trim()
             .to_string()
     };
-    let line = |k: &str| hex::encode(unb64(&between(&format!("{k}: "), "\n")));
+    // snp-id-block prints the key digests in hex.
+    let line = |k: &str| between(&format!("{k}: "), "\n");
     IdBlock {
         block: between("<idBlock>", "</idBlock>"),
         auth: between("<idAuth>", "</idAuth>"),

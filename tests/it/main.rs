@@ -27,6 +27,7 @@ mod secrets;
 mod sftp_fingerprint;
 mod snp_attestation;
 mod snp_differential;
+mod snp_evidence;
 mod snp_explainer;
 mod snp_insecure_kernel;
 mod snp_measurement_required;

@@ -361,11 +361,11 @@ fn snp_id_block_vectors() {
         assert!(out.contains("<launchSecurity type='sev-snp' authorKey='yes'>"));
         assert!(out.contains(&format!(
             "id_key_digest: {}\n",
-            str_field(v, "id_key_digest_b64").unwrap()
+            hex::encode(b64(str_field(v, "id_key_digest_b64").unwrap()))
         )));
         assert!(out.contains(&format!(
             "author_key_digest: {}\n",
-            str_field(v, "author_key_digest_b64").unwrap()
+            hex::encode(b64(str_field(v, "author_key_digest_b64").unwrap()))
         )));
 
         // virtee/sev: the stored signatures verify, and the ID auth built from them is

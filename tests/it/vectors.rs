@@ -252,6 +252,10 @@ fn cli_accepts_sevctl_measurements() {
         .vec();
     let (code, out, err) = common::run(&sev);
     assert_eq!((code, out.as_str()), (0, "OK: Looks good to me\n"), "{err}");
+    // The same 48 bytes as 96 hex digits.
+    let hex_m = hex::encode(b64(sevctl::SEV_KERNEL_MEASUREMENT));
+    let (code, out, err) = common::run(Args::of(&["-m", &hex_m]).args(v.sev_kernel()));
+    assert_eq!((code, out.as_str()), (0, "OK: Looks good to me\n"), "{err}");
     // The same with one character of the cmdline changed is rejected.
     let mut bad = sev.to_vec();
     common::set(&mut bad, "--cmdline", "foo bar baz fake kernel=cmdlinE");

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::{pem_certificates, CertError, Certificate};
+use super::{pem_certificates, CertError, CertRole, Certificate};
 use crate::core::hex;
 use crate::core::snp_report::Product;
 
@@ -201,14 +201,29 @@ impl TrustAnchors {
             } else {
                 pem_certificates(f)?
             };
+            let mut in_file = Vec::new();
             for der in ders {
                 let c = Certificate::from_der(&der)?;
+                // A bundle's VCEK or VLEK (Azure's serves them with the
+                // ASK and ARK) is not an anchor: the chain check takes the
+                // VEK from --vcek or --vlek.
+                if CertRole::of(&c).is_some_and(CertRole::is_vek) {
+                    continue;
+                }
                 let (role, p) = CaRole::from_cn(c.subject.cn()).ok_or_else(|| {
                     CertError::Anchors(format!(
                         "certificate with subject CN '{}' is none of ARK-<product>, SEV-<product>, SEV-VLEK-<product>",
                         c.subject.cn()
                     ))
                 })?;
+                if in_file.contains(&(p, role)) {
+                    return Err(CertError::Anchors(format!(
+                        "one file holds the {} {} twice; give one chain per file",
+                        p,
+                        role.name()
+                    )));
+                }
+                in_file.push((p, role));
                 certs.retain(|(q, r, _): &(Product, CaRole, Certificate)| !(*q == p && *r == role));
                 certs.push((p, role, c));
             }
@@ -273,5 +288,14 @@ mod tests {
                 .signed_by(a.get(other, CaRole::Ark).unwrap())
                 .is_err());
         }
+    }
+
+    #[test]
+    fn a_chain_twice_in_one_file_is_refused_but_not_across_files() {
+        let one = BUILTIN_PEM[0].2.as_bytes().to_vec();
+        let twice = [one.clone(), one.clone()].concat();
+        let e = TrustAnchors::from_files(&[twice]).unwrap_err().to_string();
+        assert!(e.contains("holds the Milan ASK twice"), "{e}");
+        assert!(TrustAnchors::from_files(&[one.clone(), one]).is_ok());
     }
 }

@@ -12,12 +12,14 @@
 //! roots).
 
 mod anchors;
+mod bundle;
 mod certificate;
 mod crl;
 mod extensions;
 mod verify;
 
 pub use anchors::{CaRole, TrustAnchors, BUILTIN_PINS};
+pub use bundle::{describe, Bundle, CertRole};
 pub use certificate::{pem_certificates, Certificate, KeyKind, NameFields};
 pub use crl::Crl;
 pub use extensions::AmdExtensions;
@@ -32,6 +34,14 @@ pub enum CertError {
     /// A PEM file with this many certificates where exactly one is expected.
     #[error("the PEM file holds {0} certificates where one is expected; give each certificate in its own file")]
     SeveralCertificates(usize),
+    /// A file of several certificates that cannot be placed by role.
+    #[error("the file holds {n} certificate(s): {what}")]
+    Bundle {
+        /// How many certificates the file holds.
+        n: usize,
+        /// What is wrong with them.
+        what: String,
+    },
     /// DER that does not decode as an X.509 certificate.
     #[error("malformed certificate: {0}")]
     Malformed(String),

@@ -1,7 +1,8 @@
 //! The containers a report arrives in (a bare report, the `/dev/sev-guest`
-//! response, a report followed by a certificate table), told apart by size
-//! and content.
+//! response, a report followed by a certificate table, Azure's HCL report),
+//! told apart by size and content.
 
+use super::hcl::{is_hcl, split_hcl, HclData};
 use super::{u32_at, AttestationReport, CertTable, ReportError, REPORT_LEN};
 
 /// The report's offset in the `/dev/sev-guest` SNP_GET_REPORT response.
@@ -21,6 +22,8 @@ pub enum Container {
     GetReportResponse,
     /// A report followed by a GHCB cert table (go-sev-guest `-inform bin`).
     ReportWithCertTable,
+    /// Azure's vTPM HCL report (magic `HCLA`), report at +0x20, runtime data after it.
+    Hcl,
 }
 
 impl Container {
@@ -32,6 +35,9 @@ impl Container {
                 "SNP_GET_REPORT response from /dev/sev-guest (report at +0x20)"
             }
             Container::ReportWithCertTable => "attestation report followed by a certificate table",
+            Container::Hcl => {
+                "Azure vTPM HCL report (magic HCLA, report at +0x20, runtime data after it)"
+            }
         }
     }
 }
@@ -45,6 +51,8 @@ pub struct ReportInput {
     pub report: AttestationReport,
     /// The GHCB certificate table after the report, in [`Container::ReportWithCertTable`].
     pub cert_table: Option<CertTable>,
+    /// The runtime data and header of [`Container::Hcl`].
+    pub hcl: Option<HclData>,
 }
 
 /// Detects the container of `b`, names it, and decodes the report in it.
@@ -58,11 +66,21 @@ pub fn parse_input(b: &[u8]) -> Result<ReportInput, ReportError> {
             detail: format!(" or any container of one (at most {MAX_INPUT_LEN} bytes)"),
         });
     }
+    if is_hcl(b) {
+        let (report, hcl) = split_hcl(b)?;
+        return Ok(ReportInput {
+            container: Container::Hcl,
+            report: AttestationReport::parse(report)?,
+            cert_table: None,
+            hcl: Some(hcl),
+        });
+    }
     if b.len() == REPORT_LEN {
         return Ok(ReportInput {
             container: Container::Raw,
             report: AttestationReport::parse(b)?,
             cert_table: None,
+            hcl: None,
         });
     }
     // SNP_GET_REPORT response: status, report_size = 0x4A0, 24 reserved bytes.
@@ -82,6 +100,7 @@ pub fn parse_input(b: &[u8]) -> Result<ReportInput, ReportError> {
             container: Container::GetReportResponse,
             report: AttestationReport::parse(&b[RESPONSE_REPORT_OFFSET..response_end])?,
             cert_table: None,
+            hcl: None,
         });
     }
     let report = AttestationReport::parse(&b[..REPORT_LEN])?;
@@ -90,6 +109,7 @@ pub fn parse_input(b: &[u8]) -> Result<ReportInput, ReportError> {
             container: Container::ReportWithCertTable,
             report,
             cert_table: Some(t),
+            hcl: None,
         }),
         Err(ReportError::CertTable(m)) => Err(ReportError::Oversized {
             len: b.len(),

@@ -11,6 +11,7 @@
 //! table), `input` (the containers) and `product` (product and KDS URL).
 
 mod cert_table;
+mod hcl;
 mod input;
 mod product;
 mod report;
@@ -20,6 +21,7 @@ pub use cert_table::{
     CertEntry, CertKind, CertTable, GUID_ARK, GUID_ASK, GUID_CRL, GUID_EXTRA_PLATFORM_INFO,
     GUID_VCEK, GUID_VLEK,
 };
+pub use hcl::{is_hcl, split_hcl, HclData, HCL_MAGIC, HCL_REPORT_OFFSET, HCL_RUNTIME_DATA_OFFSET};
 pub use input::{
     parse_input, Container, ReportInput, MAX_INPUT_LEN, RESPONSE_BUFFER_LEN, RESPONSE_REPORT_OFFSET,
 };
@@ -53,6 +55,9 @@ pub enum ReportError {
     /// A `/dev/sev-guest` response whose status word is not 0.
     #[error("the SNP_GET_REPORT response has status {0:#x}: the firmware refused the request, so there is no report in it")]
     ResponseStatus(u32),
+    /// An Azure HCL report (magic `HCLA`) that cannot be read.
+    #[error("Azure HCL report (magic HCLA): {0}; give the HCL report as the vTPM returns it (2600 bytes), or the SNP report alone")]
+    Hcl(String),
     /// The GHCB certificate table is malformed.
     #[error("certificate table: {0}")]
     CertTable(String),

@@ -232,7 +232,11 @@ fn chain_certificate_checks(
             c.result(
                 "chain.validity",
                 if expired.is_empty() {
-                    Ok(format!("valid now; the VEK until {}", vek.not_after_text))
+                    Ok(format!(
+                        "valid {}; the VEK until {}",
+                        cx.when(),
+                        vek.not_after_text
+                    ))
                 } else {
                     Err(expired.join("; "))
                 },

@@ -70,7 +70,7 @@ fn measurement_check(c: &mut Checks, cx: &Ctx) {
             "MEASUREMENT",
             &report.measurement,
             Some(w),
-            " (the launch digest: firmware, vCPUs, VMSA features, kernel hashes differ)",
+            " (the launch digest: one of its inputs differs, the firmware, the vCPUs, the VMSA features or the kernel hashes)",
         ),
     }
 }

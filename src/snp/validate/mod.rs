@@ -246,6 +246,7 @@ impl Checks {
 pub struct Validator<'a> {
     anchors: &'a TrustAnchors,
     now: u64,
+    now_given: bool,
     cache: Option<&'a ChainCache>,
     crl: Option<&'a CrlInput>,
 }
@@ -257,8 +258,18 @@ impl<'a> Validator<'a> {
         Validator {
             anchors,
             now,
+            now_given: false,
             cache: None,
             crl: None,
+        }
+    }
+
+    /// The time is the owner's (`--now`), not the clock's: messages say
+    /// "valid at TIME" rather than "valid now".
+    pub fn at_given_time(self) -> Validator<'a> {
+        Validator {
+            now_given: true,
+            ..self
         }
     }
 
@@ -329,6 +340,7 @@ struct Ctx<'a> {
     anchors: &'a TrustAnchors,
     expect: &'a Expectations,
     now: u64,
+    now_given: bool,
     cache: Option<&'a ChainCache>,
     crl: Option<&'a CrlInput>,
     layout: TcbLayout,
@@ -358,6 +370,7 @@ impl<'a> Ctx<'a> {
             anchors: v.anchors,
             expect,
             now: v.now,
+            now_given: v.now_given,
             cache: v.cache,
             crl: v.crl,
             layout,
@@ -368,6 +381,18 @@ impl<'a> Ctx<'a> {
             pol: report.policy,
             reported: TcbVersion::decode(report.reported_tcb, layout),
             current: TcbVersion::decode(report.current_tcb, layout),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// When the certificates are judged: "now", or "at TIME" given by the owner.
+    fn when(&self) -> String {
+        if self.now_given {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.now);
+            format!("at {}", humantime::format_rfc3339_seconds(t))
+        } else {
+            "now".into()
         }
     }
 }
