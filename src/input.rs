@@ -221,15 +221,26 @@ fn read_opened(
     if hint > limit as u64 {
         return Err(over(Size::Exactly(hint)));
     }
-    let capacity = if hint > 0 { hint as usize } else { limit } + 1;
-    let mut buf = Zeroizing::new(Vec::with_capacity(capacity));
-    input
-        .take(limit as u64 + 1)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::io(what, path, &e))?;
+    let capacity = if hint > 0 { hint as usize } else { limit };
+    let buf = read_limited(input, limit, capacity).map_err(|e| Error::io(what, path, &e))?;
     if buf.len() > limit {
         return Err(over(Size::MoreThan(limit as u64)));
     }
+    Ok(buf)
+}
+
+/// The one read of a whole input, for callers that open it themselves (a
+/// guest kernel's files, whose errors say more than a path's): at most
+/// `limit + 1` bytes, into a wiped buffer allocated once for `capacity + 1`
+/// (so growing it leaves no unwiped copies). More than `limit` bytes read
+/// means the input is over the limit: the caller refuses it.
+pub fn read_limited<R: Read>(
+    reader: R,
+    limit: usize,
+    capacity: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(Vec::with_capacity(capacity.min(limit) + 1));
+    reader.take(limit as u64 + 1).read_to_end(&mut buf)?;
     Ok(buf)
 }
 

@@ -221,7 +221,7 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
             }
         }
         if let Some(p) = dir_file(d, &["crl"]) {
-            f.crl = Some((read_limited("CRL", &p)?, p.display().to_string()));
+            f.crl = Some((read_limited("CRL", &p)?.to_vec(), p.display().to_string()));
         }
     }
     let table_file = match &a.cert_table {

@@ -475,12 +475,7 @@ fn an_azure_hcl_report_and_its_runtime_data() {
     assert!(msg.contains("SHA-256"), "{msg}");
     assert!(msg.contains("not checked"), "{msg}");
     if common::schema::have_jsonschema() {
-        common::schema::validate_json_with(
-            "snp-validate.schema.json",
-            &["snp-explanation.schema.json"],
-            &doc.to_string(),
-        )
-        .unwrap();
+        common::schema::validate_json("snp-validate.schema.json", &doc.to_string()).unwrap();
         let (code, out, err) = common::run(["snp-report", &p(&h), "--json"]);
         assert_eq!(code, 0, "{err}");
         common::schema::validate_json("snp-report.schema.json", &out).unwrap();

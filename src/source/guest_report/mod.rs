@@ -201,7 +201,7 @@ fn check_report(got: &GuestReport, report_data: &[u8; 64], vmpl: u32) -> Result<
 /// Reads at most `limit` bytes of a kernel file; more is refused.
 fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| kernel_error("read", what, path, &e))?;
-    let mut buf = crate::input::read_limited(file, limit)
+    let mut buf = crate::input::read_limited(file, limit, limit)
         .map_err(|e| kernel_error("read", what, path, &e))?;
     if buf.len() > limit {
         return Err(Error::HostCall(format!(
