@@ -163,7 +163,11 @@ pub fn package(
 }
 
 /// One secret file, refused before reading when it cannot fit: never cut short.
-fn read_secret(s: &SecretSpec, limit: usize, limit_is: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn read_secret(
+    s: &SecretSpec,
+    limit: usize,
+    limit_is: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
     let (file, size) = input::open_input("secret file", &s.path)?;
     if size > limit as u64 {
         return Err(Error::Usage(format!(

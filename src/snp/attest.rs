@@ -12,17 +12,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::core::hex;
 use crate::core::snp_cert::{Certificate, TrustAnchors};
 use crate::core::snp_report::{self, PlatformInfo, Product, ProductSource, ReportInput};
+use crate::core::snp_secret::Evidence;
 use crate::error::{Error, Result};
 use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
-use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
+use crate::snp::validate::{
+    self, Endorsement, Expectations, KeyBinding, Outcome, Status, Validator,
+};
 
 mod document;
 
 pub use document::{
-    CertTableEntry, CheckEntry, ErrorDocument, KeyInfoFields, ReportFields, SourceEntry, TcbFields,
-    TrustAnchorKind, ValidationDocument, VALIDATE_SCHEMA_VERSION,
+    CertTableEntry, CheckEntry, ErrorDocument, KeyInfoFields, ReportFields, SealedDocument,
+    SealedEntry, SourceEntry, TcbFields, TrustAnchorKind, ValidationDocument,
+    VALIDATE_SCHEMA_VERSION,
 };
 
 /// What a report's validation found, ready to print.
@@ -46,6 +50,8 @@ pub struct Validation {
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
     pub explanation: Option<(SnpExplanation, Duration)>,
+    /// The key-release evidence the report came in, if it came in one.
+    pub evidence: Option<Evidence>,
 }
 
 /// Reads the report at `path`, finds its VEK and chain, and runs every check
@@ -54,10 +60,38 @@ pub struct Validation {
 pub fn validate_report(
     path: &Path,
     e: &EndorsementSource,
-    mut expect: Expectations,
+    expect: Expectations,
     launch: Option<&ComputedLaunch>,
 ) -> Result<Validation> {
-    let input = endorsement::read_report(path)?;
+    validate_evidence(path, e, expect, launch, None)
+}
+
+/// [`validate_report`] for a report or a key-release evidence file; with
+/// `nonce` (which needs evidence) REPORT_DATA must bind it and the
+/// evidence's public key (`expect.key_binding`).
+pub fn validate_evidence(
+    path: &Path,
+    e: &EndorsementSource,
+    mut expect: Expectations,
+    launch: Option<&ComputedLaunch>,
+    nonce: Option<[u8; 32]>,
+) -> Result<Validation> {
+    let (input, evidence) = endorsement::read_report_or_evidence(path)?;
+    let binding = match (nonce, &evidence) {
+        (None, _) => None,
+        (Some(n), Some(ev)) => Some(KeyBinding {
+            nonce: n,
+            public_key: ev.public_key,
+            evidence_nonce: ev.nonce,
+        }),
+        (Some(_), None) => {
+            return Err(Error::Usage(format!(
+                "--nonce needs a key-release evidence file (snp-request --evidence-out), but '{}' is a {}",
+                path.display(),
+                input.container.name()
+            )))
+        }
+    };
     let r = &input.report;
     let found = endorsement::gather(e, &input)?;
     let (vek, vek_from) = match found.vek {
@@ -95,7 +129,12 @@ pub fn validate_report(
         ask: found.ask.map(|x| x.0),
         ark: found.ark.map(|x| x.0),
     };
-    let outcome = Validator::new(anchors, now).validate(r, product, &endorsement, &expect);
+    let validator = Validator::new(anchors, now);
+    let validator = match &binding {
+        Some(b) => validator.with_key_binding(b),
+        None => validator,
+    };
+    let outcome = validator.validate(r, product, &endorsement, &expect);
     let measurement_failed = outcome
         .get("expect.measurement")
         .is_some_and(|c| c.status == Status::Fail);
@@ -117,6 +156,7 @@ pub fn validate_report(
         report_data_given: expect.report_data.is_some(),
         main_command: false,
         explanation,
+        evidence,
     })
 }
 
@@ -172,11 +212,16 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
     }
 }
 
+const KEY_BINDING_HINT: &str = "the guest bound another nonce (give the --nonce you gave this request), the evidence carries another public key than the one the report binds (swapped on the way), or the report and evidence are replayed from an earlier request; ask the guest for new evidence with a fresh nonce";
+
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
 pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.status != Status::Fail {
         return None;
+    }
+    if c.name == "expect.key_binding" {
+        return Some(KEY_BINDING_HINT.into());
     }
     if c.name == "expect.measurement" {
         return v
@@ -199,6 +244,7 @@ pub fn validation_document(v: &Validation, code: i32) -> ValidationDocument {
         product: v.outcome.product,
         product_source: v.product_source,
         schema_version: VALIDATE_SCHEMA_VERSION,
+        sealed: None,
         signer: r.key_info.signing_key.name(),
         sources: v
             .sources

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod endorsement;
 pub mod explain;
 pub mod id_block;
+pub mod key_release;
 pub mod pins;
 pub mod run;
 pub mod validate;

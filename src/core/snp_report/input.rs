@@ -21,6 +21,9 @@ pub enum Container {
     GetReportResponse,
     /// A report followed by a GHCB cert table (go-sev-guest `-inform bin`).
     ReportWithCertTable,
+    /// A key-release evidence file (JSON: the report, its certificate
+    /// table, the owner's nonce and the guest's public key).
+    Evidence,
 }
 
 impl Container {
@@ -32,6 +35,9 @@ impl Container {
                 "SNP_GET_REPORT response from /dev/sev-guest (report at +0x20)"
             }
             Container::ReportWithCertTable => "attestation report followed by a certificate table",
+            Container::Evidence => {
+                "key-release evidence (JSON: report, certificate table, nonce, public key)"
+            }
         }
     }
 }

@@ -118,6 +118,19 @@ pub struct Expectations {
     pub min_current_mit_vector: Option<u64>,
 }
 
+/// What REPORT_DATA must bind in an attested key release
+/// (schema/snp-key-release.md): `expect.key_binding` replaces
+/// `expect.report_data` when the validator has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBinding {
+    /// The nonce the owner gave the guest.
+    pub nonce: [u8; 32],
+    /// The guest's public key, from the evidence.
+    pub public_key: [u8; 97],
+    /// The nonce the evidence names (a replayed evidence names an old one).
+    pub evidence_nonce: [u8; 32],
+}
+
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -233,6 +246,7 @@ pub struct Validator<'a> {
     anchors: &'a TrustAnchors,
     now: u64,
     cache: Option<&'a ChainCache>,
+    key_binding: Option<&'a KeyBinding>,
 }
 
 impl<'a> Validator<'a> {
@@ -243,6 +257,16 @@ impl<'a> Validator<'a> {
             anchors,
             now,
             cache: None,
+            key_binding: None,
+        }
+    }
+
+    /// Checks REPORT_DATA as the binding of a nonce and a public key
+    /// (`expect.key_binding`) instead of against an expected value.
+    pub fn with_key_binding(self, binding: &'a KeyBinding) -> Validator<'a> {
+        Validator {
+            key_binding: Some(binding),
+            ..self
         }
     }
 
@@ -304,6 +328,7 @@ struct Ctx<'a> {
     expect: &'a Expectations,
     now: u64,
     cache: Option<&'a ChainCache>,
+    key_binding: Option<&'a KeyBinding>,
     layout: TcbLayout,
     vek: &'a Certificate,
     is_vlek: bool,
@@ -332,6 +357,7 @@ impl<'a> Ctx<'a> {
             expect,
             now: v.now,
             cache: v.cache,
+            key_binding: v.key_binding,
             layout,
             vek: &endorsement.vek,
             is_vlek,
