@@ -26,6 +26,7 @@ mod snp_attestation;
 mod snp_differential;
 mod snp_explainer;
 mod snp_qmp;
+mod snp_secrets;
 mod snp_sim;
 mod snp_validate_cli;
 mod snp_validate_sim;

@@ -177,7 +177,8 @@ pub fn open(b: &[u8], key: &KeyPair) -> Result<(SealedHeader, Secrets), KeyRelea
     let p = parse(b)?;
     let sk = key.hpke_private()?;
     let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(p.enc)
-        .map_err(|_| malformed("the sealed file's enc is not a P-384 point"))?;
+        // Only a changed byte makes the sender's point leave the curve.
+        .map_err(|_| KeyReleaseError::NotForThisKey)?;
     let (ct, tag) = p.ciphertext.split_at(p.ciphertext.len() - TAG_LEN);
     let tag = AeadTag::<Aead>::from_bytes(tag).map_err(|e| KeyReleaseError::Hpke(e.to_string()))?;
     let mut ctx =
