@@ -547,3 +547,47 @@ fn a_key_dir_others_can_read_is_refused() {
     assert!(o.stderr.contains("0755"), "{}", o.stderr);
     assert_eq!(std::fs::read_dir(&s.keys).unwrap().count(), 0);
 }
+
+/// The worked example of schema/snp-key-release.md, computed by pyhpke and
+/// hashlib (tests/fixtures/snp-key-release-example.json): the library
+/// computes the same REPORT_DATA and opens the example's sealed file to
+/// the same table; the document shows exactly these values.
+#[test]
+fn the_documents_worked_example_interoperates() {
+    use sev_validate::core::snp_secret::{self, KeyPair};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ex: Value = serde_json::from_slice(
+        &std::fs::read(root.join("tests/fixtures/snp-key-release-example.json")).unwrap(),
+    )
+    .unwrap();
+    let h = |k: &str| hex::decode(ex[k].as_str().unwrap()).unwrap();
+    let key = KeyPair::from_pkcs8_pem(ex["recipient_private_key_pem"].as_str().unwrap()).unwrap();
+    assert_eq!(key.public.to_vec(), h("recipient_public_key"));
+    let nonce: [u8; 32] = h("nonce").try_into().unwrap();
+    assert_eq!(
+        snp_secret::report_data(&nonce, &key.public).to_vec(),
+        h("report_data")
+    );
+    let (header, entries) = snp_secret::open(&h("sealed"), &key).unwrap();
+    assert_eq!(header.measurement.to_vec(), h("measurement"));
+    assert_eq!(header.report_id.to_vec(), h("report_id"));
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].0.to_string(), LUKS_KEY);
+    assert_eq!(entries[0].1.as_slice(), b"example disk key");
+    assert_eq!(&h("sealed")[..193], &h("aad")[..]);
+    let doc = std::fs::read_to_string(root.join("schema/snp-key-release.md"))
+        .unwrap()
+        .replace('\n', "");
+    for k in [
+        "nonce",
+        "recipient_public_key",
+        "report_data",
+        "info",
+        "sealed",
+    ] {
+        assert!(
+            doc.contains(ex[k].as_str().unwrap()),
+            "schema/snp-key-release.md does not show the example's {k}"
+        );
+    }
+}
