@@ -98,10 +98,13 @@ impl SecretTable {
     }
 }
 
+/// The secrets of a table, by GUID, in its order.
+pub type Entries = Vec<(Uuid, Zeroizing<Vec<u8>>)>;
+
 /// Reads a secret table as [`SecretTable::build`] writes it (the header
 /// GUID, the unpadded total length, the entries, zeros to a multiple of 16):
 /// the entries in order, each secret wiped on drop.
-pub fn parse_table(b: &[u8]) -> Result<Vec<(Uuid, Zeroizing<Vec<u8>>)>, String> {
+pub fn parse_table(b: &[u8]) -> Result<Entries, String> {
     let guid_at = |o: usize| {
         let mut g = [0u8; 16];
         g.copy_from_slice(&b[o..o + 16]);
@@ -124,7 +127,7 @@ pub fn parse_table(b: &[u8]) -> Result<Vec<(Uuid, Zeroizing<Vec<u8>>)>, String> 
     if b[total..].iter().any(|&x| x != 0) {
         return Err("the padding after the table is not zero".into());
     }
-    let mut entries: Vec<(Uuid, Zeroizing<Vec<u8>>)> = Vec::new();
+    let mut entries: Entries = Vec::new();
     let mut o = TABLE_HEADER_LEN;
     while o < total {
         if total - o < ENTRY_HEADER_LEN {

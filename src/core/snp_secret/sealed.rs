@@ -13,7 +13,6 @@
 use hpke::aead::AeadTag;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand_core::{CryptoRng, RngCore};
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::{check_public_key, Aead, Kdf, Kem, KeyPair, KeyReleaseError, LABEL};
@@ -170,7 +169,7 @@ pub fn parse(b: &[u8]) -> Result<Parsed<'_>, KeyReleaseError> {
 }
 
 /// The secrets of an opened file, in the table's order.
-pub type Secrets = Vec<(Uuid, Zeroizing<Vec<u8>>)>;
+pub type Secrets = crate::core::secret::Entries;
 
 /// Opens a sealed file with the guest's key: the header and the secrets.
 pub fn open(b: &[u8], key: &KeyPair) -> Result<(SealedHeader, Secrets), KeyReleaseError> {
