@@ -77,21 +77,7 @@ pub fn validate_evidence(
     nonce: Option<[u8; 32]>,
 ) -> Result<Validation> {
     let (input, evidence) = endorsement::read_report_or_evidence(path)?;
-    let binding = match (nonce, &evidence) {
-        (None, _) => None,
-        (Some(n), Some(ev)) => Some(KeyBinding {
-            nonce: n,
-            public_key: ev.public_key,
-            evidence_nonce: ev.nonce,
-        }),
-        (Some(_), None) => {
-            return Err(Error::Usage(format!(
-                "--nonce needs a key-release evidence file (snp-request --evidence-out), but '{}' is a {}",
-                path.display(),
-                input.container.name()
-            )))
-        }
-    };
+    let binding = key_binding(path, &input, evidence.as_ref(), nonce)?;
     let r = &input.report;
     let found = endorsement::gather(e, &input)?;
     let (vek, vek_from) = match found.vek {
@@ -158,6 +144,28 @@ pub fn validate_evidence(
         explanation,
         evidence,
     })
+}
+
+/// What REPORT_DATA must bind when the owner gave `nonce`: it needs evidence.
+fn key_binding(
+    path: &Path,
+    input: &ReportInput,
+    evidence: Option<&Evidence>,
+    nonce: Option<[u8; 32]>,
+) -> Result<Option<KeyBinding>> {
+    match (nonce, evidence) {
+        (None, _) => Ok(None),
+        (Some(n), Some(ev)) => Ok(Some(KeyBinding {
+            nonce: n,
+            public_key: ev.public_key,
+            evidence_nonce: ev.nonce,
+        })),
+        (Some(_), None) => Err(Error::Usage(format!(
+            "--nonce needs a key-release evidence file (snp-request --evidence-out), but '{}' is a {}",
+            path.display(),
+            input.container.name()
+        ))),
+    }
 }
 
 /// The report field a failed check is about, for where its value comes
