@@ -231,6 +231,12 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     if c.name == "expect.key_binding" {
         return Some(KEY_BINDING_HINT.into());
     }
+    if c.name == "expect.report_data" && v.evidence.is_some() && !v.report_data_given {
+        return Some(
+            "the report came in key-release evidence: give --nonce with the nonce you gave the guest's snp-request"
+                .into(),
+        );
+    }
     if c.name == "expect.measurement" {
         return v
             .explanation

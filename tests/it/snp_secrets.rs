@@ -591,3 +591,50 @@ fn the_documents_worked_example_interoperates() {
         );
     }
 }
+
+/// A report source that answers at once, as the kernel's configfs-tsm does:
+/// here the simulated firmware signs a report for the REPORT_DATA asked.
+struct SimulatedTsm<'a>(&'a Setup);
+
+impl sev_validate::snp::key_release::ReportProvider for SimulatedTsm<'_> {
+    fn source(&self) -> sev_validate::core::snp_secret::ReportSource {
+        sev_validate::core::snp_secret::ReportSource::ConfigfsTsm
+    }
+
+    fn get_report(
+        &mut self,
+        report_data: &[u8; 64],
+    ) -> sev_validate::error::Result<sev_validate::snp::key_release::ObtainedReport> {
+        let f = self
+            .0
+            .report("tsm.bin", &hex::encode(report_data), MEASUREMENT);
+        Ok(sev_validate::snp::key_release::ObtainedReport {
+            report: std::fs::read(f).unwrap(),
+            cert_table: None,
+        })
+    }
+}
+
+#[test]
+fn a_report_provider_plugs_into_the_request() {
+    use sev_validate::snp::key_release::request;
+    let Some(s) = Setup::new() else { return };
+    let nonce = fresh_nonce();
+    let n: [u8; 32] = hex::decode(&nonce).unwrap().try_into().unwrap();
+    let evidence = request::request(&n, &s.keys, &mut SimulatedTsm(&s)).unwrap();
+    let ev = s.dir.join("tsm.json");
+    std::fs::write(&ev, evidence.to_json()).unwrap();
+    let e = evidence_json(&ev);
+    assert_eq!(e["report_source"], "configfs-tsm");
+    let rd = py(&["binding", &nonce, e["public_key"].as_str().unwrap()]);
+    let report = std::fs::read(s.dir.join("tsm.bin")).unwrap();
+    assert_eq!(hex::encode(&report[0x50..0x90]), rd);
+    let (code, doc) = s.validate(&ev, &nonce, &["--measurement", MEASUREMENT], false);
+    assert_eq!(code, 0, "{doc:#}");
+    let o = Command::new(common::tool::OURS)
+        .args(["snp-open", &p(&s.sealed()), "--key-dir", &p(&s.keys)])
+        .args(["--secret", "luks-key"])
+        .output()
+        .unwrap();
+    assert_eq!(o.stdout, SECRET);
+}

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use super::files::read_bounded;
+use std::path::Path;
+
+use super::files::{self, read_bounded};
 use crate::core::snp_report::{self, MAX_INPUT_LEN, REPORT_LEN};
 use crate::core::snp_secret::{self, Evidence, KeyPair, ReportSource, NONCE_LEN};
 use crate::error::{Error, Result};
@@ -93,4 +95,19 @@ pub fn build_evidence(
         cert_table: got.cert_table,
         report_source: provider.source(),
     })
+}
+
+/// One request with a provider that answers at once (the kernel's
+/// configfs-tsm or /dev/sev-guest): a new key pair, stored in `key_dir`
+/// (checked to be the user's own, 0600, replacing any older key), and the
+/// evidence for `nonce` with a report from `provider`.
+pub fn request(
+    nonce: &[u8; NONCE_LEN],
+    key_dir: &Path,
+    provider: &mut dyn ReportProvider,
+) -> Result<Evidence> {
+    files::check_key_dir(key_dir)?;
+    let kp = KeyPair::generate(&mut rand_core::OsRng);
+    files::store_key(key_dir, &kp)?;
+    build_evidence(nonce, &kp, provider)
 }
