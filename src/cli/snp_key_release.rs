@@ -98,6 +98,38 @@ impl SealArgs {
     }
 }
 
+/// The main command's `--inject-secret` with `--sealed-out` on an SNP
+/// guest: the secrets sealed to its key (with `--report EVIDENCE` and
+/// `--nonce`); `None` without `--sealed-out`.
+pub fn main_seal_plan(
+    inject_secret: &[String],
+    nonce: Option<[u8; NONCE_LEN]>,
+    report: bool,
+    sealed_out: Option<&PathBuf>,
+) -> Result<Option<SealPlan>> {
+    let Some(out) = sealed_out else {
+        return Ok(None);
+    };
+    let need = |m: &str| Err(Error::Usage(m.into()));
+    if inject_secret.is_empty() {
+        return need("--sealed-out needs --inject-secret ALIAS-OR-GUID:PATH, the secrets to seal");
+    }
+    let (Some(nonce), true) = (nonce, report) else {
+        return need("--sealed-out needs --report EVIDENCE (from the guest's snp-request) and --nonce, the nonce you gave it");
+    };
+    let secrets = inject_secret
+        .iter()
+        .map(|s| SecretSpec::parse(s))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = SealPlan {
+        nonce,
+        secrets,
+        out: out.clone(),
+    };
+    plan.check()?;
+    Ok(Some(plan))
+}
+
 /// The sealed file's summary, for the text output.
 pub fn sealed_text(s: &SealedSummary) -> String {
     let names: Vec<String> = s
