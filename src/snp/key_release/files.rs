@@ -65,8 +65,13 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// Checks that `dir` is a directory of this user that no other user can
 /// read or write (mode without group write and without any bit for others).
 pub fn check_key_dir(dir: &Path) -> Result<()> {
-    let meta = std::fs::metadata(dir).map_err(|e| Error::io("key directory", dir, &e))?;
     let shown = dir.display();
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Usage(format!(
+            "--key-dir '{shown}' does not exist; make it on tmpfs, only yours: install -d -m 0700 '{shown}'"
+        )),
+        _ => Error::io("key directory", dir, &e),
+    })?;
     if !meta.is_dir() {
         return Err(Error::Usage(format!(
             "--key-dir '{shown}' is not a directory; give a directory on tmpfs, e.g. one made with: install -d -m 0700 /run/snp-key"
