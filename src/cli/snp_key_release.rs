@@ -188,6 +188,13 @@ pub fn request_main(a: &RequestArgs) -> Result<String> {
             "snp-request needs --print-report-data (step 1), or --report FILE --evidence-out FILE (step 2, with the report obtained for the printed REPORT_DATA)".into(),
         ));
     };
+    files::check_output(out, "--evidence-out")?;
+    if crate::input::same_file(out, report) {
+        return Err(Error::Usage(format!(
+            "--evidence-out '{}' is the --report file: give another path",
+            out.display()
+        )));
+    }
     let kp = files::load_key_from_dir(&a.key_dir)?;
     let mut provider = ExternalReport {
         report: report.clone(),
@@ -240,6 +247,9 @@ pub fn open_main(a: &OpenArgs) -> Result<String> {
             ))
         }
     };
+    if let Some(p) = &a.out {
+        files::check_output(p, "--out")?;
+    }
     let secret: Zeroizing<Vec<u8>> = key_release::open_secret(&a.sealed, &kp, guid)?;
     match &a.out {
         Some(p) => files::write_atomic(p, &secret, 0o600)?,

@@ -496,6 +496,17 @@ fn sealing_options_need_each_other_and_the_nonce() {
             ],
             "alias",
         ),
+        (
+            vec![
+                "--nonce",
+                &nonce,
+                "--seal-secret",
+                &secret,
+                "--sealed-out",
+                "/nonexistent/x",
+            ],
+            "does not exist",
+        ),
     ] {
         let o = Tool::new().args(&base).args(&extra).run().expect_code(2);
         assert!(o.stderr.contains(says), "{extra:?}: {}", o.stderr);

@@ -207,6 +207,33 @@ mod tests {
         (h, seal(&t, &kp.public, &h, &mut rand_core::OsRng).unwrap())
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Any table opens to the same entries, bound to the same launch.
+        #[test]
+        fn any_table_round_trips(
+            secrets in proptest::collection::vec(proptest::collection::vec(0u8.., 0..300), 0..5),
+            m in proptest::array::uniform32(0u8..),
+        ) {
+            let kp = KeyPair::generate(&mut rand_core::OsRng);
+            let mut t = SecretTable::new();
+            for (i, s) in secrets.iter().enumerate() {
+                t.add(uuid::Uuid::from_u128(i as u128 + 1), Zeroizing::new(s.clone())).unwrap();
+            }
+            let mut measurement = [0u8; 48];
+            measurement[..32].copy_from_slice(&m);
+            let h = SealedHeader { measurement, report_id: m };
+            let b = seal(&t, &kp.public, &h, &mut rand_core::OsRng).unwrap();
+            let (got, entries) = open(&b, &kp).unwrap();
+            proptest::prop_assert_eq!(got, h);
+            proptest::prop_assert_eq!(entries.len(), secrets.len());
+            for (i, (g, d)) in entries.iter().enumerate() {
+                proptest::prop_assert_eq!(*g, uuid::Uuid::from_u128(i as u128 + 1));
+                proptest::prop_assert_eq!(d.as_slice(), secrets[i].as_slice());
+            }
+        }
+    }
+
     #[test]
     fn round_trip_and_every_flipped_byte_is_refused() {
         let kp = KeyPair::generate(&mut rand_core::OsRng);

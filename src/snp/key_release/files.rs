@@ -34,6 +34,28 @@ fn cannot_write(path: &Path, e: &std::io::Error) -> Error {
     ))
 }
 
+/// Checks, before any work, that `path` can be written as `option` asks:
+/// not a directory, in a directory that exists.
+pub fn check_output(path: &Path, option: &str) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::Usage(format!(
+            "{option} '{shown}' is a directory; give a file path"
+        )));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{option} '{shown}': the directory '{}' does not exist; create it or give another path",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Writes `data` to `path` atomically: a temporary file in the same
 /// directory (created 0600), synced, given `mode`, renamed over `path`.
 /// On any error the temporary file is removed and `path` is untouched.

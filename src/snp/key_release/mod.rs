@@ -80,7 +80,7 @@ impl SealPlan {
                 s.path.display()
             )));
         }
-        Ok(())
+        files::check_output(&self.out, "--sealed-out")
     }
 }
 
