@@ -36,7 +36,7 @@ impl Container {
             }
             Container::ReportWithCertTable => "attestation report followed by a certificate table",
             Container::Evidence => {
-                "key-release evidence (JSON: report, certificate table, nonce, public key)"
+                "key-release evidence: JSON with the report, its certificate table, the nonce and the public key"
             }
         }
     }
