@@ -561,8 +561,9 @@ fn a_key_dir_others_can_read_is_refused() {
 
 /// The worked example of schema/snp-key-release.md, computed by pyhpke and
 /// hashlib (tests/fixtures/snp-key-release-example.json): the library
-/// computes the same REPORT_DATA and opens the example's sealed file to
-/// the same table; the document shows exactly these values.
+/// computes the same REPORT_DATA, opens the example's sealed file to the
+/// same table and, given the same ephemeral IKM, seals the same bytes; the
+/// document shows exactly these values.
 #[test]
 fn the_documents_worked_example_interoperates() {
     use sev_validate::core::snp_secret::{self, KeyPair};
@@ -586,6 +587,16 @@ fn the_documents_worked_example_interoperates() {
     assert_eq!(entries[0].0.to_string(), LUKS_KEY);
     assert_eq!(entries[0].1.as_slice(), b"example disk key");
     assert_eq!(&h("sealed")[..193], &h("aad")[..]);
+    // Sealing with the example's ephemeral IKM as the only randomness gives
+    // pyhpke's bytes exactly (DeriveKeyPair, RFC 9180 7.1.3, of 48 bytes).
+    let mut t = sev_validate::core::secret::SecretTable::new();
+    let luks = uuid::Uuid::parse_str(LUKS_KEY).unwrap();
+    t.add(luks, zeroize::Zeroizing::new(b"example disk key".to_vec()))
+        .unwrap();
+    let mut ikm = b"snp-key-release example ephemeral".to_vec();
+    ikm.resize(48, 0);
+    let sealed = snp_secret::seal(&t, &key.public, &header, &mut FixedIkm(ikm)).unwrap();
+    assert_eq!(hex::encode(sealed), ex["sealed"].as_str().unwrap());
     let doc = std::fs::read_to_string(root.join("schema/snp-key-release.md"))
         .unwrap()
         .replace('\n', "");
@@ -649,3 +660,27 @@ fn a_report_provider_plugs_into_the_request() {
         .unwrap();
     assert_eq!(o.stdout, SECRET);
 }
+
+/// A "random" source that gives fixed bytes once: the example's ephemeral
+/// IKM, so that the sealed file is the example's.
+struct FixedIkm(Vec<u8>);
+
+impl rand_core::RngCore for FixedIkm {
+    fn next_u32(&mut self) -> u32 {
+        panic!("only fill_bytes is expected")
+    }
+    fn next_u64(&mut self) -> u64 {
+        panic!("only fill_bytes is expected")
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        assert_eq!(dest.len(), self.0.len(), "one IKM of a private key's size");
+        dest.copy_from_slice(&self.0);
+        self.0.clear();
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for FixedIkm {}
