@@ -65,3 +65,11 @@ if [[ ! -x /opt/sev-snp-measure/bin/sev-snp-measure ]]; then
     /usr/bin/python3 -m venv /opt/sev-snp-measure
     /opt/sev-snp-measure/bin/pip install -q --disable-pip-version-check sev-snp-measure==0.0.13 >&2
 fi
+
+# PyPI's pyhpke, the independent HPKE of the SNP key release tests
+# (tests/sim/snp_key_release.py), in a venv of its own.
+if ! /opt/pyhpke/bin/python3 -c 'import pyhpke' >/dev/null 2>&1; then
+    echo "setup.sh: installing pyhpke 0.6.5 from PyPI into /opt/pyhpke" >&2
+    /usr/bin/python3 -m venv /opt/pyhpke
+    /opt/pyhpke/bin/pip install -q --disable-pip-version-check pyhpke==0.6.5 >&2
+fi

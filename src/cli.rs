@@ -23,6 +23,7 @@ pub mod snp;
 pub mod snp_commands;
 pub mod snp_digest;
 pub mod snp_id_block;
+pub mod snp_key_release;
 pub mod snp_options;
 pub mod snp_ovmf_hash;
 pub mod snp_report;

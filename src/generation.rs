@@ -238,8 +238,9 @@ fn snp_equivalents(options: &[&str]) -> String {
     if secrets.iter().any(|o| given(o)) {
         said.push(
             "SEV-SNP has no LAUNCH_SECRET: libvirt and QEMU refuse to inject secrets into it; its \
-             secrets are released after its attestation report is validated (give --report), by \
-             the owner or a key broker, not injected by the host"
+             secrets are released after its attestation report is validated: give --report \
+             EVIDENCE (from the guest's snp-request), --nonce and --sealed-out to seal them to the \
+             guest's key, or use a key broker; they are never injected by the host"
                 .into(),
         );
     }

@@ -14,6 +14,7 @@ use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
 use sev_validate::core::snp_cert::{pem_certificates, Bundle, Certificate, Crl};
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
+use sev_validate::core::snp_secret::{self, sealed, Evidence, KeyPair, KeyReleaseError};
 use sev_validate::core::{cpu, guid};
 use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
 use sev_validate::sev::secrets::SecretSpec;
@@ -40,6 +41,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("snp_report", snp_report),
     ("snp_cert_table", snp_cert_table),
     ("snp_crl", snp_crl),
+    ("snp_evidence", snp_evidence),
+    ("snp_sealed", snp_sealed),
 ];
 
 fn le_u16(b: &[u8]) -> usize {
@@ -520,3 +523,46 @@ pub fn snp_crl(data: &[u8]) {
 
 /// AMD's Milan ASK then ARK (the KDS cert_chain), built into the program.
 const MILAN_ROOTS: &[u8] = include_bytes!("../../src/core/amd_roots/ask_ark_milan.pem");
+/// The input is a key-release evidence file (JSON). Evidence that parses
+/// has a 1184-byte report and a 97-byte public key on P-384, and is written
+/// again to JSON that parses back to the same evidence.
+pub fn snp_evidence(data: &[u8]) {
+    let Ok(e) = Evidence::parse(data) else {
+        return;
+    };
+    assert_eq!(e.report.len(), REPORT_LEN);
+    snp_secret::check_public_key(&e.public_key).expect("a parsed key is on the curve");
+    let back = Evidence::parse(e.to_json().as_bytes()).expect("written evidence parses");
+    assert_eq!(back, e);
+}
+
+/// The input is a sealed file, and also the plaintext secret table inside
+/// one. A file whose layout parses has the 193-byte aad before a ciphertext
+/// of at least the tag; opening it with a fixed key fails cleanly (no one
+/// sealed it to that key); a table that parses is built again to the same
+/// bytes.
+pub fn snp_sealed(data: &[u8]) {
+    if let Ok(p) = sealed::parse(data) {
+        assert_eq!(p.aad.len(), 96 + sealed::ENC_LEN);
+        assert_eq!(&data[..p.aad.len()], p.aad);
+        assert!(p.ciphertext.len() >= sealed::TAG_LEN);
+        assert_eq!(p.aad.len() + 4 + p.ciphertext.len(), data.len());
+        let mut scalar = [0u8; 48];
+        scalar[47] = 7;
+        let key = KeyPair::from_private_bytes(&scalar).expect("7 is a scalar");
+        match snp_secret::open(data, &key) {
+            Err(KeyReleaseError::NotForThisKey) | Err(KeyReleaseError::Malformed(_)) => {}
+            other => panic!(
+                "a file no one sealed to the fixed key: {:?}",
+                other.map(|(h, _)| h)
+            ),
+        }
+    }
+    if let Ok(entries) = secret::parse_table(data) {
+        let mut t = SecretTable::new();
+        for (g, d) in entries {
+            t.add(g, d).expect("parsed GUIDs are distinct");
+        }
+        assert_eq!(&t.build().expect("a parsed table builds")[..], data);
+    }
+}

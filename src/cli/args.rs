@@ -242,6 +242,15 @@ pub struct Args {
     #[arg(long, value_name = "REPORT", help_heading = SNP)]
     pub report: Option<PathBuf>,
 
+    /// With --report on an SEV-SNP guest: the nonce given to its snp-request (64 hex digits or base64); REPORT_DATA must bind it and the evidence's public key
+    #[arg(long, value_name = "NONCE", value_parser = super::snp_key_release::parse_nonce, help_heading = SNP,
+          conflicts_with_all = ["report_data", "no_report_data_check"])]
+    pub nonce: Option<[u8; 32]>,
+
+    /// With --report and --nonce on an SEV-SNP guest: seal the --inject-secret secrets to the guest's key into this file (0600) once everything validated
+    #[arg(long, value_name = "FILE", help_heading = SNP)]
+    pub sealed_out: Option<PathBuf>,
+
     /// With --domain or --qmp on an SEV-SNP guest: the HOST_DATA you expect (32 bytes: 64 hex digits or base64), held against the domain's <hostData> and the report; without it, HOST_DATA is only the host's declaration
     #[arg(long, value_name = "HEX", value_parser = host_data, help_heading = SNP)]
     pub host_data: Option<[u8; 32]>,
@@ -504,6 +513,13 @@ impl Args {
             },
             report: self.report.clone(),
             endorsement: self.endorsement.source(),
+            nonce: self.nonce,
+            seal: super::snp_key_release::main_seal_plan(
+                &self.inject_secret,
+                self.nonce,
+                self.report.is_some(),
+                self.sealed_out.as_ref(),
+            )?,
         })
     }
 
@@ -547,7 +563,10 @@ impl Args {
             (!self.allow_build.is_empty(), "--allow-build"),
             (self.require_policy.is_some(), "--require-policy"),
             (self.forbid_policy.is_some(), "--forbid-policy"),
-            (!self.inject_secret.is_empty(), "--inject-secret"),
+            (
+                !self.inject_secret.is_empty() && self.sealed_out.is_none(),
+                "--inject-secret",
+            ),
             (self.secret_header.is_some(), "--secret-header"),
             (self.secret_payload.is_some(), "--secret-payload"),
             (self.secret_address.is_some(), "--secret-address"),
@@ -560,6 +579,8 @@ impl Args {
         let (r, e) = (&self.snp_requirements, &self.endorsement);
         let given = [
             (self.report.is_some(), "--report"),
+            (self.nonce.is_some(), "--nonce"),
+            (self.sealed_out.is_some(), "--sealed-out"),
             (self.host_data.is_some(), "--host-data"),
             (self.family_id.is_some(), "--family-id"),
             (self.image_id.is_some(), "--image-id"),

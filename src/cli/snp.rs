@@ -86,6 +86,9 @@ fn print(out: &Output, snp: &SnpRun, report_given: bool) {
         if v.outcome.passed() {
             out.status("OK: the guest's attestation report matches the domain");
         }
+        if let Some(s) = &snp.sealed {
+            out.status(super::snp_key_release::sealed_text(s).trim_end());
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use super::snp_digest::{self, DigestArgs};
 use super::snp_id_block::{self, IdBlockArgs};
+use super::snp_key_release::{self, OpenArgs, RequestArgs};
 use super::snp_ovmf_hash::{self, OvmfHashArgs};
 use super::snp_report::{self, ReportArgs};
 use super::snp_validate::{self, ValidateArgs};
@@ -23,6 +24,8 @@ pub const SUBCOMMANDS: &[&str] = &[
     "snp-id-block",
     "snp-report",
     "snp-validate",
+    "snp-request",
+    "snp-open",
 ];
 
 #[derive(Debug, Parser)]
@@ -73,6 +76,20 @@ chain, the TCB and chip binding against the VCEK, and the owner's expectations."
     )]
     #[command(name = "snp-validate")]
     Validate(Box<ValidateArgs>),
+    /// In the guest: make a key pair bound with the owner's nonce into REPORT_DATA, and the evidence for snp-validate --nonce
+    #[command(
+        name = "snp-request",
+        long_about = "In an SEV-SNP guest: make an ephemeral HPKE key pair (P-384), keep its \
+private key in --key-dir, and bind its public key and the owner's nonce into REPORT_DATA \
+(SHA-512 of the label, the nonce and the key; schema/snp-key-release.md). Step 1, \
+--print-report-data, prints the REPORT_DATA to request the report with; step 2, --report, \
+writes the evidence (report, certificate table, nonce, public key) for the owner's \
+snp-validate --nonce --seal-secret."
+    )]
+    Request(RequestArgs),
+    /// In the guest: open a sealed file with the key snp-request kept, and write one secret
+    #[command(name = "snp-open")]
+    Open(OpenArgs),
 }
 
 /// The subcommands' parser, for listing them in `--help` and for the shell
@@ -136,6 +153,8 @@ fn run(cmd: &SnpCommand) -> Result<String> {
         SnpCommand::OvmfHash(a) => snp_ovmf_hash::snp_ovmf_hash(a),
         SnpCommand::IdBlock(a) => snp_id_block::snp_id_block(a),
         SnpCommand::Report(a) => snp_report::report_main(a),
+        SnpCommand::Request(a) => snp_key_release::request_main(a),
+        SnpCommand::Open(a) => snp_key_release::open_main(a),
         SnpCommand::Validate(_) => Err(Error::Unexpected(
             "snp-validate runs through snp_validate::validate_main".into(),
         )),

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::num::{family_id, host_data, image_id, measurement};
+use super::snp_key_release::{sealed_text, SealArgs};
 use super::snp_options::{EndorsementArgs, RequirementArgs, DEFAULTS, EXPECT};
 use crate::error::{ExitCode, Result};
 use crate::snp::attest::{self, ErrorDocument, Validation};
+use crate::snp::key_release::{self, SealedSummary};
 
 /// `snp-validate`: every check, listed by name.
 #[derive(Debug, Args)]
@@ -52,6 +54,9 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub requirements: RequirementArgs,
 
+    #[command(flatten)]
+    pub seal: SealArgs,
+
     /// Print one JSON document (schema/snp-validate.schema.json)
     #[arg(long)]
     json: bool,
@@ -65,6 +70,8 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
         .chain(a.requirements.inputs())
         .collect();
     crate::input::at_most_one_stdin(files)?;
+    // The sealing options are checked before any work, the secrets only read after it.
+    let _ = a.seal.plan()?;
     let mut expect = a.requirements.expectations()?;
     expect.measurement = a.measurement;
     expect.waive_measurement = a.no_measurement_check;
@@ -77,7 +84,13 @@ fn run_validate(a: &ValidateArgs) -> Result<Validation> {
     } else {
         Some(super::snp_digest::launch_from_options(&a.launch)?)
     };
-    attest::validate_report(&a.report, &a.endorsement.source(), expect, launch.as_ref())
+    attest::validate_evidence(
+        &a.report,
+        &a.endorsement.source(),
+        expect,
+        launch.as_ref(),
+        a.seal.nonce,
+    )
 }
 
 /// `snp-validate --json` on a command line clap refuses: the exit-2
@@ -111,20 +124,43 @@ const NO_MEASUREMENT_NOTE: &str = "NOTE: --no-measurement-check: MEASUREMENT is 
 
 const ANCHOR_WARNING: &str = "WARNING: --trust-anchors replaces AMD's built-in ARK/ASK/ASVK: this verdict rests on the certificates given, not on AMD's roots";
 
+fn report_error(a: &ValidateArgs, e: &crate::error::Error) -> i32 {
+    if a.json {
+        let doc = ErrorDocument::new(e.exit_code() as i32, e.to_string());
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    eprintln!("ERROR: {e}");
+    e.exit_code() as i32
+}
+
+/// Seals the secrets when asked and every check passed; when a check
+/// failed, nothing is read or written (the verdict says why, exit 1).
+fn seal_if_asked(a: &ValidateArgs, v: &Validation) -> Result<Option<SealedSummary>> {
+    let Some(plan) = a.seal.plan()? else {
+        return Ok(None);
+    };
+    if !v.outcome.passed() {
+        eprintln!(
+            "NOT SEALED: a check failed; nothing was written to '{}'",
+            plan.out.display()
+        );
+        return Ok(None);
+    }
+    let Some(evidence) = &v.evidence else {
+        return Err(crate::error::Error::Usage(
+            "--seal-secret needs a key-release evidence file (snp-request --evidence-out)".into(),
+        ));
+    };
+    key_release::seal_validated(v, evidence, &plan).map(Some)
+}
+
 /// Runs `snp-validate`, prints its result, returns the exit code.
 pub fn validate_main(a: &ValidateArgs) -> i32 {
     if a.no_measurement_check {
         eprintln!("{NO_MEASUREMENT_NOTE}");
     }
     match run_validate(a) {
-        Err(e) => {
-            if a.json {
-                let doc = ErrorDocument::new(e.exit_code() as i32, e.to_string());
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            }
-            eprintln!("ERROR: {e}");
-            e.exit_code() as i32
-        }
+        Err(e) => report_error(a, &e),
         Ok(v) => {
             if v.custom_anchors {
                 eprintln!("{ANCHOR_WARNING}");
@@ -134,12 +170,20 @@ pub fn validate_main(a: &ValidateArgs) -> i32 {
             } else {
                 ExitCode::AttestationFailed
             } as i32;
+            let sealed = match seal_if_asked(a, &v) {
+                Ok(s) => s,
+                Err(e) => return report_error(a, &e),
+            };
             if a.json {
-                let doc = attest::validation_document(&v, code);
+                let mut doc = attest::validation_document(&v, code);
+                doc.sealed = sealed.as_ref().map(|s| s.document());
                 println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
             } else {
                 let s = attest::validation_text(&v);
                 print!("{s}");
+                if let Some(s) = &sealed {
+                    print!("{}", sealed_text(s));
+                }
             }
             code
         }

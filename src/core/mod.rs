@@ -13,6 +13,7 @@ pub mod sev_policy;
 pub mod snp;
 pub mod snp_cert;
 pub mod snp_report;
+pub mod snp_secret;
 pub mod vmsa;
 
 /// Lower-case hex, built in one allocation of the exact size: it may hold

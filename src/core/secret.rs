@@ -98,6 +98,56 @@ impl SecretTable {
     }
 }
 
+/// The secrets of a table, by GUID, in its order.
+pub type Entries = Vec<(Uuid, Zeroizing<Vec<u8>>)>;
+
+/// Reads a secret table as [`SecretTable::build`] writes it (the header
+/// GUID, the unpadded total length, the entries, zeros to a multiple of 16):
+/// the entries in order, each secret wiped on drop.
+pub fn parse_table(b: &[u8]) -> Result<Entries, String> {
+    let guid_at = |o: usize| {
+        let mut g = [0u8; 16];
+        g.copy_from_slice(&b[o..o + 16]);
+        Uuid::from_bytes_le(g)
+    };
+    let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]) as usize;
+    if b.len() < TABLE_HEADER_LEN || guid_at(0) != guid::SECRET_TABLE_HEADER {
+        return Err(format!(
+            "no secret table header (GUID {})",
+            guid::SECRET_TABLE_HEADER
+        ));
+    }
+    let total = u32_at(16);
+    if total < TABLE_HEADER_LEN || total > b.len() || b.len() != total.next_multiple_of(16) {
+        return Err(format!(
+            "the table's length field says {total} bytes, which does not fit its {} bytes",
+            b.len()
+        ));
+    }
+    if b[total..].iter().any(|&x| x != 0) {
+        return Err("the padding after the table is not zero".into());
+    }
+    let mut entries: Entries = Vec::new();
+    let mut o = TABLE_HEADER_LEN;
+    while o < total {
+        if total - o < ENTRY_HEADER_LEN {
+            return Err(format!("an entry at offset {o} is cut short"));
+        }
+        let (g, len) = (guid_at(o), u32_at(o + 16));
+        if len < ENTRY_HEADER_LEN || len > total - o {
+            return Err(format!(
+                "the entry at offset {o} says {len} bytes, which does not fit"
+            ));
+        }
+        if entries.iter().any(|(x, _)| *x == g) {
+            return Err(format!("GUID {g} appears twice"));
+        }
+        entries.push((g, Zeroizing::new(b[o + ENTRY_HEADER_LEN..o + len].to_vec())));
+        o += len;
+    }
+    Ok(entries)
+}
+
 /// Why a secret table or packet cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
@@ -181,6 +231,27 @@ mod tests {
         assert_eq!(b.len(), 80);
         assert_eq!(&b[16..20], &65u32.to_le_bytes());
         assert!(b[65..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn parse_reads_what_build_writes() {
+        let mut t = SecretTable::new();
+        t.add(guid::LUKS_KEY, Zeroizing::new(vec![b'k'; 25]))
+            .unwrap();
+        let g = Uuid::from_u128(1);
+        t.add(g, Zeroizing::new(vec![])).unwrap();
+        let e = parse_table(&t.build().unwrap()).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(
+            (e[0].0, e[0].1.as_slice()),
+            (guid::LUKS_KEY, &[b'k'; 25][..])
+        );
+        assert_eq!((e[1].0, e[1].1.len()), (g, 0));
+        let mut b = t.build().unwrap();
+        let n = b.len();
+        b[n - 1] = 1;
+        assert!(parse_table(&b).is_err());
+        assert!(parse_table(&b[..n - 16]).is_err());
     }
 
     #[test]

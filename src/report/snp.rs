@@ -185,7 +185,9 @@ pub(super) fn snp_report(r: &mut Report, run: &Run, snp: &SnpRun) {
         id_block_explanation: snp.id_block_explanation.clone(),
         report: snp.validation.as_ref().map(|v| {
             let code = if v.outcome.passed() { 0 } else { 1 };
-            crate::snp::attest::validation_document(v, code)
+            let mut doc = crate::snp::attest::validation_document(v, code);
+            doc.sealed = snp.sealed.as_ref().map(|s| s.document());
+            doc
         }),
         notes: host.map(|h| h.notes.clone()).unwrap_or_default(),
     });

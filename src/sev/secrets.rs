@@ -163,7 +163,11 @@ pub fn package(
 }
 
 /// One secret file, refused before reading when it cannot fit: never cut short.
-fn read_secret(s: &SecretSpec, limit: usize, limit_is: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn read_secret(
+    s: &SecretSpec,
+    limit: usize,
+    limit_is: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
     // The size is only a hint (pipes say 0): the limit is enforced while reading.
     input::read_within("secret file", &s.path, limit, |size| {
         let size = match size {

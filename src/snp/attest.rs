@@ -12,18 +12,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::core::hex;
 use crate::core::snp_cert::{Certificate, TrustAnchors};
 use crate::core::snp_report::{self, PlatformInfo, Product, ProductSource, ReportInput};
+use crate::core::snp_secret::Evidence;
 use crate::error::{Error, Result};
 use crate::snp::digest::ComputedLaunch;
 use crate::snp::endorsement::{self, EndorsementSource};
 use crate::snp::explain::{ReportField, SnpExplanation};
 use crate::snp::revocation;
-use crate::snp::validate::{self, Endorsement, Expectations, Outcome, Status, Validator};
+use crate::snp::validate::{
+    self, Endorsement, Expectations, KeyBinding, Outcome, Status, Validator,
+};
 
 mod document;
 
 pub use document::{
-    CertTableEntry, CheckEntry, ErrorDocument, KeyInfoFields, ReportFields, SourceEntry, TcbFields,
-    TrustAnchorKind, ValidationDocument, VALIDATE_SCHEMA_VERSION,
+    CertTableEntry, CheckEntry, ErrorDocument, KeyInfoFields, ReportFields, SealedDocument,
+    SealedEntry, SourceEntry, TcbFields, TrustAnchorKind, ValidationDocument,
+    VALIDATE_SCHEMA_VERSION,
 };
 
 /// What a report's validation found, ready to print.
@@ -52,6 +56,8 @@ pub struct Validation {
     /// When MEASUREMENT differs from the digest of the launch options
     /// given: the explainer's answer and how long its search took.
     pub explanation: Option<(SnpExplanation, Duration)>,
+    /// The key-release evidence the report came in, if it came in one.
+    pub evidence: Option<Evidence>,
 }
 
 /// Reads the report at `path`, finds its VEK and chain, and runs every check
@@ -60,10 +66,24 @@ pub struct Validation {
 pub fn validate_report(
     path: &Path,
     e: &EndorsementSource,
-    mut expect: Expectations,
+    expect: Expectations,
     launch: Option<&ComputedLaunch>,
 ) -> Result<Validation> {
-    let input = endorsement::read_report(path)?;
+    validate_evidence(path, e, expect, launch, None)
+}
+
+/// [`validate_report`] for a report or a key-release evidence file; with
+/// `nonce` (which needs evidence) REPORT_DATA must bind it and the
+/// evidence's public key (`expect.key_binding`).
+pub fn validate_evidence(
+    path: &Path,
+    e: &EndorsementSource,
+    mut expect: Expectations,
+    launch: Option<&ComputedLaunch>,
+    nonce: Option<[u8; 32]>,
+) -> Result<Validation> {
+    let (input, evidence) = endorsement::read_report_or_evidence(path)?;
+    let binding = key_binding(path, &input, evidence.as_ref(), nonce)?;
     let r = &input.report;
     let found = endorsement::gather(e, &input)?;
     // A VCEK from the KDS (or its cache) means AMD's KDS is this run's
@@ -118,6 +138,9 @@ pub fn validate_report(
     if e.now.is_some() {
         validator = validator.at_given_time();
     }
+    if let Some(b) = &binding {
+        validator = validator.with_key_binding(b);
+    }
     let mut outcome = validator.validate(r, product, &endorsement, &expect);
     runtime_data_check(&input, &mut outcome);
     let measurement_failed = outcome
@@ -143,6 +166,7 @@ pub fn validate_report(
         main_command: false,
         now_given: e.now.is_some(),
         explanation,
+        evidence,
     })
 }
 
@@ -166,6 +190,28 @@ fn runtime_data_check(input: &ReportInput, outcome: &mut Outcome) {
 
 /// What `snp-validate` does not check in an Azure HCL report.
 pub const HCL_NOTE: &str = "NOTE: Azure HCL report: the runtime data after the report is bound to REPORT_DATA (binding.runtime_data), but what it says (the vTPM's keys, user-data) is not checked here, and the HCL header is not signed; your nonce is in the runtime data's user-data, so --report-data takes REPORT_DATA itself (or give --no-report-data-check and check user-data yourself)";
+
+/// What REPORT_DATA must bind when the owner gave `nonce`: it needs evidence.
+fn key_binding(
+    path: &Path,
+    input: &ReportInput,
+    evidence: Option<&Evidence>,
+    nonce: Option<[u8; 32]>,
+) -> Result<Option<KeyBinding>> {
+    match (nonce, evidence) {
+        (None, _) => Ok(None),
+        (Some(n), Some(ev)) => Ok(Some(KeyBinding {
+            nonce: n,
+            public_key: ev.public_key,
+            evidence_nonce: ev.nonce,
+        })),
+        (Some(_), None) => Err(Error::Usage(format!(
+            "--nonce needs a key-release evidence file (snp-request --evidence-out), but '{}' is a {}",
+            path.display(),
+            input.container.name()
+        ))),
+    }
+}
 
 /// The report field a failed check is about, for where its value comes
 /// from; `None` for checks whose message already says all there is.
@@ -241,6 +287,8 @@ fn validity_hint(v: &Validation) -> String {
     )
 }
 
+const KEY_BINDING_HINT: &str = "the guest bound another nonce (give the --nonce you gave this request), the evidence carries another public key than the one the report binds (swapped on the way), or the report and evidence are replayed from an earlier request; ask the guest for new evidence with a fresh nonce";
+
 /// What to print beside a failed check: the explainer's answer for
 /// MEASUREMENT, where the value comes from for the other fields.
 pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
@@ -253,6 +301,15 @@ pub fn hint(v: &Validation, c: &validate::Check) -> Option<String> {
     // No MEASUREMENT expected: the message itself says what to give.
     if c.name == "expect.measurement" && c.message.starts_with("no MEASUREMENT expected") {
         return None;
+    }
+    if c.name == "expect.key_binding" {
+        return Some(KEY_BINDING_HINT.into());
+    }
+    if c.name == "expect.report_data" && v.evidence.is_some() && !v.report_data_given {
+        return Some(
+            "the report came in key-release evidence: give --nonce with the nonce you gave the guest's snp-request"
+                .into(),
+        );
     }
     if c.name == "expect.measurement" {
         return Some(match &v.explanation {
@@ -282,6 +339,7 @@ pub fn validation_document(v: &Validation, code: i32) -> ValidationDocument {
         product: v.outcome.product,
         product_source: v.product_source,
         schema_version: VALIDATE_SCHEMA_VERSION,
+        sealed: None,
         signer: r.key_info.signing_key.name(),
         sources: v
             .sources

@@ -13,6 +13,7 @@ use crate::core::snp_cert::{Bundle, CertError, CertRole, Certificate, TrustAncho
 use crate::core::snp_report::{
     self, AttestationReport, CertKind, CertTable, Product, ReportInput, SigningKey, MAX_INPUT_LEN,
 };
+use crate::core::snp_secret::Evidence;
 use crate::error::{Error, Result};
 use crate::input;
 
@@ -58,9 +59,32 @@ pub(crate) fn read_limited(what: &str, path: &Path) -> Result<zeroize::Zeroizing
 
 /// The report at `path`, in any container the tool reads.
 pub fn read_report(path: &Path) -> Result<ReportInput> {
+    read_report_or_evidence(path).map(|(input, _)| input)
+}
+
+/// The report at `path`, in any container the tool reads or in a
+/// key-release evidence file (JSON: its first non-space byte is `{`), with
+/// the evidence.
+pub fn read_report_or_evidence(path: &Path) -> Result<(ReportInput, Option<Evidence>)> {
     let b = read_limited("report", path)?;
-    snp_report::parse_input(&b)
-        .map_err(|e| Error::Usage(format!("report '{}': {e}", path.display())))
+    let bad = |e: &dyn std::fmt::Display| Error::Usage(format!("report '{}': {e}", path.display()));
+    if b.iter().find(|c| !c.is_ascii_whitespace()) != Some(&b'{') {
+        return Ok((snp_report::parse_input(&b).map_err(|e| bad(&e))?, None));
+    }
+    let e = Evidence::parse(&b)
+        .map_err(|x| Error::Usage(format!("evidence '{}': {x}", path.display())))?;
+    let report = AttestationReport::parse(&e.report).map_err(|x| bad(&x))?;
+    let cert_table = match &e.cert_table {
+        Some(t) => Some(CertTable::parse(t).map_err(|x| bad(&x))?),
+        None => None,
+    };
+    let input = ReportInput {
+        container: snp_report::Container::Evidence,
+        report,
+        cert_table,
+        hcl: None,
+    };
+    Ok((input, Some(e)))
 }
 
 /// A certificate file, DER or PEM: one certificate, or a bundle from which

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod endorsement;
 pub mod explain;
 pub mod id_block;
+pub mod key_release;
 pub mod pins;
 pub mod revocation;
 pub mod run;

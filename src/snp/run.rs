@@ -24,6 +24,7 @@ use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};
 use crate::snp::endorsement::EndorsementSource;
 use crate::snp::explain::SnpExplanation;
+use crate::snp::key_release::{self, SealPlan, SealedSummary};
 use crate::snp::validate::{Check, Expectations, Status};
 use crate::source::SnpHostReport;
 
@@ -63,6 +64,11 @@ pub struct SnpOwner {
     pub report: Option<PathBuf>,
     /// Where the VCEK or VLEK and AMD's chain for the report come from.
     pub endorsement: EndorsementSource,
+    /// The nonce given to the guest's `snp-request`: the report is then key-
+    /// release evidence, and REPORT_DATA must bind this nonce and its key.
+    pub nonce: Option<[u8; 32]>,
+    /// The secrets to seal to the guest's key once everything validated.
+    pub seal: Option<SealPlan>,
 }
 
 /// The launch the domain will have, each value with who gave it: the
@@ -198,6 +204,8 @@ pub struct SnpRun {
     pub id_block_explanation: Option<SnpExplanation>,
     /// The attestation report's validation (with `--report`).
     pub validation: Option<Validation>,
+    /// The sealed file, once everything validated (with `--sealed-out`).
+    pub sealed: Option<SealedSummary>,
     /// Warnings for the owner, starting with those of the run before the SNP
     /// stages.
     pub warnings: Vec<String>,
@@ -242,11 +250,12 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     if let Some(path) = &owner.report {
         let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
         // The owner's requirements; MEASUREMENT is the computed digest.
-        let mut v = crate::snp::attest::validate_report(
+        let mut v = crate::snp::attest::validate_evidence(
             path,
             &owner.endorsement,
             owner.expectations.clone(),
             run.computed.as_ref(),
+            owner.nonce,
         )?;
         v.main_command = true;
         // What the domain (or QEMU, for the policy) gave the firmware, beside
@@ -260,14 +269,30 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
         let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
         let passed = failed.is_empty();
         let failed = failed.join(", ");
-        run.validation = Some(v);
+        let v = run.validation.insert(v);
         if !passed {
             return Err(Error::AttestationFailed(format!(
                 "the guest's attestation report does not match the domain and the owner's expectations: {failed} failed"
             )));
         }
+        run.sealed = seal(owner, v)?;
     }
     Ok(())
+}
+
+/// Seals the owner's secrets to the key of the evidence `v` came in, once
+/// every check of the run passed.
+fn seal(owner: &SnpOwner, v: &Validation) -> Result<Option<SealedSummary>> {
+    let Some(plan) = &owner.seal else {
+        return Ok(None);
+    };
+    let Some(evidence) = &v.evidence else {
+        return Err(Error::Usage(
+            "--sealed-out needs --report EVIDENCE, the key-release evidence of the guest's snp-request"
+                .into(),
+        ));
+    };
+    key_release::seal_validated(v, evidence, plan).map(Some)
 }
 
 /// The owner's values for what the domain declares.

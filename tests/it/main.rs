@@ -33,6 +33,7 @@ mod snp_insecure_kernel;
 mod snp_measurement_required;
 mod snp_qmp;
 mod snp_revocation;
+mod snp_secrets;
 mod snp_sim;
 mod snp_validate_cli;
 mod snp_validate_sim;

@@ -162,6 +162,8 @@ fn every_snp_subcommand_option_is_documented() {
         "snp-id-block",
         "snp-report",
         "snp-validate",
+        "snp-request",
+        "snp-open",
     ] {
         assert!(
             mentions(&man, sub) || man.contains(sub),

@@ -92,6 +92,8 @@ fn insecure_unmeasured_kernel_run_passes_with_the_warning() {
         expectations: Default::default(),
         report: None,
         endorsement: Default::default(),
+        nonce: None,
+        seal: None,
     };
     let host = SnpHostReport {
         domain: Some(fixture("snp-unmeasured-direct-boot.trips.xml")),

@@ -489,3 +489,132 @@ fn a_remote_monitor_claiming_snp_cannot_answer_an_sev_or_sev_es_check() {
     assert_eq!(doc["generation"]["because"], "--generation sev-snp");
     validate_schema(&out);
 }
+
+/// `--report EVIDENCE --nonce --inject-secret --sealed-out`: the main command
+/// seals the secrets to the guest's key once the report matched the launch
+/// and the owner's expectations, and writes nothing when it did not.
+#[test]
+fn secrets_are_sealed_to_the_guests_key_once_everything_matched() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(g) = Guest::start(0x30000) else {
+        return;
+    };
+    let chain = g.p("chain");
+    std::fs::create_dir_all(&chain).unwrap();
+    if snp_sim::chain("milan", &chain, &[]).is_none() {
+        return;
+    }
+    let keys = g.p("keys");
+    std::fs::create_dir(&keys).unwrap();
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out_dir = g.p("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let s = |p: &Path| p.display().to_string();
+    let nonce = "42".repeat(32);
+    let evidence = |name: &str, vcpus: &str| -> PathBuf {
+        let (code, rd, err) = common::run([
+            "snp-request",
+            "--nonce",
+            &nonce,
+            "--key-dir",
+            &s(&keys),
+            "--print-report-data",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let report = g.p(&format!("{name}.bin"));
+        let args = [
+            "--report-data",
+            rd.trim(),
+            "--ovmf",
+            OVMF,
+            "--vcpu-sig",
+            "0xa00f11",
+            "--guest-features",
+            "0x1",
+            "--vcpus",
+            vcpus,
+            "--policy",
+            "0x30000",
+        ];
+        snp_sim::report(&chain, &report, &args).unwrap();
+        let ev = g.p(name);
+        let (code, _, err) = common::run([
+            "snp-request",
+            "--nonce",
+            &nonce,
+            "--key-dir",
+            &s(&keys),
+            "--report",
+            &s(&report),
+            "--evidence-out",
+            &s(&ev),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        ev
+    };
+    let secret = g.p("disk.key");
+    std::fs::write(&secret, "passphrase").unwrap();
+    let sealed = out_dir.join("sealed.bin");
+    let run = |ev: &Path| {
+        let (vcek, ark, ask) = (
+            s(&chain.join("vcek.der")),
+            s(&chain.join("ark.pem")),
+            s(&chain.join("ask.pem")),
+        );
+        let spec = format!("luks-key:{}", s(&secret));
+        let (ev, out) = (s(ev), s(&sealed));
+        let mut a = vec![
+            "--insecure",
+            "--num-cpus",
+            "2",
+            "--report",
+            &ev,
+            "--nonce",
+            &nonce,
+            "--inject-secret",
+            &spec,
+            "--sealed-out",
+            &out,
+            "--vcek",
+            &vcek,
+            "--trust-anchors",
+            &ark,
+            "--trust-anchors",
+            &ask,
+        ];
+        a.extend(MILAN);
+        common::run(g.args(&a))
+    };
+    // Launched with 4 vCPUs, not the 2 expected: nothing sealed, nothing left.
+    let four = evidence("four.json", "4");
+    let (code, out, err) = run(&four);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "{out}");
+    // The launch expected: sealed, and the guest opens it.
+    let good = evidence("good.json", "2");
+    let (code, out, err) = run(&good);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("PASS  expect.key_binding"), "{out}");
+    assert!(out.contains("SEALED: "), "{out}");
+    let (code, opened, err) = common::run([
+        "snp-open",
+        &s(&sealed),
+        "--key-dir",
+        &s(&keys),
+        "--secret",
+        "luks-key",
+    ]);
+    assert_eq!((code, opened.as_str()), (0, "passphrase"), "{err}");
+    // --sealed-out without --nonce is a usage error before any work.
+    let (code, _, err) = common::run(g.args(&[
+        "--insecure",
+        "--report",
+        &s(&good),
+        "--inject-secret",
+        &format!("luks-key:{}", s(&secret)),
+        "--sealed-out",
+        &s(&out_dir.join("x")),
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--nonce"), "{err}");
+}

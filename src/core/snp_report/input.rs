@@ -24,6 +24,9 @@ pub enum Container {
     ReportWithCertTable,
     /// Azure's vTPM HCL report (magic `HCLA`), report at +0x20, runtime data after it.
     Hcl,
+    /// A key-release evidence file (JSON: the report, its certificate
+    /// table, the owner's nonce and the guest's public key).
+    Evidence,
 }
 
 impl Container {
@@ -37,6 +40,9 @@ impl Container {
             Container::ReportWithCertTable => "attestation report followed by a certificate table",
             Container::Hcl => {
                 "Azure vTPM HCL report (magic HCLA, report at +0x20, runtime data after it)"
+            }
+            Container::Evidence => {
+                "key-release evidence: JSON with the report, its certificate table, the nonce and the public key"
             }
         }
     }

@@ -38,6 +38,10 @@ pub struct ValidationDocument {
     pub product_source: &'static str,
     /// [`VALIDATE_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// What was sealed to the guest's key (`--seal-secret`), when every
+    /// check passed and the file was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<SealedDocument>,
     /// SIGNING_KEY of the report: VCEK, VLEK, NONE or reserved (n).
     pub signer: String,
     /// Where the VEK and each certificate of its chain came from.
@@ -48,6 +52,29 @@ pub struct ValidationDocument {
     pub valid: bool,
     /// The report's VERSION.
     pub version: u32,
+}
+
+/// The sealed file of a [`ValidationDocument`]: never the secrets, only
+/// their GUIDs and lengths. Fields in alphabetical order.
+#[derive(Debug, Clone, Serialize)]
+pub struct SealedDocument {
+    /// Each secret of the sealed table, in its order.
+    pub entries: Vec<SealedEntry>,
+    /// The MEASUREMENT the file is bound to, in hex.
+    pub measurement: String,
+    /// The sealed file written.
+    pub path: String,
+    /// The REPORT_ID the file is bound to, in hex.
+    pub report_id: String,
+}
+
+/// One secret of a [`SealedDocument`].
+#[derive(Debug, Clone, Serialize)]
+pub struct SealedEntry {
+    /// The secret's GUID.
+    pub guid: String,
+    /// The secret's length in bytes.
+    pub length: usize,
 }
 
 /// One check of a [`ValidationDocument`], fields in alphabetical order.

@@ -26,9 +26,17 @@ fn exact<const N: usize>(
     }
 }
 
-/// REPORT_DATA, the owner's nonce: required unless waived.
+/// REPORT_DATA, the owner's nonce: required unless waived; with a key
+/// binding, `expect.key_binding` checks it instead.
 pub(super) fn report_data_check(c: &mut Checks, cx: &Ctx) {
     let Ctx { report, expect, .. } = *cx;
+    if let Some(kb) = cx.key_binding {
+        c.skip(
+            "expect.report_data",
+            "replaced by expect.key_binding (--nonce)",
+        );
+        return key_binding_check(c, kb, &report.report_data);
+    }
     match (&expect.report_data, expect.waive_report_data) {
         (None, true) => c.skip(
             "expect.report_data",
@@ -73,6 +81,39 @@ fn measurement_check(c: &mut Checks, cx: &Ctx) {
             " (the launch digest: one of its inputs differs, the firmware, the vCPUs, the VMSA features or the kernel hashes)",
         ),
     }
+}
+
+/// REPORT_DATA = SHA-512(label ‖ nonce ‖ public key) for the owner's nonce
+/// and the evidence's public key.
+fn key_binding_check(c: &mut Checks, kb: &super::KeyBinding, got: &[u8; 64]) {
+    let want = crate::core::snp_secret::report_data(&kb.nonce, &kb.public_key);
+    if *got == want {
+        return c.push(
+            "expect.key_binding",
+            Status::Pass,
+            format!(
+                "REPORT_DATA {} binds the nonce given and the evidence's public key",
+                hex(got)
+            ),
+        );
+    }
+    let why = if kb.evidence_nonce != kb.nonce {
+        format!(
+            "; the evidence names the nonce {}, not the one given",
+            hex(&kb.evidence_nonce)
+        )
+    } else {
+        String::new()
+    };
+    c.push(
+        "expect.key_binding",
+        Status::Fail,
+        format!(
+            "REPORT_DATA is {}, not {}, the binding of the nonce given and the evidence's public key{why}",
+            hex(got),
+            hex(&want)
+        ),
+    );
 }
 
 /// The fields the launch fixed: MEASUREMENT, HOST_DATA and the ID block's

@@ -128,6 +128,19 @@ pub struct Expectations {
     pub require_revocation_check: bool,
 }
 
+/// What REPORT_DATA must bind in an attested key release
+/// (schema/snp-key-release.md): `expect.key_binding` replaces
+/// `expect.report_data` when the validator has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyBinding {
+    /// The nonce the owner gave the guest.
+    pub nonce: [u8; 32],
+    /// The guest's public key, from the evidence.
+    pub public_key: [u8; 97],
+    /// The nonce the evidence names (a replayed evidence names an old one).
+    pub evidence_nonce: [u8; 32],
+}
+
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -249,6 +262,7 @@ pub struct Validator<'a> {
     now_given: bool,
     cache: Option<&'a ChainCache>,
     crl: Option<&'a CrlInput>,
+    key_binding: Option<&'a KeyBinding>,
 }
 
 impl<'a> Validator<'a> {
@@ -261,6 +275,16 @@ impl<'a> Validator<'a> {
             now_given: false,
             cache: None,
             crl: None,
+            key_binding: None,
+        }
+    }
+
+    /// Checks REPORT_DATA as the binding of a nonce and a public key
+    /// (`expect.key_binding`) instead of against an expected value.
+    pub fn with_key_binding(self, binding: &'a KeyBinding) -> Validator<'a> {
+        Validator {
+            key_binding: Some(binding),
+            ..self
         }
     }
 
@@ -343,6 +367,7 @@ struct Ctx<'a> {
     now_given: bool,
     cache: Option<&'a ChainCache>,
     crl: Option<&'a CrlInput>,
+    key_binding: Option<&'a KeyBinding>,
     layout: TcbLayout,
     vek: &'a Certificate,
     is_vlek: bool,
@@ -373,6 +398,7 @@ impl<'a> Ctx<'a> {
             now_given: v.now_given,
             cache: v.cache,
             crl: v.crl,
+            key_binding: v.key_binding,
             layout,
             vek: &endorsement.vek,
             is_vlek,
