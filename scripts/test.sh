@@ -18,6 +18,10 @@ scripts/setup.sh
 lv11_out=$(mktemp)
 scripts/setup-libvirt11.sh >"$lv11_out" 2>&1 &
 lv11_pid=$!
+# Likewise the clean Debian 12 chroot the package is tried in (about 2 minutes the first time).
+pkgroot_out=$(mktemp)
+scripts/setup-package-root.sh >"$pkgroot_out" 2>&1 &
+pkgroot_pid=$!
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -37,10 +41,11 @@ echo "== fuzz targets, briefly, on the committed corpus (scripts/fuzz.sh for lon
 FUZZ_QUICK_SECONDS=${FUZZ_QUICK_SECONDS:-3} scripts/fuzz.sh --quick
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log" "$lv11_out"' EXIT
+trap 'rm -f "$log" "$lv11_out" "$pkgroot_out"' EXIT
 set +e
-# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass).
-SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 cargo test --all-targets 2>&1 | tee "$log"
+# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass);
+# the Debian package's test (tests/it/package.rs) in its own pass at the end.
+SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 SEV_TEST_PACKAGE=0 cargo test --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # --all-targets leaves out the documentation's examples; run them too. They
 # read their fixtures with include_bytes!, so each file they read must be in
@@ -86,6 +91,23 @@ lv11_status=${PIPESTATUS[0]}
 set -e
 echo "== libvirt 11.3 + QEMU 10.0 end-to-end run: $((SECONDS - t0)) s"
 ((lv11_status == 0)) || status=$lv11_status
+
+echo "== the Debian package: built, lintian, installed over libvirt's Python tool in a clean Debian 12 chroot, purged"
+if wait "$pkgroot_pid"; then
+    cat "$pkgroot_out"
+else
+    cat "$pkgroot_out"
+    echo "test.sh: the package test's chroot could not be built" >&2
+    [[ -z ${CI:-} ]] || status=1
+fi
+t0=$SECONDS
+set +e
+# tests/it/package.rs runs scripts/test-package.sh (a release build, then about 20 s).
+SEV_TEST_PACKAGE=1 cargo test --test it package:: 2>&1 | tee -a "$log"
+pkg_status=${PIPESTATUS[0]}
+set -e
+echo "== Debian package test: $((SECONDS - t0)) s"
+((pkg_status == 0)) || status=$pkg_status
 # One closing line over every test binary (some binaries hold no tests, and
 # cargo's own last line is then theirs).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

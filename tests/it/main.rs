@@ -17,6 +17,7 @@ mod kds;
 mod libvirt_test_driver;
 mod limits;
 mod man_page;
+mod package;
 mod proptest_core;
 mod qmp;
 mod scripts;
