@@ -11,7 +11,8 @@
 # (a user of that tool has installed them), man-db (man -w), bash-completion (the completion loader), and
 # libvirt0, named because our package depends on it (python3-libvirt brings it too; our other
 # Depends, libssl3 and zlib1g, come with python3), so that dpkg -i needs no network. No
-# Recommends: the smallest machine that has the Python tool.
+# Recommends: the smallest machine that has the Python tool. The .deb of libvirt-clients-qemu
+# stays in /root, so that the test can install it again over the diversion without network.
 # The tests never change it: scripts/test-package.sh works on an overlay of it. All mounts
 # live in a private mount namespace; an interrupted build is simply redone.
 #
@@ -25,12 +26,13 @@ SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 LOG=${ROOT}.log
 # What the chroot must hold; a change here rebuilds it (the stamp records this line).
 PACKAGES=(libvirt-clients-qemu python3-lxml python3-cryptography man-db bash-completion libvirt0)
-WANT="v1 bookworm ${PACKAGES[*]}"
+WANT="v2 bookworm ${PACKAGES[*]}, libvirt-clients-qemu's .deb in /root"
 STAMP=$ROOT/.sev-package-ready
 
 ready() {
     [[ -f $STAMP && $(head -n1 "$STAMP") == "$WANT" && -x $ROOT/usr/bin/virt-qemu-sev-validate &&
-        -x $ROOT/usr/bin/man && -x $ROOT/usr/bin/python3 ]]
+        -x $ROOT/usr/bin/man && -x $ROOT/usr/bin/python3 ]] &&
+        compgen -G "$ROOT/root/libvirt-clients-qemu_*.deb" >/dev/null
 }
 
 if [[ ${1:-} == --check ]]; then
@@ -96,6 +98,10 @@ in_root() {
 
 in_root apt-get update >>"$LOG" 2>&1 || fail "apt-get update"
 in_root apt-get install -y --no-install-recommends "${PACKAGES[@]}" >>"$LOG" 2>&1 || fail "apt-get install"
+# The installed libvirt-clients-qemu's own .deb, for the test to install it again while ours
+# is installed, as a security update of libvirt would.
+in_root /bin/sh -c 'cd /root && apt-get download libvirt-clients-qemu' >>"$LOG" 2>&1 ||
+    fail "apt-get download libvirt-clients-qemu"
 in_root apt-get clean >>"$LOG" 2>&1 || true
 
 versions=$(in_root dpkg-query -W -f='${Package}=${Version} ' libvirt-clients-qemu man-db bash-completion)

@@ -9,7 +9,8 @@
 #      and the Python tool itself, that `virt-qemu-sev-validate` is ours (--version, man -w, the
 #      page's text, the bash completion), that an offline validation of a launch measured by the
 #      simulated Secure Processor (tests/sim/sev_sp.py) passes with ours and with the Python tool
-#      under its new name, and fails for a tampered firmware; installs it again (the upgrade path);
+#      under its new name, and fails for a tampered firmware; installs libvirt-clients-qemu again
+#      (its file goes to the new name) and ours again (the upgrade path);
 #   3. purges it and checks that the Python tool and its page are back under their own names,
 #      byte for byte as libvirt-clients-qemu shipped them, with no diversion left.
 #
@@ -172,6 +173,10 @@ pst=$?
 set -e
 [[ $st == 1 && $pst == 1 ]] || die "a tampered firmware: exit $st (ours), $pst (Python), both should be 1"
 ok "a good launch validates with both tools; a tampered firmware exits 1 with both"
+
+echo "== libvirt-clients-qemu installed again while ours is, as by a security update"
+dpkg -i /root/libvirt-clients-qemu_*.deb >/tmp/dpkg-i.log 2>&1 || { cat /tmp/dpkg-i.log; die "reinstalling libvirt-clients-qemu failed"; }
+checks_installed
 
 echo "== dpkg -i again (preinst upgrade, old postrm upgrade)"
 dpkg -i /tmp/in/package.deb >/tmp/dpkg-i.log 2>&1 || { cat /tmp/dpkg-i.log; die "reinstalling failed"; }
