@@ -4,7 +4,9 @@
 # Python tool, the man page), and the simulated Secure Processor's own checks. The end-to-end
 # tests (real libvirtd and QEMU) then run a second time on libvirt 11.3 + QEMU 10.0 from
 # bookworm-backports, in the chroot scripts/setup-libvirt11.sh builds, with the SEV-SNP domains
-# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run.
+# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run. Last, the Debian package is built (a release
+# build), checked by lintian, and installed over libvirt's Python tool and purged in a clean
+# Debian 12 chroot (scripts/test-package.sh, through tests/it/package.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
