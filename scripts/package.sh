@@ -14,7 +14,7 @@
 # dpkg-shlibdeps for Depends, md5sums, and the #DEBHELPER# parts of the maintainer scripts.
 #
 # Installs the build dependencies (debian/control) when missing, as root; cargo must be on
-# PATH (rustup). Prints the path of the package on its last line.
+# PATH (rustup). The build's output goes to stderr; stdout is the path of the package alone.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -65,7 +65,7 @@ t0=$SECONDS
 say "building $deb (cargo build --locked --release, then debhelper)"
 dpkg-buildpackage -b --no-sign --no-pre-clean \
     --buildinfo-option=-u"$out" --buildinfo-option=-O"$out/virt-qemu-sev-validate_${deb_version}_${arch}.buildinfo" \
-    --changes-option=-u"$out" --changes-option=-O"$out/virt-qemu-sev-validate_${deb_version}_${arch}.changes"
+    --changes-option=-u"$out" --changes-option=-O"$out/virt-qemu-sev-validate_${deb_version}_${arch}.changes" >&2
 # debhelper's work tree (debian/virt-qemu-sev-validate/ and its logs) goes; the checkout stays
 # as it was.
 debian/rules clean >/dev/null
