@@ -12,7 +12,9 @@
 #      under its new name, and fails for a tampered firmware; installs libvirt-clients-qemu again
 #      (its file goes to the new name) and ours again (the upgrade path);
 #   3. purges it and checks that the Python tool and its page are back under their own names,
-#      byte for byte as libvirt-clients-qemu shipped them, with no diversion left.
+#      byte for byte as libvirt-clients-qemu shipped them, with no diversion left;
+#   4. runs README's install -D lines after a stand-in for its cargo install into /usr/local,
+#      and checks that man and bash-completion find what they installed.
 #
 # As root (chroot, mounts). Prints one "ok:" line per check; exits 1 at the first failure.
 set -euo pipefail
@@ -62,6 +64,13 @@ head -c 32 /dev/urandom >"$work/in/tk.bin"
 /usr/bin/python3 tests/sim/sev_sp.py measure --firmware "$work/in/fw.bin" --tk "$work/in/tk.bin" \
     --policy 3 --api-major 0 --api-minor 24 --build-id 13 >"$work/in/measurement"
 cp "$deb" "$work/in/package.deb"
+# README's other way: cargo install into /usr/local, then its install -D lines, run as written.
+mkdir -p "$work/in/src/man"
+cp man/virt-qemu-sev-validate.1 "$work/in/src/man/"
+awk '/^## Install$/ { f = 1; next } /^## / { f = 0 } f && /^    / && /install -D/' README.md |
+    sed 's/^    //' >"$work/in/readme-install.sh"
+[[ $(wc -l <"$work/in/readme-install.sh") -ge 4 ]] ||
+    die "README.md's Install section has no install -D lines for the man page and 3 completions"
 
 # Everything below runs in a private mount namespace: the overlay, /proc and /dev vanish with
 # it, and the chroot's tree is never written to.
@@ -72,7 +81,7 @@ unshare --mount --propagation private -- /bin/bash -c '
     mount -t proc proc "$work/merged/proc"
     mount --rbind /dev "$work/merged/dev"
     mkdir -p "$work/merged/tmp/in"
-    cp "$work"/in/* "$work/merged/tmp/in/"
+    cp -r "$work"/in/* "$work/merged/tmp/in/"
     exec chroot "$work/merged" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
         HOME=/root DEBIAN_FRONTEND=noninteractive /bin/bash -s' test-package "$ROOT" "$work" <<'IN_CHROOT'
 set -euo pipefail
@@ -138,19 +147,22 @@ checks_installed() {
 checks_installed
 
 echo "== bash completion, loaded by bash-completion on demand"
-want=$($PKG --help | grep -o -- '--gen[a-z-]*' | sort -u)
-[[ -n $want ]] || die "--help lists no --gen... option"
-got=$(bash -c '
-    source /usr/share/bash-completion/bash_completion
-    __load_completion virt-qemu-sev-validate || exit 3
-    complete -p virt-qemu-sev-validate >&2
-    fn=$(complete -p virt-qemu-sev-validate | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
-    COMP_WORDS=(virt-qemu-sev-validate --gen) COMP_CWORD=1
-    COMP_LINE="virt-qemu-sev-validate --gen" COMP_POINT=${#COMP_LINE}
-    "$fn" virt-qemu-sev-validate --gen virt-qemu-sev-validate
-    printf "%s\n" "${COMPREPLY[@]}"' | sort -u) || die "bash-completion did not load our completion"
-[[ $got == "$want" ]] || die "completing --gen gave '$got', --help lists '$want'"
-ok "bash: 'virt-qemu-sev-validate --gen<TAB>' completes to $got"
+bash_completes_gen() {
+    local want got
+    want=$($PKG --help | grep -o -- '--gen[a-z-]*' | sort -u)
+    [[ -n $want ]] || die "--help lists no --gen... option"
+    got=$(bash -c '
+        source /usr/share/bash-completion/bash_completion
+        __load_completion virt-qemu-sev-validate || exit 3
+        fn=$(complete -p virt-qemu-sev-validate | sed -n "s/.* -F \([^ ]*\) .*/\1/p")
+        COMP_WORDS=(virt-qemu-sev-validate --gen) COMP_CWORD=1
+        COMP_LINE="virt-qemu-sev-validate --gen" COMP_POINT=${#COMP_LINE}
+        "$fn" virt-qemu-sev-validate --gen virt-qemu-sev-validate
+        printf "%s\n" "${COMPREPLY[@]}"' | sort -u) || die "bash-completion did not load our completion"
+    [[ $got == "$want" ]] || die "completing --gen gave '$got', --help lists '$want'"
+    ok "bash: 'virt-qemu-sev-validate --gen<TAB>' completes to $got"
+}
+bash_completes_gen
 for f in /usr/share/zsh/vendor-completions/_$PKG /usr/share/fish/vendor_completions.d/$PKG.fish; do
     grep -q -- generation "$f" || die "$f does not complete --generation"
 done
@@ -195,5 +207,20 @@ ok "no diversion by $PKG left"
 dpkg --verify libvirt-clients-qemu || die "dpkg --verify libvirt-clients-qemu"
 $BIN --help >/tmp/py-help 2>&1 && grep -q '^usage: ' /tmp/py-help || die "$BIN --help after purge"
 ok "dpkg --verify libvirt-clients-qemu is clean and $BIN runs the Python tool"
+
+echo "== README's install without the package: cargo install --root /usr/local, then its install -D lines"
+# cargo install's part, with the package's executables (no toolchain in the chroot).
+mkdir -p /tmp/deb && dpkg-deb -x /tmp/in/package.deb /tmp/deb
+install -m 755 /tmp/deb/usr/bin/$PKG /tmp/deb/usr/bin/$PKG-libvirt /usr/local/bin/
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin # root's PATH on Debian
+(cd /tmp/in/src && set -x && . /tmp/in/readme-install.sh) || die "README's install -D lines failed"
+[[ $(command -v $PKG) == /usr/local/bin/$PKG ]] || die "$PKG runs $(command -v $PKG)"
+$PKG --version | grep -q "^$PKG $version" || die "$PKG --version: $($PKG --version)"
+is_python_tool $BIN $PAGE
+ok "$PKG is /usr/local/bin's; $BIN is still the Python tool"
+# (Debian's /usr/local/man is a link to /usr/local/share/man; man-db may give either.)
+[[ $(readlink -f "$(man -w $PKG)") == /usr/local/share/man/man1/$PKG.1 ]] || die "man -w $PKG: $(man -w $PKG)"
+ok "man -w $PKG: /usr/local/share/man/man1/$PKG.1"
+bash_completes_gen
 IN_CHROOT
 say "all checks passed in $((SECONDS - t0)) s"

@@ -169,6 +169,7 @@ fn package_installs_over_the_python_tool_and_purges_cleanly() {
         "ok: a good launch validates with both tools; a tampered firmware exits 1 with both",
         "are libvirt-clients-qemu's again",
         "ok: no diversion by virt-qemu-sev-validate left",
+        "ok: man -w virt-qemu-sev-validate: /usr/local/share/man/man1/virt-qemu-sev-validate.1",
         "all checks passed",
     ] {
         assert!(stdout.contains(must), "no '{must}' in:\n{stdout}");
