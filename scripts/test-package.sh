@@ -92,9 +92,9 @@ BIN=/usr/bin/$PKG
 PAGE=/usr/share/man/man1/$PKG.1.gz
 # Only our page has this section; the Python tool's page does not.
 OURS='DIFFERENCES FROM THE PYTHON TOOL'
-# What libvirt-clients-qemu shipped, as dpkg recorded it.
-# (Whole files, not pipes into grep -q: with pipefail, a writer cut short by grep fails.)
+# Whole outputs, not pipes into grep -q: with pipefail, a writer cut short by grep fails.
 page_has() { zcat "$1" >/tmp/page.txt && grep -q "$2" /tmp/page.txt; }
+# What libvirt-clients-qemu shipped, as dpkg recorded it.
 md5_of() { md5sum "$1" | cut -d' ' -f1; }
 shipped() { awk -v f="${1#/}" '$2 == f { print $1 }' /var/lib/dpkg/info/libvirt-clients-qemu.md5sums; }
 is_python_tool() { # path of the executable, path of the page
@@ -126,7 +126,8 @@ checks_installed() {
     [[ $(dpkg-divert --listpackage $BIN) == "$PKG" ]] || die "the diversion of $BIN is not ours"
     ok "dpkg-divert: $BIN -> $BIN-python, $PAGE -> $PKG-python.1.gz, by $PKG"
     # dpkg -S names both packages for a diverted path, and the diversion.
-    dpkg-query -S $BIN | grep -qx "diversion by $PKG from: $BIN" || die "dpkg -S $BIN: $(dpkg-query -S $BIN)"
+    out=$(dpkg-query -S $BIN)
+    grep -qx "diversion by $PKG from: $BIN" <<<"$out" || die "dpkg -S $BIN: $out"
     out=$($PKG --version)
     [[ $out == "$PKG $version"* ]] || die "$PKG --version: '$out', expected '$PKG $version...'"
     ok "$PKG --version: $out"
@@ -135,7 +136,8 @@ checks_installed() {
     grep -q '^usage: ' /tmp/py-help || die "$BIN-python --help: no argparse usage"
     ok "$BIN-python is libvirt's Python tool, byte for byte, and runs: $(head -n1 /tmp/py-help)"
     [[ $(man -w $PKG) == "$PAGE" ]] || die "man -w $PKG: $(man -w $PKG)"
-    dpkg-query -S $PAGE | grep -qx "diversion by $PKG from: $PAGE" || die "dpkg -S $PAGE: $(dpkg-query -S $PAGE)"
+    out=$(dpkg-query -S $PAGE)
+    grep -qx "diversion by $PKG from: $PAGE" <<<"$out" || die "dpkg -S $PAGE: $out"
     page_has "$PAGE" "$OURS" || die "$PAGE lacks '$OURS'"
     ok "man -w $PKG: $PAGE, ours ('$OURS')"
     [[ $(man -w $PKG-python) == /usr/share/man/man1/$PKG-python.1.gz ]] ||
@@ -199,7 +201,8 @@ dpkg --purge $PKG 2>&1
 is_python_tool $BIN $PAGE
 ok "$BIN and $PAGE are libvirt-clients-qemu's again"
 [[ ! -e $BIN-python && ! -e /usr/share/man/man1/$PKG-python.1.gz ]] || die "a -python name is left"
-! dpkg-divert --list | grep -q "by $PKG\$" || die "diversions left: $(dpkg-divert --list | grep "by $PKG")"
+left=$(dpkg-divert --list | grep "by $PKG\$" || true)
+[[ -z $left ]] || die "diversions left: $left"
 [[ $(dpkg-divert --truename $BIN) == "$BIN" ]] || die "$BIN still diverted"
 ok "no diversion by $PKG left"
 [[ $(man -w $PKG) == "$PAGE" ]] || die "man -w $PKG after purge: $(man -w $PKG)"
@@ -215,7 +218,7 @@ install -m 755 /tmp/deb/usr/bin/$PKG /tmp/deb/usr/bin/$PKG-libvirt /usr/local/bi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin # root's PATH on Debian
 (cd /tmp/in/src && set -x && . /tmp/in/readme-install.sh) || die "README's install -D lines failed"
 [[ $(command -v $PKG) == /usr/local/bin/$PKG ]] || die "$PKG runs $(command -v $PKG)"
-$PKG --version | grep -q "^$PKG $version" || die "$PKG --version: $($PKG --version)"
+[[ $($PKG --version) == "$PKG $version"* ]] || die "$PKG --version: $($PKG --version)"
 is_python_tool $BIN $PAGE
 ok "$PKG is /usr/local/bin's; $BIN is still the Python tool"
 # (Debian's /usr/local/man is a link to /usr/local/share/man; man-db may give either.)
