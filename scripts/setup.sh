@@ -28,8 +28,12 @@ PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
     qemu-system-x86 openssh-server openssh-client netcat-openbsd iproute2 passwd util-linux hostname
     # the second e2e run's libvirt 11.3 + QEMU 10.0 live in a bookworm chroot
-    # (scripts/setup-libvirt11.sh), so that the host keeps Debian 12's libvirt 9.0
+    # (scripts/setup-libvirt11.sh), so that the host keeps Debian 12's libvirt 9.0;
+    # the Debian package is tried in another (scripts/setup-package-root.sh)
     debootstrap
+    # the Debian package (scripts/package.sh: dpkg-buildpackage with debhelper) and its check
+    # (scripts/test-package.sh: lintian)
+    dpkg-dev debhelper lintian
 )
 
 missing=()

@@ -4,7 +4,9 @@
 # Python tool, the man page), and the simulated Secure Processor's own checks. The end-to-end
 # tests (real libvirtd and QEMU) then run a second time on libvirt 11.3 + QEMU 10.0 from
 # bookworm-backports, in the chroot scripts/setup-libvirt11.sh builds, with the SEV-SNP domains
-# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run.
+# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run. Last, the Debian package is built (a release
+# build), checked by lintian, and installed over libvirt's Python tool and purged in a clean
+# Debian 12 chroot (scripts/test-package.sh, through tests/it/package.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +20,17 @@ scripts/setup.sh
 lv11_out=$(mktemp)
 scripts/setup-libvirt11.sh >"$lv11_out" 2>&1 &
 lv11_pid=$!
+# Likewise the clean Debian 12 chroot the package is tried in (about 2 minutes the first time),
+# and the package itself: a release build that would add minutes at the end, built meanwhile at
+# the lowest priority (nice 19, one job), so that it takes only the CPU the steps below leave
+# idle (linking, single-threaded tests, waits).
+pkgroot_out=$(mktemp)
+scripts/setup-package-root.sh >"$pkgroot_out" 2>&1 &
+pkgroot_pid=$!
+pkg_out=$(mktemp)
+pkg_t0=$SECONDS
+nice -n 19 env CARGO_BUILD_JOBS=1 scripts/package.sh >"$pkg_out" 2>&1 &
+pkg_pid=$!
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -37,10 +50,11 @@ echo "== fuzz targets, briefly, on the committed corpus (scripts/fuzz.sh for lon
 FUZZ_QUICK_SECONDS=${FUZZ_QUICK_SECONDS:-3} scripts/fuzz.sh --quick
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log" "$lv11_out"' EXIT
+trap 'rm -f "$log" "$lv11_out" "$pkgroot_out" "$pkg_out"' EXIT
 set +e
-# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass).
-SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 cargo test --all-targets 2>&1 | tee "$log"
+# The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass);
+# the Debian package's test (tests/it/package.rs) in its own pass at the end.
+SEV_E2E_LIBVIRT11_PASS_FOLLOWS=1 SEV_TEST_PACKAGE=0 cargo test --all-targets 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 # --all-targets leaves out the documentation's examples; run them too. They
 # read their fixtures with include_bytes!, so each file they read must be in
@@ -86,6 +100,32 @@ lv11_status=${PIPESTATUS[0]}
 set -e
 echo "== libvirt 11.3 + QEMU 10.0 end-to-end run: $((SECONDS - t0)) s"
 ((lv11_status == 0)) || status=$lv11_status
+
+echo "== the Debian package: built, lintian, installed over libvirt's Python tool in a clean Debian 12 chroot, purged"
+if wait "$pkgroot_pid"; then
+    cat "$pkgroot_out"
+else
+    cat "$pkgroot_out"
+    echo "test.sh: the package test's chroot could not be built" >&2
+    [[ -z ${CI:-} ]] || status=1
+fi
+t0=$SECONDS
+set +e
+if wait "$pkg_pid"; then
+    deb=$(tail -n1 "$pkg_out")
+    echo "== package built in the background: $deb (waited $((SECONDS - t0)) s for it; $((SECONDS - pkg_t0)) s since its start)"
+    # tests/it/package.rs runs scripts/test-package.sh on it (about 20 s); only that test, as the
+    # package module's others ran above.
+    SEV_PACKAGE_DEB=$deb SEV_TEST_PACKAGE=1 cargo test --test it package::package_installs 2>&1 | tee -a "$log"
+    pkg_status=${PIPESTATUS[0]}
+else
+    tail -n 30 "$pkg_out"
+    echo "test.sh: scripts/package.sh failed (its output's end above)" >&2
+    pkg_status=1
+fi
+set -e
+echo "== Debian package test: $((SECONDS - t0)) s"
+((pkg_status == 0)) || status=$pkg_status
 # One closing line over every test binary (some binaries hold no tests, and
 # cargo's own last line is then theirs).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }

@@ -107,7 +107,7 @@ pub fn exec_libvirt_executable() -> Error {
         .exec();
     Error::Installation(format!(
         "--domain is handled by {}, which cannot be run ({err}); install it beside this program \
-         (cargo install --path . installs both)",
+         (the Debian package, scripts/package.sh, and cargo install --path . install both)",
         path.display()
     ))
 }

@@ -19,6 +19,7 @@ mod kds;
 mod libvirt_test_driver;
 mod limits;
 mod man_page;
+mod package;
 mod proptest_core;
 mod qmp;
 mod schemas;
