@@ -15,6 +15,8 @@
 #![allow(rustdoc::invalid_html_tags)]
 
 pub mod args;
+mod args_outputs;
+pub mod guest_agent_args;
 pub mod help;
 pub mod num;
 pub mod output;

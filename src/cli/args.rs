@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use super::guest_agent_args::GuestAgentArgs;
 use super::num::{
     family_id, host_data, image_id, parse_api, parse_u32, parse_u64, parse_u8, sev_measurement,
 };
@@ -268,6 +269,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub snp_requirements: RequirementArgs,
+
+    #[command(flatten)]
+    pub guest: GuestAgentArgs,
 }
 
 /// The usage checks of the Python tool, in its order, before any work.
@@ -385,7 +389,7 @@ impl Config {
     pub fn from_args(a: &Args) -> Result<Config> {
         check_usage(a)?;
         let generation = a.expected_generation()?;
-        check_outputs(a)?;
+        super::args_outputs::check_outputs(a)?;
         let secrets = a
             .inject_secret
             .iter()
@@ -520,6 +524,7 @@ impl Args {
                 self.report.is_some(),
                 self.sealed_out.as_ref(),
             )?,
+            agent: self.guest.plan(&self.inject_secret)?,
         })
     }
 
@@ -564,7 +569,9 @@ impl Args {
             (self.require_policy.is_some(), "--require-policy"),
             (self.forbid_policy.is_some(), "--forbid-policy"),
             (
-                !self.inject_secret.is_empty() && self.sealed_out.is_none(),
+                !self.inject_secret.is_empty()
+                    && self.sealed_out.is_none()
+                    && !self.guest.guest_agent,
                 "--inject-secret",
             ),
             (self.secret_header.is_some(), "--secret-header"),
@@ -624,73 +631,8 @@ impl Args {
             (e.kds_cache.is_some(), "--kds-cache"),
             (e.offline, "--offline"),
             (e.now.is_some(), "--now"),
+            (self.guest.guest_agent, "--guest-agent"),
         ];
         given.iter().filter(|(g, _)| *g).map(|(_, n)| *n).collect()
     }
-}
-
-/// Every file the tool writes must be a file of its own: one path given for
-/// two outputs would leave one output overwritten by the other, and an
-/// output that is an input would destroy the owner's copy. Standard input
-/// (`-`) can be read for one input only.
-fn check_outputs(a: &Args) -> Result<()> {
-    let outputs: Vec<(&str, &PathBuf)> = [
-        ("--secret-header", a.secret_header.as_ref()),
-        ("--secret-payload", a.secret_payload.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(n, p)| p.map(|p| (n, p)))
-    .collect();
-    let mut inputs: Vec<(&str, &std::path::Path)> = [
-        ("--firmware", a.firmware.as_ref()),
-        ("--kernel", a.kernel.as_ref()),
-        ("--initrd", a.initrd.as_ref()),
-        ("--tk", a.tk.as_ref()),
-        ("--tik", a.tik.as_ref()),
-        ("--tek", a.tek.as_ref()),
-        ("--vmsa-cpu0", a.vmsa_cpu0.as_ref()),
-        ("--vmsa-cpu1", a.vmsa_cpu1.as_ref()),
-    ]
-    .into_iter()
-    .filter_map(|(n, p)| p.map(|p| (n, p.as_path())))
-    .collect();
-    // A secret that does not parse is reported by its own check.
-    let secret_paths: Vec<PathBuf> = a
-        .inject_secret
-        .iter()
-        .filter_map(|s| SecretSpec::parse(s).ok())
-        .map(|s| s.path)
-        .collect();
-    inputs.extend(
-        secret_paths
-            .iter()
-            .map(|p| ("--inject-secret", p.as_path())),
-    );
-    let report = a.report.iter().map(|p| ("--report", p.as_path()));
-    let snp: Vec<_> = report
-        .chain(a.endorsement.inputs())
-        .chain(a.snp_requirements.inputs())
-        .collect();
-    input::at_most_one_stdin(inputs.iter().chain(&snp).copied())?;
-    for (i, (name, path)) in outputs.iter().enumerate() {
-        for (other, other_path) in &outputs[i + 1..] {
-            if input::same_file(path, other_path) {
-                return Err(Error::Usage(format!(
-                    "{name} and {other} name the same file '{}': each output needs a file of its \
-                     own, or one would overwrite the other; give two different paths",
-                    path.display()
-                )));
-            }
-        }
-        for (input, input_path) in &inputs {
-            if input::same_file(path, input_path) {
-                return Err(Error::Usage(format!(
-                    "{name} '{}' is the file given as {input}: writing it would destroy that input; \
-                     give another path",
-                    path.display()
-                )));
-            }
-        }
-    }
-    Ok(())
 }

@@ -20,11 +20,11 @@ pub fn stages(a: &Args, source: &mut dyn LaunchSource, out: &Output, run: &mut R
         ..SnpRun::default()
     });
     let before = snp.warnings.len();
-    let result = run::run(&owner, host, snp);
+    let result = run::run(&owner, host, snp, source.guest_agent());
     for w in &snp.warnings[before..] {
         out.warn(w);
     }
-    print(out, snp, owner.report.is_some());
+    print(out, snp, owner.report.is_some() || owner.agent.is_some());
     result?;
     Ok(())
 }
@@ -88,6 +88,11 @@ fn print(out: &Output, snp: &SnpRun, report_given: bool) {
         }
         if let Some(s) = &snp.sealed {
             out.status(super::snp_key_release::sealed_text(s).trim_end());
+        }
+        if let Some(p) = &snp.guest_sealed {
+            out.status(&format!(
+                "OK: the sealed file was written into the guest at '{p}' through its QEMU guest agent"
+            ));
         }
     }
 }

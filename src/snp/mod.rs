@@ -11,6 +11,7 @@ pub mod digest;
 pub mod domain;
 pub mod endorsement;
 pub mod explain;
+mod guest_agent;
 pub mod id_block;
 pub mod key_release;
 pub mod pins;

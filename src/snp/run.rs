@@ -13,7 +13,7 @@
 //! lets the firmware refuse a wrong launch before the guest runs.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::core::hex;
 use crate::core::vmsa::VmsaForm;
@@ -24,6 +24,7 @@ use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::domain::{self, IdKeys, SnpContext, SnpDomain};
 use crate::snp::endorsement::EndorsementSource;
 use crate::snp::explain::SnpExplanation;
+use crate::snp::key_release::agent::{AgentChannel, AgentPlan};
 use crate::snp::key_release::{self, SealPlan, SealedSummary};
 use crate::snp::validate::{Check, Expectations, Status};
 use crate::source::SnpHostReport;
@@ -69,6 +70,9 @@ pub struct SnpOwner {
     pub nonce: Option<[u8; 32]>,
     /// The secrets to seal to the guest's key once everything validated.
     pub seal: Option<SealPlan>,
+    /// `--guest-agent`: the whole exchange through the domain's QEMU guest
+    /// agent, the secrets sealed and written into the guest.
+    pub agent: Option<AgentPlan>,
 }
 
 /// The launch the domain will have, each value with who gave it: the
@@ -206,6 +210,8 @@ pub struct SnpRun {
     pub validation: Option<Validation>,
     /// The sealed file, once everything validated (with `--sealed-out`).
     pub sealed: Option<SealedSummary>,
+    /// Where the sealed file was written in the guest (`--guest-agent`).
+    pub guest_sealed: Option<String>,
     /// Warnings for the owner, starting with those of the run before the SNP
     /// stages.
     pub warnings: Vec<String>,
@@ -229,7 +235,12 @@ impl SnpRun {
 }
 
 /// Runs the SNP stages on what the host said, filling `run`.
-pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()> {
+pub fn run(
+    owner: &SnpOwner,
+    host: SnpHostReport,
+    run: &mut SnpRun,
+    agent: Option<&mut dyn AgentChannel>,
+) -> Result<()> {
     let domain = host.domain.as_ref().map(domain::decode).transpose()?;
     run.domain = domain.clone();
     let domain = match domain {
@@ -247,43 +258,61 @@ pub fn run(owner: &SnpOwner, host: SnpHostReport, run: &mut SnpRun) -> Result<()
     run.prelaunch = checks;
     run.id_block_explanation = explanation;
     verdict?;
-    if let Some(path) = &owner.report {
-        let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
-        // The owner's requirements; MEASUREMENT is the computed digest.
-        let mut v = crate::snp::attest::validate_evidence(
-            path,
-            &owner.endorsement,
-            owner.expectations.clone(),
-            run.computed.as_ref(),
-            owner.nonce,
-        )?;
-        v.main_command = true;
-        // What the domain (or QEMU, for the policy) gave the firmware, beside
-        // the owner's own expect.* lines (skipped where nothing was pinned).
-        let mut domain_checks: Vec<Check> = domain::report_checks(&domain, &v.input.report)
-            .into_iter()
-            .filter(|c| has_xml || c.name == "domain.policy")
-            .collect();
-        crate::snp::pins::annotate(&mut domain_checks, &pins(owner));
-        v.outcome.checks.extend(domain_checks);
-        let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
-        let passed = failed.is_empty();
-        let failed = failed.join(", ");
-        let v = run.validation.insert(v);
-        if !passed {
-            return Err(Error::AttestationFailed(format!(
-                "the guest's attestation report does not match the domain and the owner's expectations: {failed} failed"
-            )));
-        }
-        run.sealed = seal(owner, v)?;
+    if let Some(plan) = &owner.agent {
+        return super::guest_agent::through_agent(owner, plan, agent, &domain, run);
     }
+    if let Some(path) = &owner.report {
+        attest(owner, path, owner.nonce, owner.seal.as_ref(), &domain, run)?;
+    }
+    Ok(())
+}
+
+/// The guest's report (or key-release evidence) at `path`, validated against
+/// `domain` and the owner's expectations; then, when every check passed and
+/// `seal` is given, the secrets sealed to the evidence's key.
+pub(crate) fn attest(
+    owner: &SnpOwner,
+    path: &Path,
+    nonce: Option<[u8; 32]>,
+    seal: Option<&SealPlan>,
+    domain: &SnpDomain,
+    run: &mut SnpRun,
+) -> Result<()> {
+    let has_xml = run.host.as_ref().is_some_and(|h| h.domain.is_some());
+    // The owner's requirements; MEASUREMENT is the computed digest.
+    let mut v = crate::snp::attest::validate_evidence(
+        path,
+        &owner.endorsement,
+        owner.expectations.clone(),
+        run.computed.as_ref(),
+        nonce,
+    )?;
+    v.main_command = true;
+    // What the domain (or QEMU, for the policy) gave the firmware, beside
+    // the owner's own expect.* lines (skipped where nothing was pinned).
+    let mut domain_checks: Vec<Check> = domain::report_checks(domain, &v.input.report)
+        .into_iter()
+        .filter(|c| has_xml || c.name == "domain.policy")
+        .collect();
+    crate::snp::pins::annotate(&mut domain_checks, &pins(owner));
+    v.outcome.checks.extend(domain_checks);
+    let failed: Vec<&str> = v.outcome.failures().map(|c| c.name).collect();
+    let passed = failed.is_empty();
+    let failed = failed.join(", ");
+    let v = run.validation.insert(v);
+    if !passed {
+        return Err(Error::AttestationFailed(format!(
+            "the guest's attestation report does not match the domain and the owner's expectations: {failed} failed"
+        )));
+    }
+    run.sealed = seal_to(seal, v)?;
     Ok(())
 }
 
 /// Seals the owner's secrets to the key of the evidence `v` came in, once
 /// every check of the run passed.
-fn seal(owner: &SnpOwner, v: &Validation) -> Result<Option<SealedSummary>> {
-    let Some(plan) = &owner.seal else {
+fn seal_to(plan: Option<&SealPlan>, v: &Validation) -> Result<Option<SealedSummary>> {
+    let Some(plan) = plan else {
         return Ok(None);
     };
     let Some(evidence) = &v.evidence else {

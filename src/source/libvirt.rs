@@ -409,6 +409,10 @@ impl LaunchSource for Libvirt {
         self.compare_over_sftp(owner)
     }
 
+    fn guest_agent(&mut self) -> Option<&mut dyn crate::snp::key_release::agent::AgentChannel> {
+        Some(self)
+    }
+
     fn describe_injection(&self) -> String {
         if self.resume {
             "injected through libvirt, domain resumed".into()
@@ -416,6 +420,43 @@ impl LaunchSource for Libvirt {
             "injected through libvirt, domain left paused (--no-resume)".into()
         }
     }
+}
+
+impl crate::snp::key_release::agent::AgentChannel for Libvirt {
+    fn agent_command(&mut self, cmd: &str, timeout: std::time::Duration) -> Result<String> {
+        let secs = i32::try_from(timeout.as_secs().max(1)).unwrap_or(i32::MAX);
+        let name = serde_json::from_str::<serde_json::Value>(cmd)
+            .ok()
+            .and_then(|v| v["execute"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.dom
+            .qemu_agent_command(cmd, secs, 0)
+            .map_err(|e| agent_error(&name, &e))
+    }
+}
+
+/// A failed guest agent command, in the class its cause belongs to.
+fn agent_error(name: &str, e: &virt::error::Error) -> Error {
+    use virt::error::ErrorNumber as N;
+    let what = libvirt_error(&format!("the guest agent command '{name}' failed"), e);
+    let code = e.code();
+    let is = |n: N| code.is(n);
+    if is(N::OperationInvalid) || is(N::AgentUnresponsive) {
+        return Error::State(format!(
+            "{what}; the guest must be running with qemu-guest-agent started on its channel (virsh qemu-agent-command DOMAIN '{{\"execute\":\"guest-ping\"}}' tells)"
+        ));
+    }
+    if is(N::AgentCommandFailed) && e.message().contains("disabled") {
+        return Error::HostCall(format!(
+            "{what}; allow guest-exec, guest-exec-status and guest-file-open/read/write/flush/close in the guest's qemu-guest-agent (its --allow-rpcs or --block-rpcs)"
+        ));
+    }
+    if is(N::AgentCommandTimeout) {
+        return Error::HostCall(format!(
+            "{what}; the agent did not answer in time: check the guest, or give a longer --guest-timeout"
+        ));
+    }
+    Error::HostCall(format!("{what}; check the guest and its qemu-guest-agent"))
 }
 
 impl Libvirt {

@@ -333,6 +333,10 @@ pub trait LaunchSource {
     fn inject(&mut self, packet: &SecretPacket) -> Result<()>;
     /// Describes where the secret went.
     fn describe_injection(&self) -> String;
+    /// The guest's QEMU guest agent, where the source reaches it (libvirt).
+    fn guest_agent(&mut self) -> Option<&mut dyn crate::snp::key_release::agent::AgentChannel> {
+        None
+    }
     /// On a mismatch: the host's copies of the owner's files (what, owner's
     /// SHA-256) compared where the source can reach them; a diagnosis only.
     fn compare_host_files(

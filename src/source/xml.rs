@@ -29,6 +29,10 @@ pub struct Domain {
     /// Every `<launchSecurity>` element (one in a valid domain).
     #[serde(rename = "launchSecurity", default)]
     pub launch_security: Vec<LaunchSecurity>,
+    /// Whether `<devices>` has a `<channel>` whose `<target>` is named
+    /// `org.qemu.guest_agent.0`: the QEMU guest agent's channel.
+    #[serde(skip)]
+    pub guest_agent_channel: bool,
 }
 
 /// `<vcpu placement='static' current='N'>MAX</vcpu>`.
@@ -161,10 +165,49 @@ fn parse<'de, T: Deserialize<'de>>(what: &str, xml: &'de str) -> Result<T> {
         .map_err(|e| Error::Usage(format!("cannot parse the {what} XML: {e}")))
 }
 
+/// The QEMU guest agent's virtio-serial port name.
+pub const GUEST_AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+
+/// Whether `xml` (already accepted by [`Domain::parse`]) declares the guest
+/// agent's channel: `<domain><devices><channel><target name=...>`. A scan
+/// of the events, as channels may be anywhere among the devices.
+fn has_guest_agent_channel(xml: &str) -> bool {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let (e, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                path.pop();
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => return false,
+            Ok(_) => continue,
+        };
+        let name = e.name().as_ref().to_vec();
+        let inside: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
+        if name == b"target" && inside == [&b"domain"[..], b"devices", b"channel"] {
+            let named = e.attributes().flatten().any(|a| {
+                a.key.as_ref() == b"name" && a.value.as_ref() == GUEST_AGENT_CHANNEL.as_bytes()
+            });
+            if named {
+                return true;
+            }
+        }
+        if !empty {
+            path.push(name);
+        }
+    }
+}
+
 impl Domain {
     /// Parses domain XML, refusing more than [`MAX_XML_LEN`] bytes and any DOCTYPE.
     pub fn parse(xml: &str) -> Result<Domain> {
-        parse("domain", xml)
+        let mut d: Domain = parse("domain", xml)?;
+        d.guest_agent_channel = has_guest_agent_channel(xml);
+        Ok(d)
     }
 
     fn os(&self) -> &Os {
@@ -348,5 +391,34 @@ impl Capabilities {
     /// `/capabilities/host/cpu/signature`, if present.
     pub fn signature(&self) -> Option<&Signature> {
         self.host.as_ref()?.cpu.as_ref()?.signature.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(devices: &str) -> bool {
+        let xml = format!("<domain type='kvm'><name>g</name><devices>{devices}</devices></domain>");
+        Domain::parse(&xml).unwrap().guest_agent_channel
+    }
+
+    #[test]
+    fn the_guest_agent_channel_is_found_among_the_devices() {
+        let ga = "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
+        let other =
+            "<channel type='pty'><target type='virtio' name='org.example.other'/></channel>";
+        assert!(agent(ga));
+        assert!(agent(&format!(
+            "{other}<disk type='file'/>{ga}<serial type='pty'/>"
+        )));
+        assert!(!agent(other));
+        assert!(!agent(""));
+        // A target of another device, or one outside <devices>, is not the channel.
+        assert!(!agent(
+            "<console><target type='virtio' name='org.qemu.guest_agent.0'/></console>"
+        ));
+        let outside = "<domain><channel><target name='org.qemu.guest_agent.0'/></channel></domain>";
+        assert!(!Domain::parse(outside).unwrap().guest_agent_channel);
     }
 }

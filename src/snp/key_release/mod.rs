@@ -5,6 +5,7 @@
 //! the guest's opening ([`open_secret`]). The formats are in
 //! [`crate::core::snp_secret`].
 
+pub mod agent;
 pub mod files;
 pub mod request;
 
