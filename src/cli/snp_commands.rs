@@ -76,18 +76,20 @@ chain, the TCB and chip binding against the VCEK, and the owner's expectations."
     )]
     #[command(name = "snp-validate")]
     Validate(Box<ValidateArgs>),
-    /// In the guest: make a key pair bound with the owner's nonce into REPORT_DATA, and the evidence for snp-validate --nonce
+    /// In the guest: bind a key to the owner's nonce in a report
     #[command(
         name = "snp-request",
         long_about = "In an SEV-SNP guest: make an ephemeral HPKE key pair (P-384), keep its \
 private key in --key-dir, and bind its public key and the owner's nonce into REPORT_DATA \
-(SHA-512 of the label, the nonce and the key; schema/snp-key-release.md). Step 1, \
---print-report-data, prints the REPORT_DATA to request the report with; step 2, --report, \
-writes the evidence (report, certificate table, nonce, public key) for the owner's \
-snp-validate --nonce --seal-secret."
+(SHA-512 of the label, the nonce and the key; schema/snp-key-release.md). With \
+--evidence-out alone it asks the guest kernel for the report (configfs-tsm, else \
+/dev/sev-guest) and writes the evidence (report, certificate table, nonce, public key) for \
+the owner's snp-validate --nonce --seal-secret. Without the kernel's interfaces, in two \
+steps: --print-report-data prints the REPORT_DATA to request the report with another tool, \
+then --report FILE --evidence-out FILE writes the evidence."
     )]
     Request(RequestArgs),
-    /// In the guest: open a sealed file with the key snp-request kept, and write one secret
+    /// In the guest: open a sealed file and write one secret
     #[command(name = "snp-open")]
     Open(OpenArgs),
 }

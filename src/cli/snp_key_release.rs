@@ -13,7 +13,10 @@ use crate::core::hex;
 use crate::core::snp_secret::{KeyPair, NONCE_LEN};
 use crate::error::{Error, Result};
 use crate::sev::secrets::SecretSpec;
-use crate::snp::key_release::{self, files, request, ExternalReport, SealPlan, SealedSummary};
+use crate::snp::key_release::{
+    self, files, request, ExternalReport, KernelReport, SealPlan, SealedSummary,
+};
+use crate::source::guest_report::{self, GuestReportOptions};
 
 const SEAL: &str = "Attested key release (seal secrets to the guest's key)";
 
@@ -146,13 +149,28 @@ pub struct RequestArgs {
     #[arg(long, value_name = "DIR")]
     key_dir: PathBuf,
 
-    /// Make a new key pair, store it in --key-dir, print REPORT_DATA (hex) to request the report with, and exit
+    /// Make a new key pair, store it in --key-dir, print REPORT_DATA (hex) to request the report with, and exit (when the kernel's interfaces are not at hand)
     #[arg(long, conflicts_with_all = ["report", "evidence_out"])]
     print_report_data: bool,
 
-    /// The report obtained for the printed REPORT_DATA (raw, SNP_GET_REPORT response, or report with certificate table)
+    /// The report obtained for the printed REPORT_DATA (raw, SNP_GET_REPORT response, or report with certificate table); without it the guest kernel is asked
     #[arg(long, value_name = "FILE", requires = "evidence_out")]
     report: Option<PathBuf>,
+
+    /// The kernel's configfs-tsm report directory, asked first
+    #[arg(long, value_name = "DIR", default_value = guest_report::DEFAULT_TSM_ROOT,
+          conflicts_with_all = ["report", "print_report_data"])]
+    tsm_root: PathBuf,
+
+    /// The sev-guest device, asked when configfs-tsm is not there
+    #[arg(long, value_name = "DEVICE", default_value = guest_report::DEFAULT_SEV_GUEST,
+          conflicts_with_all = ["report", "print_report_data"])]
+    sev_guest: PathBuf,
+
+    /// The VMPL to request the report for (0-3; the kernel refuses one below its own)
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=3),
+          conflicts_with_all = ["report", "print_report_data"])]
+    vmpl: u32,
 
     /// The certificate table obtained with the report (configfs-tsm auxblob)
     #[arg(long, value_name = "FILE", requires = "report")]
@@ -172,12 +190,23 @@ pub fn request_main(a: &RequestArgs) -> Result<String> {
         let rd = request::report_data_for(&a.nonce, &kp);
         return Ok(format!("{}\n", hex(&rd)));
     }
-    let (Some(report), Some(out)) = (&a.report, &a.evidence_out) else {
+    let Some(out) = &a.evidence_out else {
         return Err(Error::Usage(
-            "snp-request needs --print-report-data (step 1), or --report FILE --evidence-out FILE (step 2, with the report obtained for the printed REPORT_DATA)".into(),
+            "snp-request needs --evidence-out FILE (the report asked of the guest kernel), or --print-report-data (step 1) and then --report FILE --evidence-out FILE (step 2, with a report obtained another way for the printed REPORT_DATA)".into(),
         ));
     };
     files::check_output(out, "--evidence-out")?;
+    let Some(report) = &a.report else {
+        // One step: a new key pair, and the kernel asked for its report.
+        let mut kernel = KernelReport::new(GuestReportOptions {
+            tsm_root: a.tsm_root.clone(),
+            sev_guest: a.sev_guest.clone(),
+            vmpl: a.vmpl,
+        });
+        let evidence = request::request(&a.nonce, &a.key_dir, &mut kernel)?;
+        files::write_atomic(out, evidence.to_json().as_bytes(), 0o644)?;
+        return Ok(String::new());
+    };
     if crate::input::same_file(out, report) {
         return Err(Error::Usage(format!(
             "--evidence-out '{}' is the --report file: give another path",

@@ -287,8 +287,8 @@ fn bash_completes_fixed_values() {
     assert_eq!(words(got), ["sev-es", "sev-snp"]);
     let got = bash_complete(&script, &["virt-qemu-sev-validate", "completions", ""]);
     assert_eq!(words(got), ["bash", "fish", "zsh"]);
-    let got = bash_complete(&script, &["virt-qemu-sev-validate", "help", "snp-r"]);
-    assert_eq!(words(got), ["snp-report"]);
+    let got = bash_complete(&script, &["virt-qemu-sev-validate", "help", "snp-re"]);
+    assert_eq!(words(got), ["snp-report", "snp-request"]);
 }
 
 /// zsh completes a file option with files, a directory option with

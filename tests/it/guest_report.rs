@@ -440,3 +440,75 @@ fn configfs_tsm_floor_and_no_certificates() {
     check_report(&got, &rd, 1, chain().unwrap(), sim.dir.path());
     assert_eq!(got.cert_table, None, "an empty auxblob is no table");
 }
+
+/// The whole key release with the kernel's interface: `snp-request` asks the
+/// simulated configfs-tsm (one step: key pair, REPORT_DATA, report), the
+/// owner's `snp-validate` seals to the evidence's key, and `snp-open` opens.
+/// REPORT_DATA is recomputed by Python's hashlib from the documented
+/// binding; the simulated firmware's MEASUREMENT is zero unless told.
+#[test]
+fn snp_request_asks_the_kernel_and_the_sealed_key_opens() {
+    use crate::common::tool::Tool;
+    use std::os::unix::fs::PermissionsExt;
+    let Some(sim) = TsmSim::start("snp_request_asks_the_kernel", &[]) else {
+        return;
+    };
+    let chain = chain().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = tmp.path().join("keys");
+    fs::create_dir(&keys).unwrap();
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).unwrap();
+    let nonce = hex::encode(&random_report_data()[..32]);
+    let ev = tmp.path().join("evidence.json");
+    let p = |x: &Path| x.display().to_string();
+    Tool::new()
+        .args(["snp-request", "--nonce", &nonce, "--key-dir", &p(&keys)])
+        .args(["--tsm-root", &p(&sim.root()), "--evidence-out", &p(&ev)])
+        .run()
+        .expect_code(0);
+    assert_eq!(sim.entries(), 0, "the request's entry is removed");
+    let doc: serde_json::Value = serde_json::from_slice(&fs::read(&ev).unwrap()).unwrap();
+    assert_eq!(doc["report_source"], "configfs-tsm");
+    let script = "import base64,hashlib,json,sys\n\
+        e=json.load(open(sys.argv[1]))\n\
+        label=b'virt-qemu-sev-validate snp-key-release v1\\x00'\n\
+        rd=hashlib.sha512(label+bytes.fromhex(sys.argv[2])+bytes.fromhex(e['public_key'])).digest()\n\
+        print(int(base64.b64decode(e['report'])[0x50:0x90]==rd))";
+    let out = Command::new("/usr/bin/python3")
+        .args(["-c", script, &p(&ev), &nonce])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "REPORT_DATA binds"
+    );
+    let secret = tmp.path().join("disk.key");
+    fs::write(&secret, b"the disk key\n").unwrap();
+    let sealed = tmp.path().join("sealed.bin");
+    Tool::new()
+        .args(["snp-validate", &p(&ev), "--nonce", &nonce])
+        .args(["--measurement", &"00".repeat(48)])
+        .args(["--vcek", &p(&chain.join("vcek.der"))])
+        .args(["--trust-anchors", &p(&chain.join("ark.pem"))])
+        .args(["--trust-anchors", &p(&chain.join("ask.pem"))])
+        .args(["--seal-secret", &format!("luks-key:{}", p(&secret))])
+        .args(["--sealed-out", &p(&sealed)])
+        .run()
+        .expect_code(0);
+    let opened = Tool::new()
+        .args(["snp-open", &p(&sealed), "--key-dir", &p(&keys)])
+        .args(["--secret", "luks-key"])
+        .run()
+        .expect_code(0);
+    assert_eq!(opened.stdout, "the disk key\n");
+    // Without the kernel's interfaces: exit 7, naming what to check.
+    let o = Tool::new()
+        .args(["snp-request", "--nonce", &nonce, "--key-dir", &p(&keys)])
+        .args(["--tsm-root", &p(&tmp.path().join("none"))])
+        .args(["--sev-guest", &p(&tmp.path().join("none-dev"))])
+        .args(["--evidence-out", &p(&tmp.path().join("e2.json"))])
+        .run()
+        .expect_code(7);
+    assert!(o.stderr.contains("configfs"), "{}", o.stderr);
+}

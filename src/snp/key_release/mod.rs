@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::sev::secrets::{self, SecretSpec, SECRET_ALIASES};
 use crate::snp::attest::{SealedDocument, SealedEntry, Validation};
 
-pub use request::{ExternalReport, ObtainedReport, ReportProvider};
+pub use request::{ExternalReport, KernelReport, ObtainedReport, ReportProvider};
 
 /// What the owner asked to seal, and where.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use super::files::{self, read_bounded};
 use crate::core::snp_report::{self, MAX_INPUT_LEN, REPORT_LEN};
 use crate::core::snp_secret::{self, Evidence, KeyPair, ReportSource, NONCE_LEN};
 use crate::error::{Error, Result};
+use crate::source::guest_report::{self, GuestReportOptions, ReportVia};
 
 /// A report as a [`ReportProvider`] obtained it.
 #[derive(Debug, Clone)]
@@ -61,6 +62,41 @@ impl ReportProvider for ExternalReport {
         Ok(ObtainedReport {
             report: input.report.raw.to_vec(),
             cert_table,
+        })
+    }
+}
+
+/// The guest kernel's report interface (configfs-tsm, else /dev/sev-guest),
+/// as [`crate::source::guest_report::request`] asks it.
+#[derive(Debug, Clone, Default)]
+pub struct KernelReport {
+    /// Where the interfaces are, and the VMPL to ask for.
+    pub options: GuestReportOptions,
+    /// The interface that answered, once one did.
+    via: Option<ReportVia>,
+}
+
+impl KernelReport {
+    /// The kernel's interfaces at `options`.
+    pub fn new(options: GuestReportOptions) -> KernelReport {
+        KernelReport { options, via: None }
+    }
+}
+
+impl ReportProvider for KernelReport {
+    fn source(&self) -> ReportSource {
+        match self.via {
+            Some(ReportVia::SevGuest) => ReportSource::SevGuest,
+            _ => ReportSource::ConfigfsTsm,
+        }
+    }
+
+    fn get_report(&mut self, report_data: &[u8; 64]) -> Result<ObtainedReport> {
+        let got = guest_report::request(report_data, &self.options)?;
+        self.via = Some(got.via);
+        Ok(ObtainedReport {
+            report: got.report,
+            cert_table: got.cert_table,
         })
     }
 }
