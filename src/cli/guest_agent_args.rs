@@ -33,6 +33,10 @@ pub struct GuestAgentArgs {
     #[arg(long, value_name = "PATH", default_value = "virt-qemu-sev-validate", help_heading = AGENT)]
     pub guest_request_command: String,
 
+    /// One more argument for snp-request in the guest, e.g. --guest-request-arg=--tsm-root=DIR or --guest-request-arg=--vmpl=1 (repeatable)
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true, help_heading = AGENT)]
+    pub guest_request_arg: Vec<String>,
+
     /// Seconds snp-request may take in the guest, and each guest agent command
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = parse_u32, help_heading = AGENT)]
     pub guest_timeout: u32,
@@ -62,9 +66,15 @@ impl GuestAgentArgs {
         }
         guest_path("--guest-sealed-path", &self.guest_sealed_path)?;
         guest_path("--guest-key-dir", &self.guest_key_dir)?;
-        if self.guest_request_command.is_empty() || self.guest_request_command.contains('\0') {
+        let nul = |s: &String| s.contains('\0');
+        if self.guest_request_command.is_empty() || nul(&self.guest_request_command) {
             return Err(Error::Usage(
                 "--guest-request-command is empty or holds a NUL byte: give the path of virt-qemu-sev-validate in the guest".into(),
+            ));
+        }
+        if self.guest_request_arg.iter().any(nul) {
+            return Err(Error::Usage(
+                "a --guest-request-arg holds a NUL byte, which no argument can carry".into(),
             ));
         }
         let secrets = inject_secret
@@ -77,6 +87,7 @@ impl GuestAgentArgs {
             key_dir: self.guest_key_dir.clone(),
             sealed_path: self.guest_sealed_path.clone(),
             timeout: Duration::from_secs(u64::from(self.guest_timeout.max(1))),
+            extra_args: self.guest_request_arg.clone(),
             secrets,
         }))
     }

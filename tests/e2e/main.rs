@@ -10,4 +10,5 @@ mod harness;
 
 mod e2e_libvirt;
 mod e2e_snp;
+mod e2e_snp_agent;
 mod qmp_sim;

@@ -7,6 +7,7 @@ the simulated SNP firmware (snp_sp.py, beside this file) with a test chain. Need
 /dev/fuse and Debian's python3-fusepy.
 
   configfs_tsm.py MOUNTPOINT --chain DIR [--privlevel-floor N] [--no-certs] [--hide ATTR ...]
+                  [--measurement HEX] [--policy N]
 
 serves, in the foreground until unmounted (umount MOUNTPOINT):
 
@@ -31,7 +32,8 @@ serves, in the foreground until unmounted (umount MOUNTPOINT):
   MOUNTPOINT/sim_oversize        (WO, not the kernel's) each write arms one hostile outblob:
                                  the next report made is 2 MiB of 0xAA, which no kernel gives
 
---hide privlevel (or privlevel_floor, auxblob) leaves that attribute out of every entry, as a
+--measurement and --policy are the launch's MEASUREMENT and POLICY the reports carry (the guest
+of a given domain; default snp_sp.py's). --hide privlevel (or privlevel_floor, auxblob) leaves that attribute out of every entry, as a
 provider that does not make it visible does.
 """
 
@@ -93,6 +95,7 @@ class TsmFS(fusepy.Operations):
         self.handles = {}
         self.next_fh = 1
         self.armed = {name: 0 for name in CONTROLS}
+        self.launch = []  # more `snp_sp.py report` options: --measurement, --policy
 
     # ---- paths
 
@@ -208,7 +211,7 @@ class TsmFS(fusepy.Operations):
             out = os.path.join(d, "report.bin")
             with contextlib.redirect_stdout(io.StringIO()):
                 snp_sp.main(["report", "--chain", self.chain, "--report-data", report_data.hex(),
-                             "--vmpl", str(vmpl), "--out", out])
+                             "--vmpl", str(vmpl), "--out", out] + self.launch)
             with open(out, "rb") as f:
                 return f.read()
 
@@ -269,8 +272,12 @@ def main(argv=None):
     ap.add_argument("--hide", action="append", default=[],
                     choices=["privlevel", "privlevel_floor", "auxblob"],
                     help="leave this attribute out of the entries")
+    ap.add_argument("--measurement", help="the reports' MEASUREMENT (96 hex digits)")
+    ap.add_argument("--policy", help="the reports' POLICY")
     a = ap.parse_args(argv)
     fs = TsmFS(a.chain, a.privlevel_floor, not a.no_certs, set(a.hide))
+    fs.launch = [x for k in ("measurement", "policy") if getattr(a, k) is not None
+                 for x in (f"--{k}", getattr(a, k))]
     fusepy.FUSE(fs, a.mountpoint, raw_fi=True, nothreads=True, foreground=True,
                 fsname="configfs_tsm_sim", attr_timeout=0, entry_timeout=0, negative_timeout=0)
     return 0

@@ -23,6 +23,12 @@ the missing AMD Secure Processor would have done, using the independent simulato
   Every connection gets its own proxy; the SEV state is shared by all of them.
   Not supported: -daemonize with a sev-guest object (the proxy follows QEMU's pid).
 
+The QEMU guest agent's channel (a `virtserialport` named org.qemu.guest_agent.0 on a socket
+chardev libvirt passes as an fd): QEMU gets a null chardev instead, and the proxy child relays
+libvirt's connections to `run_dir/agent-NAME.sock`, where the test's simulated guest agent
+(guest_agent.py) listens; after the first `cont` the proxy sends VSERPORT_CHANGE (open), as QEMU
+does when the guest's agent opens its port, so that libvirt connects to the agent.
+
 SEV-SNP (a `sev-snp-guest` object, JSON from libvirt or key=value by hand): the object is
 dropped as well (real QEMU refuses it under TCG), its launch parameters recorded (policy,
 id-block, id-auth, host-data, guest-visible-workarounds, author-key-enabled, vcek-disabled,
@@ -72,6 +78,8 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True  # leave no __pycache__ in the checkout
+
+import guest_agent  # noqa: E402
 
 REAL_QEMU_DEFAULT = "/usr/bin/qemu-system-x86_64"
 
@@ -282,6 +290,9 @@ class Launch:
         self.monitor_fd = None
         self.monitor_chardev = None
         self.control_chardevs = set()
+        # The QEMU guest agent's virtio-serial port (libvirt's <channel> org.qemu.guest_agent.0):
+        # its chardev, device id and the listening fd libvirt gave (see guest_agent.py).
+        self.agent_chardev = self.agent_device = self.agent_fd = None
         self.qemu_args = self._rewrite(args)
 
     def _rewrite(self, args):
@@ -310,6 +321,14 @@ class Launch:
                     self.gosvw = obj.get("guest-visible-workarounds")
                     self.author_key_enabled = truthy(obj.get("author-key-enabled", False))
                     self.vcek_disabled = truthy(obj.get("vcek-disabled", False))
+            if a in ("-device", "--device") and args[j + 1].startswith("{"):
+                try:
+                    dev = json.loads(args[j + 1])
+                except ValueError:
+                    dev = {}
+                if dev.get("driver") == "virtserialport" and \
+                        dev.get("name") == guest_agent.CHANNEL_NAME:
+                    self.agent_chardev, self.agent_device = dev.get("chardev"), dev.get("id")
             if a in ("-mon", "--mon"):
                 kv = dict(item.partition("=")[::2] for item in split_kv(args[j + 1]))
                 if kv.get("mode") == "control":
@@ -375,6 +394,11 @@ class Launch:
                 kv = dict(item.partition("=")[::2] for item in items[1:])
                 if items[0] == "socket" and kv.get("id") == self.monitor_chardev and "fd" in kv:
                     self.monitor_fd = int(kv["fd"])
+                elif items[0] == "socket" and kv.get("id") == self.agent_chardev and "fd" in kv:
+                    # The wrapper serves libvirt's agent socket (no guest OS runs in QEMU);
+                    # QEMU's port gets a null backend.
+                    self.agent_fd = int(kv["fd"])
+                    v = f"null,id={self.agent_chardev}"
             out += [a, v]
         # pflash firmware: follow machine pflash0=NODE -> format node -> file node's filename
         if self.firmware is None and "pflash0" in pflash_nodes:
@@ -859,6 +883,7 @@ class Proxy:
         self.lock = lock if lock is not None else threading.Lock()
         self.negotiated = False
         self.pending_cont = {}  # json id -> SEV state when `cont` was sent
+        self.events = []  # events of the simulated guest, sent to the client after a reply
 
     def handle_command(self, msg):
         """Returns a reply dict to send to the client, or None to forward the command."""
@@ -909,6 +934,14 @@ class Proxy:
             if self.guest is not None:
                 self.guest.record_cont(before, None)
                 self.guest.on_cont()
+                device = self.guest.launch.agent_device
+                if device is not None and self.guest.launch.agent_fd is not None:
+                    # The guest "booted": its agent opens the port, as QEMU reports it.
+                    now = time.time()
+                    self.events.append({"timestamp": {"seconds": int(now),
+                                                      "microseconds": int(now % 1 * 1e6)},
+                                        "event": "VSERPORT_CHANGE",
+                                        "data": {"id": device, "open": True}})
         elif "error" in msg:
             before = self.pending_cont.pop(key, None)
             if self.guest is not None and before is not None:
@@ -958,6 +991,8 @@ class Proxy:
                     except ValueError:
                         pass
                     client.sendall(line + b"\n")
+                    while self.events:
+                        client.sendall(json.dumps(self.events.pop(0)).encode() + b"\r\n")
 
 
 # handle_command's answer for a command that gets no reply and is not forwarded.
@@ -1299,8 +1334,14 @@ def domain_run(cfg, real_qemu, args):
                 detach_stdio(logpath, keep=[m.listener.fileno() for m in direct] + [guest.err_fd])
                 monitors = [(m.listener, m.real_path) for m in direct]
             else:
-                detach_stdio(logpath, keep=(launch.monitor_fd, guest.err_fd))
+                agent = () if launch.agent_fd is None else (launch.agent_fd,)
+                detach_stdio(logpath, keep=(launch.monitor_fd, guest.err_fd) + agent)
                 monitors = [(socket.socket(fileno=launch.monitor_fd), real_path)]
+                if agent:
+                    path = os.path.join(run_dir(cfg), f"agent-{launch.name}.sock")
+                    threading.Thread(target=guest_agent.relay, daemon=True,
+                                     args=(socket.socket(fileno=launch.agent_fd), path, log,
+                                           lambda: os.getppid() == qemu_pid)).start()
             serve(cfg, guest, monitors, lambda: os.getppid() == qemu_pid)
         except Exception:
             log(traceback.format_exc())
@@ -1319,6 +1360,8 @@ def domain_run(cfg, real_qemu, args):
             m.listener.close()
         os.execv(real_qemu, [real_qemu] + launch.real_args(None, direct_args))
     os.close(launch.monitor_fd)
+    if launch.agent_fd is not None:
+        os.close(launch.agent_fd)
     os.execv(real_qemu, [real_qemu] + launch.real_args(real_path))
 
 

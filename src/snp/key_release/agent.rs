@@ -48,6 +48,8 @@ pub struct AgentPlan {
     pub sealed_path: String,
     /// How long snp-request may run, and each agent command wait.
     pub timeout: Duration,
+    /// More arguments for snp-request (e.g. `--tsm-root=DIR`, `--vmpl=1`).
+    pub extra_args: Vec<String>,
     /// The secrets to seal, as for `--inject-secret`.
     pub secrets: Vec<crate::sev::secrets::SecretSpec>,
 }
@@ -243,15 +245,17 @@ pub fn request_evidence(
     nonce: &[u8; 32],
 ) -> Result<Vec<u8>> {
     let evidence = plan.evidence_path();
-    let args = [
+    let nonce_hex = crate::core::hex(nonce);
+    let mut args: Vec<&str> = vec![
         "snp-request",
         "--nonce",
-        &crate::core::hex(nonce),
+        &nonce_hex,
         "--key-dir",
         &plan.key_dir,
         "--evidence-out",
         &evidence,
     ];
+    args.extend(plan.extra_args.iter().map(String::as_str));
     let cmd = json!({"execute": "guest-exec", "arguments": {
         "path": plan.command, "arg": args, "capture-output": true}});
     let pid = parse_exec(&send(ch, plan, &cmd)?)?;

@@ -10,6 +10,7 @@ fn plan() -> AgentPlan {
         key_dir: "/run/snp-key/".into(),
         sealed_path: "/run/snp-key/sealed.bin".into(),
         timeout: Duration::from_secs(2),
+        extra_args: vec!["--vmpl=1".into()],
         secrets: Vec::new(),
     }
 }
@@ -156,6 +157,7 @@ fn a_failed_snp_request_says_its_stderr_and_reads_nothing() {
     assert_eq!(exec["capture-output"], true);
     assert_eq!(exec["arg"][2], "ab".repeat(32));
     assert_eq!(exec["arg"][6], "/run/snp-key/snp-evidence.json");
+    assert_eq!(exec["arg"][7], "--vmpl=1");
     assert_eq!(a.sent.len(), 3, "no file read after a failure");
 }
 

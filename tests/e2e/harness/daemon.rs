@@ -248,7 +248,7 @@ impl Host {
 
         // Simulator sources, copied so the daemon's user can read them wherever the checkout is.
         let sim_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sim");
-        for f in ["qemu_sev_wrapper.py", "sev_sp.py"] {
+        for f in ["qemu_sev_wrapper.py", "sev_sp.py", "guest_agent.py"] {
             fs::copy(sim_src.join(f), dir.join("sim").join(f)).expect("copy simulator");
         }
         // SEV-SNP: libvirt >= 10.5 only, and the wrapper measures with sev-snp-measure.
