@@ -94,13 +94,14 @@ fn insecure_unmeasured_kernel_run_passes_with_the_warning() {
         endorsement: Default::default(),
         nonce: None,
         seal: None,
+        agent: None,
     };
     let host = SnpHostReport {
         domain: Some(fixture("snp-unmeasured-direct-boot.trips.xml")),
         ..SnpHostReport::default()
     };
     let mut record = SnpRun::default();
-    run(&owner, host, &mut record).expect("passes with --insecure");
+    run(&owner, host, &mut record, None).expect("passes with --insecure");
     assert!(
         record
             .warnings
@@ -118,6 +119,6 @@ fn insecure_unmeasured_kernel_run_passes_with_the_warning() {
         domain: Some(fixture("snp-unmeasured-direct-boot.trips.xml")),
         ..SnpHostReport::default()
     };
-    let e = run(&secure, host, &mut SnpRun::default()).unwrap_err();
+    let e = run(&secure, host, &mut SnpRun::default(), None).unwrap_err();
     assert_eq!(e.exit_code(), ExitCode::InsecureUsage, "{e}");
 }
