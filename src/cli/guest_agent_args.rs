@@ -92,3 +92,55 @@ impl GuestAgentArgs {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitCode;
+
+    fn args() -> GuestAgentArgs {
+        GuestAgentArgs {
+            guest_agent: true,
+            guest_sealed_path: "/run/snp-key/sealed.bin".into(),
+            guest_key_dir: "/run/snp-key".into(),
+            guest_request_command: "virt-qemu-sev-validate".into(),
+            guest_request_arg: Vec::new(),
+            guest_timeout: 60,
+        }
+    }
+
+    fn usage(a: &GuestAgentArgs, secrets: &[String]) -> String {
+        let e = a.plan(secrets).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::UnsupportedUsage, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn plan_checks_its_options() {
+        let off = GuestAgentArgs {
+            guest_agent: false,
+            ..args()
+        };
+        assert!(off.plan(&[]).unwrap().is_none());
+        assert!(usage(&args(), &[]).contains("needs --inject-secret"));
+        let key = tempfile::NamedTempFile::new().unwrap();
+        let secret = vec![format!("luks-key:{}", key.path().display())];
+        let relative = GuestAgentArgs {
+            guest_key_dir: "run/snp-key".into(),
+            ..args()
+        };
+        assert!(usage(&relative, &secret)
+            .contains("--guest-key-dir 'run/snp-key' is not an absolute path"));
+        let nul = GuestAgentArgs {
+            guest_request_arg: vec!["--vmpl=1\0".into()],
+            ..args()
+        };
+        assert!(usage(&nul, &secret).contains("NUL"));
+        let missing = vec!["luks-key:/nonexistent/disk.key".to_string()];
+        usage(&args(), &missing);
+        let plan = args().plan(&secret).unwrap().unwrap();
+        assert_eq!(plan.timeout, Duration::from_secs(60));
+        assert_eq!(plan.secrets.len(), 1);
+        assert_eq!(plan.evidence_path(), "/run/snp-key/snp-evidence.json");
+    }
+}

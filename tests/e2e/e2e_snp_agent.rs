@@ -186,16 +186,44 @@ fn argv(h: &Host, dom: &str, chain: &Path, guest: &Path, tsm: &Path, key: &Path)
     v
 }
 
-#[test]
-fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
-    let test = "guest_agent_releases_the_disk_key_only_to_the_validated_guest";
-    let Some(h) = host(test) else { return };
+/// What the test sets up on "the guest" and the owner's side.
+struct Setup {
+    tmp: tempfile::TempDir,
+    chain: PathBuf,
+    tsm: Tsm,
+    /// The guest's key directory (0700, this user's), where the sealed file goes.
+    guest: tempfile::TempDir,
+    /// The owner's disk key file and its bytes.
+    key: PathBuf,
+    disk_key: Vec<u8>,
+}
+
+impl Setup {
+    fn argv(&self, h: &Host, dom: &str) -> Vec<OsString> {
+        argv(
+            h,
+            dom,
+            &self.chain,
+            self.guest.path(),
+            &self.tsm.mnt,
+            &self.key,
+        )
+    }
+
+    fn sealed(&self) -> PathBuf {
+        self.guest.path().join("sealed.bin")
+    }
+
+    fn agent_log(&self) -> PathBuf {
+        self.tmp.path().join("agent.log")
+    }
+}
+
+fn setup(test: &str, h: &Host) -> Option<Setup> {
     let tmp = tempfile::tempdir().unwrap();
     let chain = tmp.path().join("chain");
     fs::create_dir(&chain).unwrap();
-    if snp_sim::chain("milan", &chain, &[]).is_none() {
-        return;
-    }
+    snp_sim::chain("milan", &chain, &[])?;
     // sev-snp-measure's digest of the domain's launch: what the simulated firmware signs.
     let ld = snp_sim::measure(&[
         "--ovmf",
@@ -214,35 +242,58 @@ fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
         e2e::CMDLINE,
     ])
     .expect("sev-snp-measure");
-    let Some(tsm) = mount_tsm(test, tmp.path(), &chain, &ld) else {
-        return;
-    };
-    // The guest's key directory (0700, this user's) and the owner's disk key.
+    let tsm = mount_tsm(test, tmp.path(), &chain, &ld)?;
     let guest = tempfile::tempdir().unwrap();
     fs::set_permissions(
         guest.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let sealed = guest.path().join("sealed.bin");
     let key = tmp.path().join("disk.key");
     let mut disk_key = vec![0u8; 48];
     fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut disk_key))
         .unwrap();
     fs::write(&key, &disk_key).unwrap();
+    Some(Setup {
+        tmp,
+        chain,
+        tsm,
+        guest,
+        key,
+        disk_key,
+    })
+}
 
-    // Without the agent's channel: refused before anything is asked of the guest.
+/// Without the agent's channel: refused before anything is asked of the guest (exit 4).
+fn refused_without_a_channel(h: &Host, s: &Setup) {
     let plain = h.define(&h.spec_snp(&h.unique_name("snp-noagent"), 1).xml());
     let plain = plain.expect("define");
-    let args = argv(h, &plain, &chain, guest.path(), &tsm.mnt, &key);
-    let (rc, out, err) = h.validate(Validator::Ours, &args);
+    let (rc, out, err) = h.validate(Validator::Ours, &s.argv(h, &plain));
     h.destroy(&plain);
     assert_eq!(rc, 4, "{out}{err}");
     assert!(
         err.contains("no QEMU guest agent channel") && err.contains("--report EVIDENCE"),
         "{err}"
     );
+}
+
+/// Runs the owner's command with a simulated agent started with `agent_args`.
+fn run_with_agent(h: &Host, s: &Setup, dom: &str, agent_args: &[&str]) -> (i32, String) {
+    let log = s.agent_log();
+    let _agent = start_agent(h, dom, &log, agent_args);
+    wait_for("libvirt's agent connection", || agent_answers(h, dom), &log);
+    let (rc, out, err) = h.validate(Validator::Ours, &s.argv(h, dom));
+    let agent = fs::read_to_string(&log).unwrap_or_default();
+    (rc, format!("{out}{err}\n--- the simulated agent:\n{agent}"))
+}
+
+#[test]
+fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
+    let test = "guest_agent_releases_the_disk_key_only_to_the_validated_guest";
+    let Some(h) = host(test) else { return };
+    let Some(s) = setup(test, h) else { return };
+    refused_without_a_channel(h, &s);
 
     let spec = h.spec_snp(&h.unique_name("snp-agent"), 1);
     let xml = spec
@@ -254,51 +305,26 @@ fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
     assert_eq!(rc, 0, "start: {err}\n{}", h.tail_logs());
     h.resume(&dom)
         .unwrap_or_else(|e| panic!("{e}\n{}", h.tail_logs()));
-    let agent_log = tmp.path().join("agent.log");
 
     // The host's agent hands back evidence for another nonce: exit 1, nothing in the guest.
-    let hostile = start_agent(h, &dom, &agent_log, &["--tamper-nonce"]);
-    wait_for(
-        "libvirt's agent connection",
-        || agent_answers(h, &dom),
-        &agent_log,
-    );
-    let args = argv(h, &dom, &chain, guest.path(), &tsm.mnt, &key);
-    let (rc, out, err) = h.validate(Validator::Ours, &args);
-    assert_eq!(
-        rc,
-        1,
-        "{out}{err}\n{}",
-        fs::read_to_string(&agent_log).unwrap_or_default()
-    );
-    assert!(format!("{out}{err}").contains("key_binding"), "{out}{err}");
+    let (rc, out) = run_with_agent(h, &s, &dom, &["--tamper-nonce"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("tampered: another nonce"), "{out}");
+    assert!(out.contains("FAIL  expect.key_binding"), "{out}");
     assert!(
-        !sealed.exists(),
-        "nothing written into the guest after a failed check"
+        !s.sealed().exists(),
+        "written into the guest after a failed check"
     );
-    assert!(fs::read_to_string(&agent_log).unwrap().contains("tampered"));
-    drop(hostile);
 
     // The honest agent: the sealed file appears in the guest, and opens to the owner's key.
-    let _agent = start_agent(h, &dom, &agent_log, &[]);
-    wait_for(
-        "libvirt's agent connection",
-        || agent_answers(h, &dom),
-        &agent_log,
-    );
-    let (rc, out, err) = h.validate(Validator::Ours, &args);
-    assert_eq!(
-        rc,
-        0,
-        "{out}{err}\n{}",
-        fs::read_to_string(&agent_log).unwrap_or_default()
-    );
+    let (rc, out) = run_with_agent(h, &s, &dom, &[]);
+    assert_eq!(rc, 0, "{out}");
     assert!(out.contains("written into the guest"), "{out}");
     let opened = Command::new(e2e::our_validator_path())
         .arg("snp-open")
-        .arg(&sealed)
+        .arg(s.sealed())
         .arg("--key-dir")
-        .arg(guest.path())
+        .arg(s.guest.path())
         .args(["--secret", "luks-key"])
         .output()
         .unwrap();
@@ -307,7 +333,7 @@ fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
         "{}",
         String::from_utf8_lossy(&opened.stderr)
     );
-    assert_eq!(opened.stdout, disk_key);
+    assert_eq!(opened.stdout, s.disk_key);
 }
 
 /// A domain destroyed and undefined when dropped.

@@ -144,7 +144,7 @@ impl Sim {
         // The wrapper from inside the directory, which is all a chroot run can see of the host.
         std::fs::create_dir(p("sim")).unwrap();
         let sim_src = Path::new(WRAPPER).parent().unwrap();
-        for f in ["qemu_sev_wrapper.py", "sev_sp.py"] {
+        for f in ["qemu_sev_wrapper.py", "sev_sp.py", "guest_agent.py"] {
             std::fs::copy(sim_src.join(f), p("sim").join(f)).unwrap();
         }
         let snp_missing = e2e::copy_sevsnpmeasure(&p("sim")).err();
