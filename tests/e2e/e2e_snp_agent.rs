@@ -288,6 +288,21 @@ fn run_with_agent(h: &Host, s: &Setup, dom: &str, agent_args: &[&str]) -> (i32, 
     (rc, format!("{out}{err}\n--- the simulated agent:\n{agent}"))
 }
 
+/// The agent's failures, each with its class: no agent answering in the guest (exit 5),
+/// guest-exec blocked in the agent (exit 8); nothing written into the guest.
+fn agent_failures(h: &Host, s: &Setup, dom: &str) {
+    let (rc, out, err) = h.validate(Validator::Ours, &s.argv(h, dom));
+    assert_eq!(rc, 5, "{out}{err}");
+    assert!(err.contains("qemu-guest-agent started"), "{err}");
+    let (rc, out) = run_with_agent(h, s, dom, &["--disable", "guest-exec"]);
+    assert_eq!(rc, 8, "{out}");
+    assert!(out.contains("allow guest-exec"), "{out}");
+    assert!(
+        !s.sealed().exists(),
+        "written into the guest after a failure"
+    );
+}
+
 #[test]
 fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
     let test = "guest_agent_releases_the_disk_key_only_to_the_validated_guest";
@@ -305,6 +320,8 @@ fn guest_agent_releases_the_disk_key_only_to_the_validated_guest() {
     assert_eq!(rc, 0, "start: {err}\n{}", h.tail_logs());
     h.resume(&dom)
         .unwrap_or_else(|e| panic!("{e}\n{}", h.tail_logs()));
+
+    agent_failures(h, &s, &dom);
 
     // The host's agent hands back evidence for another nonce: exit 1, nothing in the guest.
     let (rc, out) = run_with_agent(h, &s, &dom, &["--tamper-nonce"]);
