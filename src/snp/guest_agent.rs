@@ -40,6 +40,7 @@ pub(crate) fn through_agent(
     // removed when this returns.
     let dir = tempfile::Builder::new()
         .prefix("virt-qemu-sev-validate-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| {
             Error::Usage(format!(
