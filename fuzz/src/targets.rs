@@ -19,6 +19,7 @@ use sev_validate::core::{cpu, guid};
 use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
 use sev_validate::sev::secrets::SecretSpec;
 use sev_validate::snp::domain;
+use sev_validate::snp::key_release::agent;
 use sev_validate::source::qmp;
 use sev_validate::source::xml::{Capabilities, Domain};
 use sev_validate::ExitCode;
@@ -43,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("snp_crl", snp_crl),
     ("snp_evidence", snp_evidence),
     ("snp_sealed", snp_sealed),
+    ("agent_reply", agent_reply),
 ];
 
 fn le_u16(b: &[u8]) -> usize {
@@ -565,4 +567,56 @@ pub fn snp_sealed(data: &[u8]) {
         }
         assert_eq!(&t.build().expect("a parsed table builds")[..], data);
     }
+}
+
+/// One reply of a QEMU guest agent (`--guest-agent`), read by every parser
+/// of the exchange: what a parser accepts is within its bounds (a pid in
+/// i32, an exit code in 0..=255, no more bytes than asked and exactly the
+/// count stated); every refusal is exit 9 (the protocol broken) or, for a
+/// short write, exit 8, never a panic.
+pub fn agent_reply(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let refused = |e: sev_validate::Error| {
+        let c = e.exit_code();
+        assert!(
+            c == ExitCode::QmpProtocol || c == ExitCode::HostCall,
+            "{c:?}: {e}"
+        );
+        assert!(!e.to_string().is_empty());
+    };
+    match agent::parse_exec(text) {
+        Ok(pid) => assert!((0..=i64::from(i32::MAX)).contains(&pid)),
+        Err(e) => refused(e),
+    }
+    match agent::parse_exec_status(text) {
+        Ok(Some(x)) => {
+            assert!(x.code.is_some() || x.signal.is_some());
+            assert!(x
+                .code
+                .iter()
+                .chain(&x.signal)
+                .all(|c| (0..=255).contains(c)));
+        }
+        Ok(None) => {}
+        Err(e) => refused(e),
+    }
+    match agent::parse_handle(text) {
+        Ok(h) => assert!(h >= 0),
+        Err(e) => refused(e),
+    }
+    for asked in [0, 5, 64] {
+        match agent::parse_read(text, asked) {
+            Ok((d, _)) => assert!(d.len() <= asked),
+            Err(e) => refused(e),
+        }
+    }
+    if let Err(e) = agent::parse_write(text, 5) {
+        refused(e);
+    }
+    let shown = agent::shown(data);
+    assert!(!shown
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t'));
 }

@@ -68,7 +68,7 @@ fn every_target_has_a_fuzz_target_file_and_seeds() {
             assert!(len <= 8192, "seed {} is {len} bytes", s.display());
         }
     }
-    assert_eq!(targets::TARGETS.len(), 12);
+    assert_eq!(targets::TARGETS.len(), 13);
 }
 
 #[test]
