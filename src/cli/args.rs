@@ -390,6 +390,8 @@ impl Config {
         check_usage(a)?;
         let generation = a.expected_generation()?;
         super::args_outputs::check_outputs(a)?;
+        // --guest-agent's guest paths and secrets, before connecting.
+        a.guest.plan(&a.inject_secret)?;
         let secrets = a
             .inject_secret
             .iter()

@@ -18,7 +18,7 @@ const AGENT: &str = "SEV-SNP key release through the QEMU guest agent (with --do
 pub struct GuestAgentArgs {
     /// With --domain on an SEV-SNP guest: do the whole key release through the domain's QEMU guest agent: a fresh nonce, snp-request run in the guest, its evidence validated as --report, and the --inject-secret secrets sealed and written into the guest only when every check passes
     #[arg(long, requires = "domain", help_heading = AGENT,
-          conflicts_with_all = ["report", "nonce", "sealed_out", "qmp"])]
+          conflicts_with_all = ["report", "nonce", "sealed_out", "qmp", "report_data", "no_report_data_check"])]
     pub guest_agent: bool,
 
     /// Where the sealed file is written in the guest

@@ -13,6 +13,7 @@ mod discoverability;
 mod executables;
 mod explainer;
 mod fuzz_regressions;
+mod guest_agent_usage;
 mod guest_report;
 mod json_output;
 mod kds;
