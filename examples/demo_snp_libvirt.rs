@@ -16,6 +16,9 @@
 //!    (tests/sim/snp_sp.py) with the values the simulated firmware launched, validates
 //!    against the domain with `--report`.
 //!
+//! With `SNP_DEMO_LAUNCH_OUT=FILE` it writes that launch (the owner's expected digest, the
+//! MEASUREMENT and HOST_DATA launched) for scripts/demo-snp-key-release.sh, which follows it.
+//!
 //! The tool is `$SEV_VALIDATE_BIN`, else target/release/virt-qemu-sev-validate. Needs root,
 //! the chroot, and what scripts/setup.sh installs (sev-snp-measure, python3-cryptography).
 
@@ -524,6 +527,7 @@ fn demo(h: &Host, owner_dir: &Path) -> Result<(), String> {
             "our tool exited {rc} for the guest's report, expected 0"
         ));
     }
+    save_launch(&right_ld, &measurement, &host_data)?;
 
     // ------------------------------------------------------------------ 6. teardown
     step(6, "tear down");
@@ -532,6 +536,21 @@ fn demo(h: &Host, owner_dir: &Path) -> Result<(), String> {
         say(&format!("virsh destroy + undefine {d}"));
     }
     Ok(())
+}
+
+/// With `SNP_DEMO_LAUNCH_OUT=FILE` (scripts/demo.sh sets it), the launch that ran, for the key
+/// release that follows the demo: the owner's expected digest (`snp-digest`), and the
+/// MEASUREMENT and HOST_DATA the simulated firmware launched with, as JSON.
+fn save_launch(expected: &str, measurement: &str, host_data: &str) -> Result<(), String> {
+    let Some(path) = std::env::var_os("SNP_DEMO_LAUNCH_OUT") else {
+        return Ok(());
+    };
+    let doc = serde_json::json!({
+        "expected_digest": expected,
+        "measurement": measurement,
+        "host_data": host_data,
+    });
+    write_private(Path::new(&path), format!("{doc}\n").as_bytes())
 }
 
 fn main() {

@@ -29,7 +29,14 @@
 # for 4 vCPUs, with 2, is caught before it starts (exit 1, the change named; over qemu+ssh://
 # when sshd can run) and the simulated firmware refuses it when started anyway; the right ID
 # block passes, the guest starts, and a report signed by the simulated SNP firmware's test
-# chain (tests/sim/snp_sp.py) validates against the domain with --report.
+# chain (tests/sim/snp_sp.py) validates against the domain with --report. Then
+# (scripts/demo-snp-key-release.sh, 2 s) a disk key is released to the guest of that launch: the
+# real `snp-request` asks a simulated configfs-tsm (tests/sim/configfs_tsm.py over FUSE, whose
+# reports carry the launch's MEASUREMENT and HOST_DATA), the owner validates the evidence against
+# the digest snp-digest computed for the domain and seals a new key (`snp-validate --nonce
+# --seal-secret --sealed-out`), the guest opens it (`snp-open`, the same bytes by cmp), and
+# evidence the host tampered with (its own public key swapped in; an old evidence replayed for a
+# new nonce) is refused, exit 1, nothing sealed. The FUSE mount is undone on every exit.
 set -euo pipefail
 umask 077
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -55,7 +62,11 @@ snp_part() {
     printf '\n######## Part 3: SEV-SNP guests through libvirt 11.3: the ID block before launch, the report after\n'
     # The harness's sshd runs as its unprivileged user and must read the key files the harness
     # writes: the default umask for it (the demo's own owner files are written 0600).
-    (umask 022 && SEV_VALIDATE_BIN=$TOOL "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/demo_snp_libvirt")
+    local launch
+    launch=$(mktemp "${TMPDIR:-/tmp}/snp-demo-launch.XXXXXX")
+    (umask 022 && SEV_VALIDATE_BIN=$TOOL SNP_DEMO_LAUNCH_OUT=$launch \
+        "${CARGO_TARGET_DIR:-$PWD/target}/release/examples/demo_snp_libvirt") || { rm -f "$launch"; return 1; }
+    scripts/demo-snp-key-release.sh "$TOOL" "$launch"
 }
 
 if [[ $PART == snp ]]; then

@@ -441,6 +441,28 @@ fn configfs_tsm_floor_and_no_certificates() {
     assert_eq!(got.cert_table, None, "an empty auxblob is no table");
 }
 
+/// The simulator's `--measurement` and `--host-data` (the launch the demo's
+/// key release uses) land at the report's offsets 0x90 and 0xC0, and the
+/// report still validates against the chain.
+#[test]
+fn configfs_tsm_reports_carry_the_launch_given() {
+    let (m, h) = ([0x6d_u8; 48], *b"demo: this guest's disk is 0042\0");
+    let launch = [
+        "--measurement",
+        &hex::encode(m),
+        "--host-data",
+        &hex::encode(h),
+    ];
+    let Some(sim) = TsmSim::start("configfs_tsm_reports_carry_the_launch_given", &launch) else {
+        return;
+    };
+    let rd = random_report_data();
+    let got = guest_report::request(&rd, &sim.options(0)).unwrap();
+    check_report(&got, &rd, 0, chain().unwrap(), sim.dir.path());
+    assert_eq!(&got.report[0x90..0xC0], &m[..]);
+    assert_eq!(&got.report[0xC0..0xE0], &h[..]);
+}
+
 /// The whole key release with the kernel's interface: `snp-request` asks the
 /// simulated configfs-tsm (one step: key pair, REPORT_DATA, report), the
 /// owner's `snp-validate` seals to the evidence's key, and `snp-open` opens.

@@ -7,7 +7,7 @@ the simulated SNP firmware (snp_sp.py, beside this file) with a test chain. Need
 /dev/fuse and Debian's python3-fusepy.
 
   configfs_tsm.py MOUNTPOINT --chain DIR [--privlevel-floor N] [--no-certs] [--hide ATTR ...]
-                  [--measurement HEX] [--policy N]
+                  [--measurement HEX] [--policy N] [--host-data HEX]
 
 serves, in the foreground until unmounted (umount MOUNTPOINT):
 
@@ -32,9 +32,10 @@ serves, in the foreground until unmounted (umount MOUNTPOINT):
   MOUNTPOINT/sim_oversize        (WO, not the kernel's) each write arms one hostile outblob:
                                  the next report made is 2 MiB of 0xAA, which no kernel gives
 
---measurement and --policy are the launch's MEASUREMENT and POLICY the reports carry (the guest
-of a given domain; default snp_sp.py's). --hide privlevel (or privlevel_floor, auxblob) leaves that attribute out of every entry, as a
-provider that does not make it visible does.
+--hide privlevel (or privlevel_floor, auxblob) leaves that attribute out of every entry, as a
+provider that does not make it visible does. --measurement, --policy and
+--host-data are the guest's launch, as its firmware recorded it: every report carries them (by
+default snp_sp.py's: zero, and policy 0x30000).
 """
 
 import argparse
@@ -86,8 +87,9 @@ class Entry:
 class TsmFS(fusepy.Operations):
     use_ns = True
 
-    def __init__(self, chain, floor, certs, hidden):
+    def __init__(self, chain, floor, certs, hidden, launch=()):
         self.chain = chain
+        self.launch = list(launch)  # snp_sp.py report options: the launch's fields
         self.floor = floor
         self.table = snp_sp.cert_table(snp_sp.chain_entries(chain, "vcek")) if certs else b""
         self.attrs = {name: mode for name, mode in ATTRS.items() if name not in hidden}
@@ -211,7 +213,7 @@ class TsmFS(fusepy.Operations):
             out = os.path.join(d, "report.bin")
             with contextlib.redirect_stdout(io.StringIO()):
                 snp_sp.main(["report", "--chain", self.chain, "--report-data", report_data.hex(),
-                             "--vmpl", str(vmpl), "--out", out] + self.launch)
+                             "--vmpl", str(vmpl), "--out", out, *self.launch])
             with open(out, "rb") as f:
                 return f.read()
 
@@ -272,12 +274,19 @@ def main(argv=None):
     ap.add_argument("--hide", action="append", default=[],
                     choices=["privlevel", "privlevel_floor", "auxblob"],
                     help="leave this attribute out of the entries")
-    ap.add_argument("--measurement", help="the reports' MEASUREMENT (96 hex digits)")
-    ap.add_argument("--policy", help="the reports' POLICY")
+    ap.add_argument("--measurement", type=snp_sp.hexbytes(48),
+                    help="the launch's MEASUREMENT, 96 hex digits (default zero)")
+    ap.add_argument("--policy", help="the launch's POLICY (default snp_sp.py's)")
+    ap.add_argument("--host-data", type=snp_sp.hexbytes(32),
+                    help="the launch's HOST_DATA, 64 hex digits (default zero)")
     a = ap.parse_args(argv)
-    fs = TsmFS(a.chain, a.privlevel_floor, not a.no_certs, set(a.hide))
-    fs.launch = [x for k in ("measurement", "policy") if getattr(a, k) is not None
-                 for x in (f"--{k}", getattr(a, k))]
+    launch = []
+    for opt, value in (("--measurement", a.measurement), ("--host-data", a.host_data)):
+        if value is not None:
+            launch += [opt, value.hex()]
+    if a.policy is not None:
+        launch += ["--policy", a.policy]
+    fs = TsmFS(a.chain, a.privlevel_floor, not a.no_certs, set(a.hide), launch)
     fusepy.FUSE(fs, a.mountpoint, raw_fi=True, nothreads=True, foreground=True,
                 fsname="configfs_tsm_sim", attr_timeout=0, entry_timeout=0, negative_timeout=0)
     return 0
