@@ -97,7 +97,6 @@ class TsmFS(fusepy.Operations):
         self.handles = {}
         self.next_fh = 1
         self.armed = {name: 0 for name in CONTROLS}
-        self.launch = []  # more `snp_sp.py report` options: --measurement, --policy
 
     # ---- paths
 
