@@ -62,7 +62,10 @@ rm -f "$deb"
 # puts the .deb there. --no-pre-clean keeps the cargo build cache (debian/rules clean would
 # not remove it anyway).
 t0=$SECONDS
-say "building $deb (cargo build --locked --release, then debhelper)"
+if [[ ${PACKAGE_PROFILE:-release} == dev ]]; then
+    say "PACKAGE_PROFILE=dev: packaging the test build's executables (target/debug), for testing the packaging only"
+fi
+say "building $deb (cargo build --locked, ${PACKAGE_PROFILE:-release} profile, then debhelper)"
 dpkg-buildpackage -b --no-sign --no-pre-clean \
     --buildinfo-option=-u"$out" --buildinfo-option=-O"$out/virt-qemu-sev-validate_${deb_version}_${arch}.buildinfo" \
     --changes-option=-u"$out" --changes-option=-O"$out/virt-qemu-sev-validate_${deb_version}_${arch}.changes" >&2

@@ -40,11 +40,23 @@ echo "== lintian $deb"
 command -v lintian >/dev/null || die "lintian missing (scripts/setup.sh installs it)"
 # As root, lintian adds a line saying it is not recommended; that line is not a tag.
 lintian_out=$(mktemp)
+fail_on=error,warning,info,pedantic
+ignore='^$'
+if [[ ${PACKAGE_PROFILE:-release} == dev ]]; then
+    # The test build's executables (scripts/test.sh): the overrides for strings(1)'s reading of
+    # the release build's machine code ("lengH", "ment") find nothing to override there, which
+    # lintian reports as mismatched-override; every other tag still fails.
+    fail_on=none
+    ignore=': mismatched-override spelling-error-in-binary '
+fi
 set +e
-lintian --display-info --pedantic --fail-on error,warning,info,pedantic "$deb" >"$lintian_out" 2>&1
+lintian --display-info --pedantic --fail-on "$fail_on" "$deb" >"$lintian_out" 2>&1
 lst=$?
 set -e
 grep -v 'running with root privileges is not recommended' "$lintian_out" || true
+if grep -E '^[EWIPXC]: ' "$lintian_out" | grep -Evq "$ignore"; then
+    lst=1
+fi
 rm -f "$lintian_out"
 ((lst == 0)) || die "lintian reports tags (above) that debian/virt-qemu-sev-validate.lintian-overrides does not explain"
 say "ok: lintian: no tag left (overrides: $(grep -c '^[a-z]' debian/virt-qemu-sev-validate.lintian-overrides))"

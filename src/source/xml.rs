@@ -187,8 +187,15 @@ fn has_guest_agent_channel(xml: &str) -> bool {
             Ok(_) => continue,
         };
         let name = e.name().as_ref().to_vec();
-        let inside: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
-        if name == b"target" && inside == [&b"domain"[..], b"devices", b"channel"] {
+        // Only a <target> three levels down is looked at: the XML may nest
+        // hundreds of thousands of elements within its 4 MiB.
+        let at_channel = || {
+            path.len() == 3
+                && path[0] == b"domain"
+                && path[1] == b"devices"
+                && path[2] == b"channel"
+        };
+        if name == b"target" && at_channel() {
             let named = e.attributes().flatten().any(|a| {
                 a.key.as_ref() == b"name" && a.value.as_ref() == GUEST_AGENT_CHANNEL.as_bytes()
             });
