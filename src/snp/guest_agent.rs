@@ -56,7 +56,7 @@ pub(crate) fn through_agent(
     };
     attest(owner, &evidence_path, Some(nonce), Some(&seal), domain, run)?;
     let sealed = files::read_bounded("sealed file", &seal.out, MAX_SEALED_LEN)?;
-    if let Err(e) = key_agent::write_file(ch, plan, &plan.sealed_path, &sealed) {
+    if let Err(e) = key_agent::place_file(ch, plan, &plan.sealed_path, &sealed) {
         run.sealed = None;
         return Err(e);
     }

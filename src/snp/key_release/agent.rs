@@ -286,8 +286,7 @@ fn wait(ch: &mut dyn AgentChannel, plan: &AgentPlan, pid: i64) -> Result<Exited>
         }
         if Instant::now() >= deadline {
             return Err(Error::HostCall(format!(
-                "'{} snp-request' in the guest did not finish within {} s; check the guest, or give a longer --guest-timeout",
-                plan.command,
+                "the command run in the guest (pid {pid}) did not finish within {} s; check the guest, or give a longer --guest-timeout",
                 plan.timeout.as_secs()
             )));
         }
@@ -362,6 +361,48 @@ pub fn write_file(
     let closed = send(ch, plan, &close).and_then(|r| expect_empty("guest-file-close", &r));
     result?;
     closed
+}
+
+/// Puts `data` at the guest path `path` whole or not at all: written to
+/// `PATH.partial`, then renamed by `mv` in the guest (the agent has no
+/// rename of its own); on any failure the partial file is removed, so the
+/// guest never finds a sealed file cut short.
+pub fn place_file(
+    ch: &mut dyn AgentChannel,
+    plan: &AgentPlan,
+    path: &str,
+    data: &[u8],
+) -> Result<()> {
+    let partial = format!("{path}.partial");
+    let placed = write_file(ch, plan, &partial, data)
+        .and_then(|()| run_in_guest(ch, plan, "mv", &["-f", "--", &partial, path]));
+    if placed.is_err() {
+        let _ = run_in_guest(ch, plan, "rm", &["-f", "--", &partial]);
+    }
+    placed
+}
+
+/// Runs `program ARGS` in the guest (found on its PATH) and waits for it;
+/// anything but exit status 0 is an error naming it.
+fn run_in_guest(
+    ch: &mut dyn AgentChannel,
+    plan: &AgentPlan,
+    program: &str,
+    args: &[&str],
+) -> Result<()> {
+    let cmd = json!({"execute": "guest-exec", "arguments": {
+        "path": program, "arg": args, "capture-output": true}});
+    let pid = parse_exec(&send(ch, plan, &cmd)?)?;
+    let exited = wait(ch, plan, pid)?;
+    if exited.code == Some(0) {
+        return Ok(());
+    }
+    Err(Error::HostCall(format!(
+        "'{program} {}' in the guest failed: {}; the sealed file is not in place (the guest \
+         needs {program} on its PATH and guest-exec allowed)",
+        args.join(" "),
+        shown(&exited.stderr)
+    )))
 }
 
 #[cfg(test)]

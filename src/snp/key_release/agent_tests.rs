@@ -231,3 +231,52 @@ fn the_sealed_file_is_written_in_chunks() {
     }
     assert_eq!(written, data);
 }
+
+#[test]
+fn the_sealed_file_is_put_in_place_whole_or_not_at_all() {
+    let ok = r#"{"return": {}}"#;
+    let exited = |code: i32| format!(r#"{{"return": {{"exited": true, "exitcode": {code}}}}}"#);
+    // Written beside its path, then renamed by mv in the guest.
+    let mut a = scripted(&[
+        r#"{"return": 9}"#,
+        r#"{"return": {"count": 3}}"#,
+        ok,
+        ok,
+        r#"{"return": {"pid": 7}}"#,
+        &exited(0),
+    ]);
+    place_file(&mut a, &plan(), "/run/snp-key/sealed.bin", b"abc").unwrap();
+    assert_eq!(
+        a.sent[0]["arguments"]["path"],
+        "/run/snp-key/sealed.bin.partial"
+    );
+    assert_eq!(a.sent[4]["execute"], "guest-exec");
+    assert_eq!(a.sent[4]["arguments"]["path"], "mv");
+    assert_eq!(
+        a.sent[4]["arguments"]["arg"],
+        serde_json::json!([
+            "-f",
+            "--",
+            "/run/snp-key/sealed.bin.partial",
+            "/run/snp-key/sealed.bin"
+        ])
+    );
+    // mv fails: the partial file is removed and the error says so.
+    let mut a = scripted(&[
+        r#"{"return": 9}"#,
+        r#"{"return": {"count": 3}}"#,
+        ok,
+        ok,
+        r#"{"return": {"pid": 7}}"#,
+        &exited(1),
+        r#"{"return": {"pid": 8}}"#,
+        &exited(0),
+    ]);
+    let e = place_file(&mut a, &plan(), "/run/snp-key/sealed.bin", b"abc").unwrap_err();
+    assert!(e.to_string().contains("not in place"), "{e}");
+    assert_eq!(a.sent[6]["arguments"]["path"], "rm");
+    assert_eq!(
+        a.sent[6]["arguments"]["arg"],
+        serde_json::json!(["-f", "--", "/run/snp-key/sealed.bin.partial"])
+    );
+}
