@@ -48,7 +48,7 @@ fn unb64(s: &str) -> Vec<u8> {
 }
 
 /// The shared daemon, if this pass runs SNP domains ([`e2e::snp_pass`]) and it can.
-fn host(test: &str) -> Option<&'static Host> {
+pub(crate) fn host(test: &str) -> Option<&'static Host> {
     if !e2e::snp_pass(test) {
         return None;
     }

@@ -19,22 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::e2e_snp::host;
 use e2e::{Host, Validator};
 
 const AGENT_CHANNEL: &str =
     "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>";
-
-fn host(test: &str) -> Option<&'static Host> {
-    if !e2e::snp_pass(test) {
-        return None;
-    }
-    let h = Host::shared()?;
-    if let Some(why) = h.snp_missing() {
-        e2e::skip_or_fail(test, why);
-        return None;
-    }
-    Some(h)
-}
 
 /// A child process killed and reaped when dropped.
 struct Proc(Child);

@@ -7,34 +7,13 @@
 
 use crate::common::skip::skip_or_fail;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sev_validate::snp::domain::{check, decode, SnpContext, SnpDomain};
-use sev_validate::source::xml::Domain;
+use sev_validate::snp::domain::{decode, SnpContext};
 use sev_validate::ExitCode;
 
-const MILAN: u32 = 0xA00F11;
-
-fn fixture(name: &str) -> Domain {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata-xml")
-        .join(name);
-    Domain::parse(&std::fs::read_to_string(&p).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn run_checks(d: &Domain, ctx: &SnpContext) -> sev_validate::Result<SnpDomain> {
-    let s = decode(d)?;
-    check(d, &s, ctx)?;
-    Ok(s)
-}
-
-fn base() -> SnpContext {
-    SnpContext {
-        secure: true,
-        owner_firmware: true,
-        ..SnpContext::default()
-    }
-}
+// The fixture loader and the check run of the SNP domain checks' tests.
+use crate::snp_xml_checks::{base, fixture, run_checks, MILAN};
 
 /// `--insecure` lets a direct kernel boot without kernelHashes='yes' pass;
 /// with no --kernel from the owner, the run warns, naming the fix.

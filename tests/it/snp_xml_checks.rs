@@ -28,22 +28,22 @@ use sev_validate::source::xml::Domain;
 use sev_validate::ExitCode;
 use skip::skip_or_fail;
 
-const MILAN: u32 = 0xA00F11;
+pub(crate) const MILAN: u32 = 0xA00F11;
 
-fn fixture(name: &str) -> Domain {
+pub(crate) fn fixture(name: &str) -> Domain {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("testdata-xml")
         .join(name);
     Domain::parse(&std::fs::read_to_string(&p).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn run_checks(d: &Domain, ctx: &SnpContext) -> sev_validate::Result<SnpDomain> {
+pub(crate) fn run_checks(d: &Domain, ctx: &SnpContext) -> sev_validate::Result<SnpDomain> {
     let s = decode(d)?;
     check(d, &s, ctx)?;
     Ok(s)
 }
 
-fn base() -> SnpContext {
+pub(crate) fn base() -> SnpContext {
     SnpContext {
         secure: true,
         owner_firmware: true,
