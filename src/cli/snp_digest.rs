@@ -15,10 +15,12 @@ use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::igvm::{self, IgvmInput};
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
 const KERNEL: &str = "Measured direct boot";
+const IGVM: &str = "IGVM launch";
 const OUTPUT: &str = "Output";
 const REPORT: &str = "Attestation report";
 
@@ -59,16 +61,28 @@ enum FormArg {
 #[derive(Debug, Args)]
 pub(crate) struct DigestArgs {
     /// OVMF firmware image the guest boots (QEMU -bios / pflash unit 0); its footer table and SEV metadata are always read
-    #[arg(long, value_name = "FILE", help_heading = FIRMWARE)]
-    ovmf: PathBuf,
+    #[arg(long, value_name = "FILE", help_heading = FIRMWARE, required_unless_present = "igvm")]
+    ovmf: Option<PathBuf>,
+
+    /// IGVM file the guest launches from instead of OVMF (QEMU -object igvm-cfg,file=FILE, e.g. COCONUT-SVSM): its pages, parameter areas and VMSAs as QEMU 10 and KVM measure them
+    #[arg(long, value_name = "FILE", help_heading = IGVM, conflicts_with_all = ["ovmf", "ovmf_hash", "kernel", "initrd", "append", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_form"])]
+    igvm: Option<PathBuf>,
+
+    /// With --igvm: refuse the file (exit 1, or 2 when QEMU or the firmware would refuse the launch) if QEMU/KVM cannot launch it as written or would measure it otherwise than other IGVM tools do
+    #[arg(long, help_heading = IGVM, requires = "igvm")]
+    check: bool,
+
+    /// With --igvm: the guest policy the owner expects the file to carry (exit 1 if it carries another)
+    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = IGVM, requires = "igvm")]
+    policy: Option<u64>,
 
     /// Launch digest after the firmware image, from snp-ovmf-hash (96 hex digits or base64): the image's pages are then not hashed again
     #[arg(long, value_name = "HEX", help_heading = FIRMWARE)]
     ovmf_hash: Option<String>,
 
-    /// Number of vCPUs
-    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
-    vcpus: u32,
+    /// Number of vCPUs (with --igvm: the file's VMSA count, which is also the default)
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS, required_unless_present = "igvm")]
+    vcpus: Option<u32>,
 
     /// QEMU vCPU model: a known EPYC model, or a versioned one such as EPYC-Rome-v4
     #[arg(long, value_name = "NAME", value_parser = VcpuTypeParser, help_heading = VCPUS)]
@@ -222,10 +236,15 @@ impl DigestArgs {
             .as_deref()
             .map(|s| parse_ld("--ovmf-hash", s))
             .transpose()?;
+        let (Some(ovmf), Some(vcpus)) = (self.ovmf.clone(), self.vcpus) else {
+            return Err(Error::Usage(
+                "give the firmware with --ovmf FILE and the vCPU count with --vcpus N, or an IGVM file with --igvm FILE".into(),
+            ));
+        };
         Ok(DigestInput {
-            ovmf: self.ovmf.clone(),
+            ovmf,
             ovmf_hash,
-            vcpus: self.vcpus,
+            vcpus,
             vcpu_signature,
             vmm: VmmType::from(self.vmm_type),
             vmsa_form: match self.vmsa_form {
@@ -243,8 +262,11 @@ impl DigestArgs {
 /// The launch of `snp-digest`'s options, its warnings and (`--verbose`)
 /// what went into it printed on stderr.
 fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
+    if let Some(file) = &a.igvm {
+        return compute_igvm(a, file);
+    }
     let files = [
-        ("--ovmf", Some(&a.ovmf)),
+        ("--ovmf", a.ovmf.as_ref()),
         ("--kernel", a.kernel.as_ref()),
         ("--initrd", a.initrd.as_ref()),
     ];
@@ -254,6 +276,29 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
             .filter_map(|(n, p)| Some((n, p?.as_path()))),
     )?;
     let launch = digest::compute(&a.input()?)?;
+    for w in &launch.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    if a.verbose {
+        eprint!("{}", launch.describe());
+    }
+    Ok(launch)
+}
+
+/// The launch of `--igvm FILE`.
+fn compute_igvm(a: &DigestArgs, file: &std::path::Path) -> Result<ComputedLaunch> {
+    if a.guest_features != 0x1 || a.vmm_type != VmmArg::Qemu {
+        return Err(Error::Usage(
+            "--guest-features and --vmm-type do not apply to --igvm: the file's VMSAs carry SEV_FEATURES, and only QEMU loads IGVM files".into(),
+        ));
+    }
+    let c = igvm::compute(&IgvmInput {
+        file: file.to_path_buf(),
+        vcpus: a.vcpus,
+        policy: a.policy,
+        check: a.check,
+    })?;
+    let launch = ComputedLaunch::from_igvm(c);
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");
     }

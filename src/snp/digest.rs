@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::input;
 use crate::input::{SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::snp::explain;
+use crate::snp::igvm;
 
 /// What a launch digest is computed from.
 #[derive(Debug, Clone)]
@@ -142,6 +143,19 @@ pub struct ComputedLaunch {
     pub ld: Ld,
     /// What the VMM ignores of the inputs given: said once per run.
     pub warnings: Vec<String>,
+    form: LaunchForm,
+}
+
+/// The launch forms, each with its inputs as hashed.
+enum LaunchForm {
+    /// OVMF (with its SEV metadata), measured direct boot, VMSAs built here.
+    Ovmf(Box<OvmfLaunch>),
+    /// An IGVM file (QEMU `-object igvm-cfg`).
+    Igvm(Box<igvm::ComputedIgvm>),
+}
+
+/// An OVMF launch as hashed.
+struct OvmfLaunch {
     firmware_len: u64,
     ovmf_hash_given: bool,
     ovmf: PathBuf,
@@ -156,9 +170,9 @@ pub struct ComputedLaunch {
     initrd: bool,
 }
 
-impl ComputedLaunch {
+impl OvmfLaunch {
     /// The owner's launch in the explainer's terms.
-    pub fn owner(&self) -> explain::OwnerLaunch<'_> {
+    fn owner(&self) -> explain::OwnerLaunch<'_> {
         explain::OwnerLaunch {
             ovmf_hash: self.ovmf_hash,
             firmware: &self.firmware,
@@ -173,12 +187,34 @@ impl ComputedLaunch {
             }),
         }
     }
+}
+
+impl ComputedLaunch {
+    /// The launch of an IGVM file.
+    pub fn from_igvm(c: igvm::ComputedIgvm) -> ComputedLaunch {
+        ComputedLaunch {
+            ld: c.ld,
+            warnings: c.warnings.clone(),
+            form: LaunchForm::Igvm(Box::new(c)),
+        }
+    }
+
+    /// The IGVM launch, when it is one.
+    pub fn igvm(&self) -> Option<&igvm::ComputedIgvm> {
+        match &self.form {
+            LaunchForm::Igvm(c) => Some(c),
+            LaunchForm::Ovmf(_) => None,
+        }
+    }
 
     /// Which input the host changed to launch with `reported`: the
     /// explainer's search from the hashed state.
     pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
-        let x = explain::explain(&self.owner(), reported)
-            .map_err(|e| firmware_error_text(&self.ovmf, e))?;
+        let x = match &self.form {
+            LaunchForm::Ovmf(o) => explain::explain(&o.owner(), reported)
+                .map_err(|e| firmware_error_text(&o.ovmf, e))?,
+            LaunchForm::Igvm(c) => c.explain(reported)?,
+        };
         if x.computed != self.ld {
             return Err(Error::Unexpected(
                 "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
@@ -224,18 +260,20 @@ pub fn compute(input: &DigestInput) -> Result<ComputedLaunch> {
     Ok(ComputedLaunch {
         ld,
         warnings,
-        firmware_len: fw.len,
-        ovmf_hash_given: input.ovmf_hash.is_some(),
-        ovmf: input.ovmf.clone(),
-        ovmf_hash: ovmf_ld,
-        firmware: info,
-        vcpus: input.vcpus,
-        vmm: input.vmm,
-        vmsa,
-        signature_given: input.vcpu_signature.is_some(),
-        kernel,
-        append: input.append.clone(),
-        initrd: input.initrd.is_some(),
+        form: LaunchForm::Ovmf(Box::new(OvmfLaunch {
+            firmware_len: fw.len,
+            ovmf_hash_given: input.ovmf_hash.is_some(),
+            ovmf: input.ovmf.clone(),
+            ovmf_hash: ovmf_ld,
+            firmware: info,
+            vcpus: input.vcpus,
+            vmm: input.vmm,
+            vmsa,
+            signature_given: input.vcpu_signature.is_some(),
+            kernel,
+            append: input.append.clone(),
+            initrd: input.initrd.is_some(),
+        })),
     })
 }
 
@@ -319,6 +357,15 @@ impl ComputedLaunch {
     /// and GPA, the OVMF hash, the metadata sections, the kernel hashes
     /// table and the VMSA, one line each.
     pub fn describe(&self) -> String {
+        match &self.form {
+            LaunchForm::Ovmf(o) => o.describe(),
+            LaunchForm::Igvm(c) => c.describe(),
+        }
+    }
+}
+
+impl OvmfLaunch {
+    fn describe(&self) -> String {
         let info = &self.firmware;
         let mut s = String::new();
         let _ = writeln!(
