@@ -15,6 +15,7 @@ mod explainer;
 mod fuzz_regressions;
 mod guest_agent_usage;
 mod guest_report;
+mod igvm_validate;
 mod json_output;
 mod kds;
 mod libvirt_test_driver;
