@@ -13,8 +13,7 @@
 //! - SEV_FEATURES of every VMSA and of each: each of bits 0 to 15 (and each
 //!   other bit the file sets) toggled;
 //! - each VMSA's RIP with one of its 64 bits toggled;
-//! - each parameter area's size, up to [`plan::MAX_PARAMETER_GROWTH`]
-//!   pages more or any fewer;
+//! - each parameter area's size, up to 16 pages more or any fewer;
 //! - each directive's pages imported as another type (normal or zero as
 //!   unmeasured, unmeasured as zero, secrets and CPUID swapped first);
 //! - each directive's GPA with one of bits 12 to 51 toggled.
