@@ -15,6 +15,8 @@ mod explainer;
 mod fuzz_regressions;
 mod guest_agent_usage;
 mod guest_report;
+mod igvm_explainer;
+mod igvm_variants;
 mod json_output;
 mod kds;
 mod libvirt_test_driver;
