@@ -72,6 +72,10 @@ pub(crate) struct DigestArgs {
     #[arg(long, help_heading = IGVM, requires = "igvm")]
     check: bool,
 
+    /// With --igvm: the host's copy of the IGVM file; its launch is compared with --igvm's and each difference named (page contents, GPA or type by directive, VMSA fields, VMSA count, policy, ID block), and with --measurement it is checked against the reported value
+    #[arg(long, value_name = "FILE", help_heading = IGVM, requires = "igvm")]
+    host_igvm: Option<PathBuf>,
+
     /// With --igvm: the guest policy the owner expects the file to carry (exit 1 if it carries another)
     #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = IGVM, requires = "igvm")]
     policy: Option<u64>,
@@ -292,12 +296,24 @@ fn compute_igvm(a: &DigestArgs, file: &std::path::Path) -> Result<ComputedLaunch
             "--guest-features and --vmm-type do not apply to --igvm: the file's VMSAs carry SEV_FEATURES, and only QEMU loads IGVM files".into(),
         ));
     }
+    crate::input::at_most_one_stdin(
+        [
+            ("--igvm", Some(file)),
+            ("--host-igvm", a.host_igvm.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(n, p)| Some((n, p?))),
+    )?;
     let c = igvm::compute(&IgvmInput {
         file: file.to_path_buf(),
         vcpus: a.vcpus,
         policy: a.policy,
         check: a.check,
+        host_file: a.host_igvm.clone(),
     })?;
+    if let (None, Some(note)) = (&a.measurement, c.host_comparison()) {
+        eprintln!("NOTE: {note}");
+    }
     let launch = ComputedLaunch::from_igvm(c);
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");

@@ -266,18 +266,28 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
         "with all of these snp-digest computes the reported value"
     };
     match &x.changes {
+        Some(c) if x.host_gives_reported() => format!(
+            "the host launched its own copy of the IGVM file, which gives the reported value: {}",
+            c.iter().map(|c| c.host_did()).collect::<Vec<_>>().join("; ")
+        ),
         Some(c) if c.len() == 1 => words(&c[0]),
         Some(c) => format!(
             "the host's launch differs in {} inputs: {} ({with_all})",
             c.len(),
             c.iter().map(words).collect::<Vec<_>>().join("; ")
         ),
-        None => format!(
+        None => match x.igvm_advice() {
+            Some(advice) => format!(
+                "none of {} variants of the IGVM launch reproduces the reported value ({}): {advice}",
+                x.variants_tried, x.searched
+            ),
+            None => format!(
             "none of {} variants of the launch options reproduces the reported value ({}): most likely another firmware build (the expected image's OVMF hash is {}; compare snp-ovmf-hash --ovmf of the host's image), another kernel or initrd, or the report comes from another guest",
             x.variants_tried,
             x.searched,
             hex(&x.ovmf_hash)
         ),
+        },
     }
 }
 

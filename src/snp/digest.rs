@@ -207,6 +207,24 @@ impl ComputedLaunch {
         }
     }
 
+    /// As [`ComputedLaunch::explain`] for an IGVM launch, with the host's
+    /// copy of the file as read from the host (`host_file` names it in
+    /// messages): the two launches are compared and each difference named.
+    pub fn explain_with_host_igvm(
+        &self,
+        reported: &Ld,
+        host_file: &str,
+        bytes: &[u8],
+    ) -> Result<explain::SnpExplanation> {
+        let LaunchForm::Igvm(c) = &self.form else {
+            return Err(Error::Usage(
+                "the host's IGVM file can only be compared with an IGVM launch (--igvm)".into(),
+            ));
+        };
+        let host = igvm::HostIgvm::from_bytes(host_file, bytes)?;
+        c.explain_with_host(reported, Some(&host))
+    }
+
     /// Which input the host changed to launch with `reported`: the
     /// explainer's search from the hashed state.
     pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {

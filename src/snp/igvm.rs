@@ -1,7 +1,10 @@
 //! The launch digest of an IGVM file as QEMU 10 launches it in an SEV-SNP
 //! guest (`snp-digest --igvm FILE`): the file read within its bound, laid
 //! out by [`crate::core::igvm`], checked against the owner's vCPU count and
-//! guest policy, and its findings said once.
+//! guest policy, and its findings said once. On a mismatch the explainer
+//! ([`explain::igvm`]) searches from the launch as hashed, and compares it
+//! with the host's copy of the file when one is given (`--host-igvm`, or
+//! bytes read from the host: [`HostIgvm::from_bytes`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -28,6 +31,51 @@ pub struct IgvmInput {
     /// Refuse the file when QEMU or KVM would not launch it as written, or
     /// would launch it otherwise than other IGVM tools measure it.
     pub check: bool,
+    /// The host's copy of the file (`--host-igvm`): compared with `file`,
+    /// and on a mismatch checked against the reported MEASUREMENT.
+    pub host_file: Option<PathBuf>,
+}
+
+/// The host's copy of an IGVM file, laid out as QEMU launches it.
+#[derive(Debug, Clone)]
+pub struct HostIgvm {
+    /// Its SEV-SNP launch.
+    pub launch: IgvmLaunch,
+    /// SHA-384 of its bytes.
+    pub sha384: Ld,
+    /// Where it was read from, for messages.
+    pub name: String,
+}
+
+impl HostIgvm {
+    /// The host's copy from its bytes (read from the host, e.g. over QMP's
+    /// host or SFTP): refused beyond [`MAX_IGVM_LEN`] or when not a valid
+    /// SEV-SNP IGVM file.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<HostIgvm> {
+        if bytes.len() as u64 > MAX_IGVM_LEN {
+            return Err(Error::Usage(format!(
+                "the host's IGVM file {name} is {} bytes; this tool reads IGVM files of at most {MAX_IGVM_LEN} bytes",
+                bytes.len()
+            )));
+        }
+        let launch = IgvmLaunch::parse(bytes)
+            .map_err(|e| Error::Usage(format!("the host's IGVM file {name}: {e}")))?;
+        Ok(HostIgvm {
+            launch,
+            sha384: Sha384::digest(bytes).into(),
+            name: name.to_string(),
+        })
+    }
+
+    /// The host's copy from a file (`--host-igvm FILE`), read within its bound.
+    pub fn read(path: &Path) -> Result<HostIgvm> {
+        let (launch, _, sha384) = read_as("the host's IGVM file", path)?;
+        Ok(HostIgvm {
+            launch,
+            sha384,
+            name: format!("'{}'", path.display()),
+        })
+    }
 }
 
 /// An IGVM launch as hashed: the digest, the file's layout, and what the
@@ -46,18 +94,24 @@ pub struct ComputedIgvm {
     pub file_len: u64,
     /// SHA-384 of the whole file: names the build, for the "another file" advice.
     pub file_sha384: Ld,
+    /// The host's copy of the file, if given.
+    pub host: Option<HostIgvm>,
 }
 
 /// Reads and parses an IGVM file, within [`MAX_IGVM_LEN`].
 pub fn read(path: &Path) -> Result<(IgvmLaunch, u64, Ld)> {
-    let bytes = input::read_within("IGVM file", path, MAX_IGVM_LEN as usize, |size| {
+    read_as("IGVM file", path)
+}
+
+fn read_as(what: &str, path: &Path) -> Result<(IgvmLaunch, u64, Ld)> {
+    let bytes = input::read_within(what, path, MAX_IGVM_LEN as usize, |size| {
         Error::Usage(format!(
-            "IGVM file '{}' is {size}; this tool reads IGVM files of at most {MAX_IGVM_LEN} bytes (COCONUT-SVSM and OpenHCL images are far smaller), so this is not one",
+            "{what} '{}' is {size}; this tool reads IGVM files of at most {MAX_IGVM_LEN} bytes (COCONUT-SVSM and OpenHCL images are far smaller), so this is not one",
             path.display()
         ))
     })?;
     let launch = IgvmLaunch::parse(&bytes)
-        .map_err(|e| Error::Usage(format!("IGVM file '{}': {e}", path.display())))?;
+        .map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))?;
     Ok((
         launch,
         bytes.len() as u64,
@@ -82,6 +136,7 @@ pub fn compute(input: &IgvmInput) -> Result<ComputedIgvm> {
     if input.check {
         check(&launch, &input.file)?;
     }
+    let host = input.host_file.as_deref().map(HostIgvm::read).transpose()?;
     let warnings = launch
         .findings
         .iter()
@@ -94,6 +149,7 @@ pub fn compute(input: &IgvmInput) -> Result<ComputedIgvm> {
         path: input.file.clone(),
         file_len,
         file_sha384,
+        host,
     })
 }
 
@@ -190,15 +246,55 @@ impl ComputedIgvm {
         s
     }
 
-    /// Which change of the file's launch gives `reported`.
+    /// Which change of the file's launch gives `reported`, comparing it
+    /// with the host's copy of the file when one was given.
     pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
-        Ok(explain::SnpExplanation {
-            reported: *reported,
-            computed: self.ld,
-            ovmf_hash: self.file_sha384,
-            changes: (reported == &self.ld).then(Vec::new),
-            variants_tried: 1,
-            searched: "nothing: the IGVM launch is compared as a whole".into(),
-        })
+        self.explain_with_host(reported, self.host.as_ref())
+    }
+
+    /// As [`ComputedIgvm::explain`], with the host's copy of the file
+    /// given here (the QMP path reads it from the host).
+    pub fn explain_with_host(
+        &self,
+        reported: &Ld,
+        host: Option<&HostIgvm>,
+    ) -> Result<explain::SnpExplanation> {
+        let owner = explain::igvm::IgvmFile {
+            launch: &self.launch,
+            sha384: self.file_sha384,
+        };
+        let host = host.map(|h| explain::igvm::IgvmFile {
+            launch: &h.launch,
+            sha384: h.sha384,
+        });
+        explain::igvm::explain(owner, reported, host, explain::igvm::IGVM_SEARCH_BUDGET)
+            .map_err(|e| Error::Unexpected(e.to_string()))
+    }
+
+    /// The host's copy of the file compared with the owner's, in words
+    /// (`--host-igvm` without `--measurement`); `None` without one.
+    pub fn host_comparison(&self) -> Option<String> {
+        let h = self.host.as_ref()?;
+        let host_ld = h.launch.launch_digest();
+        let diffs = explain::igvm::differences(&self.launch, &h.launch);
+        let mut s = format!(
+            "the host's IGVM file {} (SHA-384 {}) has launch digest {}, {} that of '{}'",
+            h.name,
+            hex(&h.sha384),
+            hex(&host_ld),
+            if host_ld == self.ld {
+                "the same as"
+            } else {
+                "not"
+            },
+            self.path.display()
+        );
+        if diffs.is_empty() {
+            s.push_str("; the two launches are the same");
+        }
+        for d in &diffs {
+            let _ = write!(s, "\n  - {}", d.host_did());
+        }
+        Some(s)
     }
 }

@@ -33,6 +33,7 @@ use crate::core::vmsa;
 
 mod findings;
 mod load;
+pub mod vmsa_fields;
 
 pub use findings::Finding;
 

@@ -34,6 +34,7 @@ use crate::core::vmsa::{VmmType, VmsaConfig};
 
 mod change;
 mod explanation;
+pub mod igvm;
 mod search;
 mod variants;
 

@@ -181,6 +181,7 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         changes: None,
         variants_tried: 1,
         searched: String::new(),
+        igvm: None,
     };
     if computed == *reported {
         x.changes = Some(vec![]);

@@ -245,6 +245,7 @@ fn json_names_each_change_by_kind_option_and_host() {
         changes: Some(vec![Change::NoInitrd]),
         variants_tried: 7,
         searched: "s".into(),
+        igvm: None,
     };
     let v = serde_json::to_value(&x).unwrap();
     assert_eq!(v["reported"], "ab".repeat(48));
@@ -257,6 +258,9 @@ fn json_names_each_change_by_kind_option_and_host() {
         "the host booted the kernel without the initrd"
     );
     assert!(!x.matches());
+    // The OVMF answer has no igvm object, and its changes no IGVM fields.
+    assert!(v.get("igvm").is_none());
+    assert!(v["changes"][0].get("directive").is_none());
 }
 
 #[test]
