@@ -88,8 +88,11 @@ for p in "${PACKAGES[@]}"; do
 done
 if ((${#missing[@]})); then
     step "apt-get install ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" \
-        >>"$LOG" 2>&1 || fail "apt-get install ${missing[*]}"
+    # Waits for another apt run to end rather than failing on its lock.
+    apt=(apt-get -o DPkg::Lock::Timeout=300)
+    { "${apt[@]}" update -qq && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y \
+        --no-install-recommends "${missing[@]}"; } >>"$LOG" 2>&1 ||
+        fail "apt-get install ${missing[*]}"
 fi
 
 # A stale or interrupted build is redone from scratch: nothing in $ROOT is kept.
