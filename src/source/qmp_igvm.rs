@@ -78,7 +78,8 @@ pub fn igvm_from_qom(mut execute: impl FnMut(&str, Value) -> Result<Reply>) -> R
         Ok(Value::String(s)) if s.starts_with('/') => s,
         Ok(other) => {
             return Err(Error::Protocol(format!(
-                "QEMU answered qom-get /machine igvm-cfg with {other}, not a QOM path"
+                "QEMU answered qom-get /machine igvm-cfg with {}, not a QOM path",
+                shown(&other)
             )))
         }
         Err(e) if is_missing_property(&e.desc) => {
@@ -103,8 +104,18 @@ pub fn igvm_from_qom(mut execute: impl FnMut(&str, Value) -> Result<Reply>) -> R
     match file {
         Value::String(path) if !path.is_empty() => Ok(QomIgvm::File { object, path }),
         other => Err(Error::Protocol(format!(
-            "QEMU answered qom-get {object} file with {other}, not the path of an IGVM file"
+            "QEMU answered qom-get {object} file with {}, not the path of an IGVM file",
+            shown(&other)
         ))),
+    }
+}
+
+/// An unexpected answer, cut short: a monitor line may be a megabyte.
+fn shown(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 

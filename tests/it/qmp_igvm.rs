@@ -198,6 +198,13 @@ fn bad_answers_are_errors() {
             "{answer}: {err:?}"
         );
     }
+    // A huge answer is quoted cut short.
+    let huge = format!(r#"{{"return": ["{}"]}}"#, "x".repeat(100_000));
+    let err = link(&huge).unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol(m) if m.len() < 400 && m.contains("xxx...")),
+        "{err:?}"
+    );
     // Another error than a missing property: QEMU's words are passed on.
     let err =
         link(r#"{"error": {"class": "DeviceNotFound", "desc": "Device '/machine' not found"}}"#)
