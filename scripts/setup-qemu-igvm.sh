@@ -23,8 +23,12 @@
 #   pythondeps.toml names).
 #
 # The builds run under nice -n 19 with 2 jobs. Build scratch goes to $ROOT/build and is removed
-# when the build succeeded; the output is $ROOT/bin/qemu-system-x86_64 (firmware data under
-# $ROOT/share/qemu). Output goes to a log file; one line is printed.
+# when the build succeeded (under 1 GB); what stays is $ROOT/bin/qemu-system-x86_64 (29 MB; no
+# firmware: guests that load no IGVM file need -L with Debian's /usr/share/seabios) and the test
+# file $ROOT/share/native-hlt.igvm. Output goes to a log file; one line is printed.
+#
+# 10.2.2 is the QEMU with IGVM support Debian's pool serves (from sid, which keeps a source only
+# while it has it): if it goes, the download's failure says which variables to change.
 #
 # Location: $SEV_QEMU_IGVM_ROOT, default /var/lib/virt-qemu-sev-validate/qemu-igvm
 # (tests/e2e/ reads the same variable). Mirror: $DEBIAN_MIRROR.
@@ -287,8 +291,14 @@ EOF
 build_qemu() {
     local src=$B/qemu-$QEMU_VERSION
     step "download $MIRROR/pool/main/q/qemu/$QEMU_TARBALL"
-    curl -fsS --retry 3 -o "$B/$QEMU_TARBALL" "$MIRROR/pool/main/q/qemu/$QEMU_TARBALL" \
-        >>"$LOG" 2>&1 || return 1
+    if ! curl -fsS --retry 3 -o "$B/$QEMU_TARBALL" "$MIRROR/pool/main/q/qemu/$QEMU_TARBALL" \
+        >>"$LOG" 2>&1; then
+        # sid's pool keeps a source only while sid has it.
+        echo "Debian's pool may have dropped $QEMU_TARBALL: set QEMU_VERSION and QEMU_SHA256" \
+            "to a QEMU 10.1 or later source it has (apt-cache showsrc qemu, with deb-src lines)" \
+            >>"$LOG"
+        return 1
+    fi
     echo "$QEMU_SHA256  $B/$QEMU_TARBALL" | sha256sum -c --quiet >>"$LOG" 2>&1 || return 1
     tar -C "$B" -xJf "$B/$QEMU_TARBALL" && rm -f "$B/$QEMU_TARBALL"
     # QEMU's configure installs Meson (and pycotap, for its test runner) into its own venv from
