@@ -22,9 +22,9 @@ scripts/setup.sh
 lv11_out=$(mktemp)
 scripts/setup-libvirt11.sh >"$lv11_out" 2>&1 &
 lv11_pid=$!
-# Likewise QEMU 10.2.2 with IGVM support (scripts/setup-qemu-igvm.sh: about 9 minutes of compiling
-# the first time, at nice 19); its tests (tests/e2e/e2e_qemu_igvm.rs) run in the second
-# end-to-end pass, after it.
+# Likewise QEMU 10.2.2 with IGVM support (scripts/setup-qemu-igvm.sh: 9 to 16 minutes of
+# compiling the first time, at nice 19); its tests (tests/e2e/e2e_qemu_igvm.rs) run in the
+# second end-to-end pass, after it.
 igvm_out=$(mktemp)
 scripts/setup-qemu-igvm.sh >"$igvm_out" 2>&1 &
 igvm_pid=$!
