@@ -195,7 +195,7 @@ pub fn sftp_sha256(s: &Session, path: &str) -> Result<[u8; 32], String> {
     Ok(h.finalize().into())
 }
 
-/// A whole file on the host, of at most `limit` bytes, over one new session.
+/// A whole file on the host, of at most `limit` bytes, over a new ssh connection.
 pub fn read_file(t: &SshTarget, path: &str, limit: u64) -> Result<Vec<u8>, String> {
     let s = connect(t)?;
     let mut bytes = Vec::new();
