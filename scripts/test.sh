@@ -4,10 +4,11 @@
 # Python tool, the man page), and the simulated Secure Processor's own checks. The end-to-end
 # tests (real libvirtd and QEMU) then run a second time on libvirt 11.3 + QEMU 10.0 from
 # bookworm-backports, in the chroot scripts/setup-libvirt11.sh builds, with the SEV-SNP domains
-# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run. Last, the Debian package is built (from the
-# test build's executables: PACKAGE_PROFILE=dev), checked by lintian, and installed over libvirt's
-# Python tool and purged in a clean Debian 12 chroot (scripts/test-package.sh, through
-# tests/it/package.rs).
+# (tests/e2e/e2e_snp.rs) that libvirt 9.0 cannot run, and the IGVM launch form on the QEMU with
+# IGVM support scripts/setup-qemu-igvm.sh builds (tests/e2e/e2e_qemu_igvm.rs). Last, the Debian
+# package is built (from the test build's executables: PACKAGE_PROFILE=dev), checked by lintian,
+# and installed over libvirt's Python tool and purged in a clean Debian 12 chroot
+# (scripts/test-package.sh, through tests/it/package.rs).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +22,12 @@ scripts/setup.sh
 lv11_out=$(mktemp)
 scripts/setup-libvirt11.sh >"$lv11_out" 2>&1 &
 lv11_pid=$!
+# Likewise QEMU 10.2.2 with IGVM support (scripts/setup-qemu-igvm.sh: 9 to 16 minutes of
+# compiling the first time, at nice 19); its tests (tests/e2e/e2e_qemu_igvm.rs) run in the
+# second end-to-end pass, after it.
+igvm_out=$(mktemp)
+scripts/setup-qemu-igvm.sh >"$igvm_out" 2>&1 &
+igvm_pid=$!
 # Likewise the clean Debian 12 chroot the package is tried in (about 2 minutes the first time).
 pkgroot_out=$(mktemp)
 scripts/setup-package-root.sh >"$pkgroot_out" 2>&1 &
@@ -48,7 +55,7 @@ FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_QUICK_SECONDS=${FUZZ_QUICK_SECONDS:-
     scripts/fuzz.sh --quick
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log" "$lv11_out" "$pkgroot_out" "$pkg_out"' EXIT
+trap 'rm -f "$log" "$lv11_out" "$igvm_out" "$pkgroot_out" "$pkg_out"' EXIT
 set +e
 # The SEV-SNP end-to-end tests run in the libvirt 11.3 pass below (tests/e2e/harness/, snp_pass);
 # the Debian package's test (tests/it/package.rs) in its own pass at the end.
@@ -89,6 +96,14 @@ else
     cat "$lv11_out"
     # Without the chroot the tests below skip (SKIPPED lines); CI must have it.
     echo "test.sh: the libvirt 11 chroot could not be built" >&2
+    [[ -z ${CI:-} ]] || status=1
+fi
+if wait "$igvm_pid"; then
+    cat "$igvm_out"
+else
+    cat "$igvm_out"
+    # Without it the IGVM tests below skip (SKIPPED lines); CI must have it.
+    echo "test.sh: QEMU with IGVM support could not be built" >&2
     [[ -z ${CI:-} ]] || status=1
 fi
 t0=$SECONDS

@@ -155,15 +155,20 @@ pub fn connect(t: &SshTarget) -> Result<Session, String> {
     ))
 }
 
-/// SHA-256 of a file on the host, streamed over SFTP.
-pub fn sftp_sha256(s: &Session, path: &str) -> Result<[u8; 32], String> {
+/// Streams a file on the host over SFTP to `chunk`, refusing one over
+/// `limit` bytes as soon as that many have come.
+fn sftp_stream(
+    s: &Session,
+    path: &str,
+    limit: u64,
+    mut chunk: impl FnMut(&[u8]),
+) -> Result<(), String> {
     let sftp = s
         .sftp()
         .map_err(|e| format!("SFTP is not available: {e}"))?;
     let mut f = sftp
         .open(Path::new(path))
         .map_err(|e| format!("cannot open {path} on the host: {e}"))?;
-    let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -171,17 +176,31 @@ pub fn sftp_sha256(s: &Session, path: &str) -> Result<[u8; 32], String> {
             .read(&mut buf)
             .map_err(|e| format!("reading {path} on the host failed: {e}"))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         total += n as u64;
-        if total > MAX_HOST_FILE {
+        if total > limit {
             return Err(format!(
-                "{path} on the host is larger than {MAX_HOST_FILE} bytes; not fingerprinted"
+                "{path} on the host is larger than {limit} bytes; not read further"
             ));
         }
-        h.update(&buf[..n]);
+        chunk(&buf[..n]);
     }
+}
+
+/// SHA-256 of a file on the host, streamed over SFTP.
+pub fn sftp_sha256(s: &Session, path: &str) -> Result<[u8; 32], String> {
+    let mut h = Sha256::new();
+    sftp_stream(s, path, MAX_HOST_FILE, |b| h.update(b))?;
     Ok(h.finalize().into())
+}
+
+/// A whole file on the host, of at most `limit` bytes, over a new ssh connection.
+pub fn read_file(t: &SshTarget, path: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let s = connect(t)?;
+    let mut bytes = Vec::new();
+    sftp_stream(&s, path, limit, |b| bytes.extend_from_slice(b))?;
+    Ok(bytes)
 }
 
 /// Compares each (what, host path, owner's digest) over one session.

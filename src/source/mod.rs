@@ -37,6 +37,7 @@ pub mod libvirt;
 pub mod locality;
 pub mod offline;
 pub mod qmp;
+pub mod qmp_igvm;
 pub mod xml;
 
 use std::path::PathBuf;

@@ -461,6 +461,12 @@ impl Qmp {
         merge_reported("QEMU", &host, given)
     }
 
+    /// The IGVM file the machine loads, as QOM names it
+    /// ([`super::qmp_igvm::qom_igvm_file`]).
+    pub fn igvm_file(&mut self) -> Result<super::qmp_igvm::QomIgvm> {
+        super::qmp_igvm::qom_igvm_file(&mut self.client)
+    }
+
     /// The number of vCPUs QEMU runs (`query-cpus-fast`).
     pub fn vcpu_count(&mut self) -> Result<u32> {
         let cpus = self

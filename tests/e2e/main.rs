@@ -9,6 +9,7 @@ mod common;
 mod harness;
 
 mod e2e_libvirt;
+mod e2e_qemu_igvm;
 mod e2e_snp;
 mod e2e_snp_agent;
 mod qmp_sim;

@@ -26,6 +26,7 @@ mod man_page;
 mod package;
 mod proptest_core;
 mod qmp;
+mod qmp_igvm;
 mod schemas;
 mod scripts;
 mod secrets;

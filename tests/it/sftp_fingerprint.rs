@@ -1,7 +1,8 @@
 //! The SFTP fingerprint of the host's files against a real sshd that the
 //! test starts on loopback with a key it generates: a drifted firmware on
 //! the "host" side is reported as different, an identical kernel as the
-//! same, a missing initrd as unreadable; an unknown host key is refused.
+//! same, a missing initrd as unreadable; an unknown host key is refused. The
+//! host's IGVM file is read whole over the same SFTP, within its limit.
 
 use crate::common;
 
@@ -9,7 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sev_validate::source::host_files::{compare, ssh_target};
+use sev_validate::error::Error;
+use sev_validate::source::host_files::{compare, read_file, ssh_target};
+use sev_validate::source::qmp_igvm::{read_host_igvm, HostAccess};
 
 struct Sshd(Child);
 
@@ -125,6 +128,26 @@ fn host_files_compared_over_sftp() {
             .as_ref()
             .is_err_and(|e| e.contains("cannot open")),
         "{got:?}"
+    );
+    // The host's IGVM file, read whole over SFTP (src/source/qmp_igvm.rs): byte for byte
+    // across several reads, cut off past its limit, and a missing file named.
+    let igvm: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(p("host guest.igvm"), &igvm).unwrap();
+    let access = HostAccess::Sftp(target.clone());
+    assert_eq!(
+        read_host_igvm(&p("host guest.igvm"), &access).unwrap(),
+        igvm
+    );
+    let err = read_file(&target, &p("host guest.igvm"), 199_999).unwrap_err();
+    assert!(err.contains("larger than 199999 bytes"), "{err}");
+    assert_eq!(
+        read_file(&target, &p("host guest.igvm"), 200_000).unwrap(),
+        igvm
+    );
+    let err = read_host_igvm(&p("no-such.igvm"), &access).unwrap_err();
+    assert!(
+        matches!(&err, Error::HostCall(m) if m.contains("over SFTP") && m.contains("cannot open")),
+        "{err:?}"
     );
     // An unknown host key is refused before anything is read.
     std::fs::write(p("known_hosts"), "").unwrap();
