@@ -41,6 +41,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 # clippy compiles it: a separate build would only compile it again.
 echo "== cargo clippy --no-default-features -- -D warnings"
 cargo clippy --no-default-features --quiet -- -D warnings
+# The library's documentation: a link to a private item or a broken one fails.
+echo "== cargo doc --no-deps (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 echo "== simulated Secure Processor against the public vectors"
 SEV_VECTORS_DIR=${SEV_VECTORS_DIR:-../shared/vectors} /usr/bin/python3 tests/sim/test_sev_sp.py
 echo "== simulated SNP Secure Processor against the real SNP reports, AMD's certificates and openssl"

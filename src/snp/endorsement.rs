@@ -88,7 +88,7 @@ pub fn read_report_or_evidence(path: &Path) -> Result<(ReportInput, Option<Evide
 }
 
 /// A certificate file, DER or PEM: one certificate, or a bundle from which
-/// the VCEK or VLEK is taken (its ASK and ARK placed by [`gather`]).
+/// the VCEK or VLEK is taken (its ASK and ARK placed by `gather`).
 pub fn read_cert(what: &str, path: &Path) -> Result<Certificate> {
     let b = read_bundle(what, path)?;
     match b.vek() {

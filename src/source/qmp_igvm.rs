@@ -26,7 +26,7 @@ use crate::error::Error;
 /// kernel and initrd; the whole file is held in memory to compute its launch
 /// digest, and a hostile host must not make the tool read or hash without
 /// end. A file over the limit is refused with its size and the limit.
-pub const MAX_IGVM_FILE: u64 = 64 << 20;
+pub const MAX_IGVM_FILE: u64 = crate::core::igvm::MAX_IGVM_LEN;
 
 /// What QOM says about the IGVM file of the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,7 +179,7 @@ fn read_local(path: &str) -> Result<Vec<u8>> {
     let p = Path::new(path);
     let mut bytes = crate::input::read_within(what, p, MAX_IGVM_FILE as usize, |size| {
         Error::Config(format!(
-            "{what} '{path}' is {size}; IGVM files are read up to {MAX_IGVM_FILE} bytes (64 MiB), so this one is not measured"
+            "{what} '{path}' is {size}; IGVM files are read up to {MAX_IGVM_FILE} bytes, the owner's and the host's alike, so this one is not measured"
         ))
     })?;
     Ok(std::mem::take(&mut *bytes))

@@ -37,10 +37,11 @@ pub mod vmsa_fields;
 
 pub use findings::Finding;
 
-/// The largest IGVM file read: COCONUT-SVSM and OpenHCL images are a few
-/// MiB to a few tens of MiB; the parser holds the file and a copy of its
-/// page data in memory, so the bound keeps a hostile file from taking more.
-pub const MAX_IGVM_LEN: u64 = 256 << 20;
+/// The largest IGVM file read, the owner's or the host's copy: COCONUT-SVSM
+/// and OVMF images are a few MiB (an SVSM with OVMF about 10 MiB); the
+/// parser holds the file and a copy of its page data in memory, so the
+/// bound keeps a hostile file from taking more than a few hundred MiB.
+pub const MAX_IGVM_LEN: u64 = 128 << 20;
 
 /// Bytes of one 2 MiB page.
 const PAGE_2M: u64 = 2 << 20;

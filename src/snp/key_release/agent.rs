@@ -216,7 +216,7 @@ fn expect_empty(what: &str, text: &str) -> Result<()> {
     }
 }
 
-/// Printable text of untrusted bytes: at most [`MAX_STDERR_SHOWN`] bytes,
+/// Printable text of untrusted bytes: at most `MAX_STDERR_SHOWN` bytes,
 /// control characters but newlines and tabs replaced.
 pub fn shown(b: &[u8]) -> String {
     let cut = &b[..b.len().min(MAX_STDERR_SHOWN)];
