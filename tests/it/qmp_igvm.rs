@@ -273,7 +273,7 @@ fn the_host_copy_read_locally() {
     f.set_len(MAX_IGVM_FILE + 1).unwrap();
     let err = read_host_igvm(at_limit.to_str().unwrap(), &HostAccess::Local).unwrap_err();
     assert!(
-        matches!(&err, Error::Config(m) if m.contains("67108865") && m.contains("64 MiB")),
+        matches!(&err, Error::Config(m) if m.contains(&(MAX_IGVM_FILE + 1).to_string()) && m.contains(&MAX_IGVM_FILE.to_string())),
         "{err:?}"
     );
 
