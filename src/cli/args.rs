@@ -123,6 +123,10 @@ pub struct Args {
     #[arg(short = 'f', long, help_heading = CONFIG)]
     pub firmware: Option<PathBuf>,
 
+    /// SEV-SNP guest launched from an IGVM file (QEMU 10.1+ -object igvm-cfg, e.g. COCONUT-SVSM): the owner's copy, measured in place of --firmware and compared with the file QEMU loaded
+    #[arg(long, value_name = "FILE", help_heading = CONFIG, conflicts_with_all = ["firmware", "kernel", "initrd", "cmdline"])]
+    pub igvm: Option<PathBuf>,
+
     /// Path to the kernel binary
     #[arg(short = 'k', long, help_heading = CONFIG)]
     pub kernel: Option<PathBuf>,
@@ -285,8 +289,8 @@ pub fn check_usage(a: &Args) -> Result<()> {
     if a.domain.is_none() && a.qmp.is_none() {
         check_keys_given(a)?;
     }
-    if a.domain.is_none() && a.qmp.is_some() && a.firmware.is_none() {
-        return usage("--qmp needs --firmware: QEMU does not say which firmware it loaded");
+    if a.domain.is_none() && a.qmp.is_some() && a.firmware.is_none() && a.igvm.is_none() {
+        return usage("--qmp needs --firmware (or --igvm for a guest launched from an IGVM file): QEMU does not say which firmware it loaded");
     }
     if a.domain.is_none() && a.qmp.is_none() {
         let required = [
@@ -501,6 +505,7 @@ impl Args {
         };
         Ok(SnpOwner {
             firmware: self.firmware.clone(),
+            igvm: self.igvm.clone(),
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
             cmdline: self.cmdline.clone(),
@@ -588,6 +593,7 @@ impl Args {
         let (r, e) = (&self.snp_requirements, &self.endorsement);
         let given = [
             (self.report.is_some(), "--report"),
+            (self.igvm.is_some(), "--igvm"),
             (self.nonce.is_some(), "--nonce"),
             (self.sealed_out.is_some(), "--sealed-out"),
             (self.host_data.is_some(), "--host-data"),

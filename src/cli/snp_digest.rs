@@ -64,7 +64,7 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "FILE", help_heading = FIRMWARE, required_unless_present = "igvm")]
     ovmf: Option<PathBuf>,
 
-    /// IGVM file the guest launches from instead of OVMF (QEMU -object igvm-cfg,file=FILE, e.g. COCONUT-SVSM): its pages, parameter areas and VMSAs as QEMU 10 and KVM measure them
+    /// IGVM file the guest launches from instead of OVMF (QEMU -object igvm-cfg,file=FILE, e.g. COCONUT-SVSM): its pages, parameter areas and VMSAs as QEMU (10.1 and later) and KVM measure them
     #[arg(long, value_name = "FILE", help_heading = IGVM, conflicts_with_all = ["ovmf", "ovmf_hash", "kernel", "initrd", "append", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_form"])]
     igvm: Option<PathBuf>,
 

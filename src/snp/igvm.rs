@@ -1,4 +1,4 @@
-//! The launch digest of an IGVM file as QEMU 10 launches it in an SEV-SNP
+//! The launch digest of an IGVM file as QEMU (10.1 and later) launches it in an SEV-SNP
 //! guest (`snp-digest --igvm FILE`): the file read within its bound, laid
 //! out by [`crate::core::igvm`], checked against the owner's vCPU count and
 //! guest policy, and its findings said once. On a mismatch the explainer

@@ -37,6 +37,8 @@ pub const DEFAULT_SEV_FEATURES: u64 = 0x1;
 pub struct SnpOwner {
     /// `--firmware`: the OVMF image the guest should boot.
     pub firmware: Option<PathBuf>,
+    /// `--igvm`: the IGVM file the guest should launch from, instead.
+    pub igvm: Option<PathBuf>,
     /// `--kernel`: the kernel of a measured direct boot.
     pub kernel: Option<PathBuf>,
     /// `--initrd`: the initrd of a measured direct boot.
@@ -249,6 +251,11 @@ pub fn run(
         None => qmp_domain(&host)?,
     };
     run.domain_check = Some(check(owner, &host, &domain, &mut run.warnings)?);
+    if let Some(computed) = super::igvm_run::igvm_launch(owner, &host, &mut run.warnings)? {
+        run.host = Some(host);
+        run.computed = Some(computed);
+        return after_prelaunch(owner, &domain, run, agent);
+    }
     let launch = resolve(owner, &host, &domain)?;
     run.host = Some(host);
     let computed = digest::compute(&launch.digest_input())?;
@@ -258,11 +265,22 @@ pub fn run(
     run.prelaunch = checks;
     run.id_block_explanation = explanation;
     verdict?;
+    after_prelaunch(owner, &domain, run, agent)
+}
+
+/// The stages after the launch was judged: the exchange through the guest
+/// agent, or the report given.
+fn after_prelaunch(
+    owner: &SnpOwner,
+    domain: &SnpDomain,
+    run: &mut SnpRun,
+    agent: Option<&mut dyn AgentChannel>,
+) -> Result<()> {
     if let Some(plan) = &owner.agent {
-        return super::guest_agent::through_agent(owner, plan, agent, &domain, run);
+        return super::guest_agent::through_agent(owner, plan, agent, domain, run);
     }
     if let Some(path) = &owner.report {
-        attest(owner, path, owner.nonce, owner.seal.as_ref(), &domain, run)?;
+        attest(owner, path, owner.nonce, owner.seal.as_ref(), domain, run)?;
     }
     Ok(())
 }

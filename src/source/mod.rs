@@ -308,6 +308,12 @@ pub struct SnpHostReport {
     pub host_signature: Option<u32>,
     /// The vCPUs QEMU runs (QMP `query-cpus-fast`).
     pub vcpu_count: Option<u32>,
+    /// The IGVM file QEMU loads, from QOM (QMP); `None` where the source
+    /// cannot say (libvirt).
+    pub igvm: Option<qmp_igvm::QomIgvm>,
+    /// The host's copy of that file when it could be read (a local QEMU),
+    /// or why not.
+    pub igvm_copy: Option<std::result::Result<Vec<u8>, String>>,
     /// What the host could not say and why, once each (for `--debug`).
     pub notes: Vec<String>,
 }

@@ -490,13 +490,37 @@ impl LaunchSource for Qmp {
 
     fn snp_host_report(&mut self) -> Result<SnpHostReport> {
         let vcpu_count = Some(self.vcpu_count()?);
+        // A monitor that does not answer QOM says nothing of an IGVM file;
+        // an owner who expects one is then refused (snp::igvm_run).
+        let mut notes = vec![
+            "QEMU's monitor has no domain XML: the ID block, host data and vCPU model are not known to the checks".to_string(),
+        ];
+        let igvm = match self.igvm_file() {
+            Ok(i) => Some(i),
+            Err(e) => {
+                notes.push(format!("QOM did not say which IGVM file QEMU loads: {e}"));
+                None
+            }
+        };
+        // The host's copy can be read only when QEMU runs on this machine;
+        // a remote monitor's host is compared through the report alone.
+        let igvm_copy = match (&igvm, self.endpoint.local_reason()) {
+            (Some(super::qmp_igvm::QomIgvm::File { path, .. }), Some(_)) => Some(
+                super::qmp_igvm::read_host_igvm(path, &super::qmp_igvm::HostAccess::Local)
+                    .map_err(|e| e.to_string()),
+            ),
+            (Some(super::qmp_igvm::QomIgvm::File { .. }), None) => Some(Err(
+                "QEMU runs on another machine, whose files QMP cannot read".into(),
+            )),
+            _ => None,
+        };
         Ok(SnpHostReport {
             state: Some(self.sev_state.clone()),
             query_sev: self.snp.clone(),
             vcpu_count,
-            notes: vec![
-                "QEMU's monitor has no domain XML: the ID block, host data and vCPU model are not known to the checks".to_string(),
-            ],
+            igvm,
+            igvm_copy,
+            notes,
             ..SnpHostReport::default()
         })
     }

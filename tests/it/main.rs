@@ -16,6 +16,7 @@ mod fuzz_regressions;
 mod guest_agent_usage;
 mod guest_report;
 mod igvm_explainer;
+mod igvm_qmp;
 mod igvm_validate;
 mod igvm_variants;
 mod json_output;

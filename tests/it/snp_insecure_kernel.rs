@@ -58,6 +58,7 @@ fn insecure_unmeasured_kernel_run_passes_with_the_warning() {
     }
     let owner = SnpOwner {
         firmware: Some(ovmf.to_path_buf()),
+        igvm: None,
         kernel: None,
         initrd: None,
         cmdline: None,

@@ -1,4 +1,4 @@
-//! IGVM files as QEMU 10 launches them in an SEV-SNP guest
+//! IGVM files as QEMU launches them (IGVM support came in QEMU 10.1) in an SEV-SNP guest
 //! (`-object igvm-cfg,file=...`): the pages SNP_LAUNCH_UPDATE measures, in
 //! the order it measures them, and the VMSAs KVM measures at
 //! SNP_LAUNCH_FINISH; from these, the launch digest.
@@ -183,7 +183,7 @@ pub struct IgvmIdBlock {
     pub author_key_enabled: bool,
 }
 
-/// An IGVM file's SEV-SNP launch, as QEMU 10 and KVM perform it.
+/// An IGVM file's SEV-SNP launch, as QEMU and KVM perform it.
 #[derive(Debug, Clone)]
 pub struct IgvmLaunch {
     /// The SEV-SNP platform's compatibility mask bit.

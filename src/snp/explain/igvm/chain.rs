@@ -209,7 +209,7 @@ impl<'a> Chain<'a> {
 }
 
 /// The VMSAs a host that starts more vCPUs than the file has VMSAs may
-/// have measured for them: QEMU's reset state (what QEMU 10 gives a vCPU
+/// have measured for them: QEMU's reset state (what QEMU gives a vCPU
 /// the file has no VMSA for, as KVM builds its VMSA) for each named vCPU
 /// model, both VMSA forms, and SEV_FEATURES of the file's first VMSA or
 /// 0x1; then a copy of the first VMSA (a VMM that gives every vCPU the

@@ -411,7 +411,7 @@ fn count_words(file: usize, host: usize, how: &VmsaCountHow) -> String {
     match how {
         VmsaCountHow::HostFile => format!("the host's file has {host} VMSA(s), not {file}"),
         VmsaCountHow::FirstOnly => format!(
-            "the launch measured only the first {host} of the file's {file} VMSAs: the guest ran with {}, which QEMU 10 refuses for this file, so another VMM or QEMU version launched it",
+            "the launch measured only the first {host} of the file's {file} VMSAs: the guest ran with {}, which QEMU refuses for this file, so another VMM or QEMU version launched it",
             vcpus(host)
         ),
         VmsaCountHow::ResetState {
