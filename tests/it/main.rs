@@ -16,6 +16,7 @@ mod fuzz_regressions;
 mod guest_agent_usage;
 mod guest_report;
 mod igvm_build;
+mod igvm_differential;
 mod igvm_explainer;
 mod igvm_validate;
 mod igvm_variants;
