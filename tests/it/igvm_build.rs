@@ -93,7 +93,7 @@ impl Spec {
     }
 }
 
-fn platform(mask: u32, platform_type: IgvmPlatformType) -> IgvmPlatformHeader {
+pub fn platform(mask: u32, platform_type: IgvmPlatformType) -> IgvmPlatformHeader {
     IgvmPlatformHeader::SupportedPlatform(IGVM_VHS_SUPPORTED_PLATFORM {
         compatibility_mask: mask,
         highest_vtl: 0,
@@ -297,11 +297,15 @@ fn le32(b: &[u8], at: usize) -> u32 {
 
 /// Sets the fixed header's checksum for the file's variable headers as they
 /// are now (after a patch).
+/// A file whose headers do not fit in it is left as it is.
 pub fn fix_checksum(file: &mut [u8]) {
     let (off, size) = (le32(file, 8) as usize, le32(file, 12) as usize);
+    let Some(variable) = file.get(off..off.saturating_add(size)) else {
+        return;
+    };
     let mut fixed = file[..24].to_vec();
     fixed[20..24].fill(0);
-    fixed.extend_from_slice(&file[off..off + size]);
+    fixed.extend_from_slice(variable);
     let crc = crc32(&fixed);
     file[20..24].copy_from_slice(&crc.to_le_bytes());
 }

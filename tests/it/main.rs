@@ -18,6 +18,7 @@ mod guest_report;
 mod igvm_build;
 mod igvm_differential;
 mod igvm_explainer;
+mod igvm_hostile;
 mod igvm_validate;
 mod igvm_variants;
 mod igvm_vectors;
