@@ -37,7 +37,7 @@ note() { echo "bench-igvm.sh: $*" >&2; }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$RUNS')"
 [[ $IGVM_MIB =~ ^[1-9][0-9]*$ ]] || die "IGVM_MIB must be a positive number of MiB (got '$IGVM_MIB')"
-((IGVM_MIB <= 200)) || die "IGVM_MIB must be at most 200 (the tool reads IGVM files of up to 256 MiB)"
+((IGVM_MIB <= 100)) || die "IGVM_MIB must be at most 100 (the tool reads IGVM files of up to 128 MiB)"
 [[ -x $PYTHON ]] || die "$PYTHON not found"
 
 note "building ours and examples/igvm_crate_digest.rs: cargo build --release"

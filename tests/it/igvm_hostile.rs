@@ -21,7 +21,7 @@ use crate::igvm_build::{self as b, Kind, Spec};
 
 const MIB: u64 = 1 << 20;
 /// The largest IGVM file read (the man page's FILES).
-const MAX_IGVM: u64 = 256 * MIB;
+const MAX_IGVM: u64 = 128 * MIB;
 
 /// A small launch: a parameter area and its insert, data, zero, secrets and
 /// CPUID pages, an ID block and a VMSA (about 9 KiB).
@@ -183,7 +183,7 @@ fn a_300_mib_file_is_refused_unread() {
     assert!(kib < 64 * 1024, "peak RSS {kib} KiB");
 }
 
-/// /dev/zero and a FIFO that never ends: refused after 256 MiB + 1 byte,
+/// /dev/zero and a FIFO that never ends: refused after 128 MiB + 1 byte,
 /// holding no more than that.
 #[test]
 fn endless_inputs_are_refused_within_the_bound() {
