@@ -24,7 +24,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 FUZZ=$ROOT/fuzz
-ALL_TARGETS=(ovmf_footer domain_xml capabilities_xml measurement_keys secret_spec qmp_message secret_table snp_report snp_cert_table snp_crl snp_evidence snp_sealed agent_reply)
+ALL_TARGETS=(ovmf_footer domain_xml capabilities_xml measurement_keys secret_spec qmp_message secret_table snp_report snp_cert_table snp_crl snp_evidence snp_sealed agent_reply igvm_file)
 
 die() { echo "fuzz.sh: ERROR: $*" >&2; exit 2; }
 note() { echo "fuzz.sh: $*" >&2; }

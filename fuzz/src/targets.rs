@@ -8,6 +8,7 @@
 
 use aes::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
+use sev_validate::core::igvm::{Finding, IgvmLaunch, MAX_MEASURED_PAGES};
 use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
@@ -19,6 +20,7 @@ use sev_validate::core::{cpu, guid};
 use sev_validate::sev::checks::{check_domain, Context, VmsaKind};
 use sev_validate::sev::secrets::SecretSpec;
 use sev_validate::snp::domain;
+use sev_validate::snp::igvm as snp_igvm;
 use sev_validate::snp::key_release::agent;
 use sev_validate::source::qmp;
 use sev_validate::source::xml::{Capabilities, Domain};
@@ -45,6 +47,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("snp_evidence", snp_evidence),
     ("snp_sealed", snp_sealed),
     ("agent_reply", agent_reply),
+    ("igvm_file", igvm_file),
 ];
 
 fn le_u16(b: &[u8]) -> usize {
@@ -619,4 +622,78 @@ pub fn agent_reply(data: &[u8]) {
     assert!(!shown
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t'));
+}
+
+/// CRC-32 (IEEE, as zlib and the IGVM fixed header use it), bit by bit.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// An IGVM file (`snp-digest --igvm`), parsed as given and again with its
+/// fixed header's checksum made right for its variable headers: the parser
+/// checks the CRC-32 before it reads any directive, which the fuzzer would
+/// otherwise almost never get past. A file that parses lays out within
+/// bounds, its VMSAs one per vCPU in vCPU order, and its findings agree
+/// with the launch (an ID block for another digest, no VMSA).
+pub fn igvm_file(data: &[u8]) {
+    igvm_launch(data);
+    if data.len() < 24 {
+        return;
+    }
+    let (offset, size) = (le_u32(&data[8..]) as usize, le_u32(&data[12..]) as usize);
+    let Some(variable) = offset
+        .checked_add(size)
+        .and_then(|end| data.get(offset..end))
+    else {
+        return;
+    };
+    let mut fixed = data[..24].to_vec();
+    fixed[20..24].fill(0);
+    fixed.extend_from_slice(variable);
+    let mut fixed_up = data.to_vec();
+    fixed_up[20..24].copy_from_slice(&crc32(&fixed).to_le_bytes());
+    igvm_launch(&fixed_up);
+}
+
+/// Through `snp::igvm::parse`, as `snp-digest --igvm` does: the igvm
+/// crate's own panics (it has some on malformed files) become an error
+/// there, and any other panic still ends the run.
+fn igvm_launch(data: &[u8]) {
+    let launch: IgvmLaunch = match snp_igvm::parse(data) {
+        Ok(l) => l,
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            return;
+        }
+    };
+    let ld = launch.launch_digest();
+    assert_eq!(ld, launch.launch_digest());
+    assert!(launch.pages.len() as u64 <= MAX_MEASURED_PAGES);
+    assert!(launch
+        .vmsas
+        .windows(2)
+        .all(|w| w[0].vp_index < w[1].vp_index));
+    assert_eq!(
+        launch.vmsas.is_empty(),
+        launch.findings.contains(&Finding::NoVmsa)
+    );
+    let differs = launch
+        .findings
+        .iter()
+        .any(|f| matches!(f, Finding::IdBlockDigest { .. }));
+    assert_eq!(launch.id_block_matches(&ld) == Some(false), differs);
+    for f in &launch.findings {
+        assert!(!f.to_string().is_empty());
+    }
 }

@@ -7,12 +7,14 @@
 //! bytes read from the host: [`HostIgvm::from_bytes`]).
 
 use std::fmt::Write as _;
+use std::panic;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha384};
 
 use crate::core::hex;
-use crate::core::igvm::{Finding, IgvmLaunch, Import, MAX_IGVM_LEN};
+use crate::core::igvm::{Finding, IgvmError, IgvmLaunch, Import, MAX_IGVM_LEN};
 use crate::core::snp::Ld;
 use crate::error::{Error, Result};
 use crate::input;
@@ -58,8 +60,8 @@ impl HostIgvm {
                 bytes.len()
             )));
         }
-        let launch = IgvmLaunch::parse(bytes)
-            .map_err(|e| Error::Usage(format!("the host's IGVM file {name}: {e}")))?;
+        let launch =
+            parse(bytes).map_err(|e| Error::Usage(format!("the host's IGVM file {name}: {e}")))?;
         Ok(HostIgvm {
             launch,
             sha384: Sha384::digest(bytes).into(),
@@ -110,13 +112,44 @@ fn read_as(what: &str, path: &Path) -> Result<(IgvmLaunch, u64, Ld)> {
             path.display()
         ))
     })?;
-    let launch = IgvmLaunch::parse(&bytes)
-        .map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))?;
+    let launch =
+        parse(&bytes).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))?;
     Ok((
         launch,
         bytes.len() as u64,
         Sha384::digest(&bytes[..]).into(),
     ))
+}
+
+/// [`IgvmLaunch::parse`] without the igvm crate's panic messages: the
+/// parser panics on some malformed files, which `parse` turns into
+/// [`IgvmError::ParserFailed`], but the panic hook would print "panicked at"
+/// first. While it runs, panics raised in the igvm crate's own source are
+/// not shown; any other still reaches the hook that was there.
+pub fn parse(bytes: &[u8]) -> std::result::Result<IgvmLaunch, IgvmError> {
+    let shown = Arc::new(panic::take_hook());
+    let previous = Arc::clone(&shown);
+    panic::set_hook(Box::new(move |info| {
+        if !info.location().is_some_and(|l| in_igvm_crate(l.file())) {
+            shown(info);
+        }
+    }));
+    let parsed = IgvmLaunch::parse(bytes);
+    // Back to the hook that was there, wrapped once. (A panic of this
+    // tool's own code unwinds past here and leaves the filter in place,
+    // which still shows it: hooks cannot be set while unwinding.)
+    let _ = panic::take_hook();
+    panic::set_hook(Box::new(move |info| previous(info)));
+    parsed
+}
+
+/// Whether a source file is the igvm crate's (`.../igvm-0.5.0/src/lib.rs`),
+/// not igvm_defs' nor ours.
+fn in_igvm_crate(file: &str) -> bool {
+    file.split(['/', '\\']).any(|part| {
+        part.strip_prefix("igvm-")
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
+    })
 }
 
 /// The launch digest of `input`.

@@ -11,7 +11,7 @@ use zerocopy::IntoBytes;
 
 use super::{
     applies, data_type_number, FileVmsa, Finding, IgvmError, IgvmIdBlock, IgvmLaunch, Import,
-    MeasuredPage, KVM_VMSA_GPA, PAGE_2M,
+    MeasuredPage, KVM_VMSA_GPA, MAX_MEASURED_PAGES, PAGE_2M,
 };
 use crate::core::snp::{Ld, LD_LEN, PAGE_LEN};
 
@@ -74,8 +74,7 @@ impl Loader {
                 ..
             } => self.page_data(i, *gpa, *flags, *data_type, data),
             IgvmDirectiveHeader::ParameterInsert(p) => {
-                self.parameter_insert(i, p.gpa, p.parameter_area_index);
-                Ok(())
+                self.parameter_insert(i, p.gpa, p.parameter_area_index)
             }
             IgvmDirectiveHeader::SnpVpContext {
                 gpa,
@@ -124,6 +123,7 @@ impl Loader {
                 .push(Finding::SharedPage { directive: i, gpa });
         }
         let len = if flags.is_2mb_page() { PAGE_2M } else { PAGE };
+        self.room_for(len / PAGE, i)?;
         if flags.is_2mb_page() && import != Import::Data && import != Import::Zero {
             self.launch.findings.push(Finding::LargeSpecialPage {
                 directive: i,
@@ -156,6 +156,14 @@ impl Loader {
         h.finalize().into()
     }
 
+    /// Whether `n` more pages stay within [`MAX_MEASURED_PAGES`].
+    fn room_for(&self, n: u64, directive: usize) -> Result<(), IgvmError> {
+        if (self.launch.pages.len() as u64).saturating_add(n) > MAX_MEASURED_PAGES {
+            return Err(IgvmError::TooManyPages { directive });
+        }
+        Ok(())
+    }
+
     fn push_page(&mut self, gpa: u64, import: Import, contents: Ld, directive: usize) {
         self.launch.pages.push(MeasuredPage {
             gpa,
@@ -167,7 +175,7 @@ impl Loader {
 
     /// QEMU copies the parameter area to `gpa` and imports all of it as
     /// UNMEASURED; an insert of an unknown area is skipped with a warning.
-    fn parameter_insert(&mut self, i: usize, gpa: u64, area: u32) {
+    fn parameter_insert(&mut self, i: usize, gpa: u64, area: u32) -> Result<(), IgvmError> {
         if !self.launch.vmsas.is_empty() {
             self.launch
                 .findings
@@ -177,10 +185,11 @@ impl Loader {
             self.launch
                 .findings
                 .push(Finding::MissingParameterArea { directive: i, area });
-            return;
+            return Ok(());
         };
-        let size = *size;
-        if std::mem::replace(inserted, true) {
+        let (size, reused) = (*size, std::mem::replace(inserted, true));
+        self.room_for(size.div_ceil(PAGE), i)?;
+        if reused {
             self.launch
                 .findings
                 .push(Finding::ParameterAreaReused { directive: i, area });
@@ -200,6 +209,7 @@ impl Loader {
                 i,
             );
         }
+        Ok(())
     }
 
     fn vmsa(&mut self, i: usize, gpa: u64, vp_index: u16, bytes: &[u8]) -> Result<(), IgvmError> {

@@ -46,12 +46,23 @@ pub const MAX_IGVM_LEN: u64 = 128 << 20;
 /// Bytes of one 2 MiB page.
 const PAGE_2M: u64 = 2 << 20;
 
+/// The most 4 KiB pages a file may have measured: 4 GiB of guest memory.
+/// A page directive without data is 32 bytes of the file and a 2 MiB one
+/// stands for 512 pages, so a small file could otherwise make the tool hold
+/// and hash billions of pages; real images measure a few thousand, and QEMU
+/// hands each to the SNP firmware one by one.
+pub const MAX_MEASURED_PAGES: u64 = 1 << 20;
+
 /// Why an IGVM file cannot be launched as an SEV-SNP guest by QEMU.
 #[derive(Debug, thiserror::Error)]
 pub enum IgvmError {
     /// The IGVM parser refused the file.
     #[error("not a valid IGVM file: {0}")]
     Parse(String),
+    /// The IGVM parser gave up on the file without an error of its own (it
+    /// panicked: a header or its data out of place).
+    #[error("not a valid IGVM file: a header or the data it points to is out of place (the igvm parser stopped on it); the file is damaged or was not made by an IGVM builder")]
+    ParserFailed,
     /// No supported-platform header is SEV-SNP.
     #[error("the IGVM file has no SEV-SNP platform (its platforms: {0}); QEMU cannot launch it as an SEV-SNP guest: build the file for SEV-SNP (e.g. COCONUT-SVSM's igvmbuilder --sev-snp)")]
     NoSnpPlatform(String),
@@ -64,6 +75,12 @@ pub enum IgvmError {
         gpa: u64,
         /// The IGVM page data type.
         data_type: u32,
+    },
+    /// More pages than [`MAX_MEASURED_PAGES`].
+    #[error("directive {directive} takes the IGVM file's measured guest memory past {} GiB ({MAX_MEASURED_PAGES} pages of 4 KiB): no real image measures that much (each page is one SNP_LAUNCH_UPDATE), so this tool does not lay it out; check where the file comes from", MAX_MEASURED_PAGES >> 18)]
+    TooManyPages {
+        /// Index of the directive that goes past the bound.
+        directive: usize,
     },
     /// Two VMSAs for the same vCPU.
     #[error("the IGVM file has two VMSAs for vCPU {0}; QEMU cannot launch it")]
@@ -206,8 +223,13 @@ pub struct IgvmLaunch {
 impl IgvmLaunch {
     /// Parses an IGVM file and lays out its SEV-SNP launch.
     pub fn parse(file: &[u8]) -> Result<IgvmLaunch, IgvmError> {
-        let igvm =
-            IgvmFile::new_from_binary(file, None).map_err(|e| IgvmError::Parse(e.to_string()))?;
+        check_fixed_header(file)?;
+        // The parser panics on some malformed files (igvm 0.5: a VBS VP
+        // context whose data lies past the end indexes out of range; file
+        // offsets before the data section overflow a 32-bit subtraction).
+        let igvm = std::panic::catch_unwind(|| IgvmFile::new_from_binary(file, None))
+            .map_err(|_| IgvmError::ParserFailed)?
+            .map_err(|e| parse_error(&e))?;
         let mask = snp_mask(igvm.platforms())?;
         let policy = guest_policy(igvm.initializations(), mask);
         let mut launch = load::load(igvm.directives(), mask)?;
@@ -216,12 +238,16 @@ impl IgvmLaunch {
         if policy.is_none() {
             launch.findings.push(Finding::NoPolicy);
         }
-        let ld = launch.launch_digest();
-        if let Some(b) = launch.id_block.as_ref().filter(|b| b.ld != ld) {
-            launch.findings.push(Finding::IdBlockDigest {
-                id_block: b.ld,
-                computed: ld,
-            });
+        // Only an ID block needs the digest here: the chain is hashed once
+        // more by whoever asks for it.
+        if let Some(b) = &launch.id_block {
+            let ld = launch.launch_digest();
+            if b.ld != ld {
+                launch.findings.push(Finding::IdBlockDigest {
+                    id_block: b.ld,
+                    computed: ld,
+                });
+            }
         }
         Ok(launch)
     }
@@ -263,6 +289,44 @@ pub fn measure_pages(g: &mut GuestContext, pages: &[MeasuredPage]) {
     for p in pages {
         g.update(p.import.page_type(), p.gpa, &p.contents);
     }
+}
+
+/// The parser's error with its causes ("invalid binary directive header:
+/// invalid page data type"), which its own message leaves out.
+fn parse_error(e: &dyn std::error::Error) -> IgvmError {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    IgvmError::Parse(s)
+}
+
+/// The fixed header's variable header section lies inside the file. The
+/// igvm crate (0.5) adds its offset and size in 32 bits and splits the file
+/// there before any other check, so a 40-byte file whose section would end
+/// past 4 GiB makes it panic (an arithmetic overflow, or a split past the
+/// end); checked here first, in 64 bits.
+fn check_fixed_header(file: &[u8]) -> Result<(), IgvmError> {
+    let u32_at = |at: usize| {
+        file.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    // magic, format_version, variable_header_offset, variable_header_size.
+    let (Some(offset), Some(size)) = (u32_at(8), u32_at(12)) else {
+        return Ok(()); // too short: the parser refuses it cleanly
+    };
+    if u64::from(offset) + u64::from(size) > file.len() as u64 {
+        return Err(IgvmError::Parse(format!(
+            "its fixed header puts the variable headers at bytes {offset:#x}..{:#x}, past the end of the file ({:#x} bytes): the file is cut short or not an IGVM file",
+            u64::from(offset) + u64::from(size),
+            file.len()
+        )));
+    }
+    Ok(())
 }
 
 /// The KVM VMSA GPA every VMSA is measured at.
