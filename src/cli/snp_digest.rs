@@ -15,10 +15,12 @@ use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::svsm::{self, SvsmInput, VarsSize};
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
 const KERNEL: &str = "Measured direct boot";
+const SVSM: &str = "OVMF + COCONUT-SVSM (sev-snp-measure --mode snp:svsm)";
 const OUTPUT: &str = "Output";
 const REPORT: &str = "Attestation report";
 
@@ -94,13 +96,13 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_enum, value_name = "TYPE", default_value_t = VmmArg::Qemu, help_heading = VCPUS)]
     vmm_type: VmmArg,
 
-    /// SEV_FEATURES of every VMSA: 0x1 (SNPActive) on upstream KVM; 0x21 (with DebugSwap) on out-of-tree AMD SNP host kernels
-    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x1", help_heading = VCPUS)]
-    guest_features: u64,
+    /// SEV_FEATURES of every VMSA (default 0x1): 0x1 (SNPActive) on upstream KVM; 0x21 (with DebugSwap) on out-of-tree AMD SNP host kernels
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64, help_heading = VCPUS)]
+    guest_features: Option<u64>,
 
-    /// VMSA FPU fields (QEMU only): init2 = KVM_SEV_INIT2 hosts (upstream); legacy = older out-of-tree AMD SNP hosts
-    #[arg(long, value_enum, value_name = "FORM", default_value_t = FormArg::Init2, help_heading = VCPUS)]
-    vmsa_form: FormArg,
+    /// VMSA FPU fields (QEMU only; default init2): init2 = KVM_SEV_INIT2 hosts (upstream); legacy = older out-of-tree AMD SNP hosts
+    #[arg(long, value_enum, value_name = "FORM", help_heading = VCPUS)]
+    vmsa_form: Option<FormArg>,
 
     /// Kernel booted with -kernel (QEMU sev-snp-guest,kernel-hashes=on)
     #[arg(long, value_name = "FILE", help_heading = KERNEL)]
@@ -113,6 +115,18 @@ pub(crate) struct DigestArgs {
     /// Kernel command line given with -append (needs --kernel)
     #[arg(long, value_name = "CMDLINE", help_heading = KERNEL)]
     append: Option<String>,
+
+    /// COCONUT-SVSM image mapped below OVMF and its OVMF_VARS: measures the OVMF + SVSM launch instead (needs --vars-size or --vars-file)
+    #[arg(long, value_name = "FILE", help_heading = SVSM)]
+    svsm: Option<PathBuf>,
+
+    /// Size in bytes of the OVMF_VARS flash (pflash unit 1) between OVMF and the SVSM image: a positive multiple of 4096 (with --svsm)
+    #[arg(long, value_name = "BYTES", value_parser = parse_u64, conflicts_with = "vars_file", help_heading = SVSM)]
+    vars_size: Option<u64>,
+
+    /// OVMF_VARS file whose length is the vars size (with --svsm); its bytes are not read
+    #[arg(long, value_name = "FILE", help_heading = SVSM)]
+    vars_file: Option<PathBuf>,
 
     /// How to print the digest
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex, help_heading = OUTPUT)]
@@ -228,15 +242,73 @@ impl DigestArgs {
             vcpus: self.vcpus,
             vcpu_signature,
             vmm: VmmType::from(self.vmm_type),
-            vmsa_form: match self.vmsa_form {
+            vmsa_form: match self.vmsa_form.unwrap_or(FormArg::Init2) {
                 FormArg::Init2 => VmsaForm::Init2,
                 FormArg::Legacy => VmsaForm::Legacy,
             },
-            guest_features: self.guest_features,
+            guest_features: self.guest_features.unwrap_or(0x1),
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
             append: self.append.clone(),
         })
+    }
+}
+
+impl DigestArgs {
+    /// The OVMF + SVSM launch these options describe, when `--svsm` is
+    /// given. What sev-snp-measure's `snp:svsm` mode silently ignores, and
+    /// what has a single value in that form, is refused rather than ignored:
+    /// an owner who gives it expects it to count.
+    fn svsm_input(&self) -> Result<Option<SvsmInput>> {
+        let Some(svsm) = &self.svsm else {
+            if let Some(o) = [
+                ("--vars-size", self.vars_size.is_some()),
+                ("--vars-file", self.vars_file.is_some()),
+            ]
+            .iter()
+            .find_map(|(o, given)| given.then_some(*o))
+            {
+                return Err(Error::Usage(format!(
+                    "{o} needs --svsm: the OVMF_VARS size only places the SVSM image of an OVMF + COCONUT-SVSM launch"
+                )));
+            }
+            return Ok(None);
+        };
+        let refused = [
+            (self.kernel.is_some(), "--kernel", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.initrd.is_some(), "--initrd", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.append.is_some(), "--append", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.ovmf_hash.is_some(), "--ovmf-hash", "the OVMF + SVSM digest is computed from both images' pages (sev-snp-measure's snp:svsm mode ignores --snp-ovmf-hash)"),
+            (self.guest_features.is_some(), "--guest-features", "every VMSA of the OVMF + SVSM launch has SEV_FEATURES 0x1, as sev-snp-measure's snp:svsm mode builds it (it ignores --guest-features)"),
+            (self.vmsa_form.is_some(), "--vmsa-form", "the OVMF + SVSM launch's VMSA has fixed FPU fields (MXCSR 0x1F80, x87 FCW 0), as sev-snp-measure 0.0.13's snp:svsm mode builds it"),
+            (self.vmm_type != VmmArg::Qemu, "--vmm-type", "the OVMF + SVSM launch is modelled for QEMU only (sev-snp-measure's snp:svsm mode refuses other VMMs)"),
+        ];
+        if let Some((_, opt, why)) = refused.iter().find(|(given, _, _)| *given) {
+            return Err(Error::Usage(format!(
+                "{opt} cannot be used with --svsm: {why}"
+            )));
+        }
+        let vars = match (self.vars_size, &self.vars_file) {
+            (Some(n), _) => VarsSize::Bytes(n),
+            (None, Some(f)) => VarsSize::File(f.clone()),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "--svsm needs --vars-size or --vars-file: the SVSM image ends where the OVMF_VARS flash begins, so its address depends on that size".into(),
+                ))
+            }
+        };
+        let Some(vcpu_signature) = vcpu_signature(self)? else {
+            return Err(Error::Usage(
+                "--svsm loads the vCPU signature into every VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping".into(),
+            ));
+        };
+        Ok(Some(SvsmInput {
+            ovmf: self.ovmf.clone(),
+            svsm: svsm.clone(),
+            vars,
+            vcpus: self.vcpus,
+            vcpu_signature,
+        }))
     }
 }
 
@@ -247,13 +319,18 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
         ("--ovmf", Some(&a.ovmf)),
         ("--kernel", a.kernel.as_ref()),
         ("--initrd", a.initrd.as_ref()),
+        ("--svsm", a.svsm.as_ref()),
+        ("--vars-file", a.vars_file.as_ref()),
     ];
     crate::input::at_most_one_stdin(
         files
             .into_iter()
             .filter_map(|(n, p)| Some((n, p?.as_path()))),
     )?;
-    let launch = digest::compute(&a.input()?)?;
+    let launch = match a.svsm_input()? {
+        Some(s) => svsm::compute(&s)?,
+        None => digest::compute(&a.input()?)?,
+    };
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");
     }

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::input;
 use crate::input::{SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::snp::explain;
+use crate::snp::svsm::SvsmComputed;
 
 /// What a launch digest is computed from.
 #[derive(Debug, Clone)]
@@ -50,26 +51,40 @@ fn firmware_error(path: &Path, e: SnpError) -> Error {
 }
 
 /// An opened firmware image: its length and its tail.
-struct FirmwareFile {
+pub(super) struct FirmwareFile {
+    what: &'static str,
     path: PathBuf,
     file: SeekableInput,
-    len: u64,
+    pub(super) len: u64,
 }
 
 impl FirmwareFile {
     /// A pipe, FIFO or /proc file is read into memory (its length must be
     /// known before its pages are hashed, and its tail read first), bounded by
     /// the firmware size limit; a regular file is streamed.
-    fn open(path: &Path) -> Result<FirmwareFile> {
+    pub(super) fn open(path: &Path) -> Result<FirmwareFile> {
         let too_large = |size: Size| {
             Error::Usage(format!(
                 "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
                 path.display()
             ))
         };
-        let (file, len) = input::open_seekable("firmware", path, MAX_FIRMWARE_LEN, too_large)?;
-        snp::firmware_gpa(len).map_err(|e| firmware_error(path, e))?;
+        let fw = FirmwareFile::open_as("firmware", path, too_large)?;
+        snp::firmware_gpa(fw.len).map_err(|e| firmware_error(path, e))?;
+        Ok(fw)
+    }
+
+    /// Opens an image named `what` in errors, as [`FirmwareFile::open`]
+    /// does, with the size limit of a firmware image, without checking its
+    /// size further.
+    pub(super) fn open_as(
+        what: &'static str,
+        path: &Path,
+        too_large: impl Fn(Size) -> Error,
+    ) -> Result<FirmwareFile> {
+        let (file, len) = input::open_seekable(what, path, MAX_FIRMWARE_LEN, too_large)?;
         Ok(FirmwareFile {
+            what,
             path: path.to_path_buf(),
             file,
             len,
@@ -77,10 +92,11 @@ impl FirmwareFile {
     }
 
     fn io_error(&self, e: &std::io::Error) -> Error {
-        Error::io("firmware", &self.path, e)
+        Error::io(self.what, &self.path, e)
     }
 
-    fn read_tail(&mut self, n: u64) -> Result<Vec<u8>> {
+    /// The last `n` bytes of the image (all of it if shorter).
+    pub(super) fn read_tail(&mut self, n: u64) -> Result<Vec<u8>> {
         let n = n.min(self.len);
         let mut tail = Vec::with_capacity(n as usize);
         self.file
@@ -92,7 +108,8 @@ impl FirmwareFile {
             .map_err(|e| self.io_error(&e))?;
         if tail.len() as u64 != n {
             return Err(Error::Usage(format!(
-                "firmware '{}' changed while it was read",
+                "{} '{}' changed while it was read",
+                self.what,
                 self.path.display()
             )));
         }
@@ -118,7 +135,7 @@ impl FirmwareFile {
 
     /// The launch digest after the image's pages, streamed from the file and
     /// hashed on `threads` threads.
-    fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
+    pub(super) fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(|e| self.io_error(&e))?;
@@ -132,6 +149,19 @@ impl FirmwareFile {
         )?;
         Ok(gctx.ld())
     }
+
+    /// The SHA-384 of each page of the image, streamed from the file and
+    /// hashed on `threads` threads.
+    pub(super) fn page_digests(&mut self, threads: usize) -> Result<Vec<Ld>> {
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| self.io_error(&e))?;
+        let len = self.len;
+        snp::page_digests((&mut self.file).take(len), len, threads).map_err(|e| match e {
+            SnpError::Io(io) => self.io_error(&io),
+            e => Error::Usage(format!("{} '{}': {e}", self.what, self.path.display())),
+        })
+    }
 }
 
 /// The launch digest of `snp-digest`'s inputs, with the inputs as hashed:
@@ -142,6 +172,17 @@ pub struct ComputedLaunch {
     pub ld: Ld,
     /// What the VMM ignores of the inputs given: said once per run.
     pub warnings: Vec<String>,
+    form: Form,
+}
+
+/// The hashed inputs of each launch form.
+enum Form {
+    Ovmf(Box<OvmfLaunch>),
+    Svsm(Box<SvsmComputed>),
+}
+
+/// The OVMF form's inputs as hashed.
+struct OvmfLaunch {
     firmware_len: u64,
     ovmf_hash_given: bool,
     ovmf: PathBuf,
@@ -157,8 +198,52 @@ pub struct ComputedLaunch {
 }
 
 impl ComputedLaunch {
+    /// An OVMF + SVSM launch ([`crate::snp::svsm`]).
+    pub(super) fn svsm(ld: Ld, computed: SvsmComputed) -> ComputedLaunch {
+        ComputedLaunch {
+            ld,
+            warnings: Vec::new(),
+            form: Form::Svsm(Box::new(computed)),
+        }
+    }
+
+    /// The owner's launch in the explainer's terms; `None` for the OVMF +
+    /// SVSM form, which has its own ([`SvsmComputed::owner`]).
+    pub fn owner(&self) -> Option<explain::OwnerLaunch<'_>> {
+        match &self.form {
+            Form::Ovmf(o) => Some(o.owner()),
+            Form::Svsm(_) => None,
+        }
+    }
+
+    /// Which input the host changed to launch with `reported`: the
+    /// explainer's search from the hashed state.
+    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
+        let x = match &self.form {
+            Form::Ovmf(o) => explain::explain(&o.owner(), reported)
+                .map_err(|e| firmware_error_text(&o.ovmf, e))?,
+            Form::Svsm(s) => s.explain(reported)?,
+        };
+        if x.computed != self.ld {
+            return Err(Error::Unexpected(
+                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
+            ));
+        }
+        Ok(x)
+    }
+
+    /// What went into the digest (`snp-digest --verbose`), one line each.
+    pub fn describe(&self) -> String {
+        match &self.form {
+            Form::Ovmf(o) => o.describe(),
+            Form::Svsm(s) => s.describe(),
+        }
+    }
+}
+
+impl OvmfLaunch {
     /// The owner's launch in the explainer's terms.
-    pub fn owner(&self) -> explain::OwnerLaunch<'_> {
+    fn owner(&self) -> explain::OwnerLaunch<'_> {
         explain::OwnerLaunch {
             ovmf_hash: self.ovmf_hash,
             firmware: &self.firmware,
@@ -172,19 +257,6 @@ impl ComputedLaunch {
                 initrd: self.initrd,
             }),
         }
-    }
-
-    /// Which input the host changed to launch with `reported`: the
-    /// explainer's search from the hashed state.
-    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
-        let x = explain::explain(&self.owner(), reported)
-            .map_err(|e| firmware_error_text(&self.ovmf, e))?;
-        if x.computed != self.ld {
-            return Err(Error::Unexpected(
-                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
-            ));
-        }
-        Ok(x)
     }
 }
 
@@ -224,18 +296,20 @@ pub fn compute(input: &DigestInput) -> Result<ComputedLaunch> {
     Ok(ComputedLaunch {
         ld,
         warnings,
-        firmware_len: fw.len,
-        ovmf_hash_given: input.ovmf_hash.is_some(),
-        ovmf: input.ovmf.clone(),
-        ovmf_hash: ovmf_ld,
-        firmware: info,
-        vcpus: input.vcpus,
-        vmm: input.vmm,
-        vmsa,
-        signature_given: input.vcpu_signature.is_some(),
-        kernel,
-        append: input.append.clone(),
-        initrd: input.initrd.is_some(),
+        form: Form::Ovmf(Box::new(OvmfLaunch {
+            firmware_len: fw.len,
+            ovmf_hash_given: input.ovmf_hash.is_some(),
+            ovmf: input.ovmf.clone(),
+            ovmf_hash: ovmf_ld,
+            firmware: info,
+            vcpus: input.vcpus,
+            vmm: input.vmm,
+            vmsa,
+            signature_given: input.vcpu_signature.is_some(),
+            kernel,
+            append: input.append.clone(),
+            initrd: input.initrd.is_some(),
+        })),
     })
 }
 
@@ -314,11 +388,11 @@ fn hash_inputs(
     Ok((ovmf_ld?, kernel?))
 }
 
-impl ComputedLaunch {
+impl OvmfLaunch {
     /// What went into the digest (`snp-digest --verbose`): firmware size
     /// and GPA, the OVMF hash, the metadata sections, the kernel hashes
     /// table and the VMSA, one line each.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let info = &self.firmware;
         let mut s = String::new();
         let _ = writeln!(

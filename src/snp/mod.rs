@@ -17,4 +17,5 @@ pub mod key_release;
 pub mod pins;
 pub mod revocation;
 pub mod run;
+pub mod svsm;
 pub mod validate;

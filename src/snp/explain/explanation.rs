@@ -29,6 +29,20 @@ pub struct SnpExplanation {
     pub variants_tried: usize,
     /// What the search varied, in words (empty when nothing was searched).
     pub searched: String,
+    /// The form of the expected launch: it decides what the search could
+    /// not vary. Not in the JSON document.
+    #[serde(skip)]
+    pub form: LaunchForm,
+}
+
+/// The form of a launch the explainer searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LaunchForm {
+    /// OVMF alone (`snp-digest --ovmf`).
+    #[default]
+    Ovmf,
+    /// OVMF and a COCONUT-SVSM image below it (`snp-digest --svsm`).
+    OvmfSvsm,
 }
 
 fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
@@ -39,6 +53,26 @@ impl SnpExplanation {
     /// Whether the owner's inputs give the reported MEASUREMENT.
     pub fn matches(&self) -> bool {
         self.reported == self.computed
+    }
+
+    /// When no variant reproduces the reported value: the inputs the search
+    /// cannot vary that most likely differ, in words.
+    pub fn unsearched(&self) -> String {
+        match self.form {
+            LaunchForm::Ovmf => format!(
+                "most likely another firmware build (the expected image's OVMF hash is {}; compare \
+                 `snp-ovmf-hash --ovmf` of the host's image), another kernel or initrd, or the \
+                 report comes from another guest",
+                hex(&self.ovmf_hash)
+            ),
+            LaunchForm::OvmfSvsm => format!(
+                "most likely another OVMF or SVSM build (the expected OVMF image's OVMF hash is \
+                 {}; compare `snp-ovmf-hash --ovmf` of the host's OVMF image, and the SVSM image \
+                 byte for byte with the host's), an OVMF_VARS size outside those tried, or the \
+                 report comes from another guest",
+                hex(&self.ovmf_hash)
+            ),
+        }
     }
 }
 
@@ -75,13 +109,10 @@ impl fmt::Display for SnpExplanation {
             None => write!(
                 f,
                 "None of {} variants of the inputs reproduces the reported value ({}). What \
-                 differs is then an input the search cannot vary: most likely another firmware \
-                 build (the expected image's OVMF hash is {}; compare `snp-ovmf-hash --ovmf` of \
-                 the host's image), another kernel or initrd, or the report comes from another \
-                 guest.",
+                 differs is then an input the search cannot vary: {}.",
                 self.variants_tried,
                 self.searched,
-                hex(&self.ovmf_hash)
+                self.unsearched()
             ),
         }
     }
