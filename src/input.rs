@@ -309,9 +309,9 @@ pub fn open_within<'a>(
 }
 
 /// The length of an input whose bytes do not matter (the OVMF_VARS file
-/// beside an SVSM image): a regular file's from its metadata, unread;
-/// anything else (a pipe, FIFO, `-`, /proc file) counted while it is read
-/// into nothing, and refused one byte past `limit`.
+/// beside an SVSM image): a regular file's from its metadata, unread (the
+/// caller bounds the value); anything else (a pipe, FIFO, `-`, /proc file)
+/// counted while it is read into nothing, and refused one byte past `limit`.
 pub fn input_len(
     what: &str,
     path: &Path,
@@ -319,9 +319,6 @@ pub fn input_len(
     over: impl Fn(Size) -> Error + Send,
 ) -> Result<u64> {
     let (input, hint) = open_input(what, path)?;
-    if hint > limit {
-        return Err(over(Size::Exactly(hint)));
-    }
     if hint > 0 {
         return Ok(hint);
     }

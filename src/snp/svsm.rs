@@ -7,9 +7,9 @@
 //! keeps what the explainer searches from.
 //!
 //! The OVMF_VARS file is read only for its length: a regular file's from its
-//! metadata, unread; a pipe, FIFO or `-` counted while read into nothing, up
-//! to the firmware size limit (as every input of this program may be a
-//! pipe).
+//! metadata, unread (the layout bounds it); a pipe, FIFO or `-` counted while
+//! read into nothing, up to the firmware size limit (64 MiB), as every input
+//! of this program may be a pipe.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -85,7 +85,7 @@ fn vars_len(vars: &VarsSize) -> Result<u64> {
         VarsSize::Bytes(n) => Ok(*n),
         VarsSize::File(p) => input::input_len("OVMF_VARS file", p, MAX_FIRMWARE_LEN, |size| {
             Error::Usage(format!(
-                "OVMF_VARS file '{}' is {size}; no OVMF_VARS flash is larger than {MAX_FIRMWARE_LEN} bytes, so this is not one: check the path",
+                "OVMF_VARS file '{}' is {size}; an OVMF_VARS file that is not a regular file is counted only up to {MAX_FIRMWARE_LEN} bytes (real ones are a few MiB): give its size with --vars-size",
                 p.display()
             ))
         }),
