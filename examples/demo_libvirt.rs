@@ -378,7 +378,7 @@ fn main() {
     let left = narrate::left_running(&work);
     let mut result = result;
     if result.is_ok() {
-        let gone = daemon_pid.map_or(true, |p| !Path::new(&format!("/proc/{p}")).exists());
+        let gone = daemon_pid.is_none_or(|p| !Path::new(&format!("/proc/{p}")).exists());
         say(&format!(
             "Stopped everything the simulated host ran ({}): {}.\n\
              libvirtd{} stopped: {}; its work directory removed: {}; owner's files removed.",

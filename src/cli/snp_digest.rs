@@ -15,11 +15,13 @@ use crate::core::vmsa::{VmmType, VmsaForm};
 use crate::core::{cpu, hex};
 use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
+use crate::snp::igvm::{self, IgvmInput};
 use crate::snp::svsm::{self, SvsmInput, VarsSize};
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
 const KERNEL: &str = "Measured direct boot";
+const IGVM: &str = "IGVM launch";
 const SVSM: &str = "OVMF + COCONUT-SVSM (sev-snp-measure --mode snp:svsm)";
 const OUTPUT: &str = "Output";
 const REPORT: &str = "Attestation report";
@@ -61,16 +63,32 @@ enum FormArg {
 #[derive(Debug, Args)]
 pub(crate) struct DigestArgs {
     /// OVMF firmware image the guest boots (QEMU -bios / pflash unit 0); its footer table and SEV metadata are always read
-    #[arg(long, value_name = "FILE", help_heading = FIRMWARE)]
-    ovmf: PathBuf,
+    #[arg(long, value_name = "FILE", help_heading = FIRMWARE, required_unless_present = "igvm")]
+    ovmf: Option<PathBuf>,
+
+    /// IGVM file the guest launches from instead of OVMF (QEMU -object igvm-cfg,file=FILE, e.g. COCONUT-SVSM): its pages, parameter areas and VMSAs as QEMU 10 and KVM measure them
+    #[arg(long, value_name = "FILE", help_heading = IGVM, conflicts_with_all = ["ovmf", "ovmf_hash", "kernel", "initrd", "append", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_form", "svsm", "vars_size", "vars_file"])]
+    igvm: Option<PathBuf>,
+
+    /// With --igvm: refuse the file (exit 1, or 2 when QEMU or the firmware would refuse the launch) if QEMU/KVM cannot launch it as written or would measure it otherwise than other IGVM tools do
+    #[arg(long, help_heading = IGVM, requires = "igvm")]
+    check: bool,
+
+    /// With --igvm: the host's copy of the IGVM file; its launch is compared with --igvm's and each difference named (page contents, GPA or type by directive, VMSA fields, VMSA count, policy, ID block), and with --measurement it is checked against the reported value
+    #[arg(long, value_name = "FILE", help_heading = IGVM, requires = "igvm")]
+    host_igvm: Option<PathBuf>,
+
+    /// With --igvm: the guest policy the owner expects the file to carry (exit 1 if it carries another)
+    #[arg(long, value_name = "POLICY", value_parser = parse_u64, help_heading = IGVM, requires = "igvm")]
+    policy: Option<u64>,
 
     /// Launch digest after the firmware image, from snp-ovmf-hash (96 hex digits or base64): the image's pages are then not hashed again
     #[arg(long, value_name = "HEX", help_heading = FIRMWARE)]
     ovmf_hash: Option<String>,
 
-    /// Number of vCPUs
-    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS)]
-    vcpus: u32,
+    /// Number of vCPUs (with --igvm: the file's VMSA count, which is also the default)
+    #[arg(long, value_name = "N", value_parser = parse_u32, help_heading = VCPUS, required_unless_present = "igvm")]
+    vcpus: Option<u32>,
 
     /// QEMU vCPU model: a known EPYC model, or a versioned one such as EPYC-Rome-v4
     #[arg(long, value_name = "NAME", value_parser = VcpuTypeParser, help_heading = VCPUS)]
@@ -116,7 +134,7 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "CMDLINE", help_heading = KERNEL)]
     append: Option<String>,
 
-    /// COCONUT-SVSM image mapped below OVMF and its OVMF_VARS: measures the OVMF + SVSM launch instead (needs --vars-size or --vars-file)
+    /// COCONUT-SVSM image mapped below OVMF and its OVMF_VARS: measures the OVMF + SVSM launch instead (needs --vars-size or --vars-file; an SVSM built as an IGVM file is --igvm)
     #[arg(long, value_name = "FILE", help_heading = SVSM)]
     svsm: Option<PathBuf>,
 
@@ -236,10 +254,15 @@ impl DigestArgs {
             .as_deref()
             .map(|s| parse_ld("--ovmf-hash", s))
             .transpose()?;
+        let (Some(ovmf), Some(vcpus)) = (self.ovmf.clone(), self.vcpus) else {
+            return Err(Error::Usage(
+                "give the firmware with --ovmf FILE and the vCPU count with --vcpus N, or an IGVM file with --igvm FILE".into(),
+            ));
+        };
         Ok(DigestInput {
-            ovmf: self.ovmf.clone(),
+            ovmf,
             ovmf_hash,
-            vcpus: self.vcpus,
+            vcpus,
             vcpu_signature,
             vmm: VmmType::from(self.vmm_type),
             vmsa_form: match self.vmsa_form.unwrap_or(FormArg::Init2) {
@@ -302,11 +325,17 @@ impl DigestArgs {
                 "--svsm loads the vCPU signature into every VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping".into(),
             ));
         };
+        let (Some(ovmf), Some(vcpus)) = (self.ovmf.clone(), self.vcpus) else {
+            return Err(Error::Usage(
+                "--svsm needs the OVMF image with --ovmf FILE and the vCPU count with --vcpus N"
+                    .into(),
+            ));
+        };
         Ok(Some(SvsmInput {
-            ovmf: self.ovmf.clone(),
+            ovmf,
             svsm: svsm.clone(),
             vars,
-            vcpus: self.vcpus,
+            vcpus,
             vcpu_signature,
         }))
     }
@@ -315,8 +344,11 @@ impl DigestArgs {
 /// The launch of `snp-digest`'s options, its warnings and (`--verbose`)
 /// what went into it printed on stderr.
 fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
+    if let Some(file) = &a.igvm {
+        return compute_igvm(a, file);
+    }
     let files = [
-        ("--ovmf", Some(&a.ovmf)),
+        ("--ovmf", a.ovmf.as_ref()),
         ("--kernel", a.kernel.as_ref()),
         ("--initrd", a.initrd.as_ref()),
         ("--svsm", a.svsm.as_ref()),
@@ -331,6 +363,41 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
         Some(s) => svsm::compute(&s)?,
         None => digest::compute(&a.input()?)?,
     };
+    for w in &launch.warnings {
+        eprintln!("WARNING: {w}");
+    }
+    if a.verbose {
+        eprint!("{}", launch.describe());
+    }
+    Ok(launch)
+}
+
+/// The launch of `--igvm FILE`.
+fn compute_igvm(a: &DigestArgs, file: &std::path::Path) -> Result<ComputedLaunch> {
+    if a.guest_features.unwrap_or(0x1) != 0x1 || a.vmm_type != VmmArg::Qemu {
+        return Err(Error::Usage(
+            "--guest-features and --vmm-type do not apply to --igvm: the file's VMSAs carry SEV_FEATURES, and only QEMU loads IGVM files".into(),
+        ));
+    }
+    crate::input::at_most_one_stdin(
+        [
+            ("--igvm", Some(file)),
+            ("--host-igvm", a.host_igvm.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(n, p)| Some((n, p?))),
+    )?;
+    let c = igvm::compute(&IgvmInput {
+        file: file.to_path_buf(),
+        vcpus: a.vcpus,
+        policy: a.policy,
+        check: a.check,
+        host_file: a.host_igvm.clone(),
+    })?;
+    if let (None, Some(note)) = (&a.measurement, c.host_comparison()) {
+        eprintln!("NOTE: {note}");
+    }
+    let launch = ComputedLaunch::from_igvm(c);
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");
     }

@@ -257,6 +257,7 @@ impl RequirementArgs {
             report_id_ma: a.report_id_ma,
             chip_id: a.chip_id,
             max_policy: a.max_policy,
+            launch_policy: None,
             allow_debug: a.allow_debug,
             allow_migrate_ma: a.allow_migrate_ma,
             allow_provisional_firmware: a.allow_provisional_firmware,

@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod guid;
 pub mod id_block;
+pub mod igvm;
 pub mod kernel_hashes;
 pub mod keys;
 pub mod measurement;

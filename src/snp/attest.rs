@@ -60,6 +60,17 @@ pub struct Validation {
     pub evidence: Option<Evidence>,
 }
 
+/// What an IGVM file says of the report beyond its digest: the guest
+/// policy QEMU launches it with, and the FAMILY_ID and IMAGE_ID of its ID
+/// block (unless the owner gave their own).
+fn igvm_expectations(expect: &mut Expectations, c: &crate::snp::igvm::ComputedIgvm) {
+    expect.launch_policy = c.launch.policy;
+    if let Some(b) = &c.launch.id_block {
+        expect.family_id.get_or_insert(b.family_id);
+        expect.image_id.get_or_insert(b.image_id);
+    }
+}
+
 /// Reads the report at `path`, finds its VEK and chain, and runs every check
 /// against `expect` (whose MEASUREMENT is `launch`'s digest when given; on a
 /// mismatch the explainer then searches from `launch`).
@@ -113,6 +124,9 @@ pub fn validate_evidence(
     };
     if let Some(l) = launch {
         expect.measurement = Some(l.ld);
+        if let Some(c) = l.igvm() {
+            igvm_expectations(&mut expect, c);
+        }
     }
     let now = e.now.unwrap_or_else(|| {
         SystemTime::now()
@@ -217,7 +231,9 @@ fn key_binding(
 /// from; `None` for checks whose message already says all there is.
 fn check_field(name: &str, expect_report_data: bool) -> Option<ReportField> {
     Some(match name {
-        "policy.debug" | "policy.migrate_ma" | "policy.maximum" => ReportField::Policy,
+        "policy.debug" | "policy.migrate_ma" | "policy.maximum" | "policy.launch" => {
+            ReportField::Policy
+        }
         "expect.host_data" | "domain.host_data" => ReportField::HostData,
         "expect.id_key" | "domain.id_key_digest" => ReportField::IdKeyDigest,
         "expect.author_key" | "domain.author_key" => ReportField::AuthorKeyDigest,
@@ -250,18 +266,28 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
         "with all of these snp-digest computes the reported value"
     };
     match &x.changes {
+        Some(c) if x.host_gives_reported() => format!(
+            "the host launched its own copy of the IGVM file, which gives the reported value: {}",
+            c.iter().map(|c| c.host_did()).collect::<Vec<_>>().join("; ")
+        ),
         Some(c) if c.len() == 1 => words(&c[0]),
         Some(c) => format!(
             "the host's launch differs in {} inputs: {} ({with_all})",
             c.len(),
             c.iter().map(words).collect::<Vec<_>>().join("; ")
         ),
-        None => format!(
+        None => match x.igvm_advice() {
+            Some(advice) => format!(
+                "none of {} variants of the IGVM launch reproduces the reported value ({}): {advice}",
+                x.variants_tried, x.searched
+            ),
+            None => format!(
             "none of {} variants of the launch options reproduces the reported value ({}): {}",
             x.variants_tried,
             x.searched,
             x.unsearched()
         ),
+        },
     }
 }
 

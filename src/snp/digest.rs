@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::input;
 use crate::input::{SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::snp::explain;
+use crate::snp::igvm;
 use crate::snp::svsm::SvsmComputed;
 
 /// What a launch digest is computed from.
@@ -172,16 +173,20 @@ pub struct ComputedLaunch {
     pub ld: Ld,
     /// What the VMM ignores of the inputs given: said once per run.
     pub warnings: Vec<String>,
-    form: Form,
+    form: LaunchForm,
 }
 
-/// The hashed inputs of each launch form.
-enum Form {
+/// The launch forms, each with its inputs as hashed.
+enum LaunchForm {
+    /// OVMF (with its SEV metadata), measured direct boot, VMSAs built here.
     Ovmf(Box<OvmfLaunch>),
+    /// An IGVM file (QEMU `-object igvm-cfg`).
+    Igvm(Box<igvm::ComputedIgvm>),
+    /// OVMF behind a COCONUT-SVSM (`--svsm`, sev-snp-measure's `snp:svsm`).
     Svsm(Box<SvsmComputed>),
 }
 
-/// The OVMF form's inputs as hashed.
+/// An OVMF launch as hashed.
 struct OvmfLaunch {
     firmware_len: u64,
     ovmf_hash_given: bool,
@@ -195,50 +200,6 @@ struct OvmfLaunch {
     kernel: Option<KernelHashes>,
     append: Option<String>,
     initrd: bool,
-}
-
-impl ComputedLaunch {
-    /// An OVMF + SVSM launch ([`crate::snp::svsm`]).
-    pub(super) fn svsm(ld: Ld, computed: SvsmComputed) -> ComputedLaunch {
-        ComputedLaunch {
-            ld,
-            warnings: Vec::new(),
-            form: Form::Svsm(Box::new(computed)),
-        }
-    }
-
-    /// The owner's launch in the explainer's terms; `None` for the OVMF +
-    /// SVSM form, which has its own ([`SvsmComputed::owner`]).
-    pub fn owner(&self) -> Option<explain::OwnerLaunch<'_>> {
-        match &self.form {
-            Form::Ovmf(o) => Some(o.owner()),
-            Form::Svsm(_) => None,
-        }
-    }
-
-    /// Which input the host changed to launch with `reported`: the
-    /// explainer's search from the hashed state.
-    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
-        let x = match &self.form {
-            Form::Ovmf(o) => explain::explain(&o.owner(), reported)
-                .map_err(|e| firmware_error_text(&o.ovmf, e))?,
-            Form::Svsm(s) => s.explain(reported)?,
-        };
-        if x.computed != self.ld {
-            return Err(Error::Unexpected(
-                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
-            ));
-        }
-        Ok(x)
-    }
-
-    /// What went into the digest (`snp-digest --verbose`), one line each.
-    pub fn describe(&self) -> String {
-        match &self.form {
-            Form::Ovmf(o) => o.describe(),
-            Form::Svsm(s) => s.describe(),
-        }
-    }
 }
 
 impl OvmfLaunch {
@@ -257,6 +218,69 @@ impl OvmfLaunch {
                 initrd: self.initrd,
             }),
         }
+    }
+}
+
+impl ComputedLaunch {
+    /// The launch of an IGVM file.
+    pub fn from_igvm(c: igvm::ComputedIgvm) -> ComputedLaunch {
+        ComputedLaunch {
+            ld: c.ld,
+            warnings: c.warnings.clone(),
+            form: LaunchForm::Igvm(Box::new(c)),
+        }
+    }
+
+    /// An OVMF + SVSM launch ([`crate::snp::svsm`]).
+    pub(super) fn svsm(ld: Ld, computed: SvsmComputed) -> ComputedLaunch {
+        ComputedLaunch {
+            ld,
+            warnings: Vec::new(),
+            form: LaunchForm::Svsm(Box::new(computed)),
+        }
+    }
+
+    /// The IGVM launch, when it is one.
+    pub fn igvm(&self) -> Option<&igvm::ComputedIgvm> {
+        match &self.form {
+            LaunchForm::Igvm(c) => Some(c),
+            LaunchForm::Ovmf(_) | LaunchForm::Svsm(_) => None,
+        }
+    }
+
+    /// As [`ComputedLaunch::explain`] for an IGVM launch, with the host's
+    /// copy of the file as read from the host (`host_file` names it in
+    /// messages): the two launches are compared and each difference named.
+    pub fn explain_with_host_igvm(
+        &self,
+        reported: &Ld,
+        host_file: &str,
+        bytes: &[u8],
+    ) -> Result<explain::SnpExplanation> {
+        let LaunchForm::Igvm(c) = &self.form else {
+            return Err(Error::Usage(
+                "the host's IGVM file can only be compared with an IGVM launch (--igvm)".into(),
+            ));
+        };
+        let host = igvm::HostIgvm::from_bytes(host_file, bytes)?;
+        c.explain_with_host(reported, Some(&host))
+    }
+
+    /// Which input the host changed to launch with `reported`: the
+    /// explainer's search from the hashed state.
+    pub fn explain(&self, reported: &Ld) -> Result<explain::SnpExplanation> {
+        let x = match &self.form {
+            LaunchForm::Ovmf(o) => explain::explain(&o.owner(), reported)
+                .map_err(|e| firmware_error_text(&o.ovmf, e))?,
+            LaunchForm::Igvm(c) => c.explain(reported)?,
+            LaunchForm::Svsm(s) => s.explain(reported)?,
+        };
+        if x.computed != self.ld {
+            return Err(Error::Unexpected(
+                "the explainer's launch digest differs from snp-digest's (a bug in virt-qemu-sev-validate; please report it)".into(),
+            ));
+        }
+        Ok(x)
     }
 }
 
@@ -296,7 +320,7 @@ pub fn compute(input: &DigestInput) -> Result<ComputedLaunch> {
     Ok(ComputedLaunch {
         ld,
         warnings,
-        form: Form::Ovmf(Box::new(OvmfLaunch {
+        form: LaunchForm::Ovmf(Box::new(OvmfLaunch {
             firmware_len: fw.len,
             ovmf_hash_given: input.ovmf_hash.is_some(),
             ovmf: input.ovmf.clone(),
@@ -388,10 +412,20 @@ fn hash_inputs(
     Ok((ovmf_ld?, kernel?))
 }
 
-impl OvmfLaunch {
+impl ComputedLaunch {
     /// What went into the digest (`snp-digest --verbose`): firmware size
     /// and GPA, the OVMF hash, the metadata sections, the kernel hashes
     /// table and the VMSA, one line each.
+    pub fn describe(&self) -> String {
+        match &self.form {
+            LaunchForm::Ovmf(o) => o.describe(),
+            LaunchForm::Igvm(c) => c.describe(),
+            LaunchForm::Svsm(s) => s.describe(),
+        }
+    }
+}
+
+impl OvmfLaunch {
     fn describe(&self) -> String {
         let info = &self.firmware;
         let mut s = String::new();

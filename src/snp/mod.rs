@@ -14,6 +14,7 @@ pub mod endorsement;
 pub mod explain;
 mod guest_agent;
 pub mod id_block;
+pub mod igvm;
 pub mod key_release;
 pub mod pins;
 pub mod revocation;

@@ -93,7 +93,7 @@ fn from_kds(e: &EndorsementSource, path: &str, now: u64) -> std::result::Result<
         Err(_) if !e.offline => parse(kds::fetch_fresh(path, cache, &options).map_err(said)?)?,
         other => other?,
     };
-    let stale = crl.next_update.map_or(true, |n| n < now);
+    let stale = crl.next_update.is_none_or(|n| n < now);
     if !stale || e.offline {
         return Ok(crl);
     }

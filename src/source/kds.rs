@@ -287,7 +287,7 @@ pub fn cache_path(cache_dir: &Path, path_and_query: &str) -> PathBuf {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'&' | b'-' | b'.'))
     };
     let readable =
-        !segments.is_empty() && segments.iter().all(|s| seg_ok(s)) && query.map_or(true, query_ok);
+        !segments.is_empty() && segments.iter().all(|s| seg_ok(s)) && query.is_none_or(query_ok);
     if readable {
         let (last, dirs) = segments.split_last().expect("not empty");
         let name = match query {

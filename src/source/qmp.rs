@@ -293,7 +293,7 @@ impl Client {
 
 fn id_matches(rid: &Option<Value>, id: u64) -> bool {
     // QEMU echoes the id; a reply without one belongs to the only command in flight.
-    rid.as_ref().map_or(true, |v| v.as_u64() == Some(id))
+    rid.as_ref().is_none_or(|v| v.as_u64() == Some(id))
 }
 
 /// Turns QEMU's SEV errors into messages and exit codes that say what to do.

@@ -17,7 +17,7 @@ pub mod tool;
 #[allow(unused_imports)]
 pub use files::Files;
 #[allow(unused_imports)]
-pub use skip::{in_ci, skip_or_fail, snp_vectors_dir, vectors_dir};
+pub use skip::{igvm_vectors_dir, in_ci, skip_or_fail, snp_vectors_dir, vectors_dir};
 #[allow(unused_imports)]
 pub use tool::{Args, Outcome, Tool, MILAN};
 

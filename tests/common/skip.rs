@@ -55,3 +55,22 @@ pub fn snp_vectors_dir(test: &str, var: &str) -> Option<PathBuf> {
     skip_or_fail(test, &format!("SNP vectors not found at {}", dir.display()));
     None
 }
+
+/// The IGVM vectors folder: $SEV_IGVM_VECTORS_DIR, else ../shared/igvm-vectors
+/// beside the checkout. `None` (after a visible SKIPPED line) when absent
+/// outside CI.
+pub fn igvm_vectors_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("SEV_IGVM_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/igvm-vectors")
+        });
+    if dir.join("digests.tsv").is_file() {
+        return Some(dir);
+    }
+    skip_or_fail(
+        test,
+        &format!("IGVM vectors not found at {}", dir.display()),
+    );
+    None
+}

@@ -656,7 +656,7 @@ fn random_cases_agree_with_python() {
     let tmp = tempfile::TempDir::new().unwrap();
     let firmware = prepare_firmware(&images, tmp.path());
     let cases: Vec<Case> = (0..n_cases)
-        .filter(|i| only.map_or(true, |o| o == *i))
+        .filter(|i| only.is_none_or(|o| o == *i))
         .map(|i| gen_case(i, seed, &firmware, tmp.path()))
         .collect();
     assert!(!cases.is_empty(), "no cases selected");

@@ -739,7 +739,7 @@ fn random_cases_agree_with_sev_snp_measure() {
         "snp_differential: SNP_DIFF_SEED={seed:#x} SNP_DIFF_CASES={n} (reproduce one case with SNP_DIFF_CASE=i)"
     );
     let cases: Vec<Case> = (0..n)
-        .filter(|i| only.map_or(true, |o| o == *i))
+        .filter(|i| only.is_none_or(|o| o == *i))
         .map(|i| gen_case(i, seed, has_debian))
         .collect();
     let dir = tempfile::tempdir().unwrap();

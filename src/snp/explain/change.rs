@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::igvm::IgvmChange;
 use crate::core::cpu;
 use crate::core::vmsa::{VmmType, VmsaForm};
 
@@ -121,6 +122,8 @@ pub enum Change {
         /// The host's size in bytes.
         host: u64,
     },
+    /// The host's IGVM launch differs from the owner's file.
+    Igvm(IgvmChange),
 }
 
 /// The first QEMU model name with this signature.
@@ -139,7 +142,7 @@ fn signature_words(sig: u32) -> String {
 }
 
 /// Names of the SEV_FEATURES bits (measurement.md §5).
-fn feature_name(bit: u32) -> String {
+pub(super) fn feature_name(bit: u32) -> String {
     let name = match bit {
         0 => "SNPActive",
         1 => "vTOM",
@@ -241,6 +244,7 @@ impl Change {
             Change::Cmdline { host, .. } => format!("--append {}", shell_word(host)),
             Change::NoInitrd => "no --initrd".into(),
             Change::VarsSize { host, .. } => format!("--vars-size {host}"),
+            Change::Igvm(c) => c.option(),
         }
     }
 
@@ -254,7 +258,7 @@ impl Change {
                 let (f, m, s) = cpu::family_model_stepping(*host);
                 format!("--cpu-family {f} --cpu-model {m} --cpu-stepping {s}")
             }
-            Change::Vmm { .. } => return None,
+            Change::Vmm { .. } | Change::Igvm(_) => return None,
             Change::GuestFeatures { host, .. } => format!("--sev-features {host:#x}"),
             Change::VmsaForm { .. } => self.option(),
             Change::NoKernelHashes => "no --kernel, --initrd or --cmdline".into(),
@@ -335,6 +339,7 @@ impl Change {
                 host.abs_diff(*expected),
                 if host > expected { "lower" } else { "higher" }
             ),
+            Change::Igvm(c) => c.host_did(),
         }
     }
 
@@ -396,6 +401,10 @@ impl Change {
                 size_words(*host),
                 size_words(*expected)
             ),
+            Change::Igvm(c) => format!(
+                "{made} a launch that differs from the domain's IGVM file: {}",
+                c.host_did()
+            ),
         }
     }
 
@@ -411,6 +420,7 @@ impl Change {
             Change::Cmdline { .. } => "cmdline",
             Change::NoInitrd => "no-initrd",
             Change::VarsSize { .. } => "vars-size",
+            Change::Igvm(c) => c.kind(),
         }
     }
 }
@@ -428,11 +438,31 @@ impl Serialize for Change {
             kind: &'a str,
             option: String,
             host: String,
+            // Where an IGVM change is: absent for the other kinds.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            directive: Option<usize>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            gpa: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            vp_index: Option<u16>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            field: Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            measured: Option<bool>,
         }
+        let igvm = match self {
+            Change::Igvm(c) => Some(c),
+            _ => None,
+        };
         Json {
             kind: self.kind(),
             option: self.option(),
             host: self.host_did(),
+            directive: igvm.and_then(IgvmChange::directive),
+            gpa: igvm.and_then(IgvmChange::gpa).map(|g| format!("{g:#x}")),
+            vp_index: igvm.and_then(IgvmChange::vp_index),
+            field: igvm.and_then(IgvmChange::field),
+            measured: igvm.map(IgvmChange::measured),
         }
         .serialize(s)
     }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::igvm::{HostFileComparison, IgvmExplanation};
 use super::Change;
 use crate::core::hex;
 use crate::core::snp::Ld;
@@ -18,8 +19,9 @@ pub struct SnpExplanation {
     /// The launch digest of the owner's inputs.
     #[serde(serialize_with = "ser_hex")]
     pub computed: Ld,
-    /// The owner's OVMF hash (LD after the firmware image), for the "no
-    /// match" advice.
+    /// What names the owner's build, for the "no match" advice: the OVMF
+    /// hash (LD after the firmware image), or for an IGVM launch the
+    /// file's SHA-384 (also in [`IgvmExplanation::file_sha384`]).
     #[serde(serialize_with = "ser_hex")]
     pub ovmf_hash: Ld,
     /// The smallest set of changes that reproduces `reported`: empty when
@@ -29,23 +31,27 @@ pub struct SnpExplanation {
     pub variants_tried: usize,
     /// What the search varied, in words (empty when nothing was searched).
     pub searched: String,
-    /// The form of the expected launch: it decides what the search could
-    /// not vary. Not in the JSON document.
+    /// For an IGVM launch: the file, the search's budget and the host's
+    /// copy of the file compared (absent for the other launches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub igvm: Option<IgvmExplanation>,
+    /// Whether the expected launch boots OVMF alone or behind an SVSM: it
+    /// decides what the search could not vary. Not in the JSON document.
     #[serde(skip)]
-    pub form: LaunchForm,
+    pub firmware: FirmwareForm,
 }
 
-/// The form of a launch the explainer searched.
+/// The firmware of an OVMF launch the explainer searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LaunchForm {
-    /// OVMF alone (`snp-digest --ovmf`).
+pub enum FirmwareForm {
+    /// OVMF alone (`snp-digest --ovmf`; an IGVM launch too).
     #[default]
     Ovmf,
-    /// OVMF and a COCONUT-SVSM image below it (`snp-digest --svsm`).
+    /// OVMF with a COCONUT-SVSM image below it (`snp-digest --svsm`).
     OvmfSvsm,
 }
 
-fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex(v))
 }
 
@@ -55,17 +61,38 @@ impl SnpExplanation {
         self.reported == self.computed
     }
 
-    /// When no variant reproduces the reported value: the inputs the search
-    /// cannot vary that most likely differ, in words.
+    fn host_file(&self) -> Option<&HostFileComparison> {
+        self.igvm.as_ref().and_then(|i| i.host_file.as_ref())
+    }
+
+    /// Whether the host's copy of the IGVM file gives the reported value.
+    pub fn host_gives_reported(&self) -> bool {
+        self.host_file().is_some_and(|h| h.gives_reported)
+    }
+
+    /// The differences of the host's IGVM file that the digest covers.
+    pub fn host_measured_differences(&self) -> Vec<Change> {
+        let Some(h) = self.host_file() else {
+            return vec![];
+        };
+        h.differences
+            .iter()
+            .filter(|c| !matches!(c, Change::Igvm(i) if !i.measured()))
+            .cloned()
+            .collect()
+    }
+
+    /// When no variant of an OVMF launch reproduces the reported value: the
+    /// inputs the search cannot vary that most likely differ, in words.
     pub fn unsearched(&self) -> String {
-        match self.form {
-            LaunchForm::Ovmf => format!(
+        match self.firmware {
+            FirmwareForm::Ovmf => format!(
                 "most likely another firmware build (the expected image's OVMF hash is {}; compare \
                  `snp-ovmf-hash --ovmf` of the host's image), another kernel or initrd, or the \
                  report comes from another guest",
                 hex(&self.ovmf_hash)
             ),
-            LaunchForm::OvmfSvsm => format!(
+            FirmwareForm::OvmfSvsm => format!(
                 "most likely another OVMF or SVSM build (the expected OVMF image's OVMF hash is \
                  {}; compare `snp-ovmf-hash --ovmf` of the host's OVMF image, and the SVSM image \
                  byte for byte with the host's), an OVMF_VARS size outside those tried, or the \
@@ -74,6 +101,51 @@ impl SnpExplanation {
             ),
         }
     }
+
+    /// For an IGVM launch that no variant reproduces, what to do next (the
+    /// OVMF advice names `snp-ovmf-hash`; an IGVM file has no such hash).
+    pub fn igvm_advice(&self) -> Option<String> {
+        let i = self.igvm.as_ref()?;
+        Some(match &i.host_file {
+            None => format!(
+                "most likely another IGVM file or other page contents (the expected file's SHA-384 is {}): give the host's copy of the file with --host-igvm, which names every difference, or the report comes from another guest",
+                hex(&i.file_sha384)
+            ),
+            Some(h) => format!(
+                "neither the expected IGVM file (SHA-384 {}) nor the host's copy (SHA-384 {}, launch digest {}) gives it: the host launched yet another file or changed what the search cannot vary, or the report comes from another guest",
+                hex(&i.file_sha384),
+                hex(&h.sha384),
+                hex(&h.launch_digest)
+            ),
+        })
+    }
+
+    /// The host's copy of the IGVM file, in words: what differs, and
+    /// whether it gives the reported value. Empty without one.
+    fn host_file_words(&self) -> String {
+        let Some(h) = self.host_file() else {
+            return String::new();
+        };
+        let mut s = String::new();
+        if h.differences.is_empty() {
+            s.push_str("\nThe host's IGVM file is the same launch as yours.");
+        } else if self.matches() || !h.gives_reported {
+            s.push_str(&format!(
+                "\nThe host's IGVM file (SHA-384 {}) differs from yours:",
+                hex(&h.sha384)
+            ));
+            for c in &h.differences {
+                s.push_str(&format!("\n  - {}", c.host_did()));
+            }
+        }
+        if !self.matches() && !h.gives_reported {
+            s.push_str(&format!(
+                "\nThe host's IGVM file does not give the reported value either (its launch digest is {}).",
+                hex(&h.launch_digest)
+            ));
+        }
+        s
+    }
 }
 
 impl fmt::Display for SnpExplanation {
@@ -81,7 +153,8 @@ impl fmt::Display for SnpExplanation {
         if self.matches() {
             return write!(
                 f,
-                "the reported MEASUREMENT equals the launch digest of the expected inputs"
+                "the reported MEASUREMENT equals the launch digest of the expected inputs{}",
+                self.host_file_words()
             );
         }
         writeln!(
@@ -91,6 +164,22 @@ impl fmt::Display for SnpExplanation {
         writeln!(f, "  reported: {}", hex(&self.reported))?;
         writeln!(f, "  computed: {}", hex(&self.computed))?;
         match &self.changes {
+            Some(changes) if self.host_gives_reported() => {
+                let h = self.host_file().map(|h| hex(&h.sha384)).unwrap_or_default();
+                write!(
+                    f,
+                    "The host launched its own copy of the IGVM file (SHA-384 {h}), which gives the reported value; it differs from yours in what the digest covers:"
+                )?;
+                for c in changes {
+                    write!(f, "\n  - {}", c.host_did())?;
+                }
+                for c in self.host_file().map_or(&[][..], |h| &h.differences[..]) {
+                    if !changes.contains(c) {
+                        write!(f, "\n  - {} (not measured)", c.host_did())?;
+                    }
+                }
+                Ok(())
+            }
             Some(changes) if changes.len() == 1 => {
                 write!(f, "The host's launch differs in one input: {}", changes[0])
             }
@@ -106,15 +195,27 @@ impl fmt::Display for SnpExplanation {
                     options.join(", ")
                 )
             }
-            None => write!(
-                f,
-                "None of {} variants of the inputs reproduces the reported value ({}). What \
-                 differs is then an input the search cannot vary: {}.",
-                self.variants_tried,
-                self.searched,
-                self.unsearched()
-            ),
+            None => match self.igvm_advice() {
+                Some(advice) => write!(
+                    f,
+                    "None of {} variants of the IGVM launch reproduces the reported value ({}). \
+                     What differs is then something the search cannot vary: {advice}.",
+                    self.variants_tried, self.searched
+                ),
+                None => write!(
+                    f,
+                    "None of {} variants of the inputs reproduces the reported value ({}). What \
+                     differs is then an input the search cannot vary: {}.",
+                    self.variants_tried,
+                    self.searched,
+                    self.unsearched()
+                ),
+            },
+        }?;
+        if !self.host_gives_reported() {
+            write!(f, "{}", self.host_file_words())?;
         }
+        Ok(())
     }
 }
 

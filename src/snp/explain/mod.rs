@@ -39,6 +39,7 @@ use crate::core::vmsa::{VmmType, VmsaConfig};
 
 mod change;
 mod explanation;
+pub mod igvm;
 mod search;
 mod svsm;
 mod variants;
@@ -47,7 +48,7 @@ mod variants;
 mod tests;
 
 pub use change::{Change, CmdlineChange};
-pub use explanation::{LaunchForm, ReportField, SnpExplanation};
+pub use explanation::{FirmwareForm, ReportField, SnpExplanation};
 pub use search::explain;
 pub use svsm::{explain_svsm, SvsmOwner, COMMON_VARS_SIZES, VARS_PAGE_STEPS};
 

@@ -3,7 +3,8 @@
 
 use super::variants::{table_variants, vmm_variants, vmsa_variants, TableVariant, VmsaVariant};
 use super::{
-    Change, LaunchForm, OwnerLaunch, SnpExplainError, SnpExplanation, MAX_CHANGES, MAX_VCPUS_TRIED,
+    Change, FirmwareForm, OwnerLaunch, SnpExplainError, SnpExplanation, MAX_CHANGES,
+    MAX_VCPUS_TRIED,
 };
 use crate::core::snp::{self, GuestContext, Ld, PageType, SnpLaunch};
 use crate::core::vmsa::{Rdx, VmmType};
@@ -183,7 +184,8 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         changes: None,
         variants_tried: 1,
         searched: String::new(),
-        form: LaunchForm::Ovmf,
+        igvm: None,
+        firmware: FirmwareForm::Ovmf,
     };
     if computed == *reported {
         x.changes = Some(vec![]);

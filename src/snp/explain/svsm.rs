@@ -14,7 +14,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Change, LaunchForm, SnpExplainError, SnpExplanation, MAX_CHANGES, MAX_VCPUS_TRIED};
+use super::{Change, FirmwareForm, SnpExplainError, SnpExplanation, MAX_CHANGES, MAX_VCPUS_TRIED};
 use crate::core::cpu;
 use crate::core::snp::{self, GuestContext, Ld, PageType, SvsmImage, SvsmLaunch, SvsmLayout};
 
@@ -211,7 +211,8 @@ pub fn explain_svsm(owner: &SvsmOwner, reported: &Ld) -> Result<SnpExplanation, 
         changes: None,
         variants_tried: 1,
         searched: String::new(),
-        form: LaunchForm::OvmfSvsm,
+        igvm: None,
+        firmware: FirmwareForm::OvmfSvsm,
     };
     if computed == *reported {
         x.changes = Some(vec![]);

@@ -1,7 +1,7 @@
 //! The words of each change and of the answer, and the variants tried.
 
 use super::variants::feature_candidates;
-use super::{Change, CmdlineChange, LaunchForm, SnpExplanation};
+use super::{Change, CmdlineChange, FirmwareForm, SnpExplanation};
 use crate::core::vmsa::{VmmType, VmsaForm};
 
 #[test]
@@ -245,7 +245,8 @@ fn json_names_each_change_by_kind_option_and_host() {
         changes: Some(vec![Change::NoInitrd]),
         variants_tried: 7,
         searched: "s".into(),
-        form: LaunchForm::Ovmf,
+        igvm: None,
+        firmware: FirmwareForm::Ovmf,
     };
     let v = serde_json::to_value(&x).unwrap();
     assert_eq!(v["reported"], "ab".repeat(48));
@@ -258,6 +259,9 @@ fn json_names_each_change_by_kind_option_and_host() {
         "the host booted the kernel without the initrd"
     );
     assert!(!x.matches());
+    // The OVMF answer has no igvm object, and its changes no IGVM fields.
+    assert!(v.get("igvm").is_none());
+    assert!(v["changes"][0].get("directive").is_none());
 }
 
 #[test]

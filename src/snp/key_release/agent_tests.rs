@@ -183,7 +183,7 @@ fn evidence_is_read_in_chunks_and_bounded() {
         r#"{{"count": {CHUNK}, "buf-b64": "{chunk}", "eof": false}}"#
     ));
     let mut replies = vec![ok("3")];
-    replies.extend(std::iter::repeat(full).take(3));
+    replies.extend(std::iter::repeat_n(full, 3));
     replies.push(ok("{}"));
     let mut a = Scripted {
         replies,

@@ -93,6 +93,9 @@ pub struct Expectations {
     pub chip_id: Option<[u8; 64]>,
     /// The most permissive policy accepted.
     pub max_policy: Option<u64>,
+    /// The exact policy the launch was made with (an IGVM file's own guest
+    /// policy, which QEMU hands to SNP_LAUNCH_START).
+    pub launch_policy: Option<u64>,
     /// Accept POLICY.DEBUG.
     pub allow_debug: bool,
     /// Accept POLICY.MIGRATE_MA.
@@ -336,6 +339,7 @@ impl<'a> Validator<'a> {
         binding::chip_id_check(&mut c, &cx);
         policy::default_policy_checks(&mut c, &cx);
         policy::max_policy_check(&mut c, &cx);
+        policy::launch_policy_check(&mut c, &cx);
         tcb::provisional_firmware_check(&mut c, &cx);
         expect::report_data_check(&mut c, &cx);
         expect::launch_value_checks(&mut c, &cx);

@@ -50,6 +50,29 @@ pub(super) fn default_policy_checks(c: &mut Checks, cx: &Ctx) {
     }
 }
 
+/// POLICY equal to the policy of the launch, when the launch carries one
+/// (an IGVM file): QEMU starts the guest with the file's policy, so any
+/// other POLICY is another launch.
+pub(super) fn launch_policy_check(c: &mut Checks, cx: &Ctx) {
+    let Ctx { expect, pol, .. } = *cx;
+    match expect.launch_policy {
+        None => c.skip("policy.launch", "the launch carries no guest policy of its own"),
+        Some(p) if p == pol.0 => c.push(
+            "policy.launch",
+            Status::Pass,
+            format!("POLICY {p:#x} is the IGVM file's guest policy"),
+        ),
+        Some(p) => c.push(
+            "policy.launch",
+            Status::Fail,
+            format!(
+                "POLICY {:#x} is not the IGVM file's guest policy {p:#x}: QEMU launches an IGVM guest with the file's policy, so the host launched another file or overrode it",
+                pol.0
+            ),
+        ),
+    }
+}
+
 /// POLICY within the most permissive one accepted.
 pub(super) fn max_policy_check(c: &mut Checks, cx: &Ctx) {
     let Ctx { expect, pol, .. } = *cx;

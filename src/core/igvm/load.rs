@@ -1,0 +1,254 @@
+//! The walk over an IGVM file's directives that QEMU's loader makes for
+//! an SEV-SNP guest (`backends/igvm.c`), recording what each hands to
+//! SNP_LAUNCH_UPDATE.
+
+use std::collections::HashMap;
+
+use igvm::IgvmDirectiveHeader;
+use igvm_defs::{IgvmPageDataFlags, IgvmPageDataType};
+use sha2::{Digest, Sha384};
+use zerocopy::IntoBytes;
+
+use super::{
+    applies, data_type_number, FileVmsa, Finding, IgvmError, IgvmIdBlock, IgvmLaunch, Import,
+    MeasuredPage, KVM_VMSA_GPA, PAGE_2M,
+};
+use crate::core::snp::{Ld, LD_LEN, PAGE_LEN};
+
+const PAGE: u64 = PAGE_LEN as u64;
+
+/// The state of the walk.
+struct Loader {
+    mask: u32,
+    zero_page: Ld,
+    launch: IgvmLaunch,
+    /// Parameter areas by index: their size, and whether QEMU has inserted them.
+    areas: HashMap<u32, (u64, bool)>,
+}
+
+/// Lays out the SEV-SNP launch of `directives` for the platform bit `mask`.
+pub(super) fn load(directives: &[IgvmDirectiveHeader], mask: u32) -> Result<IgvmLaunch, IgvmError> {
+    let mut l = Loader {
+        mask,
+        zero_page: Sha384::digest([0u8; PAGE_LEN]).into(),
+        launch: IgvmLaunch {
+            compatibility_mask: mask,
+            policy: None,
+            pages: Vec::new(),
+            vmsas: Vec::new(),
+            id_block: None,
+            findings: Vec::new(),
+            directive_count: directives.len(),
+        },
+        areas: HashMap::new(),
+    };
+    for (i, d) in directives.iter().enumerate() {
+        l.directive(i, d)?;
+    }
+    l.launch.vmsas.sort_by_key(|v| v.vp_index);
+    Ok(l.launch)
+}
+
+impl Loader {
+    fn directive(&mut self, i: usize, d: &IgvmDirectiveHeader) -> Result<(), IgvmError> {
+        // Parameter areas have no compatibility mask: QEMU records them all.
+        if let IgvmDirectiveHeader::ParameterArea {
+            number_of_bytes,
+            parameter_area_index,
+            ..
+        } = d
+        {
+            self.areas
+                .insert(*parameter_area_index, (*number_of_bytes, false));
+            return Ok(());
+        }
+        if !applies(d, self.mask) {
+            return Ok(());
+        }
+        match d {
+            IgvmDirectiveHeader::PageData {
+                gpa,
+                flags,
+                data_type,
+                data,
+                ..
+            } => self.page_data(i, *gpa, *flags, *data_type, data),
+            IgvmDirectiveHeader::ParameterInsert(p) => {
+                self.parameter_insert(i, p.gpa, p.parameter_area_index);
+                Ok(())
+            }
+            IgvmDirectiveHeader::SnpVpContext {
+                gpa,
+                vp_index,
+                vmsa,
+                ..
+            } => self.vmsa(i, *gpa, *vp_index, vmsa.as_bytes()),
+            IgvmDirectiveHeader::SnpIdBlock { .. } => {
+                self.id_block(i, d);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn page_data(
+        &mut self,
+        i: usize,
+        gpa: u64,
+        flags: IgvmPageDataFlags,
+        data_type: IgvmPageDataType,
+        data: &[u8],
+    ) -> Result<(), IgvmError> {
+        let import = match data_type {
+            IgvmPageDataType::NORMAL if flags.unmeasured() => Import::Unmeasured,
+            IgvmPageDataType::NORMAL if data.is_empty() => Import::Zero,
+            IgvmPageDataType::NORMAL => Import::Data,
+            IgvmPageDataType::SECRETS => Import::Secrets,
+            IgvmPageDataType::CPUID_DATA | IgvmPageDataType::CPUID_XF => Import::Cpuid,
+            other => {
+                return Err(IgvmError::PageDataType {
+                    directive: i,
+                    gpa,
+                    data_type: data_type_number(other),
+                })
+            }
+        };
+        if !self.launch.vmsas.is_empty() {
+            self.launch
+                .findings
+                .push(Finding::PageAfterVmsa { directive: i });
+        }
+        if flags.shared() {
+            self.launch
+                .findings
+                .push(Finding::SharedPage { directive: i, gpa });
+        }
+        let len = if flags.is_2mb_page() { PAGE_2M } else { PAGE };
+        if flags.is_2mb_page() && import != Import::Data && import != Import::Zero {
+            self.launch.findings.push(Finding::LargeSpecialPage {
+                directive: i,
+                gpa,
+                kind: import.name(),
+            });
+        }
+        for off in (0..len).step_by(PAGE_LEN) {
+            let contents = match import {
+                Import::Data => self.data_page_hash(data, off as usize),
+                Import::Zero => self.zero_page,
+                _ => [0; LD_LEN],
+            };
+            self.push_page(gpa.wrapping_add(off), import, contents, i);
+        }
+        Ok(())
+    }
+
+    /// SHA-384 of the 4 KiB page at `off` of a directive's data, zero-padded
+    /// as QEMU pads short data.
+    fn data_page_hash(&self, data: &[u8], off: usize) -> Ld {
+        let chunk = data.get(off..).unwrap_or(&[]);
+        let chunk = &chunk[..chunk.len().min(PAGE_LEN)];
+        if chunk.is_empty() {
+            return self.zero_page;
+        }
+        let mut h = Sha384::new();
+        h.update(chunk);
+        h.update(&[0u8; PAGE_LEN][..PAGE_LEN - chunk.len()]);
+        h.finalize().into()
+    }
+
+    fn push_page(&mut self, gpa: u64, import: Import, contents: Ld, directive: usize) {
+        self.launch.pages.push(MeasuredPage {
+            gpa,
+            import,
+            contents,
+            directive,
+        });
+    }
+
+    /// QEMU copies the parameter area to `gpa` and imports all of it as
+    /// UNMEASURED; an insert of an unknown area is skipped with a warning.
+    fn parameter_insert(&mut self, i: usize, gpa: u64, area: u32) {
+        if !self.launch.vmsas.is_empty() {
+            self.launch
+                .findings
+                .push(Finding::PageAfterVmsa { directive: i });
+        }
+        let Some((size, inserted)) = self.areas.get_mut(&area) else {
+            self.launch
+                .findings
+                .push(Finding::MissingParameterArea { directive: i, area });
+            return;
+        };
+        let size = *size;
+        if std::mem::replace(inserted, true) {
+            self.launch
+                .findings
+                .push(Finding::ParameterAreaReused { directive: i, area });
+        }
+        if size % PAGE != 0 || size == 0 {
+            self.launch.findings.push(Finding::ParameterAreaSize {
+                directive: i,
+                area,
+                size,
+            });
+        }
+        for off in (0..size).step_by(PAGE_LEN) {
+            self.push_page(
+                gpa.wrapping_add(off),
+                Import::Parameter(area),
+                [0; LD_LEN],
+                i,
+            );
+        }
+    }
+
+    fn vmsa(&mut self, i: usize, gpa: u64, vp_index: u16, bytes: &[u8]) -> Result<(), IgvmError> {
+        if self.launch.vmsas.iter().any(|v| v.vp_index == vp_index) {
+            return Err(IgvmError::DuplicateVmsa(vp_index));
+        }
+        if gpa != KVM_VMSA_GPA {
+            self.launch
+                .findings
+                .push(Finding::VmsaGpa { directive: i, gpa });
+        }
+        let mut page = Box::new([0u8; PAGE_LEN]);
+        let n = bytes.len().min(PAGE_LEN);
+        page[..n].copy_from_slice(&bytes[..n]);
+        self.launch.vmsas.push(FileVmsa {
+            vp_index,
+            directive: i,
+            file_gpa: gpa,
+            page,
+        });
+        Ok(())
+    }
+
+    fn id_block(&mut self, i: usize, d: &IgvmDirectiveHeader) {
+        let IgvmDirectiveHeader::SnpIdBlock {
+            author_key_enabled,
+            ld,
+            family_id,
+            image_id,
+            guest_svn,
+            ..
+        } = d
+        else {
+            return;
+        };
+        if self.launch.id_block.is_some() {
+            // QEMU: "Multiple ID blocks encountered in IGVM file."
+            self.launch
+                .findings
+                .push(Finding::SecondIdBlock { directive: i });
+            return;
+        }
+        self.launch.id_block = Some(IgvmIdBlock {
+            directive: i,
+            ld: *ld,
+            family_id: *family_id,
+            image_id: *image_id,
+            guest_svn: *guest_svn,
+            author_key_enabled: *author_key_enabled != 0,
+        });
+    }
+}
