@@ -308,6 +308,30 @@ pub fn open_within<'a>(
     })
 }
 
+/// The length of an input whose bytes do not matter (the OVMF_VARS file
+/// beside an SVSM image): a regular file's from its metadata, unread (the
+/// caller bounds the value); anything else (a pipe, FIFO, `-`, /proc file)
+/// counted while it is read into nothing, and refused one byte past `limit`.
+pub fn input_len(
+    what: &str,
+    path: &Path,
+    limit: u64,
+    over: impl Fn(Size) -> Error + Send,
+) -> Result<u64> {
+    let (input, hint) = open_input(what, path)?;
+    if hint > 0 {
+        return Ok(hint);
+    }
+    let mut s = Stream {
+        inner: input.take(limit + 1),
+        limit,
+        total: 0,
+        over: Box::new(over),
+    };
+    std::io::copy(&mut s, &mut std::io::sink()).map_err(|e| Error::io(what, path, &e))?;
+    s.finish()
+}
+
 /// SHA-256 of a file of at most `limit` bytes, streamed.
 pub fn sha256_file(what: &str, path: &Path, limit: u64) -> Result<[u8; 32]> {
     let mut s = open_within(what, path, limit, |size| {

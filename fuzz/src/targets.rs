@@ -13,6 +13,7 @@ use sev_validate::core::keys::{self, Tek, Tik};
 use sev_validate::core::measurement::{self, Measurement};
 use sev_validate::core::ovmf::{self, FooterTable};
 use sev_validate::core::secret::{self, SecretTable};
+use sev_validate::core::snp;
 use sev_validate::core::snp_cert::{pem_certificates, Bundle, Certificate, Crl};
 use sev_validate::core::snp_report::{self, CertTable, Product, REPORT_LEN};
 use sev_validate::core::snp_secret::{self, sealed, Evidence, KeyPair, KeyReleaseError};
@@ -90,7 +91,45 @@ pub fn ovmf_footer(data: &[u8]) {
         assert!(d.len() + 18 <= u16::MAX as usize);
     }
     let again = ovmf::lay_out_footer(table.entries());
-    assert_eq!(FooterTable::parse(&again), Ok(Some(table)));
+    assert_eq!(FooterTable::parse(&again), Ok(Some(table.clone())));
+    svsm_image(data, &table);
+}
+
+/// The same tail read as a COCONUT-SVSM image (`snp-digest --svsm`): what
+/// parses has the table's SVSM info entry and metadata, and a launch of it
+/// at a fixed layout is measured or refused, never a panic.
+fn svsm_image(data: &[u8], table: &FooterTable) {
+    let Ok(image) = snp::SvsmImage::parse(data) else {
+        return;
+    };
+    let info = table
+        .entry(&guid::SVSM_INFO)
+        .expect("parsed with an SVSM info entry");
+    assert_eq!(image.entry_offset.to_le_bytes()[..], info[..4]);
+    let layout = snp::SvsmLayout {
+        ovmf_len: 0x40_0000,
+        vars_len: 0x8_4000,
+        svsm_len: 16 * 4096,
+    };
+    let launch = snp::SvsmLaunch {
+        image: &image,
+        layout,
+        vcpus: 2,
+        cpu_signature: 0xA00F11,
+    };
+    let checked = snp::check_svsm_launch(&launch);
+    // Measured only when its sections are few pages: a section may span
+    // 4 GiB, a million PAGE_INFO hashes, which would stall the fuzzer.
+    let section_pages: u64 = image
+        .sections
+        .iter()
+        .map(|s| u64::from(s.size) / 4096)
+        .sum();
+    if section_pages <= 64 {
+        let pages = [[0x5A; 48]; 16];
+        let measured = snp::svsm_launch_digest([0; 48], &pages, &launch);
+        assert_eq!(checked.is_ok(), measured.is_ok());
+    }
 }
 
 /// The fixed owner contexts the domain checks run with: plain SEV secure,

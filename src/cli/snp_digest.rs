@@ -16,11 +16,13 @@ use crate::core::{cpu, hex};
 use crate::error::{Error, Result};
 use crate::snp::digest::{self, ComputedLaunch, DigestInput};
 use crate::snp::igvm::{self, IgvmInput};
+use crate::snp::svsm::{self, SvsmInput, VarsSize};
 
 const FIRMWARE: &str = "Firmware";
 const VCPUS: &str = "vCPUs";
 const KERNEL: &str = "Measured direct boot";
 const IGVM: &str = "IGVM launch";
+const SVSM: &str = "OVMF + COCONUT-SVSM (sev-snp-measure --mode snp:svsm)";
 const OUTPUT: &str = "Output";
 const REPORT: &str = "Attestation report";
 
@@ -65,7 +67,7 @@ pub(crate) struct DigestArgs {
     ovmf: Option<PathBuf>,
 
     /// IGVM file the guest launches from instead of OVMF (QEMU -object igvm-cfg,file=FILE, e.g. COCONUT-SVSM): its pages, parameter areas and VMSAs as QEMU (10.1 and later) and KVM measure them
-    #[arg(long, value_name = "FILE", help_heading = IGVM, conflicts_with_all = ["ovmf", "ovmf_hash", "kernel", "initrd", "append", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_form"])]
+    #[arg(long, value_name = "FILE", help_heading = IGVM, conflicts_with_all = ["ovmf", "ovmf_hash", "kernel", "initrd", "append", "vcpu_type", "vcpu_sig", "vcpu_family", "vcpu_model", "vcpu_stepping", "vmsa_form", "svsm", "vars_size", "vars_file"])]
     igvm: Option<PathBuf>,
 
     /// With --igvm: refuse the file (exit 1, or 2 when QEMU or the firmware would refuse the launch) if QEMU/KVM cannot launch it as written or would measure it otherwise than other IGVM tools do
@@ -112,13 +114,13 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_enum, value_name = "TYPE", default_value_t = VmmArg::Qemu, help_heading = VCPUS)]
     vmm_type: VmmArg,
 
-    /// SEV_FEATURES of every VMSA: 0x1 (SNPActive) on upstream KVM; 0x21 (with DebugSwap) on out-of-tree AMD SNP host kernels
-    #[arg(long, value_name = "VALUE", value_parser = parse_u64, default_value = "0x1", help_heading = VCPUS)]
-    guest_features: u64,
+    /// SEV_FEATURES of every VMSA (default 0x1): 0x1 (SNPActive) on upstream KVM; 0x21 (with DebugSwap) on out-of-tree AMD SNP host kernels
+    #[arg(long, value_name = "VALUE", value_parser = parse_u64, help_heading = VCPUS)]
+    guest_features: Option<u64>,
 
-    /// VMSA FPU fields (QEMU only): init2 = KVM_SEV_INIT2 hosts (upstream); legacy = older out-of-tree AMD SNP hosts
-    #[arg(long, value_enum, value_name = "FORM", default_value_t = FormArg::Init2, help_heading = VCPUS)]
-    vmsa_form: FormArg,
+    /// VMSA FPU fields (QEMU only; default init2): init2 = KVM_SEV_INIT2 hosts (upstream); legacy = older out-of-tree AMD SNP hosts
+    #[arg(long, value_enum, value_name = "FORM", help_heading = VCPUS)]
+    vmsa_form: Option<FormArg>,
 
     /// Kernel booted with -kernel (QEMU sev-snp-guest,kernel-hashes=on)
     #[arg(long, value_name = "FILE", help_heading = KERNEL)]
@@ -131,6 +133,18 @@ pub(crate) struct DigestArgs {
     /// Kernel command line given with -append (needs --kernel)
     #[arg(long, value_name = "CMDLINE", help_heading = KERNEL)]
     append: Option<String>,
+
+    /// COCONUT-SVSM image mapped below OVMF and its OVMF_VARS: measures the OVMF + SVSM launch instead (needs --vars-size or --vars-file; an SVSM built as an IGVM file is --igvm)
+    #[arg(long, value_name = "FILE", help_heading = SVSM)]
+    svsm: Option<PathBuf>,
+
+    /// Size in bytes of the OVMF_VARS flash (pflash unit 1) between OVMF and the SVSM image: a positive multiple of 4096 (with --svsm)
+    #[arg(long, value_name = "BYTES", value_parser = parse_u64, conflicts_with = "vars_file", help_heading = SVSM)]
+    vars_size: Option<u64>,
+
+    /// OVMF_VARS file whose length is the vars size (with --svsm); its bytes are not read
+    #[arg(long, value_name = "FILE", help_heading = SVSM)]
+    vars_file: Option<PathBuf>,
 
     /// How to print the digest
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Hex, help_heading = OUTPUT)]
@@ -251,15 +265,79 @@ impl DigestArgs {
             vcpus,
             vcpu_signature,
             vmm: VmmType::from(self.vmm_type),
-            vmsa_form: match self.vmsa_form {
+            vmsa_form: match self.vmsa_form.unwrap_or(FormArg::Init2) {
                 FormArg::Init2 => VmsaForm::Init2,
                 FormArg::Legacy => VmsaForm::Legacy,
             },
-            guest_features: self.guest_features,
+            guest_features: self.guest_features.unwrap_or(0x1),
             kernel: self.kernel.clone(),
             initrd: self.initrd.clone(),
             append: self.append.clone(),
         })
+    }
+}
+
+impl DigestArgs {
+    /// The OVMF + SVSM launch these options describe, when `--svsm` is
+    /// given. What sev-snp-measure's `snp:svsm` mode silently ignores, and
+    /// what has a single value in that form, is refused rather than ignored:
+    /// an owner who gives it expects it to count.
+    fn svsm_input(&self) -> Result<Option<SvsmInput>> {
+        let Some(svsm) = &self.svsm else {
+            if let Some(o) = [
+                ("--vars-size", self.vars_size.is_some()),
+                ("--vars-file", self.vars_file.is_some()),
+            ]
+            .iter()
+            .find_map(|(o, given)| given.then_some(*o))
+            {
+                return Err(Error::Usage(format!(
+                    "{o} needs --svsm: the OVMF_VARS size only places the SVSM image of an OVMF + COCONUT-SVSM launch"
+                )));
+            }
+            return Ok(None);
+        };
+        let refused = [
+            (self.kernel.is_some(), "--kernel", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.initrd.is_some(), "--initrd", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.append.is_some(), "--append", "the OVMF + SVSM launch measures no kernel hashes table (sev-snp-measure's snp:svsm mode ignores --kernel, --initrd and --append)"),
+            (self.ovmf_hash.is_some(), "--ovmf-hash", "the OVMF + SVSM digest is computed from both images' pages (sev-snp-measure's snp:svsm mode ignores --snp-ovmf-hash)"),
+            (self.guest_features.is_some(), "--guest-features", "every VMSA of the OVMF + SVSM launch has SEV_FEATURES 0x1, as sev-snp-measure's snp:svsm mode builds it (it ignores --guest-features)"),
+            (self.vmsa_form.is_some(), "--vmsa-form", "the OVMF + SVSM launch's VMSA has fixed FPU fields (MXCSR 0x1F80, x87 FCW 0), as sev-snp-measure 0.0.13's snp:svsm mode builds it"),
+            (self.vmm_type != VmmArg::Qemu, "--vmm-type", "the OVMF + SVSM launch is modelled for QEMU only (sev-snp-measure's snp:svsm mode refuses other VMMs)"),
+        ];
+        if let Some((_, opt, why)) = refused.iter().find(|(given, _, _)| *given) {
+            return Err(Error::Usage(format!(
+                "{opt} cannot be used with --svsm: {why}"
+            )));
+        }
+        let vars = match (self.vars_size, &self.vars_file) {
+            (Some(n), _) => VarsSize::Bytes(n),
+            (None, Some(f)) => VarsSize::File(f.clone()),
+            (None, None) => {
+                return Err(Error::Usage(
+                    "--svsm needs --vars-size or --vars-file: the SVSM image ends where the OVMF_VARS flash begins, so its address depends on that size".into(),
+                ))
+            }
+        };
+        let Some(vcpu_signature) = vcpu_signature(self)? else {
+            return Err(Error::Usage(
+                "--svsm loads the vCPU signature into every VMSA: give --vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping".into(),
+            ));
+        };
+        let (Some(ovmf), Some(vcpus)) = (self.ovmf.clone(), self.vcpus) else {
+            return Err(Error::Usage(
+                "--svsm needs the OVMF image with --ovmf FILE and the vCPU count with --vcpus N"
+                    .into(),
+            ));
+        };
+        Ok(Some(SvsmInput {
+            ovmf,
+            svsm: svsm.clone(),
+            vars,
+            vcpus,
+            vcpu_signature,
+        }))
     }
 }
 
@@ -273,13 +351,18 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
         ("--ovmf", a.ovmf.as_ref()),
         ("--kernel", a.kernel.as_ref()),
         ("--initrd", a.initrd.as_ref()),
+        ("--svsm", a.svsm.as_ref()),
+        ("--vars-file", a.vars_file.as_ref()),
     ];
     crate::input::at_most_one_stdin(
         files
             .into_iter()
             .filter_map(|(n, p)| Some((n, p?.as_path()))),
     )?;
-    let launch = digest::compute(&a.input()?)?;
+    let launch = match a.svsm_input()? {
+        Some(s) => svsm::compute(&s)?,
+        None => digest::compute(&a.input()?)?,
+    };
     for w in &launch.warnings {
         eprintln!("WARNING: {w}");
     }
@@ -291,7 +374,7 @@ fn compute_launch(a: &DigestArgs) -> Result<ComputedLaunch> {
 
 /// The launch of `--igvm FILE`.
 fn compute_igvm(a: &DigestArgs, file: &std::path::Path) -> Result<ComputedLaunch> {
-    if a.guest_features != 0x1 || a.vmm_type != VmmArg::Qemu {
+    if a.guest_features.unwrap_or(0x1) != 0x1 || a.vmm_type != VmmArg::Qemu {
         return Err(Error::Usage(
             "--guest-features and --vmm-type do not apply to --igvm: the file's VMSAs carry SEV_FEATURES, and only QEMU loads IGVM files".into(),
         ));

@@ -12,6 +12,9 @@ pub const SEV_SECRET_BLOCK: Uuid = uuid!("4c2eb361-7d9b-4cc3-8081-127c90d3d294")
 pub const SEV_HASH_TABLE_AREA: Uuid = uuid!("7255371f-3a3b-4b04-927b-1da6efa8d454");
 /// OVMF SEV metadata (SNP sections).
 pub const OVMF_SEV_METADATA: Uuid = uuid!("dc886566-984a-4798-a75e-5585a7bf67cc");
+/// COCONUT-SVSM info: in the SVSM image's footer table, a u32 whose value
+/// plus the image's GPA is where every vCPU starts.
+pub const SVSM_INFO: Uuid = uuid!("a789a612-0597-4c4b-a49f-cbb1fe9d1ddd");
 
 /// Kernel hashes table header and its three entries.
 pub const KERNEL_HASH_TABLE: Uuid = uuid!("9438d606-4f22-4cc9-b479-a793d411fd21");

@@ -238,6 +238,42 @@ pub fn build_profile(profile: &VmmProfile, cfg: &VmsaConfig, eip: u32) -> Box<[u
     p
 }
 
+/// The VMSA of every vCPU (the boot vCPU's too) of an OVMF + COCONUT-SVSM
+/// launch, as sev-snp-measure 0.0.13 builds it (`--mode snp:svsm`,
+/// `VMSA_SVSM`, measurement.md §5): flat 32-bit protected mode (CS selector
+/// 8, data selectors 16, 4 GiB limits, CR0 PE|ET) starting at `rip`, the
+/// SVSM's entry point; RDX the vCPU signature; SEV_FEATURES 0x1; MXCSR
+/// 0x1F80.
+pub fn build_svsm(cpu_signature: u32, rip: u64) -> Box<[u8; VMSA_LEN]> {
+    let mut p = Box::new([0u8; VMSA_LEN]);
+    for seg in [ES, SS, DS, FS] {
+        segment(&mut p, seg, 16, 0x0C93, 0xFFFF_FFFF, 0);
+    }
+    segment(&mut p, CS, 8, 0x0C9B, 0xFFFF_FFFF, 0);
+    segment(&mut p, GS, 0, 0x0093, 0xFFFF, 0);
+    segment(&mut p, GDTR, 0, 0, 0xFFFF, 0);
+    segment(&mut p, LDTR, 0, 0x0082, 0xFFFF, 0);
+    segment(&mut p, IDTR, 0, 0, 0xFFFF, 0);
+    segment(&mut p, TR, 0, 0x008B, 0xFFFF, 0);
+    put(&mut p, EFER, &0x1000u64.to_le_bytes()); // SVME
+    put(&mut p, CR4, &0x40u64.to_le_bytes()); // MCE
+    put(&mut p, CR0, &0x11u64.to_le_bytes()); // PE | ET
+    put(&mut p, DR7, &0x400u64.to_le_bytes());
+    put(&mut p, DR6, &0xFFFF_0FF0u64.to_le_bytes());
+    put(&mut p, RFLAGS, &0x2u64.to_le_bytes());
+    put(&mut p, RIP, &rip.to_le_bytes());
+    put(&mut p, G_PAT, &QEMU_G_PAT.to_le_bytes());
+    put(&mut p, RDX, &u64::from(cpu_signature).to_le_bytes());
+    put(&mut p, SEV_FEATURES, &0x1u64.to_le_bytes()); // SNPActive, whatever is asked
+    put(&mut p, XCR0, &0x1u64.to_le_bytes());
+    put(&mut p, MXCSR, &0x1F80u32.to_le_bytes());
+    // x87 FCW stays 0: sev-snp-measure 0.0.13 passes `fcw=0x37f` to its
+    // ctypes structure, whose field is `x87_fcw`, so the keyword sets a
+    // plain attribute and the field keeps 0 (measurement.md §5). Its tests
+    // match hardware values that way; the digest must be byte-exact with it.
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +366,36 @@ mod tests {
         let mut p = VmmType::Ec2.profile();
         p.rdx = Rdx::Fixed(0);
         assert_eq!(u64_at(&build_profile(&p, &cfg, BSP_RESET_EIP)[..], RDX), 0);
+    }
+
+    /// The SVSM form: every field sev-snp-measure 0.0.13's `VMSA_SVSM` sets,
+    /// at its offset, and nothing else.
+    #[test]
+    fn svsm_form() {
+        let p = build_svsm(0xA00F11, 0x1_2345_6789);
+        let mut want = vec![0u8; VMSA_LEN];
+        let mut set = |at: usize, v: &[u8]| want[at..at + v.len()].copy_from_slice(v);
+        for seg in [ES, SS, DS, FS] {
+            set(seg, &[16, 0, 0x93, 0x0C, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        set(CS, &[8, 0, 0x9B, 0x0C, 0xFF, 0xFF, 0xFF, 0xFF]);
+        set(GS, &[0, 0, 0x93, 0, 0xFF, 0xFF]);
+        set(GDTR + 4, &[0xFF, 0xFF]);
+        set(IDTR + 4, &[0xFF, 0xFF]);
+        set(LDTR, &[0, 0, 0x82, 0, 0xFF, 0xFF]);
+        set(TR, &[0, 0, 0x8B, 0, 0xFF, 0xFF]);
+        set(EFER, &[0, 0x10]);
+        set(CR4, &[0x40]);
+        set(CR0, &[0x11]);
+        set(DR7, &[0, 4]);
+        set(DR6, &[0xF0, 0x0F, 0xFF, 0xFF]);
+        set(RFLAGS, &[2]);
+        set(RIP, &[0x89, 0x67, 0x45, 0x23, 1]);
+        set(G_PAT, &[6, 4, 7, 0, 6, 4, 7, 0]);
+        set(RDX, &[0x11, 0x0F, 0xA0]);
+        set(SEV_FEATURES, &[1]);
+        set(XCR0, &[1]);
+        set(MXCSR, &[0x80, 0x1F]);
+        assert_eq!(&p[..], &want[..]);
     }
 }

@@ -282,10 +282,10 @@ fn explanation_hint(x: &SnpExplanation, main_command: bool) -> String {
                 x.variants_tried, x.searched
             ),
             None => format!(
-            "none of {} variants of the launch options reproduces the reported value ({}): most likely another firmware build (the expected image's OVMF hash is {}; compare snp-ovmf-hash --ovmf of the host's image), another kernel or initrd, or the report comes from another guest",
+            "none of {} variants of the launch options reproduces the reported value ({}): {}",
             x.variants_tried,
             x.searched,
-            hex(&x.ovmf_hash)
+            x.unsearched()
         ),
         },
     }

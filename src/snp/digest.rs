@@ -20,6 +20,7 @@ use crate::input;
 use crate::input::{SeekableInput, Size, MAX_FIRMWARE_LEN};
 use crate::snp::explain;
 use crate::snp::igvm;
+use crate::snp::svsm::SvsmComputed;
 
 /// What a launch digest is computed from.
 #[derive(Debug, Clone)]
@@ -51,26 +52,40 @@ fn firmware_error(path: &Path, e: SnpError) -> Error {
 }
 
 /// An opened firmware image: its length and its tail.
-struct FirmwareFile {
+pub(super) struct FirmwareFile {
+    what: &'static str,
     path: PathBuf,
     file: SeekableInput,
-    len: u64,
+    pub(super) len: u64,
 }
 
 impl FirmwareFile {
     /// A pipe, FIFO or /proc file is read into memory (its length must be
     /// known before its pages are hashed, and its tail read first), bounded by
     /// the firmware size limit; a regular file is streamed.
-    fn open(path: &Path) -> Result<FirmwareFile> {
+    pub(super) fn open(path: &Path) -> Result<FirmwareFile> {
         let too_large = |size: Size| {
             Error::Usage(format!(
                 "firmware '{}' is {size}; no OVMF image is larger than {MAX_FIRMWARE_LEN} bytes, so this is not a firmware image",
                 path.display()
             ))
         };
-        let (file, len) = input::open_seekable("firmware", path, MAX_FIRMWARE_LEN, too_large)?;
-        snp::firmware_gpa(len).map_err(|e| firmware_error(path, e))?;
+        let fw = FirmwareFile::open_as("firmware", path, too_large)?;
+        snp::firmware_gpa(fw.len).map_err(|e| firmware_error(path, e))?;
+        Ok(fw)
+    }
+
+    /// Opens an image named `what` in errors, as [`FirmwareFile::open`]
+    /// does, with the size limit of a firmware image, without checking its
+    /// size further.
+    pub(super) fn open_as(
+        what: &'static str,
+        path: &Path,
+        too_large: impl Fn(Size) -> Error,
+    ) -> Result<FirmwareFile> {
+        let (file, len) = input::open_seekable(what, path, MAX_FIRMWARE_LEN, too_large)?;
         Ok(FirmwareFile {
+            what,
             path: path.to_path_buf(),
             file,
             len,
@@ -78,10 +93,11 @@ impl FirmwareFile {
     }
 
     fn io_error(&self, e: &std::io::Error) -> Error {
-        Error::io("firmware", &self.path, e)
+        Error::io(self.what, &self.path, e)
     }
 
-    fn read_tail(&mut self, n: u64) -> Result<Vec<u8>> {
+    /// The last `n` bytes of the image (all of it if shorter).
+    pub(super) fn read_tail(&mut self, n: u64) -> Result<Vec<u8>> {
         let n = n.min(self.len);
         let mut tail = Vec::with_capacity(n as usize);
         self.file
@@ -93,7 +109,8 @@ impl FirmwareFile {
             .map_err(|e| self.io_error(&e))?;
         if tail.len() as u64 != n {
             return Err(Error::Usage(format!(
-                "firmware '{}' changed while it was read",
+                "{} '{}' changed while it was read",
+                self.what,
                 self.path.display()
             )));
         }
@@ -119,7 +136,7 @@ impl FirmwareFile {
 
     /// The launch digest after the image's pages, streamed from the file and
     /// hashed on `threads` threads.
-    fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
+    pub(super) fn ovmf_hash(&mut self, threads: usize) -> Result<Ld> {
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(|e| self.io_error(&e))?;
@@ -132,6 +149,19 @@ impl FirmwareFile {
             },
         )?;
         Ok(gctx.ld())
+    }
+
+    /// The SHA-384 of each page of the image, streamed from the file and
+    /// hashed on `threads` threads.
+    pub(super) fn page_digests(&mut self, threads: usize) -> Result<Vec<Ld>> {
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| self.io_error(&e))?;
+        let len = self.len;
+        snp::page_digests((&mut self.file).take(len), len, threads).map_err(|e| match e {
+            SnpError::Io(io) => self.io_error(&io),
+            e => Error::Usage(format!("{} '{}': {e}", self.what, self.path.display())),
+        })
     }
 }
 
@@ -152,6 +182,8 @@ enum LaunchForm {
     Ovmf(Box<OvmfLaunch>),
     /// An IGVM file (QEMU `-object igvm-cfg`).
     Igvm(Box<igvm::ComputedIgvm>),
+    /// OVMF behind a COCONUT-SVSM (`--svsm`, sev-snp-measure's `snp:svsm`).
+    Svsm(Box<SvsmComputed>),
 }
 
 /// An OVMF launch as hashed.
@@ -199,11 +231,20 @@ impl ComputedLaunch {
         }
     }
 
+    /// An OVMF + SVSM launch ([`crate::snp::svsm`]).
+    pub(super) fn svsm(ld: Ld, computed: SvsmComputed) -> ComputedLaunch {
+        ComputedLaunch {
+            ld,
+            warnings: Vec::new(),
+            form: LaunchForm::Svsm(Box::new(computed)),
+        }
+    }
+
     /// The IGVM launch, when it is one.
     pub fn igvm(&self) -> Option<&igvm::ComputedIgvm> {
         match &self.form {
             LaunchForm::Igvm(c) => Some(c),
-            LaunchForm::Ovmf(_) => None,
+            LaunchForm::Ovmf(_) | LaunchForm::Svsm(_) => None,
         }
     }
 
@@ -232,6 +273,7 @@ impl ComputedLaunch {
             LaunchForm::Ovmf(o) => explain::explain(&o.owner(), reported)
                 .map_err(|e| firmware_error_text(&o.ovmf, e))?,
             LaunchForm::Igvm(c) => c.explain(reported)?,
+            LaunchForm::Svsm(s) => s.explain(reported)?,
         };
         if x.computed != self.ld {
             return Err(Error::Unexpected(
@@ -378,6 +420,7 @@ impl ComputedLaunch {
         match &self.form {
             LaunchForm::Ovmf(o) => o.describe(),
             LaunchForm::Igvm(c) => c.describe(),
+            LaunchForm::Svsm(s) => s.describe(),
         }
     }
 }

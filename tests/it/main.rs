@@ -46,6 +46,7 @@ mod snp_qmp;
 mod snp_revocation;
 mod snp_secrets;
 mod snp_sim;
+mod snp_svsm;
 mod snp_validate_cli;
 mod snp_validate_sim;
 mod snp_vectors;

@@ -99,34 +99,54 @@ pub fn measure_firmware_on<R: Read>(
     len: u64,
     threads: usize,
 ) -> Result<(), SnpError> {
-    let start = firmware_gpa(len)?;
+    let mut gpa = firmware_gpa(len)?;
+    hash_pages(reader, len, threads, &mut |d| {
+        gctx.update(PageType::Normal, gpa, d);
+        gpa += PAGE_LEN as u64;
+    })
+}
+
+/// The SHA-384 of each page of an image of `len` bytes (a non-zero multiple
+/// of 4096, at most 4 GiB) read from `reader`, in order, hashed on `threads`
+/// threads: for an image whose GPA is not known yet, or is tried at several
+/// (the SVSM image below OVMF_VARS). 48 bytes a page are kept, never the pages.
+pub fn page_digests<R: Read>(reader: R, len: u64, threads: usize) -> Result<Vec<Ld>, SnpError> {
+    firmware_gpa(len)?;
+    let mut out = Vec::with_capacity((len / PAGE_LEN as u64) as usize);
+    hash_pages(reader, len, threads, &mut |d| out.push(*d))?;
+    Ok(out)
+}
+
+/// Hands `sink` the SHA-384 of each of the `len / 4096` pages read from
+/// `reader`, in order, hashed on up to `threads` threads.
+fn hash_pages<R: Read>(
+    reader: R,
+    len: u64,
+    threads: usize,
+    sink: &mut dyn FnMut(&Ld),
+) -> Result<(), SnpError> {
     let total_pages = (len / PAGE_LEN as u64) as usize;
     let threads = threads.clamp(1, MAX_HASH_THREADS);
     if threads == 1 || total_pages < PARALLEL_MIN_PAGES {
-        measure_serially(gctx, reader, start, len)
+        hash_serially(reader, len, sink)
     } else {
-        measure_in_parallel(gctx, reader, start, len, threads)
+        hash_in_parallel(reader, len, threads, sink)
     }
 }
 
-/// Hashes and chains the image's pages on the calling thread alone.
-fn measure_serially<R: Read>(
-    gctx: &mut GuestContext,
+/// Hashes the image's pages on the calling thread alone.
+fn hash_serially<R: Read>(
     mut reader: R,
-    start: u64,
     len: u64,
+    sink: &mut dyn FnMut(&Ld),
 ) -> Result<(), SnpError> {
     let mut buf = Vec::with_capacity(BATCH_PAGES * PAGE_LEN);
     let mut off = 0u64;
     while off < len {
         let pages = ((len - off) as usize / PAGE_LEN).min(BATCH_PAGES);
         read_batch(&mut reader, &mut buf, pages, off, len)?;
-        for (i, page) in buf.chunks_exact(PAGE_LEN).enumerate() {
-            gctx.update(
-                PageType::Normal,
-                start + off + (i * PAGE_LEN) as u64,
-                &sha384(page),
-            );
+        for page in buf.chunks_exact(PAGE_LEN) {
+            sink(&sha384(page));
         }
         off += buf.len() as u64;
     }
@@ -166,13 +186,12 @@ fn spawn_hashers<'scope>(
 }
 
 /// Hashes the image's pages on `threads` threads while this one reads the
-/// next batches and chains the digests in order.
-fn measure_in_parallel<R: Read>(
-    gctx: &mut GuestContext,
+/// next batches and hands the digests to `sink` in order.
+fn hash_in_parallel<R: Read>(
     mut reader: R,
-    start: u64,
     len: u64,
     threads: usize,
+    sink: &mut dyn FnMut(&Ld),
 ) -> Result<(), SnpError> {
     std::thread::scope(|scope| -> Result<(), SnpError> {
         let (jobs, results) = spawn_hashers(scope, threads);
@@ -184,14 +203,12 @@ fn measure_in_parallel<R: Read>(
         // Buffers come back with their digests and are reused: the hashing
         // threads never allocate.
         let mut spare: Vec<Done> = Vec::new();
-        let mut chained = start;
         let mut chain_oldest =
             |in_flight: &mut VecDeque<usize>, spare: &mut Vec<Done>| -> Result<(), SnpError> {
                 if let Some(t) = in_flight.pop_front() {
                     let (buf, digests) = results[t].recv().map_err(|_| stopped())?;
                     for d in &digests {
-                        gctx.update(PageType::Normal, chained, d);
-                        chained += PAGE_LEN as u64;
+                        sink(d);
                     }
                     spare.push((buf, digests));
                 }
@@ -281,5 +298,13 @@ mod tests {
         let mut gctx = GuestContext::new();
         measure_firmware_on(&mut gctx, &image[..], len, 1).unwrap();
         assert_eq!(gctx.ld(), want.ld(), "the single-thread path");
+        // The page digests alone, on several threads and on one.
+        let each: Vec<Ld> = image.chunks(PAGE_LEN).map(sha384).collect();
+        assert_eq!(page_digests(&image[..], len, 3).unwrap(), each);
+        assert_eq!(page_digests(Dribble(&image), len, 1).unwrap(), each);
+        assert!(matches!(
+            page_digests(&image[..4096], 8192, 2),
+            Err(SnpError::FirmwareTruncated { read: 4096, .. })
+        ));
     }
 }

@@ -20,7 +20,7 @@ pub struct SnpLaunch<'a> {
     pub kernel: Option<&'a KernelHashes>,
 }
 
-fn check_section(index: usize, s: &MetadataSection) -> Result<(), SnpError> {
+pub(super) fn check_section(index: usize, s: &MetadataSection) -> Result<(), SnpError> {
     let page = PAGE_LEN as u64;
     let (gpa, size) = (u64::from(s.gpa), u64::from(s.size));
     if gpa % page != 0 || size == 0 || size % page != 0 || gpa + size > FOUR_GIB {

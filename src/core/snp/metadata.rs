@@ -49,15 +49,15 @@ impl SnpFirmware {
 }
 
 /// Measures one metadata section the way QEMU adds it.
-fn measure_section(
+pub(super) fn measure_section(
     gctx: &mut GuestContext,
     s: &MetadataSection,
-    launch: &SnpLaunch,
+    sec_mem_unmeasured: bool,
     kernel_page: Option<&[u8; PAGE_LEN]>,
 ) {
     let (gpa, size) = (u64::from(s.gpa), u64::from(s.size));
     match s.kind {
-        MetadataSection::SNP_SEC_MEM if launch.vmm.sec_mem_unmeasured => {
+        MetadataSection::SNP_SEC_MEM if sec_mem_unmeasured => {
             gctx.update_contentless_pages(PageType::Unmeasured, gpa, size)
         }
         MetadataSection::SNP_SECRETS => gctx.update_contentless_pages(PageType::Secrets, gpa, size),
@@ -108,7 +108,7 @@ pub fn measure_sections(
         if launch.vmm.cpuid_last && s.kind == MetadataSection::CPUID {
             continue;
         }
-        measure_section(gctx, s, launch, kernel_page.as_ref());
+        measure_section(gctx, s, launch.vmm.sec_mem_unmeasured, kernel_page.as_ref());
     }
     if launch.vmm.cpuid_last {
         for s in fw

@@ -14,7 +14,8 @@
 //!
 //! Its parts, all re-exported here: `gctx` (the guest context and
 //! PAGE_INFO), `firmware` (step 1), `metadata` (steps 2 and 3) and `launch`
-//! (the launch, its checks and step 4).
+//! (the launch, its checks and step 4); `svsm`, the OVMF + COCONUT-SVSM
+//! form of the launch (sev-snp-measure's `snp:svsm`), built on them.
 
 use std::io;
 
@@ -26,14 +27,19 @@ mod firmware;
 mod gctx;
 mod launch;
 mod metadata;
+mod svsm;
 
 pub use firmware::{
     default_hash_threads, firmware_gpa, measure_firmware, measure_firmware_on, ovmf_hash,
-    MAX_HASH_THREADS,
+    page_digests, MAX_HASH_THREADS,
 };
 pub use gctx::{GuestContext, PageType};
 pub use launch::{check_launch, launch_digest, measure_launch, vmsa_contents, SnpLaunch};
 pub use metadata::{kernel_hashes_page, measure_sections, SnpFirmware};
+pub use svsm::{
+    check_svsm_launch, measure_svsm_image, svsm_launch_digest, svsm_vmsa_contents, SvsmError,
+    SvsmImage, SvsmLaunch, SvsmLayout,
+};
 
 /// Length of the launch digest (SHA-384).
 pub const LD_LEN: usize = 48;

@@ -114,6 +114,14 @@ pub enum Change {
     },
     /// The host booted the kernel without the initrd.
     NoInitrd,
+    /// The OVMF_VARS flash's size, which places the SVSM image (the OVMF +
+    /// SVSM form).
+    VarsSize {
+        /// The owner's size in bytes.
+        expected: u64,
+        /// The host's size in bytes.
+        host: u64,
+    },
     /// The host's IGVM launch differs from the owner's file.
     Igvm(IgvmChange),
 }
@@ -165,6 +173,18 @@ fn feature_list(f: u64) -> String {
         "none".into()
     } else {
         names.join(" and ")
+    }
+}
+
+/// A size in bytes, and in KiB or MiB when whole.
+fn size_words(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n % MIB == 0 {
+        format!("{n} bytes ({} MiB)", n / MIB)
+    } else if n % 1024 == 0 {
+        format!("{n} bytes ({} KiB)", n / 1024)
+    } else {
+        format!("{n} bytes")
     }
 }
 
@@ -223,6 +243,7 @@ impl Change {
             } => "no --append".into(),
             Change::Cmdline { host, .. } => format!("--append {}", shell_word(host)),
             Change::NoInitrd => "no --initrd".into(),
+            Change::VarsSize { host, .. } => format!("--vars-size {host}"),
             Change::Igvm(c) => c.option(),
         }
     }
@@ -247,6 +268,8 @@ impl Change {
             } => "no --cmdline".into(),
             Change::Cmdline { host, .. } => format!("--cmdline {}", shell_word(host)),
             Change::NoInitrd => "no --initrd".into(),
+            // The main command has no OVMF + SVSM form.
+            Change::VarsSize { .. } => return None,
         })
     }
 
@@ -309,6 +332,13 @@ impl Change {
                 format!("the host's kernel command line {}", how.describe())
             }
             Change::NoInitrd => "the host booted the kernel without the initrd".into(),
+            Change::VarsSize { expected, host } => format!(
+                "the host's OVMF_VARS flash (pflash unit 1) is {}, not {}, so the SVSM image and its entry point sit {} bytes {}",
+                size_words(*host),
+                size_words(*expected),
+                host.abs_diff(*expected),
+                if host > expected { "lower" } else { "higher" }
+            ),
             Change::Igvm(c) => c.host_did(),
         }
     }
@@ -366,6 +396,11 @@ impl Change {
                 format!("{made} a kernel command line that {}", how.describe())
             }
             Change::NoInitrd => format!("{made} a kernel booted without an initrd; the domain has one"),
+            Change::VarsSize { expected, host } => format!(
+                "{made} an OVMF_VARS flash of {}; the domain's is {}",
+                size_words(*host),
+                size_words(*expected)
+            ),
             Change::Igvm(c) => format!(
                 "{made} a launch that differs from the domain's IGVM file: {}",
                 c.host_did()
@@ -384,6 +419,7 @@ impl Change {
             Change::NoKernelHashes => "no-kernel-hashes",
             Change::Cmdline { .. } => "cmdline",
             Change::NoInitrd => "no-initrd",
+            Change::VarsSize { .. } => "vars-size",
             Change::Igvm(c) => c.kind(),
         }
     }

@@ -35,6 +35,20 @@ pub struct SnpExplanation {
     /// copy of the file compared (absent for the other launches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub igvm: Option<IgvmExplanation>,
+    /// Whether the expected launch boots OVMF alone or behind an SVSM: it
+    /// decides what the search could not vary. Not in the JSON document.
+    #[serde(skip)]
+    pub firmware: FirmwareForm,
+}
+
+/// The firmware of an OVMF launch the explainer searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FirmwareForm {
+    /// OVMF alone (`snp-digest --ovmf`; an IGVM launch too).
+    #[default]
+    Ovmf,
+    /// OVMF with a COCONUT-SVSM image below it (`snp-digest --svsm`).
+    OvmfSvsm,
 }
 
 pub(super) fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Error> {
@@ -66,6 +80,26 @@ impl SnpExplanation {
             .filter(|c| !matches!(c, Change::Igvm(i) if !i.measured()))
             .cloned()
             .collect()
+    }
+
+    /// When no variant of an OVMF launch reproduces the reported value: the
+    /// inputs the search cannot vary that most likely differ, in words.
+    pub fn unsearched(&self) -> String {
+        match self.firmware {
+            FirmwareForm::Ovmf => format!(
+                "most likely another firmware build (the expected image's OVMF hash is {}; compare \
+                 `snp-ovmf-hash --ovmf` of the host's image), another kernel or initrd, or the \
+                 report comes from another guest",
+                hex(&self.ovmf_hash)
+            ),
+            FirmwareForm::OvmfSvsm => format!(
+                "most likely another OVMF or SVSM build (the expected OVMF image's OVMF hash is \
+                 {}; compare `snp-ovmf-hash --ovmf` of the host's OVMF image, and the SVSM image \
+                 byte for byte with the host's), an OVMF_VARS size outside those tried, or the \
+                 report comes from another guest",
+                hex(&self.ovmf_hash)
+            ),
+        }
     }
 
     /// For an IGVM launch that no variant reproduces, what to do next (the
@@ -171,13 +205,10 @@ impl fmt::Display for SnpExplanation {
                 None => write!(
                     f,
                     "None of {} variants of the inputs reproduces the reported value ({}). What \
-                     differs is then an input the search cannot vary: most likely another firmware \
-                     build (the expected image's OVMF hash is {}; compare `snp-ovmf-hash --ovmf` of \
-                     the host's image), another kernel or initrd, or the report comes from another \
-                     guest.",
+                     differs is then an input the search cannot vary: {}.",
                     self.variants_tried,
                     self.searched,
-                    hex(&self.ovmf_hash)
+                    self.unsearched()
                 ),
             },
         }?;

@@ -24,26 +24,33 @@
 //!
 //! Up to [`MAX_CHANGES`] of these at once, each with any vCPU count.
 //!
+//! The OVMF + COCONUT-SVSM form (`snp-digest --svsm`) has its own search
+//! ([`explain_svsm`]) over the inputs that form has: the vCPU count and
+//! signature and the OVMF_VARS size; its answer is the same
+//! [`SnpExplanation`].
+//!
 //! The parts: the words of a change (`change`) and of the whole answer
 //! (`explanation`), the variants of each input (`variants`) and the search
-//! over their combinations (`search`).
+//! over their combinations (`search`); `svsm`, the OVMF + SVSM form's search.
 
 use crate::core::kernel_hashes::KernelHashes;
-use crate::core::snp::{Ld, SnpError, SnpFirmware};
+use crate::core::snp::{Ld, SnpError, SnpFirmware, SvsmError};
 use crate::core::vmsa::{VmmType, VmsaConfig};
 
 mod change;
 mod explanation;
 pub mod igvm;
 mod search;
+mod svsm;
 mod variants;
 
 #[cfg(test)]
 mod tests;
 
 pub use change::{Change, CmdlineChange};
-pub use explanation::{ReportField, SnpExplanation};
+pub use explanation::{FirmwareForm, ReportField, SnpExplanation};
 pub use search::explain;
+pub use svsm::{explain_svsm, SvsmOwner, COMMON_VARS_SIZES, VARS_PAGE_STEPS};
 
 /// vCPU counts tried: 1 to this (or to the owner's count, if larger).
 pub const MAX_VCPUS_TRIED: u32 = 64;
@@ -89,6 +96,9 @@ pub enum SnpExplainError {
     /// The owner's own launch cannot be measured (the same refusal `snp-digest` gives).
     #[error("the expected launch cannot be measured: {0}")]
     Launch(#[from] SnpError),
+    /// The owner's own OVMF + SVSM launch cannot be measured.
+    #[error("the expected launch cannot be measured: {0}")]
+    Svsm(#[from] SvsmError),
     /// A search thread stopped (a bug): an incomplete search names nothing.
     #[error("the search for the changed input stopped before its end (a bug in virt-qemu-sev-validate; please report it)")]
     Incomplete,

@@ -2,7 +2,10 @@
 //! and with every vCPU count, for the one that gives the reported value.
 
 use super::variants::{table_variants, vmm_variants, vmsa_variants, TableVariant, VmsaVariant};
-use super::{Change, OwnerLaunch, SnpExplainError, SnpExplanation, MAX_CHANGES, MAX_VCPUS_TRIED};
+use super::{
+    Change, FirmwareForm, OwnerLaunch, SnpExplainError, SnpExplanation, MAX_CHANGES,
+    MAX_VCPUS_TRIED,
+};
 use crate::core::snp::{self, GuestContext, Ld, PageType, SnpLaunch};
 use crate::core::vmsa::{Rdx, VmmType};
 
@@ -182,6 +185,7 @@ pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, Snp
         variants_tried: 1,
         searched: String::new(),
         igvm: None,
+        firmware: FirmwareForm::Ovmf,
     };
     if computed == *reported {
         x.changes = Some(vec![]);

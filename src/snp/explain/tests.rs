@@ -1,7 +1,7 @@
 //! The words of each change and of the answer, and the variants tried.
 
 use super::variants::feature_candidates;
-use super::{Change, CmdlineChange, SnpExplanation};
+use super::{Change, CmdlineChange, FirmwareForm, SnpExplanation};
 use crate::core::vmsa::{VmmType, VmsaForm};
 
 #[test]
@@ -246,6 +246,7 @@ fn json_names_each_change_by_kind_option_and_host() {
         variants_tried: 7,
         searched: "s".into(),
         igvm: None,
+        firmware: FirmwareForm::Ovmf,
     };
     let v = serde_json::to_value(&x).unwrap();
     assert_eq!(v["reported"], "ab".repeat(48));

@@ -133,6 +133,7 @@ pub fn explain(
             budget_exhausted: false,
             host_file,
         }),
+        firmware: super::FirmwareForm::Ovmf,
     };
     if computed == *reported {
         x.changes = Some(vec![]);
