@@ -331,3 +331,88 @@ pub const VHT_PARAMETER_INSERT: u32 = IgvmVariableHeaderType::IGVM_VHT_PARAMETER
 pub const PAGE_DATA_TYPE_AT: usize = 20;
 /// Offset of `parameter_area_index` (u32) in IGVM_VHS_PARAMETER_INSERT.
 pub const INSERT_AREA_AT: usize = 12;
+
+/// The directives in the order QEMU's loader hands their pages to
+/// SNP_LAUNCH_UPDATE (`backends/igvm.c`, QEMU 10.1 and later): contiguous
+/// page directives (consecutive directives, adjacent GPAs, equal flags, data
+/// type and compatibility mask, all with data or all without) form a region
+/// that is handed over only when a later page directive does not continue
+/// it, or after the last directive; a parameter insert is handed over at
+/// once. So each insert moves before the region pending when it comes.
+/// Written here from QEMU's source, for the crate's measurement to follow.
+pub fn qemu_order(directives: &[IgvmDirectiveHeader], mask: u32) -> Vec<IgvmDirectiveHeader> {
+    struct Last {
+        index: usize,
+        end: u64,
+        key: (u32, u32, u32, bool),
+    }
+    let mut out: Vec<IgvmDirectiveHeader> = Vec::new();
+    let mut region_start = 0usize;
+    let mut last: Option<Last> = None;
+    for (i, d) in directives.iter().enumerate() {
+        match d {
+            IgvmDirectiveHeader::PageData {
+                gpa,
+                compatibility_mask,
+                flags,
+                data_type,
+                data,
+            } if compatibility_mask & mask != 0 => {
+                let len = if flags.is_2mb_page() { PAGE_2M } else { PAGE };
+                let key = (
+                    u32::from(*flags),
+                    u32::from(data_type.0),
+                    *compatibility_mask,
+                    data.is_empty(),
+                );
+                let continues = last
+                    .as_ref()
+                    .is_some_and(|l| l.index + 1 == i && l.end == *gpa && l.key == key);
+                if !continues {
+                    region_start = out.len();
+                }
+                last = Some(Last {
+                    index: i,
+                    end: gpa + len,
+                    key,
+                });
+                out.push(d.clone());
+            }
+            IgvmDirectiveHeader::ParameterInsert(p) if p.compatibility_mask & mask != 0 => {
+                let at = if last.is_some() {
+                    region_start
+                } else {
+                    out.len()
+                };
+                out.insert(at, d.clone());
+                region_start += usize::from(last.is_some());
+            }
+            _ => out.push(d.clone()),
+        }
+    }
+    out
+}
+
+/// The crate's SEV-SNP digest of `f` measured in QEMU's order
+/// ([`qemu_order`]).
+pub fn qemu_digest(f: &IgvmFile) -> [u8; 48] {
+    let mask = f
+        .platforms()
+        .iter()
+        .find_map(|IgvmPlatformHeader::SupportedPlatform(p)| {
+            (p.platform_type == IgvmPlatformType::SEV_SNP).then_some(p.compatibility_mask)
+        })
+        .expect("an SEV-SNP platform");
+    igvm::measurement::generate_snp_measurement(
+        f.initializations(),
+        &qemu_order(f.directives(), mask),
+        mask,
+    )
+    .expect("the crate measures it")
+}
+
+/// [`qemu_digest`] of a serialized file, in hex.
+pub fn qemu_digest_of(bytes: &[u8]) -> String {
+    let f = IgvmFile::new_from_binary(bytes, None).expect("the crate parses it");
+    qemu_digest(&f).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -3,8 +3,8 @@
 //! support does (the QOM replies recorded from the QEMU that
 //! scripts/setup-qemu-igvm.sh builds: `qom-get /machine igvm-cfg` gives the
 //! object's path, `qom-get /objects/ID file` the file's). The expected
-//! digest is the QEMU model's published with the IGVM vectors
-//! (../shared/igvm-vectors/digests.tsv), never the tool's own output; the
+//! digest is the igvm crate's of the vectors' file (../shared/igvm-vectors)
+//! in QEMU's order, never the tool's own output; the
 //! host's copy is the file the monitor names, read from this machine.
 
 use crate::common;
@@ -70,22 +70,15 @@ fn monitor(sock: &Path, h: Host) {
     });
 }
 
-/// The IGVM vectors' digest and policy of `seedN`.
+/// QEMU's launch digest of `seedN` (the igvm crate's measurement of its
+/// directives in QEMU's order) and its policy (seedN.json).
 fn expected(dir: &Path, seed: &str) -> (String, u64) {
-    let tsv = std::fs::read_to_string(dir.join("digests.tsv")).unwrap();
-    let mut lines = tsv.lines();
-    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = head.iter().position(|h| *h == "qemu_model").unwrap();
-    let file = format!("{seed}.igvm");
-    let row: Vec<&str> = lines
-        .map(|l| l.split('\t').collect())
-        .find(|r: &Vec<&str>| r[0] == file)
-        .unwrap();
+    let bytes = std::fs::read(dir.join(format!("{seed}.igvm"))).unwrap();
     let v: Value =
         serde_json::from_slice(&std::fs::read(dir.join(format!("{seed}.json"))).unwrap()).unwrap();
     let p = v[0]["policy"].as_str().unwrap().trim_start_matches("0x");
     (
-        row[col].to_ascii_lowercase(),
+        crate::igvm_build::qemu_digest_of(&bytes),
         u64::from_str_radix(p, 16).unwrap(),
     )
 }
@@ -136,14 +129,14 @@ fn an_igvm_guest_on_qemus_monitor_is_judged_before_it_runs() {
         vectors,
         n: std::cell::Cell::new(0),
     };
-    let (ld3, policy3) = expected(&r.vectors, "seed3");
+    let (ld3, policy3) = expected(&r.vectors, "seed4");
     let same = Host {
         policy: policy3,
         vcpus: 1,
-        igvm: r.host_copy("seed3.igvm"),
+        igvm: r.host_copy("seed4.igvm"),
     };
     // The host loads the owner's file: the expected digest is the vectors'.
-    let (code, out, err) = r.run(same.clone(), "seed3.igvm", &[]);
+    let (code, out, err) = r.run(same.clone(), "seed4.igvm", &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(&format!("Expected launch digest: {ld3}")),
@@ -151,12 +144,12 @@ fn an_igvm_guest_on_qemus_monitor_is_judged_before_it_runs() {
     );
 
     // Another file loaded: refused before the guest runs, both digests named.
-    let (ld4, _) = expected(&r.vectors, "seed4");
+    let (ld4, _) = expected(&r.vectors, "seed2");
     let other = Host {
-        igvm: r.host_copy("seed4.igvm"),
+        igvm: r.host_copy("seed2.igvm"),
         ..same.clone()
     };
-    let (code, out, err) = r.run(other, "seed3.igvm", &[]);
+    let (code, out, err) = r.run(other, "seed4.igvm", &[]);
     assert_eq!(code, 1, "{out}{err}");
     let all = format!("{out}{err}");
     assert!(
@@ -170,7 +163,7 @@ fn an_igvm_guest_on_qemus_monitor_is_judged_before_it_runs() {
             vcpus: 2,
             ..same.clone()
         },
-        "seed3.igvm",
+        "seed4.igvm",
         &[],
     );
     assert_eq!(code, 4, "{out}{err}");
@@ -182,11 +175,26 @@ fn an_igvm_guest_on_qemus_monitor_is_judged_before_it_runs() {
             policy: policy3 ^ (1 << 16),
             ..same.clone()
         },
-        "seed3.igvm",
+        "seed4.igvm",
         &[],
     );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("carries"), "{err}");
+
+    // seed3's ID block was made for its pages in file order, which QEMU's
+    // launch does not give: SNP_LAUNCH_FINISH would refuse it.
+    let (_, policy_id) = expected(&r.vectors, "seed3");
+    let (code, out, err) = r.run(
+        Host {
+            policy: policy_id,
+            vcpus: 1,
+            igvm: r.host_copy("seed3.igvm"),
+        },
+        "seed3.igvm",
+        &[],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("ID block does not fit"), "{err}");
 
     // The owner expects firmware, QEMU loads an IGVM file; and the reverse.
     let ovmf = "/usr/share/ovmf/OVMF.fd";
@@ -209,7 +217,7 @@ fn an_igvm_guest_on_qemus_monitor_is_judged_before_it_runs() {
             igvm: String::new(),
             ..same
         },
-        "seed3.igvm",
+        "seed4.igvm",
         &[],
     );
     assert_eq!(code, 4, "{err}");

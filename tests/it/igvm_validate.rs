@@ -1,7 +1,7 @@
 //! `snp-validate REPORT -- --igvm FILE`: a report of an IGVM launch, signed
 //! by the simulated SNP firmware (tests/sim/snp_sp.py), validates against
-//! the file. The expected MEASUREMENT is the QEMU model's digest published
-//! with the vectors (../shared/igvm-vectors/digests.tsv), the policy the one
+//! the file. The expected MEASUREMENT is the igvm crate's digest of the
+//! vectors' file (../shared/igvm-vectors) in QEMU's order, the policy the one
 //! the vectors' description gives, and the ID block's FAMILY_ID and
 //! IMAGE_ID are read from the file by the igvm crate: nothing here comes
 //! from the tool's own output.
@@ -16,17 +16,10 @@ use serde_json::Value;
 
 const NONCE: &str = "6e6f6e63652d66726f6d2d7468652d6f776e65720000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
 
-/// The QEMU model's digest of `file` from digests.tsv.
+/// QEMU's launch digest of `file`: the igvm crate's measurement of its
+/// directives in the order QEMU's loader hands them over.
 fn qemu_digest(dir: &Path, file: &str) -> String {
-    let tsv = std::fs::read_to_string(dir.join("digests.tsv")).unwrap();
-    let mut lines = tsv.lines();
-    let head: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = head.iter().position(|h| *h == "qemu_model").unwrap();
-    let row = lines
-        .map(|l| l.split('\t').collect::<Vec<_>>())
-        .find(|r| r[0] == file)
-        .unwrap_or_else(|| panic!("{file} not in digests.tsv"));
-    row[col].to_ascii_lowercase()
+    crate::igvm_build::qemu_digest_of(&std::fs::read(dir.join(file)).unwrap())
 }
 
 /// The guest policy of `seedN` from its description (seedN.json).

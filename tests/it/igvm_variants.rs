@@ -19,6 +19,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha384};
 
 use crate::common;
+use crate::igvm_build::{qemu_digest, qemu_digest_of};
 
 /// The variants seed1.json describes, by the file name's middle part.
 pub const VARIANTS: [&str; 8] = [
@@ -34,8 +35,15 @@ pub const VARIANTS: [&str; 8] = [
 
 pub struct Vectors {
     pub dir: PathBuf,
-    /// digests.tsv's `qemu_model` column by file name, lower-case hex.
+    /// digests.tsv's `qemu_model` column by file name, lower-case hex: the
+    /// digest of the pages in file order, which is what the crate computes
+    /// and identifies each variant built here.
     pub qemu_model: HashMap<String, String>,
+    /// The launch digest QEMU gives seed1 and each variant: the crate's
+    /// measurement of the directives in the order QEMU's loader hands them
+    /// over (`igvm_build::qemu_order`: each parameter insert before the
+    /// page region pending when it comes), lower-case hex.
+    pub qemu: HashMap<String, String>,
     /// seed1.json's entries by file name.
     pub json: HashMap<String, Value>,
     pub seed: IgvmFile,
@@ -72,12 +80,21 @@ pub fn vectors(test: &str) -> Option<Vectors> {
     // A version 1 file: rebuilt with IgvmRevision::V1.
     assert_eq!(bytes[4..8], 1u32.to_le_bytes());
     let seed = IgvmFile::new_from_binary(&bytes, None).unwrap();
-    Some(Vectors {
+    let mut v = Vectors {
         dir,
         qemu_model,
+        qemu: HashMap::new(),
         json,
         seed,
-    })
+    };
+    let mut qemu = HashMap::new();
+    qemu.insert("seed1.igvm".to_string(), hex(&qemu_digest(&v.seed)));
+    for name in VARIANTS {
+        let (bytes, _) = variant(&v, name);
+        qemu.insert(format!("seed1.{name}.igvm"), qemu_digest_of(&bytes));
+    }
+    v.qemu = qemu;
+    Some(v)
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -214,7 +231,8 @@ fn change(
     }
 }
 
-/// The variant's file, and its digest (checked against digests.tsv).
+/// The variant's file, and its file-order digest (checked against
+/// digests.tsv, which identifies the variant as the one described).
 pub fn variant(v: &Vectors, name: &str) -> (Vec<u8>, String) {
     let mut inits = v.seed.initializations().to_vec();
     let mut d = v.seed.directives().to_vec();

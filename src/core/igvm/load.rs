@@ -10,7 +10,7 @@ use sha2::{Digest, Sha384};
 use zerocopy::IntoBytes;
 
 use super::{
-    applies, data_type_number, FileVmsa, Finding, IgvmError, IgvmIdBlock, IgvmLaunch, Import,
+    applies, data_type_number, FileVmsa, Finding, IgvmError, IgvmIdBlock, IgvmLaunch, Import, Jump,
     MeasuredPage, KVM_VMSA_GPA, MAX_MEASURED_PAGES, PAGE_2M,
 };
 use crate::core::snp::{Ld, LD_LEN, PAGE_LEN};
@@ -24,6 +24,40 @@ struct Loader {
     launch: IgvmLaunch,
     /// Parameter areas by index: their size, and whether QEMU has inserted them.
     areas: HashMap<u32, (u64, bool)>,
+    /// The region of page directives QEMU holds back: it hands a region to
+    /// SNP_LAUNCH_UPDATE only when a later page directive ends it (or after
+    /// the last directive), while a parameter insert goes at once, so an
+    /// insert is measured before the region pending when it comes.
+    region: Option<Region>,
+}
+
+/// QEMU's pending region (`qigvm_process_mem_page`): where its pages start
+/// in the launch, and its last page directive.
+struct Region {
+    start: usize,
+    last: RegionPage,
+}
+
+/// What `qigvm_page_attrs_equal` and the contiguity test compare.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct RegionPage {
+    directive: usize,
+    gpa: u64,
+    len: u64,
+    flags: u32,
+    data_type: u32,
+    mask: u32,
+    has_data: bool,
+}
+
+impl RegionPage {
+    /// Whether QEMU adds `next` to the region this page ends.
+    fn continued_by(&self, next: &RegionPage) -> bool {
+        self.directive + 1 == next.directive
+            && self.gpa.wrapping_add(self.len) == next.gpa
+            && (self.flags, self.data_type, self.mask, self.has_data)
+                == (next.flags, next.data_type, next.mask, next.has_data)
+    }
 }
 
 /// Lays out the SEV-SNP launch of `directives` for the platform bit `mask`.
@@ -37,10 +71,12 @@ pub(super) fn load(directives: &[IgvmDirectiveHeader], mask: u32) -> Result<Igvm
             pages: Vec::new(),
             vmsas: Vec::new(),
             id_block: None,
+            jumps: Vec::new(),
             findings: Vec::new(),
             directive_count: directives.len(),
         },
         areas: HashMap::new(),
+        region: None,
     };
     for (i, d) in directives.iter().enumerate() {
         l.directive(i, d)?;
@@ -68,11 +104,22 @@ impl Loader {
         match d {
             IgvmDirectiveHeader::PageData {
                 gpa,
+                compatibility_mask,
                 flags,
                 data_type,
                 data,
-                ..
-            } => self.page_data(i, *gpa, *flags, *data_type, data),
+            } => {
+                self.region_for(RegionPage {
+                    directive: i,
+                    gpa: *gpa,
+                    len: if flags.is_2mb_page() { PAGE_2M } else { PAGE },
+                    flags: u32::from(*flags),
+                    data_type: data_type_number(*data_type),
+                    mask: *compatibility_mask,
+                    has_data: !data.is_empty(),
+                });
+                self.page_data(i, *gpa, *flags, *data_type, data)
+            }
             IgvmDirectiveHeader::ParameterInsert(p) => {
                 self.parameter_insert(i, p.gpa, p.parameter_area_index)
             }
@@ -142,6 +189,16 @@ impl Loader {
         Ok(())
     }
 
+    /// The page directive `p` extends QEMU's pending region, or starts the
+    /// next one at the end of the launch so far.
+    fn region_for(&mut self, p: RegionPage) {
+        let start = match &self.region {
+            Some(r) if r.last.continued_by(&p) => r.start,
+            _ => self.launch.pages.len(),
+        };
+        self.region = Some(Region { start, last: p });
+    }
+
     /// SHA-384 of the 4 KiB page at `off` of a directive's data, zero-padded
     /// as QEMU pads short data.
     fn data_page_hash(&self, data: &[u8], off: usize) -> Ld {
@@ -201,13 +258,37 @@ impl Loader {
                 size,
             });
         }
-        for off in (0..size).step_by(PAGE_LEN) {
-            self.push_page(
-                gpa.wrapping_add(off),
-                Import::Parameter(area),
-                [0; LD_LEN],
-                i,
-            );
+        let pages: Vec<MeasuredPage> = (0..size)
+            .step_by(PAGE_LEN)
+            .map(|off| MeasuredPage {
+                gpa: gpa.wrapping_add(off),
+                import: Import::Parameter(area),
+                contents: [0; LD_LEN],
+                directive: i,
+            })
+            .collect();
+        // Measured at once, before the page region QEMU still holds.
+        let at = self
+            .region
+            .as_ref()
+            .map_or(self.launch.pages.len(), |r| r.start);
+        let n = pages.len();
+        self.launch.pages.splice(at..at, pages);
+        if let Some(r) = &mut self.region {
+            r.start += n;
+            let end = self.launch.pages.len();
+            match self.launch.jumps.last_mut() {
+                // A second insert before the same region.
+                Some(j) if j.region.start == at => {
+                    j.inserts.end += n;
+                    j.region = at + n..end;
+                }
+                _ if at + n < end => self.launch.jumps.push(Jump {
+                    inserts: at..at + n,
+                    region: at + n..end,
+                }),
+                _ => {}
+            }
         }
         Ok(())
     }

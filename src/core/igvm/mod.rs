@@ -17,7 +17,11 @@
 //! SECRETS / CPUID_DATA / CPUID_XF    SECRETS / CPUID (the unmeasured flag is ignored)
 //! a 2 MiB page                       512 pages of 4 KiB of the same kind
 //! the shared flag                    ignored: QEMU measures the page like any other
-//! parameter insert                   UNMEASURED, every page of its parameter area
+//! parameter insert                   UNMEASURED, every page of its parameter area,
+//!                                    measured before the page region pending when
+//!                                    it comes (QEMU hands a region over only when a
+//!                                    later page directive ends it, or after the
+//!                                    last directive; an insert at once)
 //! SNP VP context (VMSA)              after every page, in vp_index order, at KVM's
 //!                                    VMSA GPA 0xFFFFFFFFF000, whatever the file says
 //! ```
@@ -141,6 +145,19 @@ pub struct MeasuredPage {
     pub directive: usize,
 }
 
+/// Parameter inserts measured before the page region pending when they
+/// came: QEMU hands a page region to SNP_LAUNCH_UPDATE only when a later
+/// page directive ends it (or after the last directive), an insert at once.
+/// A change to a page of `region` splits it, and moves the inserts after
+/// the part before the change (the explainer's concern).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// The inserts' pages, in [`IgvmLaunch::pages`].
+    pub inserts: std::ops::Range<usize>,
+    /// The region's pages, right after them.
+    pub region: std::ops::Range<usize>,
+}
+
 /// One VMSA of the file (an SNP VP context directive).
 #[derive(Clone, PartialEq, Eq)]
 pub struct FileVmsa {
@@ -213,6 +230,9 @@ pub struct IgvmLaunch {
     pub vmsas: Vec<FileVmsa>,
     /// The SNP ID block, if the file has one.
     pub id_block: Option<IgvmIdBlock>,
+    /// Where QEMU measured parameter inserts before the page region that
+    /// precedes them in the file ([`Jump`]).
+    pub jumps: Vec<Jump>,
     /// What QEMU or KVM would refuse, or measure otherwise than the file
     /// describes ([`Finding`]).
     pub findings: Vec<Finding>,

@@ -200,11 +200,37 @@ impl<'a> Chain<'a> {
     /// The digest with run `run`'s pages measured by `page` instead.
     fn page_digest(&self, run: usize, page: impl Fn(&mut GuestContext, &MeasuredPage)) -> Ld {
         let r = self.runs[run];
-        let mut g = GuestContext::from_ld(self.prefix[r.start]);
-        for p in &self.launch.pages[r.start..r.end()] {
+        let pages = &self.launch.pages;
+        let jump = self
+            .launch
+            .jumps
+            .iter()
+            .find(|j| j.region.start <= r.start && r.end() <= j.region.end);
+        let Some(j) = jump else {
+            let mut g = GuestContext::from_ld(self.prefix[r.start]);
+            for p in &pages[r.start..r.end()] {
+                page(&mut g, p);
+            }
+            return self.finish(g, r.end());
+        };
+        // The change splits the region QEMU held back when the inserts came:
+        // its part before the change goes first, then the changed pages; the
+        // inserts now jump only what follows them (or the changed pages, if
+        // they end the region).
+        let mut g = GuestContext::from_ld(self.prefix[j.inserts.start]);
+        measure_pages(&mut g, &pages[j.region.start..r.start]);
+        let inserts = &pages[j.inserts.clone()];
+        if r.end() == j.region.end {
+            measure_pages(&mut g, inserts);
+        }
+        for p in &pages[r.start..r.end()] {
             page(&mut g, p);
         }
-        self.finish(g, r.end())
+        if r.end() < j.region.end {
+            measure_pages(&mut g, inserts);
+            measure_pages(&mut g, &pages[r.end()..j.region.end]);
+        }
+        self.finish(g, j.region.end)
     }
 }
 

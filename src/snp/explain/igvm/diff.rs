@@ -35,7 +35,11 @@ pub fn differences(owner: &IgvmLaunch, host: &IgvmLaunch) -> Vec<IgvmChange> {
 /// The pages, directive run by directive run; when the files have other
 /// runs, one [`IgvmChange::Layout`] at the first that differs.
 fn pages(owner: &IgvmLaunch, host: &IgvmLaunch) -> Vec<IgvmChange> {
-    let (a, b) = (runs(&owner.pages), runs(&host.pages));
+    // In file order: QEMU measures parameter inserts before the page region
+    // they follow, and a change to that region moves them.
+    let (mut a, mut b) = (runs(&owner.pages), runs(&host.pages));
+    a.sort_by_key(|r| r.directive);
+    b.sort_by_key(|r| r.directive);
     if a.len() != b.len() {
         let first = a
             .iter()

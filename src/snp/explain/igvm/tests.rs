@@ -65,6 +65,7 @@ fn launch(vmsas: usize) -> IgvmLaunch {
             })
             .collect(),
         id_block: None,
+        jumps: vec![],
         findings: vec![],
         directive_count: 13 + vmsas,
     }
