@@ -96,23 +96,12 @@ pub fn validate_evidence(
     let (input, evidence) = endorsement::read_report_or_evidence(path)?;
     let binding = key_binding(path, &input, evidence.as_ref(), nonce)?;
     let r = &input.report;
-    let found = endorsement::gather(e, &input)?;
+    let mut found = endorsement::gather(e, &input)?;
     // A VCEK from the KDS (or its cache) means AMD's KDS is this run's
     // source: its CRL is reachable the same way, and is looked up too
     // (a KDS mirror serving another ARK's chain serves that ARK's CRL).
-    let mut kds_in_use = false;
-    let (vek, vek_from) = match found.vek {
-        Some(v) => v,
-        // No file or table gave a VEK: the VCEK from the KDS, or its cache.
-        None => {
-            let url =
-                endorsement::kds_url(e, r).map_err(|_| endorsement::no_endorsement(e, r, ""))?;
-            let vcek = endorsement::fetch_vcek(e, &url)
-                .map_err(|x| endorsement::no_endorsement(e, r, &format!(" ({x})")))?;
-            kds_in_use = true;
-            (vcek, format!("KDS {url}"))
-        }
-    };
+    let kds_in_use = found.vek.is_none();
+    let (vek, vek_from) = vek_of(e, r, found.vek.take())?;
     let (product, source) =
         snp_report::resolve_product(r, vek.amd.product_name.as_deref(), e.product)
             .map_err(|x| Error::Usage(x.to_string()))?;
@@ -157,17 +146,7 @@ pub fn validate_evidence(
     }
     let mut outcome = validator.validate(r, product, &endorsement, &expect);
     runtime_data_check(&input, &mut outcome);
-    let measurement_failed = outcome
-        .get("expect.measurement")
-        .is_some_and(|c| c.status == Status::Fail);
-    let explanation = match launch {
-        Some(l) if measurement_failed => {
-            let started = std::time::Instant::now();
-            let x = l.explain(&r.measurement)?;
-            Some((x, started.elapsed()))
-        }
-        _ => None,
-    };
+    let explanation = explain_mismatch(launch, &outcome, &r.measurement)?;
     Ok(Validation {
         path: path.to_path_buf(),
         input,
@@ -182,6 +161,42 @@ pub fn validate_evidence(
         explanation,
         evidence,
     })
+}
+
+/// When MEASUREMENT failed and the launch is known: which input the host
+/// changed, and how long the search took.
+fn explain_mismatch(
+    launch: Option<&ComputedLaunch>,
+    outcome: &Outcome,
+    reported: &[u8; 48],
+) -> Result<Option<(SnpExplanation, Duration)>> {
+    let failed = outcome
+        .get("expect.measurement")
+        .is_some_and(|c| c.status == Status::Fail);
+    match launch {
+        Some(l) if failed => {
+            let started = std::time::Instant::now();
+            let x = l.explain(reported)?;
+            Ok(Some((x, started.elapsed())))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The VEK the files or the certificate table gave, else the VCEK from the
+/// KDS (or its cache), with where it came from.
+fn vek_of(
+    e: &EndorsementSource,
+    r: &snp_report::AttestationReport,
+    found: Option<(Certificate, String)>,
+) -> Result<(Certificate, String)> {
+    if let Some(v) = found {
+        return Ok(v);
+    }
+    let url = endorsement::kds_url(e, r).map_err(|_| endorsement::no_endorsement(e, r, ""))?;
+    let vcek = endorsement::fetch_vcek(e, &url)
+        .map_err(|x| endorsement::no_endorsement(e, r, &format!(" ({x})")))?;
+    Ok((vcek, format!("KDS {url}")))
 }
 
 /// Azure's HCL report: its runtime data bound to REPORT_DATA, checked

@@ -259,38 +259,48 @@ pub(crate) fn gather(a: &EndorsementSource, input: &ReportInput) -> Result<Found
         .into_iter()
         .flatten()
     {
-        let vlek = input.report.key_info.signing_key == SigningKey::Vlek;
-        let vek_kind = if vlek { CertKind::Vlek } else { CertKind::Vcek };
-        if let Some(b) = t
-            .get(vek_kind)
-            .or_else(|| t.get(CertKind::Vcek))
-            .or_else(|| t.get(CertKind::Vlek))
-        {
-            f.take(
-                CertSlot::Vek,
-                cert_from_table("VEK", b)?,
-                "certificate table".into(),
-            );
-        }
-        if let Some(b) = t.get(CertKind::Ask) {
-            f.take(
-                CertSlot::Ask,
-                cert_from_table("ASK", b)?,
-                "certificate table".into(),
-            );
-        }
-        if let (None, Some(b)) = (&f.crl, t.get(CertKind::Crl)) {
-            f.crl = Some((b.to_vec(), "the certificate table".into()));
-        }
-        if let Some(b) = t.get(CertKind::Ark) {
-            f.take(
-                CertSlot::Ark,
-                cert_from_table("ARK", b)?,
-                "certificate table".into(),
-            );
-        }
+        take_table(
+            &mut f,
+            t,
+            input.report.key_info.signing_key == SigningKey::Vlek,
+        )?;
     }
     Ok(f)
+}
+
+/// The VEK, ASK, ARK and CRL a certificate table holds, where no file gave
+/// them.
+fn take_table(f: &mut Found, t: &CertTable, vlek: bool) -> Result<()> {
+    let vek_kind = if vlek { CertKind::Vlek } else { CertKind::Vcek };
+    if let Some(b) = t
+        .get(vek_kind)
+        .or_else(|| t.get(CertKind::Vcek))
+        .or_else(|| t.get(CertKind::Vlek))
+    {
+        f.take(
+            CertSlot::Vek,
+            cert_from_table("VEK", b)?,
+            "certificate table".into(),
+        );
+    }
+    if let Some(b) = t.get(CertKind::Ask) {
+        f.take(
+            CertSlot::Ask,
+            cert_from_table("ASK", b)?,
+            "certificate table".into(),
+        );
+    }
+    if let (None, Some(b)) = (&f.crl, t.get(CertKind::Crl)) {
+        f.crl = Some((b.to_vec(), "the certificate table".into()));
+    }
+    if let Some(b) = t.get(CertKind::Ark) {
+        f.take(
+            CertSlot::Ark,
+            cert_from_table("ARK", b)?,
+            "certificate table".into(),
+        );
+    }
+    Ok(())
 }
 
 /// The SHA-384 digest of a P-384 public key (PEM public or private key) in
