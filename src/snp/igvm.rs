@@ -11,8 +11,6 @@ use std::panic;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha384};
-
 use crate::core::hex;
 use crate::core::igvm::{Finding, IgvmError, IgvmLaunch, Import, MAX_IGVM_LEN};
 use crate::core::snp::Ld;
@@ -64,7 +62,7 @@ impl HostIgvm {
             parse(bytes).map_err(|e| Error::Usage(format!("the host's IGVM file {name}: {e}")))?;
         Ok(HostIgvm {
             launch,
-            sha384: Sha384::digest(bytes).into(),
+            sha384: crate::core::snp::sha384(bytes),
             name: name.to_string(),
         })
     }
@@ -117,7 +115,7 @@ fn read_as(what: &str, path: &Path) -> Result<(IgvmLaunch, u64, Ld)> {
     Ok((
         launch,
         bytes.len() as u64,
-        Sha384::digest(&bytes[..]).into(),
+        crate::core::snp::sha384(&bytes[..]),
     ))
 }
 

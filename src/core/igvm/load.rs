@@ -6,14 +6,13 @@ use std::collections::HashMap;
 
 use igvm::IgvmDirectiveHeader;
 use igvm_defs::{IgvmPageDataFlags, IgvmPageDataType};
-use sha2::{Digest, Sha384};
 use zerocopy::IntoBytes;
 
 use super::{
     applies, data_type_number, FileVmsa, Finding, IgvmError, IgvmIdBlock, IgvmLaunch, Import, Jump,
     MeasuredPage, KVM_VMSA_GPA, MAX_MEASURED_PAGES, PAGE_2M,
 };
-use crate::core::snp::{Ld, LD_LEN, PAGE_LEN};
+use crate::core::snp::{sha384, sha384_parts, Ld, LD_LEN, PAGE_LEN};
 
 const PAGE: u64 = PAGE_LEN as u64;
 
@@ -64,7 +63,7 @@ impl RegionPage {
 pub(super) fn load(directives: &[IgvmDirectiveHeader], mask: u32) -> Result<IgvmLaunch, IgvmError> {
     let mut l = Loader {
         mask,
-        zero_page: Sha384::digest([0u8; PAGE_LEN]).into(),
+        zero_page: sha384(&[0u8; PAGE_LEN]),
         launch: IgvmLaunch {
             compatibility_mask: mask,
             policy: None,
@@ -207,10 +206,7 @@ impl Loader {
         if chunk.is_empty() {
             return self.zero_page;
         }
-        let mut h = Sha384::new();
-        h.update(chunk);
-        h.update(&[0u8; PAGE_LEN][..PAGE_LEN - chunk.len()]);
-        h.finalize().into()
+        sha384_parts(&[chunk, &[0u8; PAGE_LEN][..PAGE_LEN - chunk.len()]])
     }
 
     /// Whether `n` more pages stay within [`MAX_MEASURED_PAGES`].

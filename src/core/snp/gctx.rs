@@ -61,11 +61,9 @@ impl GuestContext {
         info[0x60..0x62].copy_from_slice(&(PAGE_INFO_LEN as u16).to_le_bytes());
         info[0x62] = page_type as u8;
         info[0x68..0x70].copy_from_slice(&gpa.to_le_bytes());
-        // aws-lc's SHA-384 is compiled optimised in every build profile
-        // (the generic sha2 code is not, in debug builds of this crate):
-        // the IGVM explainer hashes millions of these.
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &info);
-        self.ld.copy_from_slice(d.as_ref());
+        // aws-lc's SHA-384 ([`sha384`]): the IGVM explainer hashes millions
+        // of these.
+        self.ld = sha384(&info);
     }
 
     /// Measures one NORMAL page with its contents.

@@ -19,8 +19,6 @@
 
 use std::io;
 
-use sha2::{Digest, Sha384};
-
 use crate::core::ovmf::OvmfError;
 
 mod firmware;
@@ -123,8 +121,22 @@ pub enum SnpError {
     Vcpus(u32),
 }
 
-fn sha384(data: &[u8]) -> Ld {
-    Sha384::digest(data).into()
+/// SHA-384, with aws-lc's assembly: the launch digest hashes every page
+/// and every PAGE_INFO, and this is about twice as fast as the portable
+/// sha2 code on these machines.
+pub fn sha384(data: &[u8]) -> Ld {
+    sha384_parts(&[data])
+}
+
+/// SHA-384 of the concatenation of `parts`.
+pub fn sha384_parts(parts: &[&[u8]]) -> Ld {
+    let mut c = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA384);
+    for p in parts {
+        c.update(p);
+    }
+    let mut out = [0u8; LD_LEN];
+    out.copy_from_slice(c.finish().as_ref());
+    out
 }
 
 /// The firmware and launch the unit tests of every part start from.

@@ -7,7 +7,7 @@ use super::plan::{Alter, Task};
 use crate::core::cpu;
 use crate::core::igvm::vmsa_fields::VmsaField;
 use crate::core::igvm::{measure_pages, IgvmLaunch, Import, MeasuredPage};
-use crate::core::snp::{GuestContext, Ld, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
+use crate::core::snp::{sha384, GuestContext, Ld, PageType, LD_LEN, PAGE_LEN, VMSA_GPA};
 use crate::core::vmsa::{self, VmmType, VmsaConfig, VmsaForm};
 
 use super::change::VmsaCountHow;
@@ -65,13 +65,6 @@ pub(super) struct Chain<'a> {
     pub runs: Vec<Run>,
     zero_page: Ld,
     pub extra: Vec<ExtraVmsa>,
-}
-
-fn sha384(b: &[u8]) -> Ld {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, b);
-    let mut out = [0u8; LD_LEN];
-    out.copy_from_slice(d.as_ref());
-    out
 }
 
 impl<'a> Chain<'a> {
