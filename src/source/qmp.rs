@@ -505,10 +505,9 @@ impl LaunchSource for Qmp {
         // The host's copy can be read only when QEMU runs on this machine;
         // a remote monitor's host is compared through the report alone.
         let igvm_copy = match (&igvm, self.endpoint.local_reason()) {
-            (Some(super::qmp_igvm::QomIgvm::File { path, .. }), Some(_)) => Some(
-                super::qmp_igvm::read_host_igvm(path, &super::qmp_igvm::HostAccess::Local)
-                    .map_err(|e| e.to_string()),
-            ),
+            (Some(super::qmp_igvm::QomIgvm::File { path, .. }), Some(_)) => {
+                Some(super::qmp_igvm::read_local_igvm(path).map_err(|e| e.to_string()))
+            }
             (Some(super::qmp_igvm::QomIgvm::File { .. }), None) => Some(Err(
                 "QEMU runs on another machine, whose files QMP cannot read".into(),
             )),

@@ -157,15 +157,8 @@ pub enum HostAccess {
 /// The host's copy of the IGVM file QOM named, read whole (at most
 /// [`MAX_IGVM_FILE`] bytes).
 pub fn read_host_igvm(path: &str, access: &HostAccess) -> Result<Vec<u8>> {
-    // QEMU opens a relative path from its own working directory, which QMP
-    // does not tell: reading it from ours would read another file.
-    if !path.starts_with('/') {
-        return Err(Error::Config(format!(
-            "QEMU was given the IGVM file as the relative path '{path}', so where it is on the host is not known: start QEMU with an absolute path (-object igvm-cfg,file=/...)"
-        )));
-    }
     match access {
-        HostAccess::Local => read_local(path),
+        HostAccess::Local => read_local_igvm(path),
         #[cfg(feature = "ssh")]
         HostAccess::Sftp(target) => super::host_files::read_file(target, path, MAX_IGVM_FILE)
             .map_err(|e| {
@@ -174,7 +167,17 @@ pub fn read_host_igvm(path: &str, access: &HostAccess) -> Result<Vec<u8>> {
     }
 }
 
-fn read_local(path: &str) -> Result<Vec<u8>> {
+/// [`read_host_igvm`] on this machine: QEMU's monitor runs here. Its own
+/// function so that the executable without libvirt does not link the SFTP
+/// code (and OpenSSL with it).
+pub fn read_local_igvm(path: &str) -> Result<Vec<u8>> {
+    // QEMU opens a relative path from its own working directory, which QMP
+    // does not tell: reading it from ours would read another file.
+    if !path.starts_with('/') {
+        return Err(Error::Config(format!(
+            "QEMU was given the IGVM file as the relative path '{path}', so where it is on the host is not known: start QEMU with an absolute path (-object igvm-cfg,file=/...)"
+        )));
+    }
     let what = "the host's IGVM file";
     let p = Path::new(path);
     let mut bytes = crate::input::read_within(what, p, MAX_IGVM_FILE as usize, |size| {
