@@ -110,13 +110,17 @@ fn read_as(what: &str, path: &Path) -> Result<(IgvmLaunch, u64, Ld)> {
             path.display()
         ))
     })?;
-    let launch =
-        parse(&bytes).map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))?;
-    Ok((
-        launch,
-        bytes.len() as u64,
-        crate::core::snp::sha384(&bytes[..]),
-    ))
+    // The whole file's SHA-384 (which names the build) on a second core
+    // while the file is parsed and its pages hashed.
+    let (launch, file_sha384) = std::thread::scope(|scope| {
+        let whole = scope.spawn(|| crate::core::snp::sha384(&bytes[..]));
+        let launch = parse(&bytes);
+        (launch, whole.join())
+    });
+    let launch = launch.map_err(|e| Error::Usage(format!("{what} '{}': {e}", path.display())))?;
+    let file_sha384 = file_sha384
+        .map_err(|_| Error::Unexpected("the thread hashing the IGVM file failed".into()))?;
+    Ok((launch, bytes.len() as u64, file_sha384))
 }
 
 /// [`IgvmLaunch::parse`] without the igvm crate's panic messages: the
