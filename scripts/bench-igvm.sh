@@ -72,42 +72,19 @@ CRATE_RSS=$(peak "$CRATE" digest "$FILE")
 echo "IGVM launch digest benchmark: ours ($OURS) vs the igvm crate 0.5's generate_snp_measurement ($CRATE)"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "file: $(stat -c %s "$FILE") bytes, ${IGVM_MIB} MiB of page data ($((IGVM_MIB * 256)) pages), 256 zero pages, 1 VMSA"
-"$PYTHON" - "$RUNS" "$FLOOR_MS" "$OURS_RSS" "$CRATE_RSS" "$OURS" "$CRATE" "$FILE" <<'EOF'
-import resource, statistics, subprocess, sys, time
+PYTHONPATH="$ROOT/scripts" "$PYTHON" - "$RUNS" "$FLOOR_MS" "$OURS_RSS" "$CRATE_RSS" "$OURS" "$CRATE" "$FILE" <<'EOF'
+import sys
+from paired_timing import paired
 runs, floor = int(sys.argv[1]), float(sys.argv[2])
 ours_rss, crate_rss = sys.argv[3], sys.argv[4]
-ours = [sys.argv[5], "snp-digest", "--igvm", sys.argv[7]]
-crate = [sys.argv[6], "digest", sys.argv[7]]
-
-def timed(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter_ns()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = (time.perf_counter_ns() - t0) / 1e6
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3
-    return wall, cpu
-
-for cmd in (ours, crate, ours, crate):  # warm-up: page cache
-    timed(cmd)
-res = {"ours": [], "crate": []}
-ratios = []
-for i in range(runs):
-    order = [("ours", ours), ("crate", crate)] if i % 2 == 0 else [("crate", crate), ("ours", ours)]
-    pair = {}
-    for name, cmd in order:
-        pair[name] = timed(cmd)
-        res[name].append(pair[name])
-    ratios.append(pair["crate"][0] / pair["ours"][0])
-
-med = statistics.median
-ow, oc = med([w for w, _ in res["ours"]]), med([c for _, c in res["ours"]])
-cw, cc = med([w for w, _ in res["crate"]]), med([c for _, c in res["crate"]])
+ours_cmd = [sys.argv[5], "snp-digest", "--igvm", sys.argv[7]]
+crate_cmd = [sys.argv[6], "digest", sys.argv[7]]
+ours, crate, ratio = paired(runs, ours_cmd, crate_cmd)
 print(f"paired rounds: {runs} (each: ours once, the crate's program once, alternating order)")
 print(f"{'program':<14} {'median wall (ms)':>17} {'min wall (ms)':>14} {'median CPU (ms)':>16} {'peak RSS (KiB)':>15}")
-print(f"{'ours':<14} {ow:17.1f} {min(w for w, _ in res['ours']):14.1f} {oc:16.1f} {ours_rss:>15}")
-print(f"{'igvm crate':<14} {cw:17.1f} {min(w for w, _ in res['crate']):14.1f} {cc:16.1f} {crate_rss:>15}")
-print(f"ratio (crate / ours): wall {med(ratios):.2f}x (median of per-round ratios), CPU {cc / oc:.2f}x")
+print(f"{'ours':<14} {ours.wall:17.1f} {ours.min_wall:14.1f} {ours.cpu:16.1f} {ours_rss:>15}")
+print(f"{'igvm crate':<14} {crate.wall:17.1f} {crate.min_wall:14.1f} {crate.cpu:16.1f} {crate_rss:>15}")
+print(f"ratio (crate / ours): wall {ratio:.2f}x (median of per-round ratios), CPU {crate.cpu / ours.cpu:.2f}x")
 print(f"floor: SHA-384 of every data page once, in memory, takes {floor:.1f} ms here; "
-      f"ours takes {ow / floor:.2f}x that, the crate's program {cw / floor:.2f}x")
+      f"ours takes {ours.wall / floor:.2f}x that, the crate's program {crate.wall / floor:.2f}x")
 EOF

@@ -130,44 +130,19 @@ run_config() {
     note "both tools print $ours_ld"
     echo
     echo "== $title"
-    "$PYTHON" - "$RUNS" "$floor" "${#our_cmd[@]}" "${our_cmd[@]}" "${ssm_cmd[@]}" <<'EOF'
-import resource, statistics, subprocess, sys, time
+    PYTHONPATH="$ROOT/scripts" "$PYTHON" - "$RUNS" "$floor" "${#our_cmd[@]}" "${our_cmd[@]}" "${ssm_cmd[@]}" <<'EOF'
+import sys
+from paired_timing import paired
 runs, floor, n = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-ours, ssm = sys.argv[4:4 + n], sys.argv[4 + n:]
-
-def timed(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter_ns()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = (time.perf_counter_ns() - t0) / 1e6
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3
-    return wall, cpu
-
-for cmd in (ours, ssm, ours, ssm):  # warm-up: page cache, .pyc files
-    timed(cmd)
-res = {"ours": [], "ssm": []}
-ratios = []
-for i in range(runs):
-    order = [("ours", ours), ("ssm", ssm)] if i % 2 == 0 else [("ssm", ssm), ("ours", ours)]
-    pair = {}
-    for name, cmd in order:
-        pair[name] = timed(cmd)
-        res[name].append(pair[name])
-    ratios.append(pair["ssm"][0] / pair["ours"][0])
-
-med = statistics.median
-ow, oc = med([w for w, _ in res["ours"]]), med([c for _, c in res["ours"]])
-sw, sc = med([w for w, _ in res["ssm"]]), med([c for _, c in res["ssm"]])
+ours, ssm, ratio = paired(runs, sys.argv[4:4 + n], sys.argv[4 + n:])
 print(f"paired rounds: {runs} (each: ours once, sev-snp-measure once, alternating order)")
 print(f"{'tool':<16} {'median wall (ms)':>17} {'min wall (ms)':>14} {'median CPU (ms)':>16}")
-print(f"{'ours':<16} {ow:17.1f} {min(w for w, _ in res['ours']):14.1f} {oc:16.1f}")
-print(f"{'sev-snp-measure':<16} {sw:17.1f} {min(w for w, _ in res['ssm']):14.1f} {sc:16.1f}")
-print(f"speed-up (sev-snp-measure / ours): wall {med(ratios):.1f}x (median of per-round ratios), CPU {sc / oc:.1f}x")
-ominw = min(w for w, _ in res["ours"])
+print(f"{'ours':<16} {ours.wall:17.1f} {ours.min_wall:14.1f} {ours.cpu:16.1f}")
+print(f"{'sev-snp-measure':<16} {ssm.wall:17.1f} {ssm.min_wall:14.1f} {ssm.cpu:16.1f}")
+print(f"speed-up (sev-snp-measure / ours): wall {ratio:.1f}x (median of per-round ratios), CPU {ssm.cpu / ours.cpu:.1f}x")
 print(f"floor: the pages' SHA-384 alone takes {floor:.1f} ms on one core (OpenSSL, in memory, the "
-      f"least of {max(runs, 5)} runs); ours' least wall time is {ominw / floor:.2f}x that, its "
-      f"median CPU time {oc / floor:.2f}x")
+      f"least of {max(runs, 5)} runs); ours' least wall time is {ours.min_wall / floor:.2f}x that, its "
+      f"median CPU time {ours.cpu / floor:.2f}x")
 EOF
 }
 

@@ -141,46 +141,21 @@ run_config() {
     note "both tools print $ours_ld"
     echo
     echo "== $title"
-    "$PYTHON" - "$RUNS" "$strict" "$floor" "${#our_cmd[@]}" "${our_cmd[@]}" "${ssm_cmd[@]}" <<'EOF' || rc=$?
-import resource, statistics, subprocess, sys, time
+    PYTHONPATH="$ROOT/scripts" "$PYTHON" - "$RUNS" "$strict" "$floor" "${#our_cmd[@]}" "${our_cmd[@]}" "${ssm_cmd[@]}" <<'EOF' || rc=$?
+import sys
+from paired_timing import paired
 runs, strict, floor, n = int(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3]), int(sys.argv[4])
-ours, ssm = sys.argv[5:5 + n], sys.argv[5 + n:]
-
-def timed(cmd):
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter_ns()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    wall = (time.perf_counter_ns() - t0) / 1e6
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1e3
-    return wall, cpu
-
-for cmd in (ours, ssm, ours, ssm):  # warm-up: page cache, .pyc files
-    timed(cmd)
-res = {"ours": [], "ssm": []}
-ratios = []
-for i in range(runs):
-    order = [("ours", ours), ("ssm", ssm)] if i % 2 == 0 else [("ssm", ssm), ("ours", ours)]
-    pair = {}
-    for name, cmd in order:
-        pair[name] = timed(cmd)
-        res[name].append(pair[name])
-    ratios.append(pair["ssm"][0] / pair["ours"][0])
-
-med = statistics.median
-ow, oc = med([w for w, _ in res["ours"]]), med([c for _, c in res["ours"]])
-sw, sc = med([w for w, _ in res["ssm"]]), med([c for _, c in res["ssm"]])
+ours, ssm, r = paired(runs, sys.argv[5:5 + n], sys.argv[5 + n:])
 print(f"paired rounds: {runs} (each: ours once, sev-snp-measure once, alternating order)")
 print(f"{'tool':<16} {'median wall (ms)':>17} {'min wall (ms)':>14} {'median CPU (ms)':>16}")
-print(f"{'ours':<16} {ow:17.1f} {min(w for w, _ in res['ours']):14.1f} {oc:16.1f}")
-print(f"{'sev-snp-measure':<16} {sw:17.1f} {min(w for w, _ in res['ssm']):14.1f} {sc:16.1f}")
-r = med(ratios)
+print(f"{'ours':<16} {ours.wall:17.1f} {ours.min_wall:14.1f} {ours.cpu:16.1f}")
+print(f"{'sev-snp-measure':<16} {ssm.wall:17.1f} {ssm.min_wall:14.1f} {ssm.cpu:16.1f}")
 print(f"speed-up (sev-snp-measure / ours): wall {r:.1f}x (median of per-round ratios), "
-      f"best-case {min(w for w, _ in res['ssm']) / min(w for w, _ in res['ours']):.1f}x, CPU {sc / oc:.1f}x")
+      f"best-case {ssm.min_wall / ours.min_wall:.1f}x, CPU {ssm.cpu / ours.cpu:.1f}x")
 if floor > 0:
     print(f"floor: the kernel's SHA-256 alone takes {floor:.1f} ms here (OpenSSL, in memory, one "
           f"sequential stream), so no tool that measures this kernel can be more than "
-          f"{sw / floor:.1f}x faster than sev-snp-measure; ours takes {ow / floor:.2f}x that floor")
+          f"{ssm.wall / floor:.1f}x faster than sev-snp-measure; ours takes {ours.wall / floor:.2f}x that floor")
 met = r >= 10
 print(f"target ours >= 10x faster (wall): {'met' if met else 'MISSED'}")
 sys.exit(3 if strict and not met else 0)
