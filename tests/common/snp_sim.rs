@@ -114,3 +114,23 @@ pub fn check(report: &Path, vek: &Path, roots: &Path, now: &str) -> Option<serde
     ])?;
     Some(serde_json::from_str(&stdout).expect("check JSON"))
 }
+
+/// sev-snp-measure's vCPU model names (vcpu_types.CPU_SIGS, 0.0.13).
+pub const SSM_VCPU_TYPES: &[&str] = &[
+    "EPYC",
+    "EPYC-v1",
+    "EPYC-v2",
+    "EPYC-IBPB",
+    "EPYC-v3",
+    "EPYC-v4",
+    "EPYC-Rome",
+    "EPYC-Rome-v1",
+    "EPYC-Rome-v2",
+    "EPYC-Rome-v3",
+    "EPYC-Milan",
+    "EPYC-Milan-v1",
+    "EPYC-Milan-v2",
+    "EPYC-Genoa",
+    "EPYC-Genoa-v1",
+    "EPYC-Turin",
+];

@@ -65,26 +65,6 @@ const DEFAULT_CASES: usize = 48;
 const DEBIAN_SNP_IMAGES: &[&str] = &["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF_CODE.fd"];
 const DEBIAN_NO_METADATA: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 
-/// sev-snp-measure's vCPU model names (vcpu_types.CPU_SIGS, 0.0.13).
-const SSM_VCPU_TYPES: &[&str] = &[
-    "EPYC",
-    "EPYC-v1",
-    "EPYC-v2",
-    "EPYC-IBPB",
-    "EPYC-v3",
-    "EPYC-v4",
-    "EPYC-Rome",
-    "EPYC-Rome-v1",
-    "EPYC-Rome-v2",
-    "EPYC-Rome-v3",
-    "EPYC-Milan",
-    "EPYC-Milan-v1",
-    "EPYC-Milan-v2",
-    "EPYC-Genoa",
-    "EPYC-Genoa-v1",
-    "EPYC-Turin",
-];
-
 use common::{HASH_AREA, RESET_BLOCK, SECRET_AREA};
 
 use crate::common::skip;
@@ -371,7 +351,7 @@ fn gen_case(idx: usize, seed: u64, has_debian: bool) -> Case {
     };
     let qemu = vmm.eq_ignore_ascii_case("qemu");
     let vcpu = match r.below(if qemu { 3 } else { 4 }) {
-        0 => Vcpu::Type(r.pick(SSM_VCPU_TYPES)),
+        0 => Vcpu::Type(r.pick(crate::common::snp_sim::SSM_VCPU_TYPES)),
         1 => Vcpu::Sig(r.range(1, u64::from(u32::MAX)) as u32),
         2 => Vcpu::Fms(
             r.range(1, 0x10E) as u32,

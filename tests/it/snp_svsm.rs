@@ -45,26 +45,6 @@ const SVSM_INFO: &str = "a789a612-0597-4c4b-a49f-cbb1fe9d1ddd";
 const FOUR_GIB: u64 = 1 << 32;
 const COMMON_VARS: &[u64] = &[131_072, 540_672, 786_432, 1 << 20, 2 << 20, 4 << 20];
 
-/// sev-snp-measure's vCPU model names (vcpu_types.CPU_SIGS, 0.0.13).
-const SSM_VCPU_TYPES: &[&str] = &[
-    "EPYC",
-    "EPYC-v1",
-    "EPYC-v2",
-    "EPYC-IBPB",
-    "EPYC-v3",
-    "EPYC-v4",
-    "EPYC-Rome",
-    "EPYC-Rome-v1",
-    "EPYC-Rome-v2",
-    "EPYC-Rome-v3",
-    "EPYC-Milan",
-    "EPYC-Milan-v1",
-    "EPYC-Milan-v2",
-    "EPYC-Genoa",
-    "EPYC-Genoa-v1",
-    "EPYC-Turin",
-];
-
 fn oracle() -> Option<PathBuf> {
     let ssm = std::env::var_os("SEV_SNP_MEASURE")
         .map(PathBuf::from)
@@ -272,7 +252,7 @@ fn random_launch(r: &mut Rng, dir: &Path, idx: usize) -> (Launch, String) {
         .chance(35)
         .then(|| vars_file(&dir.join(format!("vars{idx}.fd")), vars));
     let vcpu = match r.below(3) {
-        0 => Vcpu::Type(r.pick(SSM_VCPU_TYPES)),
+        0 => Vcpu::Type(r.pick(snp_sim::SSM_VCPU_TYPES)),
         1 => Vcpu::Sig(r.range(1, u64::from(u32::MAX)) as u32),
         _ => Vcpu::Fms(
             r.range(1, 0x10E) as u32,

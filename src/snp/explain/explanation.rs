@@ -56,6 +56,22 @@ pub(super) fn ser_hex<S: serde::Serializer>(v: &Ld, s: S) -> Result<S::Ok, S::Er
 }
 
 impl SnpExplanation {
+    /// The answer before any search: `changes` is empty (nothing changed)
+    /// when `computed` is the reported value, else `None` until a search
+    /// finds the change.
+    pub fn start(reported: Ld, computed: Ld, ovmf_hash: Ld, firmware: FirmwareForm) -> Self {
+        SnpExplanation {
+            reported,
+            computed,
+            ovmf_hash,
+            changes: (reported == computed).then(Vec::new),
+            variants_tried: 1,
+            searched: String::new(),
+            igvm: None,
+            firmware,
+        }
+    }
+
     /// Whether the owner's inputs give the reported MEASUREMENT.
     pub fn matches(&self) -> bool {
         self.reported == self.computed

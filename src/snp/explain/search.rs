@@ -177,18 +177,8 @@ fn searched_words(owner: &OwnerLaunch, max_vcpus: u32) -> String {
 /// its answer does not depend on how many.
 pub fn explain(owner: &OwnerLaunch, reported: &Ld) -> Result<SnpExplanation, SnpExplainError> {
     let computed = owner_digest(owner)?;
-    let mut x = SnpExplanation {
-        reported: *reported,
-        computed,
-        ovmf_hash: owner.ovmf_hash,
-        changes: None,
-        variants_tried: 1,
-        searched: String::new(),
-        igvm: None,
-        firmware: FirmwareForm::Ovmf,
-    };
-    if computed == *reported {
-        x.changes = Some(vec![]);
+    let mut x = SnpExplanation::start(*reported, computed, owner.ovmf_hash, FirmwareForm::Ovmf);
+    if x.matches() {
         return Ok(x);
     }
     let tables = table_variants(owner);

@@ -204,18 +204,8 @@ fn searched_words(max_vcpus: u32) -> String {
 /// cannot be measured.
 pub fn explain_svsm(owner: &SvsmOwner, reported: &Ld) -> Result<SnpExplanation, SnpExplainError> {
     let computed = snp::svsm_launch_digest(owner.ovmf_hash, owner.svsm_pages, &owner.launch())?;
-    let mut x = SnpExplanation {
-        reported: *reported,
-        computed,
-        ovmf_hash: owner.ovmf_hash,
-        changes: None,
-        variants_tried: 1,
-        searched: String::new(),
-        igvm: None,
-        firmware: FirmwareForm::OvmfSvsm,
-    };
-    if computed == *reported {
-        x.changes = Some(vec![]);
+    let mut x = SnpExplanation::start(*reported, computed, owner.ovmf_hash, FirmwareForm::OvmfSvsm);
+    if x.matches() {
         return Ok(x);
     }
     let max_vcpus = MAX_VCPUS_TRIED.max(owner.vcpus);

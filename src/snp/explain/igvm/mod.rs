@@ -119,24 +119,16 @@ pub fn explain(
                 .map(Change::Igvm)
                 .collect(),
         });
-    let mut x = SnpExplanation {
-        reported: *reported,
-        computed,
-        ovmf_hash: owner.sha384,
-        changes: None,
-        variants_tried: 1 + usize::from(host.is_some()),
-        searched: String::new(),
-        igvm: Some(IgvmExplanation {
-            file_sha384: owner.sha384,
-            budget,
-            hashes: 0,
-            budget_exhausted: false,
-            host_file,
-        }),
-        firmware: super::FirmwareForm::Ovmf,
-    };
-    if computed == *reported {
-        x.changes = Some(vec![]);
+    let mut x = SnpExplanation::start(*reported, computed, owner.sha384, super::FirmwareForm::Ovmf);
+    x.variants_tried += usize::from(host.is_some());
+    x.igvm = Some(IgvmExplanation {
+        file_sha384: owner.sha384,
+        budget,
+        hashes: 0,
+        budget_exhausted: false,
+        host_file,
+    });
+    if x.matches() {
         return Ok(x);
     }
     let measured = x.host_measured_differences();
